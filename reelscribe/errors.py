@@ -1,0 +1,93 @@
+"""Every failure reelscribe can report, each specific enough to act on.
+
+Errors raised from an HTTP answer quote the server's own ``code`` and ``message``; none ever
+carries the API key (the client never puts it in a message, and ``redact`` scrubs text that
+might).
+"""
+
+from __future__ import annotations
+
+
+class ReelscribeError(Exception):
+    """Base class: anything reelscribe raises on purpose."""
+
+
+class ConfigError(ReelscribeError):
+    """Settings that cannot work (no URL, a malformed URL, a bad parameter)."""
+
+
+class SourceError(ReelscribeError):
+    """A video source that cannot be read: missing path, empty folder, unreadable file."""
+
+
+class InvalidIdentifier(ReelscribeError):
+    """An id that would be unsafe as a file or directory name (``/``, ``..``, control chars)."""
+
+
+class TranscriptInvalid(ReelscribeError):
+    """A transcription the server sent that cannot be landed as it is."""
+
+
+class ApiTransportError(ReelscribeError):
+    """The request never got an HTTP answer (connection refused or reset, timeout)."""
+
+
+class ApiError(ReelscribeError):
+    """A non-2xx answer. ``code`` and ``message`` are the server's own words."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str | None,
+        *,
+        method: str = "",
+        path: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.status = status
+        self.code = code
+        self.message = message
+        self.method = method
+        self.path = path
+        self.retry_after = retry_after
+        where = f"{method} {path} " if method else ""
+        said = f"{code}: {message}" if code else (message or "no error body")
+        super().__init__(f"{where}-> HTTP {status} ({said})")
+
+
+class ApiAuthError(ApiError):
+    """401/403: the API key is missing, wrong or expired."""
+
+
+class ApiNotFound(ApiError):
+    """404 / ``resource_not_exist``: the index, task or video is not there."""
+
+
+class ApiRateLimited(ApiError):
+    """429: retried by the client until its budget runs out."""
+
+
+class ApiServerError(ApiError):
+    """5xx: retried by the client until its budget runs out."""
+
+
+class IndexingFailed(ReelscribeError):
+    """The platform marked the indexing task ``failed``; ``reason`` is what it said."""
+
+    def __init__(self, task_id: str, reason: str | None) -> None:
+        self.task_id = task_id
+        self.reason = reason or "the server gave no reason"
+        super().__init__(f"indexing task {task_id} failed: {self.reason}")
+
+
+class IndexingTimedOut(ReelscribeError):
+    """The task was still not ``ready`` or ``failed`` when the wait's deadline passed."""
+
+    def __init__(self, task_id: str, waited: float, last_status: str) -> None:
+        self.task_id = task_id
+        self.waited = waited
+        self.last_status = last_status
+        super().__init__(
+            f"indexing task {task_id} still '{last_status}' after {waited:.0f} s (max wait reached)"
+        )
