@@ -1,0 +1,38 @@
+"""The lake's two table schemas, defined once for the flattener and the writer.
+
+Neither schema has ``index_id``: it is the hive partition directory (``index_id=<id>/``), so
+readers with hive partitioning get it as a column and it is never stored twice. Types are
+chosen to read back the same in DuckDB, pandas, polars and Spark: plain ``string`` (not
+``large_string``), ``int32``/``float64``, and timestamps in microseconds adjusted to UTC.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+SEGMENTS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("segment", pa.int32(), nullable=False),
+        pa.field("start", pa.float64(), nullable=False),
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("task_id", pa.string(), nullable=False),
+        pa.field("retrieved_at", UTC_MICROS, nullable=False),
+    ]
+)
+
+VIDEOS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("task_id", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("content_sha256", pa.string(), nullable=False),
+        pa.field("duration", pa.float64(), nullable=True),
+        pa.field("segment_count", pa.int32(), nullable=False),
+        pa.field("indexed_at", UTC_MICROS, nullable=True),
+        pa.field("retrieved_at", UTC_MICROS, nullable=False),
+    ]
+)
