@@ -1,0 +1,1 @@
+"""Prefect flows: the batch job (`transcribe_videos`) and the incremental one."""

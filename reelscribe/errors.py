@@ -55,6 +55,10 @@ class ApiError(ReelscribeError):
         said = f"{code}: {message}" if code else (message or "no error body")
         super().__init__(f"{where}-> HTTP {status} ({said})")
 
+    def __reduce__(self):
+        kwargs = dict(method=self.method, path=self.path, retry_after=self.retry_after)
+        return _rebuild, (type(self), (self.status, self.code, self.message), kwargs)
+
 
 class ApiAuthError(ApiError):
     """401/403: the API key is missing, wrong or expired."""
@@ -80,6 +84,9 @@ class IndexingFailed(ReelscribeError):
         self.reason = reason or "the server gave no reason"
         super().__init__(f"indexing task {task_id} failed: {self.reason}")
 
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.task_id, self.reason), {})
+
 
 class IndexingTimedOut(ReelscribeError):
     """The task was still not ``ready`` or ``failed`` when the wait's deadline passed."""
@@ -91,3 +98,11 @@ class IndexingTimedOut(ReelscribeError):
         super().__init__(
             f"indexing task {task_id} still '{last_status}' after {waited:.0f} s (max wait reached)"
         )
+
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.task_id, self.waited, self.last_status), {})
+
+
+def _rebuild(cls, args, kwargs):
+    """Unpickle errors whose constructors take more than a message (Prefect may pickle states)."""
+    return cls(*args, **kwargs)

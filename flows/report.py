@@ -1,0 +1,55 @@
+"""One row per video for the summary artifact, built from the final state of each step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reelscribe.sources import SourceProblem
+
+STATUSES = ("landed", "skipped", "failed")
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """``seconds`` is the video's duration as indexed; ``status`` is one of ``STATUSES``."""
+
+    source: str
+    status: str
+    video_id: str | None = None
+    segments: int | None = None
+    seconds: float | None = None
+    error: str | None = None
+
+    def as_row(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def report_for(source: str, states: list[Any]) -> VideoReport:
+    """The report of one video from the states of its steps, in order (upload, wait, land).
+
+    The first failed step names the error; a step that never ran because its upstream failed
+    carries no error of its own.
+    """
+    for state in states:
+        if state.is_failed() or state.is_crashed():
+            return VideoReport(source, "failed", error=_error_text(state))
+    upload, _, landed = (s.result(raise_on_failure=False) for s in states)
+    if landed.skipped:
+        return VideoReport(source, "skipped", video_id=upload.video_id)
+    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
+
+
+def problem_report(problem: SourceProblem) -> VideoReport:
+    return VideoReport(problem.source, "failed", error=problem.message)
+
+
+def _error_text(state: Any) -> str:
+    exc = state.result(raise_on_failure=False)
+    text = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
+    return f"{type(exc).__name__}: {text}" if isinstance(exc, BaseException) else text
+
+
+def summary_markdown(reports: list[VideoReport]) -> str:
+    counts = {status: sum(r.status == status for r in reports) for status in STATUSES}
+    return ", ".join(f"{n} {status}" for status, n in counts.items())

@@ -1,0 +1,157 @@
+"""``reelscribe``: run the pipeline from a terminal, serve the local API, or show the demo.
+
+The CLI is the outer layer: it may start the embedded server and run flows, and it imports
+both lazily so that ``reelscribe --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEFAULT_INDEX_NAME = "reelscribe"
+HOME_ENV = "REELSCRIBE_HOME"
+
+
+def reelscribe_home() -> Path:
+    """Where the embedded server keeps its data between runs (so re-runs are idempotent)."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "reelscribe"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="reelscribe", description="Turn videos into queryable transcript tables.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="transcribe videos into the lake", description=(
+        "Upload, wait, retrieve and land each video. With no --api-url, TWELVELABS_BASE_URL or "
+        "TWELVE_LABS_API_KEY, an embedded local server is started for the run."))
+    run.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, folder, glob, http(s) URL or fsspec URI")
+    target = run.add_mutually_exclusive_group()
+    target.add_argument("--index-name", help=f"index to use, created if missing (default: {DEFAULT_INDEX_NAME})")
+    target.add_argument("--index-id", help="existing index id")
+    run.add_argument("--api-url", help="API base URL with version, e.g. https://api.twelvelabs.io/v1.3")
+    run.add_argument("--credentials-block", metavar="SLUG", help="Prefect block with the key: secret/<name> or twelve-labs-credentials/<name>")
+    run.add_argument("--out", default="lake", help="lake root: local path or filesystem URI (default: ./lake)")
+    run.add_argument("--start", type=float, help="keep segments overlapping the window from this second")
+    run.add_argument("--end", type=float, help="keep segments overlapping the window up to this second")
+    run.add_argument("--concurrency", type=int, default=8, help="videos in flight at once (default: 8)")
+    run.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for one video's indexing (default: 3600)")
+    run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
+    run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
+    run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+    run.set_defaults(handler=_cmd_run)
+
+    serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
+    serve.add_argument("args", nargs=argparse.REMAINDER)
+    serve.set_defaults(handler=_cmd_serve)
+
+    demo = commands.add_parser("demo", help="transcribe the bundled sample with the embedded server and show what landed")
+    demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
+    demo.add_argument("--out", default="lake", help="lake root (default: ./lake)")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        return _cmd_serve(argparse.Namespace(args=argv[1:]))
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from server.cli import main as serve_main
+
+    return serve_main(list(args.args))
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    if args.concurrency < 1:
+        return _usage_error("--concurrency must be at least 1")
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from reelscribe.errors import ReelscribeError
+    from reelscribe.settings import Settings
+
+    options = dict(
+        sources=args.sources,
+        index_name=None if args.index_id else (args.index_name or DEFAULT_INDEX_NAME),
+        index_id=args.index_id,
+        out=args.out,
+        api_url=args.api_url,
+        credentials_block=args.credentials_block,
+        start=args.start,
+        end=args.end,
+        max_concurrency=args.concurrency,
+        max_wait_seconds=args.max_wait,
+        refresh=args.refresh,
+    )
+    try:
+        if args.credentials_block or Settings.from_env(api_url=args.api_url):
+            return _run_flow(options)
+        with _embedded(args.server_data_dir) as server:
+            return _run_flow({**options, "api_url": server.base_url})
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
+
+
+def _embedded(data_dir: Path | None):
+    """Start the local server; its key is handed to the flow through the environment only."""
+    from server.launcher import EmbeddedServer
+
+    from reelscribe.settings import API_KEY_ENV
+
+    server = EmbeddedServer(data_dir or reelscribe_home() / "server")
+    print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
+    server.start()
+    os.environ[API_KEY_ENV] = server.api_key
+    return server
+
+
+def _run_flow(options: dict) -> int:
+    from flows.transcribe import BatchFailed, transcribe_videos
+    from reelscribe.errors import ReelscribeError
+    from reelscribe.terminal import Progress, print_reports
+
+    with Progress() as progress:
+        state = transcribe_videos(**options, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, BatchFailed):
+        print_reports(result.reports)
+        return EXIT_FAILED
+    if isinstance(result, ReelscribeError):
+        return _usage_error(str(result))
+    if isinstance(result, BaseException):
+        print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
+        return EXIT_FAILED
+    print_reports(result)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    sample = Path(args.sample)
+    if not sample.is_file():
+        return _usage_error(f"{sample}: sample video not found (run from the project root)")
+    data_dir = Path(".reelscribe") / "demo-server"
+    code = _cmd_run(build_parser().parse_args(["run", str(sample), "--out", args.out, "--index-name", "demo", "--server-data-dir", str(data_dir)]))
+    from reelscribe.terminal import show_lake
+
+    show_lake(args.out)
+    return code
+
+
+def _usage_error(message: str) -> int:
+    print(f"reelscribe: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,244 @@
+"""The one HTTP client for a Twelve Labs-compatible API (the real one, or the embedded server).
+
+One ``requests.Session`` per client; every call has a timeout; connection errors, 5xx and 429
+are retried with the policy in ``reelscribe.retry`` (honouring ``Retry-After`` and
+``X-Ratelimit-Reset``); other 4xx raise at once as typed errors quoting the server's ``code``
+and ``message``. The API key lives only in the session's headers: it is never logged, formatted
+into an error, or returned.
+
+``POST`` calls are not retried here: re-sending a create after a lost answer could create it
+twice. ``reelscribe.ingest`` owns that decision, because only it can look the task up first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, BinaryIO, Callable, Iterator, Mapping
+
+import requests
+from requests_toolbelt import MultipartEncoder
+
+from reelscribe.errors import (
+    ApiAuthError,
+    ApiError,
+    ApiNotFound,
+    ApiRateLimited,
+    ApiServerError,
+    ApiTransportError,
+    ConfigError,
+)
+from reelscribe.models import Index, PageInfo, Task, TaskCreated, Video
+from reelscribe.retry import RetryPolicy, backoff_delay, is_retryable_status, server_wait
+from reelscribe.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODELS = ({"model_name": "marengo3.0", "model_options": ["visual", "audio"]},)
+PAGE_LIMIT = 50
+MAX_PAGES = 10_000
+
+
+class TwelveLabsClient:
+    """Thin: one method per endpoint, each returning a typed model or raising a typed error."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        retry: RetryPolicy | None = None,
+        session: requests.Session | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.settings = settings
+        self.retry = retry or RetryPolicy()
+        self._sleep = sleep
+        self._session = session or requests.Session()
+        self._session.headers["User-Agent"] = "reelscribe/0.1"
+        if settings.api_key is not None:
+            self._session.headers["x-api-key"] = settings.api_key.get_secret_value()
+
+    @property
+    def base_url(self) -> str:
+        return self.settings.base_url
+
+    @property
+    def api_version(self) -> str:
+        return self.settings.api_version
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> "TwelveLabsClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json_body: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        retry: bool = True,
+    ) -> Any:
+        """Send one request (retrying transient failures when ``retry``) and return its JSON."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        attempts = self.retry.max_attempts if retry else 1
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json_body,
+                    data=data,
+                    headers=headers,
+                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
+                )
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                error: Exception = ApiTransportError(
+                    f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
+                )
+                wait = None
+            else:
+                if response.ok:
+                    return _json_or_empty(response, method, path)
+                error = _api_error(response, method, path)
+                if not is_retryable_status(response.status_code):
+                    raise error
+                wait = server_wait(response.headers)
+            if attempt == attempts:
+                raise error
+            delay = backoff_delay(attempt, self.retry, wait)
+            log.info("%s %s: %s; retry %d/%d in %.1f s", method, path, error, attempt, attempts - 1, delay)
+            self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def paginate(self, path: str, params: list[tuple[str, Any]] | None = None) -> Iterator[dict]:
+        """Every item of a paged list; stops at an empty page or at ``total_page``."""
+        for page in range(1, MAX_PAGES + 1):
+            body = self.request("GET", path, params=[*(params or []), ("page", page), ("page_limit", PAGE_LIMIT)])
+            items = body.get("data") or []
+            yield from items
+            info = PageInfo.model_validate(body.get("page_info") or {})
+            if not items or (info.total_page is not None and page >= info.total_page):
+                return
+
+    # -- indexes ---------------------------------------------------------------------------
+
+    def get_index(self, index_id: str) -> Index:
+        return Index.model_validate(self.request("GET", f"indexes/{index_id}"))
+
+    def find_index_by_name(self, name: str) -> Index | None:
+        for item in self.paginate("indexes", [("index_name", name)]):
+            if item.get("index_name") == name:
+                return Index.model_validate(item)
+        return None
+
+    def create_index(self, name: str, models: tuple[dict, ...] = DEFAULT_MODELS) -> Index:
+        body = self.request("POST", "indexes", json_body={"index_name": name, "models": list(models)}, retry=False)
+        return Index.model_validate({"index_name": name, **body})
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def create_task(
+        self,
+        index_id: str,
+        *,
+        video_file: tuple[str, BinaryIO] | None = None,
+        video_url: str | None = None,
+        user_metadata: Mapping[str, Any] | None = None,
+    ) -> TaskCreated:
+        """``POST /tasks`` once. ``video_file`` is ``(filename, open binary stream)``.
+
+        The multipart body is streamed from the file object, so memory does not grow with the
+        video's size (``requests`` alone would build the whole body in memory).
+        """
+        if (video_file is None) == (video_url is None):
+            raise ConfigError("create_task needs exactly one of video_file and video_url")
+        fields: dict[str, Any] = {"index_id": index_id}
+        if user_metadata:
+            fields["user_metadata"] = json.dumps(dict(user_metadata))
+        if video_url is not None:
+            fields["video_url"] = video_url
+        else:
+            filename, stream = video_file
+            fields["video_file"] = (filename, stream, "application/octet-stream")
+        encoder = MultipartEncoder(fields)
+        return TaskCreated.model_validate(self._post_multipart(encoder))
+
+    def _post_multipart(self, encoder: MultipartEncoder) -> Any:
+        return self.request(
+            "POST", "tasks", data=encoder, headers={"Content-Type": encoder.content_type}, retry=False
+        )
+
+    def get_task(self, task_id: str) -> Task:
+        return Task.model_validate(self.request("GET", f"tasks/{task_id}"))
+
+    def iter_tasks(self, index_id: str, *, filename: str | None = None) -> Iterator[Task]:
+        params: list[tuple[str, Any]] = [("index_id", index_id)]
+        if filename:
+            params.append(("filename", filename))
+        for item in self.paginate("tasks", params):
+            yield Task.model_validate(item)
+
+    # -- videos and transcription ----------------------------------------------------------
+
+    def get_video(self, index_id: str, video_id: str, *, transcription: bool = False) -> Video:
+        params = {"transcription": "true"} if transcription else None
+        return Video.model_validate(self.request("GET", f"indexes/{index_id}/videos/{video_id}", params=params))
+
+    def get_transcription_v12(
+        self, index_id: str, video_id: str, start: float | None = None, end: float | None = None
+    ) -> list[Any] | None:
+        """The classic ``…/transcription?start=&end=`` endpoint; ``None`` means no speech."""
+        params = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
+        body = self.request("GET", f"indexes/{index_id}/videos/{video_id}/transcription", params=params)
+        if not isinstance(body, dict) or "data" not in body:
+            raise ApiError(200, "malformed_response", "transcription answer has no 'data' field",
+                           method="GET", path=f"indexes/{index_id}/videos/{video_id}/transcription")
+        return body["data"]
+
+
+def _json_or_empty(response: requests.Response, method: str, path: str) -> Any:
+    if not response.content:
+        return {}
+    try:
+        return response.json()
+    except ValueError as exc:
+        raise ApiError(
+            response.status_code, "malformed_response",
+            f"answer is not JSON (starts {response.text[:60]!r})", method=method, path=path,
+        ) from exc
+
+
+def _api_error(response: requests.Response, method: str, path: str) -> ApiError:
+    """Map an error answer to its typed exception, keeping the server's own code and message."""
+    code = message = None
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        inner = body.get("error") if isinstance(body.get("error"), dict) else body
+        code = inner.get("code") or inner.get("error_code")
+        message = inner.get("message")
+    if message is None and response.text and body is None:
+        message = response.text[:200]
+    status = response.status_code
+    kind = (
+        ApiAuthError if status in (401, 403)
+        else ApiNotFound if status == 404 or code == "resource_not_exist"
+        else ApiRateLimited if status == 429
+        else ApiServerError if status >= 500
+        else ApiError
+    )
+    return kind(status, code, message, method=method, path=path, retry_after=server_wait(response.headers))

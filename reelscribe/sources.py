@@ -1,0 +1,159 @@
+"""Turn what a user typed (files, folders, globs, http(s) URLs, fsspec URIs) into video sources.
+
+Discovery never raises for one bad input: it returns the good sources and a list of problems,
+each naming the input, so a batch can land everything it can and report the rest.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import BinaryIO, Iterable, Literal
+from urllib.parse import urlsplit
+
+from reelscribe.errors import SourceError
+
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
+)
+HASH_CHUNK = 1 << 20
+SourceKind = Literal["file", "url", "remote"]
+
+
+@dataclass(frozen=True)
+class VideoSource:
+    """One video to transcribe. ``uri`` is an absolute local path, an http(s) URL or an fsspec URI."""
+
+    uri: str
+    kind: SourceKind
+
+    @property
+    def name(self) -> str:
+        """The file name, as shown in run names, the summary and the server's ``filename``."""
+        path = urlsplit(self.uri).path if self.kind != "file" else self.uri
+        return PurePosixPath(path).name or self.uri
+
+
+@dataclass(frozen=True)
+class SourceProblem:
+    source: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+def discover(inputs: Iterable[str]) -> tuple[list[VideoSource], list[SourceProblem]]:
+    """Expand every input; de-duplicate (the same file via a folder and a glob is one video)."""
+    found: dict[str, VideoSource] = {}
+    problems: list[SourceProblem] = []
+    for raw in inputs:
+        text = str(raw).strip()
+        if not text:
+            problems.append(SourceProblem(repr(raw), "empty source"))
+            continue
+        try:
+            for source in _expand(text):
+                found.setdefault(source.uri, source)
+        except SourceError as exc:
+            problems.append(SourceProblem(text, str(exc)))
+    return list(found.values()), problems
+
+
+def _expand(text: str) -> list[VideoSource]:
+    scheme = urlsplit(text).scheme.lower()
+    if scheme in ("http", "https"):
+        if not urlsplit(text).netloc:
+            raise SourceError("URL has no host")
+        return [VideoSource(text, "url")]
+    if scheme == "file":
+        return _expand_local(urlsplit(text).path)
+    if scheme and len(scheme) > 1:
+        return _expand_remote(text)
+    return _expand_local(text)
+
+
+def _expand_local(text: str) -> list[VideoSource]:
+    path = Path(text).expanduser()
+    if glob.has_magic(text):
+        matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        videos = [p for p in matches if p.is_file() and _is_video(p.name)]
+        if not videos:
+            raise SourceError(f"pattern matched no video files ({_extensions()})")
+        return [_local(p) for p in videos]
+    if not path.exists():
+        raise SourceError("no such file or directory")
+    if path.is_dir():
+        videos = sorted(p for p in path.rglob("*") if p.is_file() and _is_video(p.name))
+        if not videos:
+            raise SourceError(f"folder contains no video files ({_extensions()})")
+        return [_local(p) for p in videos]
+    if not os.access(path, os.R_OK):
+        raise SourceError("file is not readable (permission denied)")
+    return [_local(path)]
+
+
+def _expand_remote(uri: str) -> list[VideoSource]:
+    """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``)."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(uri)
+    except (ImportError, ValueError) as exc:
+        raise SourceError(f"cannot open this filesystem: {exc}") from exc
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    if glob.has_magic(path):
+        paths = fs.glob(path)
+    elif fs.isdir(path):
+        paths = fs.find(path)
+    elif fs.exists(path):
+        paths = [path]
+    else:
+        raise SourceError("no such file or directory")
+    videos = sorted(p for p in paths if _is_video(p) and fs.isfile(p))
+    if not videos:
+        raise SourceError(f"no video files here ({_extensions()})")
+    return [VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote") for p in videos]
+
+
+def _local(path: Path) -> VideoSource:
+    return VideoSource(str(path.resolve()), "file")
+
+
+def _is_video(name: str) -> bool:
+    return PurePosixPath(name).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _extensions() -> str:
+    return "looked for " + ", ".join(sorted(VIDEO_EXTENSIONS))
+
+
+def content_sha256(source: VideoSource) -> str:
+    """SHA-256 of the video's bytes, streamed; for an http(s) URL, of the URL text itself.
+
+    The client never downloads a URL source (the server fetches it), so a URL's identity is the
+    URL: the same URL is the same video for idempotency.
+    """
+    digest = hashlib.sha256()
+    if source.kind == "url":
+        digest.update(b"url:" + source.uri.encode())
+        return digest.hexdigest()
+    with open_source(source) as stream:
+        while chunk := stream.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_source(source: VideoSource) -> BinaryIO:
+    """A binary stream of a file or fsspec source (not for URLs)."""
+    if source.kind == "file":
+        try:
+            return open(source.uri, "rb")
+        except OSError as exc:
+            raise SourceError(f"cannot read file: {exc.strerror}") from exc
+    import fsspec
+
+    return fsspec.open(source.uri, "rb").open()

@@ -1,0 +1,71 @@
+"""What ``reelscribe run`` and ``demo`` show in a terminal: a progress bar, a result table, the lake."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Iterable
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from tasks.progress import add_listener
+
+console = Console(stderr=True)
+
+
+class Progress:
+    """A bar ticked once per finished video (landed, skipped or failed)."""
+
+    def __init__(self, total: int | None = None) -> None:
+        self._bar = RichProgress(
+            SpinnerColumn(), TextColumn("[bold]videos"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
+            console=console, transient=False, disable=not console.is_terminal,
+        )
+        self._task = self._bar.add_task("videos", total=total, failed=0)
+        self._failed = 0
+        self._remove = None
+
+    def _tick(self, name: str, outcome: str) -> None:
+        if outcome == "failed":
+            self._failed += 1
+        self._bar.update(self._task, advance=1, failed=self._failed)
+
+    def __enter__(self) -> "Progress":
+        self._bar.start()
+        self._remove = add_listener(self._tick)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._remove:
+            self._remove()
+        self._bar.stop()
+
+
+def print_reports(reports: Iterable[Any]) -> None:
+    table = Table(title="reelscribe run", show_lines=False)
+    for column in ("source", "status", "video_id", "segments", "seconds", "error"):
+        table.add_column(column, overflow="fold")
+    for r in reports:
+        style = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
+        seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
+        table.add_row(r.source, f"[{style}]{r.status}", r.video_id or "", "" if r.segments is None else str(r.segments), seconds, r.error or "")
+    Console(file=sys.stdout, width=max(120, console.width)).print(table)
+
+
+def show_lake(out: str) -> None:
+    """Where the Parquet landed and its first rows, read back the way a user would (DuckDB)."""
+    import duckdb
+
+    from reelscribe.lake import Lake
+
+    glob = Lake(out).glob("segments")
+    print(f"\nLanded under {out}/ (hive-partitioned by index_id):")
+    print(f"  {glob}")
+    rows = duckdb.sql(
+        f"select index_id, video_id, segment, round(start, 2) as start, round(\"end\", 2) as \"end\", value "
+        f"from read_parquet('{glob}', hive_partitioning = true) order by video_id, segment limit 10"
+    )
+    rows.show(max_width=160)

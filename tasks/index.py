@@ -1,0 +1,24 @@
+"""Before the fan-out: the index to use and which content already landed in it."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from reelscribe.client import TwelveLabsClient
+from reelscribe.ingest import resolve_index
+from reelscribe.lake import Lake
+from reelscribe.settings import Settings
+from tasks.retrying import retry_on_transient
+
+
+@task(name="prepare-index", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE)
+def prepare_index(
+    settings: Settings, index_id: str | None, index_name: str | None, out: str
+) -> tuple[str, frozenset[str]]:
+    """Resolve (or create) the index and read the content hashes already landed for it."""
+    with TwelveLabsClient(settings) as client:
+        index = resolve_index(client, index_id, index_name)
+    landed = frozenset(Lake(out).landed(index.id))
+    get_run_logger().info("index %s (%s): %d videos already landed in %s", index.id, index.index_name, len(landed), out)
+    return index.id, landed

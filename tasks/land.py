@@ -1,0 +1,68 @@
+"""Steps 3 and 4: retrieve the transcription and land it as Parquet.
+
+One task for both, on purpose: a transcript passed between two tasks would be a copy in a task
+result that nobody reads, and landing is idempotent (a re-run overwrites the video's files), so
+the pair is safe to retry as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from reelscribe.client import TwelveLabsClient
+from reelscribe.lake import Lake
+from reelscribe.models import Task
+from reelscribe.settings import Settings
+from reelscribe.transcripts import LandRequest, retrieve_and_land
+from tasks.progress import video_done, video_failed
+from tasks.retrying import retry_on_transient
+from tasks.upload import Uploaded
+
+
+@dataclass(frozen=True)
+class Landed:
+    video_id: str | None
+    segments: int
+    duration: float | None
+    skipped: bool = False
+
+
+@task(
+    name="retrieve-and-land",
+    task_run_name="land-{uploaded.source.name}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=retry_on_transient,
+    cache_policy=NO_CACHE,
+    on_completion=[video_done],
+    on_failure=[video_failed],
+)
+def land_transcription(
+    uploaded: Uploaded,
+    ready: Task | None,
+    index_id: str,
+    settings: Settings,
+    out: str,
+    start: float | None = None,
+    end: float | None = None,
+) -> Landed:
+    if ready is None:
+        return Landed(video_id=None, segments=0, duration=None, skipped=True)
+    request = LandRequest(
+        index_id=index_id,
+        task=ready,
+        source=uploaded.source.uri,
+        content_sha256=uploaded.content_sha256,
+        start=start,
+        end=end,
+    )
+    with TwelveLabsClient(settings) as client:
+        landed = retrieve_and_land(client, Lake(out), request)
+    get_run_logger().info(
+        "%s: landed %d segments of video %s", uploaded.source.name, landed.segment_count, ready.video_id
+    )
+    duration = ready.system_metadata.duration if ready.system_metadata else None
+    return Landed(video_id=ready.video_id, segments=landed.segment_count, duration=duration)

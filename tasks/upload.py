@@ -1,0 +1,52 @@
+"""Step 1: put a video into the index (or find it already there), once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from reelscribe.client import TwelveLabsClient
+from reelscribe.ingest import submit_video
+from reelscribe.settings import Settings
+from reelscribe.sources import VideoSource, content_sha256
+from tasks.progress import video_failed
+from tasks.retrying import retry_on_transient
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    """What the next steps need: small on purpose (ids and a hash, never bytes)."""
+
+    source: VideoSource
+    content_sha256: str
+    task_id: str | None
+    video_id: str | None
+    reused: bool = False
+    already_landed: bool = False
+
+
+@task(
+    name="upload",
+    task_run_name="upload-{source.name}",
+    retries=2,
+    retry_delay_seconds=[5, 30],
+    retry_condition_fn=retry_on_transient,
+    cache_policy=NO_CACHE,
+    on_failure=[video_failed],
+)
+def upload_video(
+    source: VideoSource, index_id: str, settings: Settings, landed: frozenset[str], refresh: bool = False
+) -> Uploaded:
+    """Hash the video; skip it if that content already landed; else find or create its task."""
+    logger = get_run_logger()
+    sha256 = content_sha256(source)
+    if sha256 in landed and not refresh:
+        logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
+        return Uploaded(source, sha256, None, None, already_landed=True)
+    with TwelveLabsClient(settings) as client:
+        submitted = submit_video(client, index_id, source, sha256)
+    verb = "found existing" if submitted.reused else "created"
+    logger.info("%s: %s task %s (video %s)", source.name, verb, submitted.task_id, submitted.video_id)
+    return Uploaded(source, sha256, submitted.task_id, submitted.video_id, reused=submitted.reused)
