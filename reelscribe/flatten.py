@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reelscribe.errors import ConfigError, TranscriptInvalid
-from reelscribe.schema import SEGMENTS_SCHEMA, UTC_MICROS
+from reelscribe.schema import SEGMENTS_SCHEMA, UTC_MICROS, require_utc
 
 __all__ = ["SEGMENTS_SCHEMA", "segments_table", "validate_window", "window_filter"]
 
@@ -48,7 +48,7 @@ def segments_table(
 
     Raises ``TranscriptInvalid`` naming the first bad segment (0-based, server order).
     """
-    stamp = _utc_scalar(retrieved_at)
+    stamp = pa.scalar(require_utc(retrieved_at, "retrieved_at"), UTC_MICROS)
     items = _as_list(segments, video_id)
     starts, ends = _time_columns(items, video_id)
     values = pa.array(_checked_field(items, "value", _STRING_TYPES, video_id), pa.string())
@@ -99,13 +99,6 @@ def window_filter(
     lower = -math.inf if start is None else start
     keep = pc.and_(pc.less(starts, upper), pc.greater(ends, lower))
     return [items[i] for i in pc.indices_nonzero(keep).to_pylist()]
-
-
-def _utc_scalar(moment: datetime) -> pa.TimestampScalar:
-    """A naive datetime is ambiguous (local? UTC?), so only aware ones are accepted."""
-    if not isinstance(moment, datetime) or moment.utcoffset() is None:
-        raise ValueError(f"retrieved_at must be a timezone-aware datetime, got {moment!r}")
-    return pa.scalar(moment, type=UTC_MICROS)
 
 
 def _as_list(segments: Sequence[dict[str, Any]] | None, video_id: str | None) -> list[Any]:

@@ -8,6 +8,8 @@ chosen to read back the same in DuckDB, pandas, polars and Spark: plain ``string
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pyarrow as pa
 
 UTC_MICROS = pa.timestamp("us", tz="UTC")
@@ -36,3 +38,10 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
     ]
 )
+
+
+def require_utc(moment: datetime, what: str) -> datetime:
+    """A naive datetime is ambiguous (local time? UTC?), so only aware ones reach the lake."""
+    if not isinstance(moment, datetime) or moment.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware datetime, got {moment!r}")
+    return moment

@@ -1,0 +1,305 @@
+"""The lake writer: one video's transcript -> two hive-partitioned Parquet files.
+
+Layout (``table_path`` is the only place that knows it)::
+
+    <out>/segments/index_id=<id>/<video_id>.parquet   one row per segment
+    <out>/videos/index_id=<id>/<video_id>.parquet     one row per video: the commit marker
+
+A video counts as landed once its ``videos`` row exists, so the segments file is written first.
+
+Every file is published whole. On a local filesystem it is written to a hidden temp name in the
+same directory (``.<video_id>.parquet.<uuid>.tmp``: no ``*.parquet`` glob, pyarrow dataset or
+Spark listing picks it up) and moved into place with ``os.replace``, which is atomic within a
+directory; a crash leaves at most a stray temp file (see ``clean_stale_temps``), never a torn
+``.parquet``. On object stores (``s3://``, ``gs://``, ``memory://``...) the encoded bytes go up
+in one ``pipe_file`` PUT: an object becomes visible only once completely uploaded, and there is no
+rename to make atomic (an S3 "rename" is a copy plus a delete). Either way concurrent writers of
+the same video give last-writer-wins per file, and a re-run overwrites rather than duplicates.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+from fsspec.implementations.local import LocalFileSystem
+
+from reelscribe.errors import InvalidIdentifier
+from reelscribe.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, require_utc
+
+__all__ = [
+    "SEGMENTS_SCHEMA",
+    "VIDEOS_SCHEMA",
+    "Lake",
+    "LandedRecord",
+    "LandedVideo",
+    "TableName",
+    "VideoRecord",
+    "table_path",
+    "validate_partition_id",
+]
+
+log = logging.getLogger(__name__)
+
+TableName = Literal["segments", "videos"]
+_TABLES: tuple[TableName, ...] = ("segments", "videos")
+_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+_TEMP_SUFFIX = ".tmp"
+_PARQUET_SUFFIX = ".parquet"
+# zstd: smaller than snappy at similar speed, read by DuckDB, pandas, polars and Spark 3.
+# int64 microsecond timestamps marked UTC-adjusted, never INT96: every reader agrees on them.
+_PARQUET_OPTIONS: dict[str, Any] = {
+    "compression": "zstd",
+    "coerce_timestamps": "us",
+    "allow_truncated_timestamps": False,
+    "use_deprecated_int96_timestamps": False,
+}
+
+
+def validate_partition_id(value: str, what: str = "index_id") -> str:
+    """Return ``value`` if it is safe as one path component, else raise ``InvalidIdentifier``.
+
+    Ids come from a server: ``/``, ``..``, ``=`` or ``%`` would escape or corrupt the layout.
+    """
+    if not isinstance(value, str) or _ID.fullmatch(value) is None:
+        raise InvalidIdentifier(
+            f"invalid {what} {value!r}: only ASCII letters, digits, '_' and '-' are allowed "
+            "(1 to 128 characters)"
+        )
+    return value
+
+
+def partition_dir(out: str, table: TableName, index_id: str) -> str:
+    """``<out>/<table>/index_id=<id>``: the directory holding one index's files of a table."""
+    if table not in _TABLES:
+        raise ValueError(f"unknown lake table {table!r}: expected one of {_TABLES}")
+    if not out:
+        raise ValueError("the lake location (out) must not be empty")
+    return f"{out.rstrip('/')}/{table}/index_id={validate_partition_id(index_id)}"
+
+
+def table_path(out: str, table: TableName, index_id: str, video_id: str) -> str:
+    """``<out>/<table>/index_id=<id>/<video_id>.parquet``, both ids validated."""
+    name = validate_partition_id(video_id, "video_id")
+    return f"{partition_dir(out, table, index_id)}/{name}{_PARQUET_SUFFIX}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VideoRecord:
+    """What the videos table says about one landed video besides its ids and segment count."""
+
+    task_id: str
+    source: str
+    content_sha256: str
+    duration: float | None
+    indexed_at: datetime | None
+    retrieved_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class LandedRecord(VideoRecord):
+    """One row of the videos table as read back."""
+
+    video_id: str
+    segment_count: int
+
+
+@dataclass(frozen=True)
+class LandedVideo:
+    """Where ``write_video`` put a video (local paths or full URIs) and how many segments."""
+
+    segments_path: str
+    videos_path: str
+    segment_count: int
+
+
+class Lake:
+    """Writes and inspects the lake under ``out``: a local path or any fsspec URI."""
+
+    def __init__(self, out: str, *, fsync: bool = True, **storage_options: Any) -> None:
+        """``fsync`` makes a local publish survive power loss, not just a process crash."""
+        if not out:
+            raise ValueError("the lake location (out) must not be empty")
+        self.out = out
+        self.fs, self.root = fsspec.core.url_to_fs(out, **storage_options)
+        self.is_local = isinstance(self.fs, LocalFileSystem)
+        self.fsync = fsync
+
+    def write_video(
+        self, index_id: str, video_id: str, segments: pa.Table, video: VideoRecord
+    ) -> LandedVideo:
+        """Land one video: its segments file, then its videos row (the commit marker)."""
+        segments_path = table_path(self.root, "segments", index_id, video_id)
+        videos_path = table_path(self.root, "videos", index_id, video_id)
+        _check_segments(segments, video_id)
+        row = _video_row(video_id, segments.num_rows, video)
+        self._publish(segments_path, _encode(segments))
+        self._publish(videos_path, _encode(row))
+        return LandedVideo(self._uri(segments_path), self._uri(videos_path), segments.num_rows)
+
+    def landed(self, index_id: str) -> dict[str, LandedRecord]:
+        """``content_sha256`` -> videos row for every video landed in ``index_id``.
+
+        Reads only that index's partition, all files as one dataset. If that fails, files are
+        read one by one and an unreadable one is skipped with a warning: its video is simply
+        not landed and will be landed again. With two rows for one hash the latest wins.
+        """
+        files = self._published_files(partition_dir(self.root, "videos", index_id))
+        if not files:
+            return {}
+        table = self._read_videos(files).sort_by("retrieved_at")
+        return {row["content_sha256"]: LandedRecord(**row) for row in table.to_pylist()}
+
+    def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
+        """Remove temp files that crashed writers left in ``index_id``; returns their paths.
+
+        Only files older than ``older_than_s`` go, so a writer still at work keeps its own.
+        Object stores never get temp files, so there is nothing to do there.
+        """
+        if not self.is_local:
+            return []
+        cutoff = time.time() - older_than_s
+        removed = []
+        for table in _TABLES:
+            for path in _stale_temps(partition_dir(self.root, table, index_id), cutoff):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                    removed.append(path)
+        return removed
+
+    def _publish(self, path: str, data: pa.Buffer) -> None:
+        if self.is_local:
+            _replace_atomically(path, data, fsync=self.fsync)
+        else:
+            self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+            self.fs.pipe_file(path, data.to_pybytes())
+
+    def _published_files(self, directory: str) -> list[str]:
+        try:
+            paths = self.fs.ls(directory, detail=False)
+        except FileNotFoundError:
+            return []
+        return sorted(p for p in paths if _is_published(p.rstrip("/").rsplit("/", 1)[-1]))
+
+    def _read_videos(self, files: list[str]) -> pa.Table:
+        filesystem = self._arrow_fs()
+        try:
+            dataset = ds.dataset(files, schema=VIDEOS_SCHEMA, format="parquet", filesystem=filesystem)
+            return dataset.to_table()
+        except (pa.ArrowException, OSError):
+            return _read_each(files, filesystem)
+
+    def _arrow_fs(self) -> pafs.FileSystem:
+        """pyarrow's native local filesystem is much faster than going through Python."""
+        if self.is_local:
+            return pafs.LocalFileSystem()
+        return pafs.PyFileSystem(pafs.FSSpecHandler(self.fs))
+
+    def _uri(self, path: str) -> str:
+        return path if self.is_local else self.fs.unstrip_protocol(path)
+
+
+def _check_segments(segments: pa.Table, video_id: str) -> None:
+    """Refuse a table that is not ``segments_table`` output for this very video."""
+    if not segments.schema.equals(SEGMENTS_SCHEMA):
+        raise ValueError(
+            f"segments for video {video_id!r} do not have SEGMENTS_SCHEMA "
+            f"(got {segments.schema}); build them with reelscribe.flatten.segments_table"
+        )
+    if segments.num_rows and not pc.all(pc.equal(segments["video_id"], video_id)).as_py():
+        raise ValueError(f"segments table holds rows of another video than {video_id!r}")
+
+
+def _video_row(video_id: str, segment_count: int, video: VideoRecord) -> pa.Table:
+    row = dataclasses.asdict(video) | {"video_id": video_id, "segment_count": segment_count}
+    require_utc(row["retrieved_at"], "retrieved_at")
+    if row["indexed_at"] is not None:
+        require_utc(row["indexed_at"], "indexed_at")
+    return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
+
+
+def _encode(table: pa.Table) -> pa.Buffer:
+    """The whole file in memory first, so publishing it is a single write."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, **_PARQUET_OPTIONS)
+    return sink.getvalue()
+
+
+def _replace_atomically(path: str, data: pa.Buffer, *, fsync: bool) -> None:
+    """Write a hidden sibling temp file, then ``os.replace`` it over ``path``."""
+    directory, name = os.path.split(path)
+    os.makedirs(directory, exist_ok=True)
+    temp = os.path.join(directory, f".{name}.{uuid.uuid4().hex}{_TEMP_SUFFIX}")
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
+        raise
+    if fsync:
+        _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """Makes the rename itself durable; some filesystems cannot open a directory for it."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _is_published(name: str) -> bool:
+    """A ``.parquet`` file readers see: not hidden (temp files) and not ``_``-prefixed."""
+    return name.endswith(_PARQUET_SUFFIX) and not name.startswith((".", "_"))
+
+
+def _stale_temps(directory: str, cutoff: float) -> list[str]:
+    try:
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    return [
+        entry.path
+        for entry in entries
+        if entry.name.startswith(".") and entry.name.endswith(_TEMP_SUFFIX) and _mtime(entry) < cutoff
+    ]
+
+
+def _mtime(entry: os.DirEntry[str]) -> float:
+    """A temp file can vanish (renamed by its writer) between listing and ``stat``."""
+    try:
+        return entry.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
+
+
+def _read_each(files: list[str], filesystem: pafs.FileSystem) -> pa.Table:
+    """The slow path: read files one at a time, skipping (and logging) unreadable ones."""
+    tables = []
+    for path in files:
+        try:
+            tables.append(pq.read_table(path, filesystem=filesystem, schema=VIDEOS_SCHEMA))
+        except (pa.ArrowException, OSError) as error:
+            log.warning("skipping unreadable videos file %s (it will be landed again): %s", path, error)
+    return pa.concat_tables(tables) if tables else VIDEOS_SCHEMA.empty_table()
