@@ -295,11 +295,16 @@ def _mtime(entry: os.DirEntry[str]) -> float:
 
 
 def _read_each(files: list[str], filesystem: pafs.FileSystem) -> pa.Table:
-    """The slow path: read files one at a time, skipping (and logging) unreadable ones."""
+    """The slow path: read files one at a time, skipping (and logging) unreadable ones.
+
+    One open handle per file: a path opened twice (footer, then data) could meet two versions
+    of a file that a concurrent writer replaces in between.
+    """
     tables = []
     for path in files:
         try:
-            tables.append(pq.read_table(path, filesystem=filesystem, schema=VIDEOS_SCHEMA))
+            with filesystem.open_input_file(path) as handle:
+                tables.append(pq.read_table(handle, schema=VIDEOS_SCHEMA))
         except (pa.ArrowException, OSError) as error:
             log.warning("skipping unreadable videos file %s (it will be landed again): %s", path, error)
     return pa.concat_tables(tables) if tables else VIDEOS_SCHEMA.empty_table()
