@@ -1,0 +1,117 @@
+"""``create_app(config)``: the FastAPI application with its routes, error handlers and workers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+
+from server import routes_indexes, routes_tasks, routes_videos
+from server.asr import AsrEngine, AsrSettings
+from server.config import ServerConfig
+from server.context import ServerContext
+from server.errors import ApiError, error_response
+from server.faults import FaultInjector
+from server.guard import Guard
+from server.ratelimit import RateLimiter
+from server.store import Store
+from server.workers import Indexer
+
+log = logging.getLogger(__name__)
+
+
+def _field_name(location: tuple) -> str:
+    """``('query', 'page_limit')`` → ``page_limit``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    parts = [str(part) for part in location[1:]] or [str(part) for part in location]
+    return ".".join(parts) or "body"
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422 becomes Twelve Labs' 400, naming the first offending field."""
+    errors = exc.errors()
+    first = errors[0] if errors else {"loc": ("body",), "msg": "invalid request", "type": ""}
+    name = _field_name(tuple(first.get("loc", ())))
+    if first.get("type") == "missing":
+        return error_response("parameter_not_provided", f"The `{name}` parameter is required but was not provided.")
+    return error_response("parameter_invalid", f"The `{name}` parameter is invalid: {first.get('msg', 'invalid value')}.")
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 404:
+        return error_response("resource_not_exist", f"No such endpoint: {request.method} {request.url.path}.")
+    if exc.status_code == 405:
+        return error_response(
+            "method_not_allowed",
+            f"{request.method} is not supported on {request.url.path}.",
+            status=405,
+            headers=exc.headers,
+        )
+    return error_response("parameter_invalid", str(exc.detail), status=exc.status_code, headers=exc.headers)
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return exc.response()
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error", exc_info=exc)
+    return error_response("internal_server_error", "The server failed to handle the request.", status=500)
+
+
+def asr_settings(config: ServerConfig) -> AsrSettings:
+    return AsrSettings(
+        model=config.model_path,
+        compute_type=config.compute_type,
+        cpu_threads=config.asr_threads,
+        num_workers=config.workers,
+        vad=config.vad,
+    )
+
+
+def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> FastAPI:
+    """The whole server as an ASGI app; workers start and stop with the app's lifespan."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = Store(config.db_path)
+        asr = engine or AsrEngine(asr_settings(config))
+        indexer = Indexer(config, store, asr)
+        app.state.context = ServerContext(config=config, store=store, indexer=indexer)
+        asr.warm_up()
+        indexer.start()
+        log.info("serving %s with %d worker(s)", config.data_dir, config.workers)
+        try:
+            yield
+        finally:
+            indexer.stop()
+            store.close()
+
+    app = FastAPI(
+        title="reelscribe embedded server",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    for router in (routes_indexes.router, routes_tasks.router, routes_videos.router):
+        app.include_router(router, prefix="/v1.3")
+    for prefix in ("/v1.2", "/v1.3"):
+        app.include_router(routes_videos.classic_router, prefix=prefix)
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)
+    limiter = RateLimiter(config.rate_limit, config.rate_window) if config.rate_limit > 0 else None
+    app.add_middleware(
+        Guard,
+        api_keys=config.api_keys,
+        limiter=limiter,
+        faults=FaultInjector(config.fault_5xx_rate, config.fault_429_rate, config.fault_seed),
+        drain_limit=config.max_upload_bytes + 64 * 1024 * 1024,
+    )
+    return app

@@ -1,0 +1,117 @@
+"""Speech-to-text with faster-whisper on the CPU.
+
+The model is loaded once per process and shared by all indexing workers: CTranslate2 runs up to
+``num_workers`` transcriptions in parallel on one model, each with ``cpu_threads`` threads, so the
+cores are split among the workers instead of oversubscribed. Loading happens in a background thread
+at start-up (so the server answers at once) or, failing that, at first use.
+
+:func:`transcribe` is the single decoding entry point: the server's workers and the benchmark's
+"bare faster-whisper" baseline both call it, so they compare like with like. It uses the model's
+default decoding (beam search of 5, temperature fallback) plus faster-whisper's Silero VAD filter:
+without it Whisper spends seconds of temperature fallback on music or tones and may invent text
+for non-speech audio; with it, silence yields no segments at all (the API then reports ``null``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class TranscriptionStopped(Exception):
+    """The server is shutting down; the task stays unfinished and is resumed on restart."""
+
+
+@dataclass(frozen=True)
+class AsrSettings:
+    model: str
+    compute_type: str = "int8"
+    cpu_threads: int = 1
+    num_workers: int = 1
+    vad: bool = True
+
+
+Segment = dict[str, Any]
+
+
+def transcribe(
+    model: Any,
+    path: str | Path,
+    *,
+    vad: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+) -> tuple[list[Segment], float]:
+    """Transcribe the audio of ``path``; return ``([{start, end, value}], audio duration in s)``.
+
+    Segments with no text are dropped; ends are clamped to the audio's duration.
+    """
+    segments, info = model.transcribe(str(path), beam_size=5, vad_filter=vad)
+    duration = float(info.duration)
+    out: list[Segment] = []
+    for segment in segments:
+        if should_stop is not None and should_stop():
+            raise TranscriptionStopped()
+        text = segment.text.strip()
+        if not text:
+            continue
+        start = round(max(0.0, float(segment.start)), 3)
+        end = round(min(float(segment.end), duration) if duration > 0 else float(segment.end), 3)
+        out.append({"start": start, "end": max(start, end), "value": text})
+    return out, duration
+
+
+class AsrEngine:
+    """The process's one Whisper model, loaded lazily and thread-safely."""
+
+    def __init__(self, settings: AsrSettings) -> None:
+        self.settings = settings
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def load(self) -> Any:
+        """The loaded model; loads it on first call (other callers wait for the same load)."""
+        with self._lock:
+            if self._model is None:
+                from faster_whisper import WhisperModel
+
+                s = self.settings
+                log.info("loading Whisper model %s (%s, %d thread(s) x %d)", s.model, s.compute_type, s.cpu_threads, s.num_workers)
+                try:
+                    self._model = WhisperModel(
+                        s.model,
+                        device="cpu",
+                        compute_type=s.compute_type,
+                        cpu_threads=s.cpu_threads,
+                        num_workers=s.num_workers,
+                    )
+                except Exception as exc:
+                    log.error("could not load Whisper model %s: %s", s.model, exc)
+                    raise
+                log.info("Whisper model ready")
+            return self._model
+
+    def warm_up(self) -> threading.Thread:
+        """Start loading in a daemon thread so start-up does not wait for the model."""
+
+        def run() -> None:
+            try:
+                self.load()
+            except Exception:
+                log.debug("warm-up failed; the first task will retry the load")
+
+        thread = threading.Thread(target=run, name="asr-warm-up", daemon=True)
+        thread.start()
+        return thread
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def transcribe(self, path: str | Path, should_stop: Callable[[], bool] | None = None) -> tuple[list[Segment], float]:
+        return transcribe(self.load(), path, vad=self.settings.vad, should_stop=should_stop)

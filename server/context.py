@@ -1,0 +1,32 @@
+"""What the routes share: settings, the store and the indexer, hung on ``app.state`` at start-up."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fastapi import Request
+
+from server.config import ServerConfig
+from server.errors import not_found
+from server.ids import check_id
+from server.store import IndexRow, Store
+from server.workers import Indexer
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    config: ServerConfig
+    store: Store
+    indexer: Indexer
+
+    def existing_index(self, index_id: str) -> IndexRow:
+        """The index named in a request, after checking the id's shape; 404 if unknown."""
+        row = self.store.get_index(check_id("index_id", index_id))
+        if row is None:
+            raise not_found("indexes", index_id)
+        return row
+
+
+def get_context(request: Request) -> ServerContext:
+    """FastAPI dependency: the running server's context."""
+    return request.app.state.context

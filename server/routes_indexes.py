@@ -1,0 +1,119 @@
+"""``/indexes``: create, list, retrieve, rename and delete indexes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, StrictStr
+
+from server.context import ServerContext, get_context
+from server.errors import ApiError, invalid, not_found
+from server.ids import check_id, new_id, parse_time
+from server.params import paging
+from server.store import DuplicateName, Filters, Page
+from server.views import index_json, page_json
+
+router = APIRouter()
+
+MAX_NAME = 255
+
+
+class ModelSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    model_name: StrictStr
+    model_options: list[StrictStr]
+
+
+class CreateIndex(BaseModel):
+    """Model names and options are stored and echoed back, not interpreted: this server only transcribes."""
+
+    model_config = ConfigDict(extra="ignore")
+    index_name: StrictStr
+    models: list[ModelSpec]
+    addons: list[StrictStr] = []
+
+
+class RenameIndex(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    index_name: StrictStr
+
+
+def _name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise invalid("index_name", "must not be empty")
+    if len(name) > MAX_NAME:
+        raise invalid("index_name", f"must be at most {MAX_NAME} characters")
+    return name
+
+
+def _duplicate(name: str) -> ApiError:
+    return ApiError("index_name_already_exists", f"An index named {name!r} already exists.")
+
+
+@router.post("/indexes", status_code=201)
+def create_index(body: CreateIndex, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
+    name = _name(body.index_name)
+    models = [model.model_dump() for model in body.models]
+    try:
+        row = ctx.store.create_index(new_id(), name, models, list(body.addons))
+    except DuplicateName:
+        raise _duplicate(name) from None
+    return {"_id": row.id}
+
+
+@router.get("/indexes")
+def list_indexes(
+    page: Page = Depends(paging),
+    index_name: str | None = Query(None),
+    model_options: str | None = Query(None, description="Comma-separated; every one must be enabled."),
+    model_family: str | None = Query(None, description="marengo or pegasus."),
+    created_at: str | None = Query(None),
+    updated_at: str | None = Query(None),
+    ctx: ServerContext = Depends(get_context),
+) -> dict[str, Any]:
+    clauses: list[tuple[str, str, Any]] = []
+    if index_name is not None:
+        clauses.append(("i.name", "=", index_name))
+    if model_family is not None:
+        clauses.append(("i.models", "LIKE", f'%"model_name":"{_like_literal(model_family)}%'))
+    for option in (model_options or "").split(","):
+        if option.strip():
+            clauses.append(("i.models", "LIKE", f'%"model_options":[%"{_like_literal(option.strip())}"%'))
+    if created_at is not None:
+        clauses.append(("i.created_at", ">=", parse_time("created_at", created_at)))
+    if updated_at is not None:
+        clauses.append(("i.updated_at", ">=", parse_time("updated_at", updated_at)))
+    rows, total = ctx.store.list_indexes(Filters(tuple(clauses)), page)
+    return page_json(rows, total, page, index_json)
+
+
+def _like_literal(text: str) -> str:
+    """Drop LIKE wildcards and JSON quoting characters from a filter value."""
+    return "".join(ch for ch in text if ch not in '%_"\\')
+
+
+@router.get("/indexes/{index_id}")
+def retrieve_index(index_id: str, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
+    return index_json(ctx.existing_index(index_id))
+
+
+@router.put("/indexes/{index_id}")
+def rename_index(index_id: str, body: RenameIndex, ctx: ServerContext = Depends(get_context)) -> Response:
+    check_id("index_id", index_id)
+    name = _name(body.index_name)
+    try:
+        renamed = ctx.store.rename_index(index_id, name)
+    except DuplicateName:
+        raise _duplicate(name) from None
+    if not renamed:
+        raise not_found("indexes", index_id)
+    return Response(status_code=200)
+
+
+@router.delete("/indexes/{index_id}")
+def delete_index(index_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
+    if not ctx.store.delete_index(check_id("index_id", index_id)):
+        raise not_found("indexes", index_id)
+    return Response(status_code=200)

@@ -1,0 +1,130 @@
+"""``/tasks``: accept a video (upload or URL), report indexing progress, list and delete tasks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from fastapi import APIRouter, Depends, Query, Request, Response
+
+from server.context import ServerContext, get_context
+from server.errors import ApiError, invalid, missing, not_found
+from server.ids import check_id, new_id, parse_time, utc_now
+from server.params import boolean, metadata_form_field, paging
+from server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
+from server.uploads import TaskForm, check_video_url, commit_file, read_task_form
+from server.views import page_json, task_json
+from server.workers import media_path
+
+router = APIRouter()
+
+
+def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
+    """Validate the form (no side effects) and describe the task it asks for."""
+    fields = form.fields
+    index_id = fields.get("index_id")
+    if not index_id:
+        raise missing("index_id")
+    ctx.existing_index(index_id)
+    boolean("enable_video_stream", fields.get("enable_video_stream"))
+    metadata = metadata_form_field(fields.get("user_metadata"))
+    url = fields.get("video_url", "").strip() or None
+    has_file = form.file_path is not None
+    if has_file and url:
+        raise invalid("video_url", "give either video_file or video_url, not both")
+    if not has_file and not url:
+        raise missing("video_file")
+    if has_file and form.file_size == 0:
+        raise ApiError("video_file_broken", "The uploaded video file is empty.")
+    filename = check_video_url(url, ctx.config.allow_file_roots) if url else form.file_name or "video"
+    now = utc_now()
+    return TaskRow(
+        id=new_id(),
+        index_id=index_id,
+        video_id=new_id(),
+        status="validating",
+        filename=filename,
+        created_at=now,
+        updated_at=now,
+        source_url=url,
+        size=form.file_size if has_file else None,
+        user_metadata=metadata,
+    )
+
+
+@router.post("/tasks")
+async def create_task(request: Request, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
+    """Answer only after the upload is on disk under its final name and the task row is committed."""
+    form = await read_task_form(
+        request.headers.get("content-type", ""),
+        request.stream(),
+        ctx.config.incoming_dir,
+        ctx.config.max_upload_bytes,
+    )
+    try:
+        task = await anyio.to_thread.run_sync(_task_from_form, form, ctx)
+        if form.file_path is not None:
+            await anyio.to_thread.run_sync(commit_file, form.file_path, media_path(ctx.config, task.video_id))
+            form.file_path = None
+        await anyio.to_thread.run_sync(ctx.store.insert_task, task)
+    except BaseException:
+        form.discard()
+        raise
+    ctx.indexer.wake()
+    return {"_id": task.id, "video_id": task.video_id}
+
+
+@router.get("/tasks")
+def list_tasks(
+    page: Page = Depends(paging),
+    index_id: str | None = Query(None),
+    status: list[str] | None = Query(None),
+    filename: str | None = Query(None),
+    duration: float | None = Query(None, allow_inf_nan=False),
+    width: int | None = Query(None),
+    height: int | None = Query(None),
+    created_at: str | None = Query(None),
+    updated_at: str | None = Query(None),
+    ctx: ServerContext = Depends(get_context),
+) -> dict[str, Any]:
+    clauses: list[tuple[str, str, Any]] = []
+    if index_id is not None:
+        clauses.append(("index_id", "=", check_id("index_id", index_id)))
+    if status:
+        unknown = sorted(set(status) - set(ALL_STATUSES))
+        if unknown:
+            raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ALL_STATUSES)}")
+        clauses.append(("status", "in", tuple(status)))
+    for column, value in (("filename", filename), ("duration", duration), ("width", width), ("height", height)):
+        if value is not None:
+            clauses.append((column, "=", value))
+    if created_at is not None:
+        clauses.append(("created_at", ">=", parse_time("created_at", created_at)))
+    if updated_at is not None:
+        clauses.append(("updated_at", ">=", parse_time("updated_at", updated_at)))
+    rows, total = ctx.store.list_tasks(Filters(tuple(clauses)), page)
+    return page_json(rows, total, page, task_json)
+
+
+def _existing_task(ctx: ServerContext, task_id: str) -> TaskRow:
+    task = ctx.store.get_task(check_id("task_id", task_id))
+    if task is None:
+        raise not_found("tasks", task_id)
+    return task
+
+
+@router.get("/tasks/{task_id}")
+def retrieve_task(task_id: str, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
+    return task_json(_existing_task(ctx, task_id))
+
+
+@router.delete("/tasks/{task_id}")
+def delete_task(task_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
+    """Only ``ready`` or ``failed`` tasks; the task's video (if any) is kept."""
+    task = _existing_task(ctx, task_id)
+    if task.status not in TERMINAL or not ctx.store.delete_finished_task(task.id):
+        raise ApiError(
+            "task_cannot_be_deleted",
+            f"Task {task.id} is {task.status}; only ready or failed tasks can be deleted.",
+        )
+    return Response(status_code=200)

@@ -1,0 +1,284 @@
+"""Getting video bytes onto disk: streamed multipart uploads and bounded ``video_url`` fetches.
+
+Uploads are parsed from the request stream as it arrives (python-multipart's push parser) and the
+``video_file`` part is written straight to ``incoming/<random id>.part``: nothing the size of a video
+is ever held in memory, and the client's file name is kept only as metadata. Past the size limit the
+partial file is deleted and the rest of the body is read and discarded (so the client, still sending,
+sees the 400 instead of a reset connection), up to a bound after which the connection is dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import unicodedata
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from python_multipart.exceptions import MultipartParseError
+from python_multipart.multipart import MultipartParser, parse_options_header
+
+from server.errors import ApiError, invalid
+from server.ids import new_id
+
+log = logging.getLogger(__name__)
+
+FILE_FIELD = "video_file"
+MAX_FIELD_BYTES = 1024 * 1024
+MAX_PARTS = 32
+DRAIN_SLACK = 64 * 1024 * 1024
+CHUNK = 1024 * 1024
+
+
+class UrlFetchError(Exception):
+    """A ``video_url`` could not be fetched; ``code`` is the task's failure code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def safe_filename(name: str | None, default: str = "video") -> str:
+    """The last path component of a client-supplied name, without control characters (metadata only)."""
+    text = unicodedata.normalize("NFC", (name or "").replace("\\", "/"))
+    base = text.rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if unicodedata.category(ch)[0] != "C").strip()
+    if base in ("", ".", ".."):
+        return default
+    return base[:255]
+
+
+def too_large(limit: int) -> ApiError:
+    return ApiError("video_filesize_too_large", f"The video file is larger than the limit of {limit} bytes.")
+
+
+@dataclass
+class TaskForm:
+    """The parsed ``POST /tasks`` body: text fields, plus the uploaded file (if any) on disk."""
+
+    fields: dict[str, str] = field(default_factory=dict)
+    file_path: Path | None = None
+    file_name: str | None = None
+    file_size: int = 0
+
+    def discard(self) -> None:
+        """Delete the uploaded file; called whenever the request is refused."""
+        if self.file_path is not None:
+            self.file_path.unlink(missing_ok=True)
+            self.file_path = None
+
+
+class _FormSink:
+    """python-multipart callbacks that route each part to a file (``video_file``) or a small buffer."""
+
+    def __init__(self, incoming_dir: Path, max_file_bytes: int) -> None:
+        self.form = TaskForm()
+        self.incoming_dir = incoming_dir
+        self.max_file_bytes = max_file_bytes
+        self.overflow: ApiError | None = None
+        self._headers: dict[bytes, bytes] = {}
+        self._header_field = bytearray()
+        self._header_value = bytearray()
+        self._name = ""
+        self._buffer: bytearray | None = None
+        self._file: BinaryIO | None = None
+        self._parts = 0
+        self._seen: set[str] = set()
+
+    def callbacks(self) -> dict:
+        return {
+            "on_part_begin": self._part_begin,
+            "on_header_field": lambda data, start, end: self._header_field.extend(data[start:end]),
+            "on_header_value": lambda data, start, end: self._header_value.extend(data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._part_data,
+            "on_part_end": self._part_end,
+        }
+
+    def fail(self, error: ApiError) -> None:
+        """Remember the first error, drop any partial file, and ignore the rest of the body."""
+        if self.overflow is None:
+            self.overflow = error
+        self.close_file()
+        self.form.discard()
+        self._buffer = None
+
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._parts += 1
+        if self._parts > MAX_PARTS and self.overflow is None:
+            self.fail(invalid("form", f"more than {MAX_PARTS} parts"))
+
+    def _header_end(self) -> None:
+        self._headers[bytes(self._header_field).lower()] = bytes(self._header_value)
+        self._header_field.clear()
+        self._header_value.clear()
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        self._name = options.get(b"name", b"").decode("utf-8", "replace")
+        if self.overflow is not None:
+            return
+        if self._name in self._seen:
+            self.fail(invalid(self._name, "given more than once"))
+            return
+        self._seen.add(self._name)
+        if self._name == FILE_FIELD:
+            filename = options.get(b"filename")
+            self.form.file_name = safe_filename(filename.decode("utf-8", "replace") if filename else None)
+            self.incoming_dir.mkdir(parents=True, exist_ok=True)
+            self.form.file_path = self.incoming_dir / f"{new_id()}.part"
+            self._file = open(self.form.file_path, "wb")
+        else:
+            self._buffer = bytearray()
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self.overflow is not None:
+            return
+        if self._file is not None:
+            self.form.file_size += end - start
+            if self.form.file_size > self.max_file_bytes:
+                self.fail(too_large(self.max_file_bytes))
+                return
+            self._file.write(memoryview(data)[start:end])
+        elif self._buffer is not None:
+            self._buffer.extend(memoryview(data)[start:end])
+            if len(self._buffer) > MAX_FIELD_BYTES:
+                self.fail(invalid(self._name, f"longer than {MAX_FIELD_BYTES} bytes"))
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self.close_file()
+        elif self._buffer is not None:
+            self.form.fields[self._name] = self._buffer.decode("utf-8", "replace")
+            self._buffer = None
+
+    def close_file(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+async def read_task_form(
+    content_type: str, stream: AsyncIterator[bytes], incoming_dir: Path, max_file_bytes: int
+) -> TaskForm:
+    """Parse a multipart body from ``stream``, writing ``video_file`` to ``incoming_dir`` as it arrives.
+
+    Raises :class:`ApiError` (and leaves no file behind) for a malformed body or an oversized file.
+    """
+    media_type, options = parse_options_header(content_type)
+    boundary = options.get(b"boundary")
+    if media_type != b"multipart/form-data" or not boundary:
+        raise invalid("Content-Type", "this endpoint takes multipart/form-data")
+    sink = _FormSink(incoming_dir, max_file_bytes)
+    parser = MultipartParser(boundary, sink.callbacks())
+    received = 0
+    drain_limit = max_file_bytes + DRAIN_SLACK
+    try:
+        async for chunk in stream:
+            received += len(chunk)
+            if sink.overflow is not None:
+                if received > drain_limit:
+                    break
+                continue
+            parser.write(chunk)
+        if sink.overflow is None:
+            parser.finalize()
+    except MultipartParseError as exc:
+        sink.fail(invalid("form", f"malformed multipart body ({exc})"))
+    except BaseException:
+        sink.fail(invalid("form", "the upload was interrupted"))
+        raise
+    finally:
+        sink.close_file()
+    if sink.overflow is not None:
+        raise sink.overflow
+    return sink.form
+
+
+def commit_file(source: Path, destination: Path) -> None:
+    """fsync ``source`` and move it to ``destination`` so an accepted upload survives a crash."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    with open(source, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(source, destination)
+
+
+def _file_url_path(parsed: urllib.parse.ParseResult) -> Path:
+    if parsed.netloc not in ("", "localhost"):
+        raise invalid("video_url", "file:// URLs must name a local path")
+    return Path(urllib.request.url2pathname(parsed.path))
+
+
+def check_video_url(url: str, allow_file_roots: tuple[Path, ...]) -> str:
+    """Validate a ``video_url`` at request time; returns the file name to report for it.
+
+    http(s) URLs are accepted as they are; ``file://`` only under a configured root (after resolving
+    symbolic links and ``..``), and only for an existing regular file.
+    """
+    url = url.strip()
+    parsed = urllib.parse.urlparse(url)
+    scheme = parsed.scheme.lower()
+    if scheme in ("http", "https"):
+        if not parsed.netloc:
+            raise invalid("video_url", "the URL has no host")
+    elif scheme == "file":
+        path = _file_url_path(parsed).resolve()
+        roots = [root.resolve() for root in allow_file_roots]
+        if not any(path.is_relative_to(root) for root in roots):
+            raise invalid("video_url", "file:// URLs are only allowed under a directory given with --allow-file-root")
+        if not path.is_file():
+            raise invalid("video_url", "no such file under the allowed roots")
+    else:
+        raise invalid("video_url", "only http, https and (when allowed) file URLs are supported")
+    return safe_filename(urllib.parse.unquote(parsed.path))
+
+
+def _copy_bounded(source: BinaryIO, dest: Path, max_bytes: int, deadline: float) -> int:
+    total = 0
+    with open(dest, "wb") as out:
+        while chunk := source.read(CHUNK):
+            total += len(chunk)
+            if total > max_bytes:
+                raise UrlFetchError("video_filesize_too_large", f"The video at the URL is larger than {max_bytes} bytes.")
+            if time.monotonic() > deadline:
+                raise UrlFetchError("video_file_broken", "Fetching the video URL took too long.")
+            out.write(chunk)
+    return total
+
+
+def fetch_url(
+    url: str, dest: Path, *, timeout: float, max_bytes: int, allow_file_roots: tuple[Path, ...]
+) -> int:
+    """Download ``url`` to ``dest`` (at most ``max_bytes``, within ``timeout`` seconds); return the size.
+
+    The URL is re-checked here because the file system may have changed since the request.
+    """
+    try:
+        check_video_url(url, allow_file_roots)
+    except ApiError as exc:
+        raise UrlFetchError("video_file_broken", exc.message) from None
+    deadline = time.monotonic() + timeout
+    parsed = urllib.parse.urlparse(url.strip())
+    try:
+        if parsed.scheme.lower() == "file":
+            with open(_file_url_path(parsed).resolve(), "rb") as source:
+                return _copy_bounded(source, dest, max_bytes, deadline)
+        request = urllib.request.Request(url.strip(), headers={"User-Agent": "reelscribe-server"})
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return _copy_bounded(response, dest, max_bytes, deadline)
+    except UrlFetchError:
+        dest.unlink(missing_ok=True)
+        raise
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        dest.unlink(missing_ok=True)
+        raise UrlFetchError("video_file_broken", f"The video URL could not be fetched: {exc}") from None
+

@@ -1,0 +1,96 @@
+"""Rows to API JSON, in the v1.3 shapes. Pure functions; absent values are left out, not ``null``,
+because the v1.3 schema types these fields as plain strings, numbers and objects."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from server.store import IndexRow, Page, TaskRow, VideoRow
+
+Row = TypeVar("Row")
+
+
+def _present(**values: Any) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def index_json(row: IndexRow) -> dict[str, Any]:
+    return {
+        "_id": row.id,
+        "index_name": row.name,
+        "models": row.models,
+        "addons": row.addons,
+        "video_count": row.video_count,
+        "total_duration": row.total_duration,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def task_json(row: TaskRow) -> dict[str, Any]:
+    """The task object; ``user_metadata`` and (for failed tasks) ``error_reason`` are additions."""
+    body: dict[str, Any] = {
+        "_id": row.id,
+        "index_id": row.index_id,
+        "video_id": row.video_id,
+        "status": row.status,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "system_metadata": _present(duration=row.duration, filename=row.filename, width=row.width, height=row.height),
+    }
+    if row.user_metadata is not None:
+        body["user_metadata"] = row.user_metadata
+    if row.status == "failed" and row.error_code:
+        body["error_reason"] = {"code": row.error_code, "message": row.error_message or row.error_code}
+    return body
+
+
+def video_json(row: VideoRow, *, transcription: bool = False) -> dict[str, Any]:
+    """The video object; with ``transcription`` a top-level list of segments, or ``null`` for no speech."""
+    body: dict[str, Any] = {
+        "_id": row.id,
+        "index_id": row.index_id,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "indexed_at": row.indexed_at,
+        "system_metadata": _present(
+            filename=row.filename,
+            duration=row.duration,
+            fps=row.fps,
+            width=row.width,
+            height=row.height,
+            size=row.size,
+        ),
+    }
+    if row.user_metadata is not None:
+        body["user_metadata"] = row.user_metadata
+    if transcription:
+        body["transcription"] = row.transcription
+    return body
+
+
+def page_json(rows: Sequence[Row], total: int, page: Page, render: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
+    """``{data, page_info}``; a page past the end is an empty ``data`` (the SDK pager relies on it)."""
+    return {
+        "data": [render(row) for row in rows],
+        "page_info": {
+            "page": page.number,
+            "limit_per_page": page.limit,
+            "total_page": math.ceil(total / page.limit) if total else 0,
+            "total_results": total,
+        },
+    }
+
+
+def window(segments: list[dict[str, Any]] | None, start: float | None, end: float | None) -> list[dict[str, Any]] | None:
+    """Segments overlapping ``[start, end]``: ``s < end and e > start`` (a missing bound is unbounded).
+
+    ``None`` (no speech) stays ``None``; a window that matches nothing gives ``[]``.
+    """
+    if segments is None:
+        return None
+    low = -math.inf if start is None else start
+    high = math.inf if end is None else end
+    return [seg for seg in segments if seg["start"] < high and seg["end"] > low]

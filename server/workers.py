@@ -1,0 +1,193 @@
+"""Background indexing: threads that move tasks through ``validating → pending → indexing → ready|failed``.
+
+One validator thread fetches ``video_url`` sources and probes every file (quick, so status and broken
+files are reported early even while transcriptions run); ``workers`` indexing threads transcribe.
+Every transition is written to SQLite first, so a restart resumes exactly: tasks found ``indexing``
+go back to ``pending`` and ``validating`` ones are validated again. A task's media file is deleted
+once the task is ready or failed (the transcript is all the API serves afterwards).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import av
+
+from server.asr import AsrEngine, TranscriptionStopped
+from server.config import ServerConfig
+from server.media import BrokenMedia, probe
+from server.store import Store, TaskRow
+from server.uploads import UrlFetchError, fetch_url
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+
+
+def media_path(config: ServerConfig, video_id: str) -> Path:
+    """Where a task's video lives; named by the generated id only, never by a client's file name."""
+    return config.media_dir / video_id
+
+
+class Indexer:
+    """Owns the worker threads; ``wake()`` after inserting a task to start on it at once."""
+
+    def __init__(self, config: ServerConfig, store: Store, engine: AsrEngine) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine
+        self._stop = threading.Event()
+        self._validate_wake = threading.Event()
+        self._index_wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        self._prepare_disk()
+        requeued = self.store.requeue_unfinished()
+        if requeued:
+            log.info("resuming %d task(s) interrupted while indexing", requeued)
+        self._spawn("validator", self._validate_loop)
+        for number in range(self.config.workers):
+            self._spawn(f"indexer-{number}", self._index_loop)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._validate_wake.set()
+        self._index_wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def wake(self) -> None:
+        self._validate_wake.set()
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _prepare_disk(self) -> None:
+        """Drop half-received uploads and media no unfinished task refers to (left by a crash)."""
+        self.config.media_dir.mkdir(parents=True, exist_ok=True)
+        self.config.incoming_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in self.config.incoming_dir.iterdir():
+            leftover.unlink(missing_ok=True)
+        keep = self.store.unfinished_video_ids()
+        for path in self.config.media_dir.iterdir():
+            if path.name not in keep:
+                path.unlink(missing_ok=True)
+
+    def _loop(self, wake: threading.Event, step: Callable[[], bool]) -> None:
+        """Run ``step`` until it finds nothing to do, then sleep until woken (or a short poll)."""
+        while not self._stop.is_set():
+            wake.clear()
+            try:
+                busy = step()
+            except Exception:
+                log.exception("indexing step failed")
+                busy = False
+            if not busy:
+                wake.wait(POLL_SECONDS)
+
+    def _validate_loop(self) -> None:
+        self._loop(self._validate_wake, self._validate_next)
+
+    def _index_loop(self) -> None:
+        self._loop(self._index_wake, self._index_next)
+
+    def _fail(self, task: TaskRow, code: str, message: str) -> None:
+        log.info("task %s failed: %s (%s)", task.id, code, message)
+        self.store.update_task(task.id, status="failed", error_code=code, error_message=message)
+        media_path(self.config, task.video_id).unlink(missing_ok=True)
+
+    def _validate_next(self) -> bool:
+        task = self.store.oldest("validating")
+        if task is None:
+            return False
+        path = media_path(self.config, task.video_id)
+        size = task.size
+        if task.source_url is not None:
+            try:
+                size = self._fetch(task, path)
+            except UrlFetchError as exc:
+                self._fail(task, exc.code, exc.message)
+                return True
+        try:
+            info = probe(path)
+        except BrokenMedia as exc:
+            self._fail(task, "video_file_broken", f"The video file is broken or not a video: {exc}.")
+            return True
+        if info.duration < self.config.min_duration:
+            self._fail(
+                task,
+                "video_duration_too_short",
+                f"The video is {info.duration:.2f} s long; the minimum is {self.config.min_duration:g} s.",
+            )
+            return True
+        if info.duration > self.config.max_duration:
+            self._fail(
+                task,
+                "video_duration_too_long",
+                f"The video is {info.duration:.2f} s long; the maximum is {self.config.max_duration:g} s.",
+            )
+            return True
+        updated = self.store.update_task(
+            task.id,
+            status="pending",
+            size=size,
+            duration=info.duration,
+            width=info.width,
+            height=info.height,
+            fps=info.fps,
+        )
+        if not updated:
+            path.unlink(missing_ok=True)
+        self._index_wake.set()
+        return True
+
+    def _fetch(self, task: TaskRow, path: Path) -> int:
+        partial = path.with_name(path.name + ".part")
+        size = fetch_url(
+            task.source_url or "",
+            partial,
+            timeout=self.config.url_timeout,
+            max_bytes=self.config.url_max_bytes,
+            allow_file_roots=self.config.allow_file_roots,
+        )
+        partial.replace(path)
+        return size
+
+    def _index_next(self) -> bool:
+        task = self.store.claim("pending", "indexing")
+        if task is None:
+            return False
+        path = media_path(self.config, task.video_id)
+        if self.config.fault_latency > 0 and self._stop.wait(self.config.fault_latency):
+            return True
+        try:
+            segments = self._transcribe(path)
+        except TranscriptionStopped:
+            return True
+        except BrokenMedia as exc:
+            self._fail(task, "video_file_broken", f"The audio could not be decoded: {exc}.")
+            return True
+        except Exception as exc:
+            log.exception("transcription of task %s failed", task.id)
+            self._fail(task, "internal_error", f"Transcription failed: {type(exc).__name__}.")
+            return True
+        if self.store.finish_ready(task, segments or None):
+            log.info("task %s ready: %d segment(s)", task.id, len(segments))
+        path.unlink(missing_ok=True)
+        return True
+
+    def _transcribe(self, path: Path) -> list[dict]:
+        """Segments for the file, ``[]`` when it has no audio track at all."""
+        if not probe(path).has_audio:
+            return []
+        try:
+            segments, _ = self.engine.transcribe(path, should_stop=self._stop.is_set)
+        except (av.FFmpegError, IndexError, ValueError) as exc:
+            raise BrokenMedia(type(exc).__name__) from None
+        return segments
