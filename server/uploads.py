@@ -175,9 +175,11 @@ async def read_task_form(
     Raises :class:`ApiError` (and leaves no file behind) for a malformed body or an oversized file.
     """
     media_type, options = parse_options_header(content_type)
+    if media_type == b"application/x-www-form-urlencoded":
+        return await _read_urlencoded(stream)
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
-        raise invalid("Content-Type", "this endpoint takes multipart/form-data")
+        raise invalid("Content-Type", "this endpoint takes multipart/form-data (or a URL-encoded form with video_url)")
     sink = _FormSink(incoming_dir, max_file_bytes)
     parser = MultipartParser(boundary, sink.callbacks())
     received = 0
@@ -202,6 +204,20 @@ async def read_task_form(
     if sink.overflow is not None:
         raise sink.overflow
     return sink.form
+
+
+async def _read_urlencoded(stream: AsyncIterator[bytes]) -> TaskForm:
+    """A URL-encoded form (text fields only, so no file): bounded like any text field."""
+    body = bytearray()
+    async for chunk in stream:
+        body.extend(chunk)
+        if len(body) > MAX_FIELD_BYTES:
+            raise invalid("form", f"a URL-encoded form must be under {MAX_FIELD_BYTES} bytes")
+    try:
+        pairs = urllib.parse.parse_qsl(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+    except UnicodeDecodeError:
+        raise invalid("form", "the form is not UTF-8") from None
+    return TaskForm(fields=dict(pairs))
 
 
 def commit_file(source: Path, destination: Path) -> None:

@@ -7,10 +7,12 @@ options (rate limits, faults, small upload limits, restarts) start their own wit
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -149,6 +151,42 @@ def make_server(tmp_path) -> Iterator[Callable[..., EmbeddedServer]]:
     yield start
     for server in started:
         server.stop()
+
+
+class _Files(dict):
+    """Bytes served by a throwaway local HTTP server, by name; ``url(name)`` gives the address."""
+
+    port = 0
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.port}/{name}"
+
+
+@pytest.fixture
+def http_files() -> Iterator[_Files]:
+    files = _Files()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path.lstrip("/"))
+            if body is None:
+                self.send_error(404)
+                return
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    files.port = httpd.server_address[1]
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield files
+    httpd.shutdown()
+    httpd.server_close()
 
 
 @pytest.fixture
