@@ -1,9 +1,10 @@
 """Parsed transcription JSON -> Arrow columns, validated, with no I/O.
 
 Speed comes from never building one Python object per segment: each field is pulled out of the
-parsed dicts with one C-level ``map`` and handed to ``pa.array`` whole, and every rule is checked
-on the resulting columns with ``pyarrow.compute``. Only when a check fails does a per-item scan
-run, to name the first bad segment and its problem precisely.
+parsed dicts with one C-level ``map`` and handed to ``pa.array`` whole, which already refuses
+wrong types; nulls, booleans (Arrow reads ``true`` as 1.0) and every numeric rule are then checked
+on the columns with ``pyarrow.compute``. Only when a check fails does a per-item scan run, to name
+the first bad segment and its problem precisely.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ __all__ = ["SEGMENTS_SCHEMA", "segments_table", "validate_window", "window_filte
 
 _TIME_FIELDS = ("start", "end")
 _NUMBER_TYPES = frozenset({int, float})
-_STRING_TYPES = frozenset({str})
 _JSON_TYPE_NAMES = {
     dict: "object",
     list: "array",
@@ -51,7 +51,7 @@ def segments_table(
     stamp = pa.scalar(require_utc(retrieved_at, "retrieved_at"), UTC_MICROS)
     items = _as_list(segments, video_id)
     starts, ends = _time_columns(items, video_id)
-    values = pa.array(_checked_field(items, "value", _STRING_TYPES, video_id), pa.string())
+    values = _value_field(items, video_id)
     n = len(items)
     return pa.Table.from_arrays(
         [
@@ -124,34 +124,52 @@ def _time_columns(items: list[Any], video_id: str | None) -> tuple[pa.Array, pa.
     return starts, ends
 
 
-def _checked_field(
-    items: list[Any], field: str, allowed: frozenset[type], video_id: str | None
-) -> list[Any]:
-    """One field of every item, every value's exact type in ``allowed``.
-
-    ``type`` (not ``isinstance``) keeps ``bool`` out of the numbers; ``None`` from a JSON null
-    and a non-object item or missing key (``itemgetter`` raises) all send us to the scan.
-    """
-    try:
-        raw = list(map(itemgetter(field), items))
-    except (KeyError, TypeError):
-        raw = None
-    if raw is None or not set(map(type, raw)) <= allowed:
-        _raise_first_problem(items, video_id)
-    return raw
-
-
 def _number_field(items: list[Any], field: str, video_id: str | None) -> pa.Array:
-    """Arrow refuses ints beyond int64 that ``float()`` still takes; only wider ones fail."""
-    raw = _checked_field(items, field, _NUMBER_TYPES, video_id)
+    """One time field as float64; strings, objects, nulls and booleans go to the scan."""
+    raw = _pluck(items, field, video_id)
     try:
-        return pa.array(raw, type=pa.float64())
+        column = pa.array(raw, type=pa.float64())
     except (OverflowError, pa.ArrowException):
-        pass
-    try:
-        return pa.array(list(map(float, raw)), type=pa.float64())
-    except OverflowError:
+        column = _widened(raw, items, video_id)
+    if column.null_count or _has_bool(raw, column):
         _raise_first_problem(items, video_id)
+    return column
+
+
+def _value_field(items: list[Any], video_id: str | None) -> pa.Array:
+    """``value`` as strings; Arrow itself refuses numbers, booleans, arrays and objects."""
+    raw = _pluck(items, "value", video_id)
+    try:
+        column = pa.array(raw, type=pa.string())
+    except pa.ArrowException:
+        _raise_first_problem(items, video_id)
+    if column.null_count:
+        _raise_first_problem(items, video_id)
+    return column
+
+
+def _pluck(items: list[Any], field: str, video_id: str | None) -> list[Any]:
+    """One field of every item; a non-object item or a missing key sends us to the scan."""
+    try:
+        return list(map(itemgetter(field), items))
+    except (KeyError, TypeError):
+        _raise_first_problem(items, video_id)
+
+
+def _widened(raw: list[Any], items: list[Any], video_id: str | None) -> pa.Array:
+    """Arrow refuses ints beyond int64 that ``float()`` still takes; anything else is an error."""
+    if set(map(type, raw)) <= _NUMBER_TYPES:
+        try:
+            return pa.array(list(map(float, raw)), type=pa.float64())
+        except OverflowError:
+            pass
+    _raise_first_problem(items, video_id)
+
+
+def _has_bool(raw: list[Any], column: pa.Array) -> bool:
+    """Arrow converts ``true`` to 1.0, so look at the few items that became 0.0 or 1.0."""
+    candidates = pc.indices_nonzero(pc.or_(pc.equal(column, 0.0), pc.equal(column, 1.0)))
+    return any(type(raw[i]) is bool for i in candidates.to_pylist())
 
 
 def _all(mask: pa.Array) -> bool:

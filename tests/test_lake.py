@@ -199,16 +199,27 @@ def test_files_hold_the_exact_schemas_without_index_id(lake: Lake) -> None:
     assert pq.read_schema(landed.videos_path).equals(VIDEOS_SCHEMA)
 
 
-def test_parquet_is_compressed_with_int64_utc_micro_timestamps(lake: Lake) -> None:
+@pytest.mark.parametrize(("compression", "codec"), [(None, "SNAPPY"), ("zstd", "ZSTD")])
+def test_parquet_is_compressed_with_int64_utc_micro_timestamps(
+    out: Path, compression: str | None, codec: str
+) -> None:
+    lake = Lake(str(out)) if compression is None else Lake(str(out), compression=compression)
     landed = land(lake, "vid1", 2)
     meta = pq.ParquetFile(landed.segments_path).metadata
-    column = meta.row_group(0).column(SEGMENTS_SCHEMA.get_field_index("retrieved_at"))
-    assert column.compression == "ZSTD"
-    assert column.physical_type == "INT64"
-    logical = meta.schema.column(SEGMENTS_SCHEMA.get_field_index("retrieved_at")).logical_type
+    at = SEGMENTS_SCHEMA.get_field_index("retrieved_at")
+    assert {meta.row_group(0).column(i).compression for i in range(meta.num_columns)} == {codec}
+    assert meta.row_group(0).column(at).physical_type == "INT64"
+    logical = meta.schema.column(at).logical_type
     assert logical.type == "TIMESTAMP"
     assert '"isAdjustedToUTC":true' in logical.to_json().replace(" ", "")
     assert '"timeUnit":"microseconds"' in logical.to_json().replace(" ", "")
+
+
+def test_fsync_mode_lands_the_same_files(out: Path) -> None:
+    land(Lake(str(out), fsync=True), "vid1", 2)
+    assert files_under(out) == [
+        f"segments/index_id={INDEX}/vid1.parquet", f"videos/index_id={INDEX}/vid1.parquet"
+    ]
 
 
 def test_a_video_without_speech_lands_with_zero_rows(lake: Lake, out: Path) -> None:
