@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 
 from server import routes_indexes, routes_tasks, routes_videos
 from server.asr import AsrEngine, AsrSettings
@@ -41,6 +43,34 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return error_response("parameter_invalid", f"The `{name}` parameter is invalid: {first.get('msg', 'invalid value')}.")
 
 
+ROUTERS = (
+    ("/v1.3", routes_indexes.router),
+    ("/v1.3", routes_tasks.router),
+    ("/v1.3", routes_videos.router),
+    ("/v1.3", routes_videos.classic_router),
+    ("/v1.2", routes_videos.classic_router),
+)
+
+
+def _method_table() -> list[tuple[re.Pattern[str], frozenset[str]]]:
+    """(path pattern, methods) for every served route, for ``Allow`` headers."""
+    table = []
+    for prefix, router in ROUTERS:
+        for route in router.routes:
+            pattern, _, _ = compile_path(prefix + route.path)
+            table.append((pattern, frozenset(route.methods)))
+    return table
+
+
+_METHODS = _method_table()
+
+
+def _allowed_methods(path: str) -> str:
+    """Every method served at ``path`` (Starlette's own ``Allow`` names only the first route's)."""
+    methods = {m for pattern, route_methods in _METHODS if pattern.match(path) for m in route_methods}
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     if exc.status_code == 404:
         return error_response("resource_not_exist", f"No such endpoint: {request.method} {request.url.path}.")
@@ -49,7 +79,7 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
             "method_not_allowed",
             f"{request.method} is not supported on {request.url.path}.",
             status=405,
-            headers=exc.headers,
+            headers={"Allow": _allowed_methods(request.url.path)},
         )
     return error_response("parameter_invalid", str(exc.detail), status=exc.status_code, headers=exc.headers)
 
@@ -98,10 +128,8 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         redoc_url=None,
         openapi_url=None,
     )
-    for router in (routes_indexes.router, routes_tasks.router, routes_videos.router):
-        app.include_router(router, prefix="/v1.3")
-    for prefix in ("/v1.2", "/v1.3"):
-        app.include_router(routes_videos.classic_router, prefix=prefix)
+    for prefix, router in ROUTERS:
+        app.include_router(router, prefix=prefix)
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

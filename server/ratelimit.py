@@ -47,7 +47,7 @@ def retry_after(reset_at: float, now: float) -> int:
 
 
 class RateLimiter:
-    """Thread-safe fixed-window counter per key fingerprint; windows align to the epoch."""
+    """Thread-safe fixed-window counter per key fingerprint; a key's window opens at its first request."""
 
     def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.time) -> None:
         self.limit = limit
@@ -59,13 +59,12 @@ class RateLimiter:
     def hit(self, fingerprint: str) -> Decision:
         """Count one request for ``fingerprint`` and say whether it may proceed."""
         now = self._clock()
-        start = math.floor(now / self.window) * self.window
         with self._lock:
             if len(self._windows) > 10_000:
-                self._windows = {k: v for k, v in self._windows.items() if v[0] == start}
-            window_start, used = self._windows.get(fingerprint, (start, 0))
-            if window_start != start:
-                used = 0
+                self._windows = {k: v for k, v in self._windows.items() if v[0] + self.window > now}
+            start, used = self._windows.get(fingerprint, (now, 0))
+            if start + self.window <= now:
+                start, used = now, 0
             allowed = used < self.limit
             if allowed:
                 used += 1
