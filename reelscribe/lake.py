@@ -260,9 +260,9 @@ def _video_row(video_id: str, segment_count: int, video: VideoRecord) -> pa.Tabl
     require_utc(video.retrieved_at, "retrieved_at")
     if video.indexed_at is not None:
         require_utc(video.indexed_at, "indexed_at")
-    row = {"video_id": video_id, "segment_count": segment_count}
-    columns = {name: [row[name] if name in row else getattr(video, name)] for name in VIDEOS_SCHEMA.names}
-    return pa.Table.from_pydict(columns, schema=VIDEOS_SCHEMA)
+    ids = {"video_id": video_id, "segment_count": segment_count}
+    row = {name: ids[name] if name in ids else getattr(video, name) for name in VIDEOS_SCHEMA.names}
+    return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
 
 
 def _replace_atomically(path: str, data: pa.Buffer, *, fsync: bool) -> None:
