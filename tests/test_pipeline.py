@@ -24,7 +24,8 @@ def words(text: str) -> list[str]:
 def segments(out, index_id=None):
     where = f"where index_id = '{index_id}'" if index_id else ""
     return duckdb.sql(
-        f"select * from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true) {where} order by video_id, segment"
+        f"select index_id, video_id, segment, start, \"end\", value from read_parquet('{out}/segments/**/*.parquet', "
+        f"hive_partitioning = true) {where} order by video_id, segment"
     ).fetchall()
 
 
@@ -60,7 +61,7 @@ def test_jfk_lands_as_hive_partitioned_parquet(api, jfk_copy, tmp_path):
     video = videos(out).iloc[0]
     assert video["segment_count"] == len(rows) and video["duration"] == pytest.approx(11.0, abs=0.2)
     assert video["source"] == str(jfk_copy) and len(video["content_sha256"]) == 64
-    schema = dict(duckdb.sql(f"describe select * from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true)").fetchall())
+    schema = {r[0]: r[1] for r in duckdb.sql(f"describe select * from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true)").fetchall()}
     assert schema["segment"] == "INTEGER" and schema["start"] == "DOUBLE" and schema["retrieved_at"].startswith("TIMESTAMP")
 
 
