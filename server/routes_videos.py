@@ -25,8 +25,10 @@ EMBEDDING_OPTIONS = ("visual", "audio", "transcription", "visual-text")
 
 
 class VideoPatch(BaseModel):
+    """Absent ``user_metadata`` changes nothing; an explicit ``null`` is refused (the schema says object)."""
+
     model_config = ConfigDict(extra="ignore")
-    user_metadata: dict[str, Any] | None = None
+    user_metadata: dict[str, Any] = {}
 
 
 def _missing_video(ctx: ServerContext, index_id: str, video_id: str) -> ApiError:
@@ -94,7 +96,7 @@ def retrieve_video(
 def update_video(index_id: str, video_id: str, body: VideoPatch, ctx: ServerContext = Depends(get_context)) -> Response:
     """Merge ``user_metadata``; a key set to ``null`` is removed."""
     row = _existing_video(ctx, index_id, video_id)
-    if body.user_metadata is not None:
+    if body.user_metadata:
         changes = check_metadata("user_metadata", body.user_metadata, allow_null=True)
         ctx.store.update_video_metadata(index_id, row.id, changes)
     return Response(status_code=200)

@@ -27,8 +27,11 @@ def test_patch_merges_and_removes_user_metadata(rest, index_id, media):
     response = rest.request("PATCH", path, json={"user_metadata": {"drop": None, "added": True}})
     assert response.status_code == 200
     assert rest.get(path).json()["user_metadata"] == {"keep": 1, "added": True}
-    bad = rest.request("PATCH", path, json={"user_metadata": {"nested": {"a": 1}}})
-    assert bad.status_code == 400 and bad.json()["code"] == "parameter_invalid"
+    for body in ({"user_metadata": {"nested": {"a": 1}}}, {"user_metadata": None}, {"user_metadata": [1]}):
+        bad = rest.request("PATCH", path, json=body)
+        assert bad.status_code == 400 and bad.json()["code"] == "parameter_invalid", body
+    assert rest.request("PATCH", path, json={}).status_code == 200
+    assert rest.get(path).json()["user_metadata"] == {"keep": 1, "added": True}
 
 
 def test_delete_video(rest, index_id, media):
