@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     if argv[:1] == ["serve"]:
         return _cmd_serve(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv)

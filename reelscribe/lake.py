@@ -99,6 +99,13 @@ def partition_dir(out: str, table: TableName, index_id: str) -> str:
     return f"{out.rstrip('/')}/{table}/index_id={validate_partition_id(index_id)}"
 
 
+def table_glob(out: str, table: TableName) -> str:
+    """``<out>/<table>/**/*.parquet``: what readers pass to DuckDB (``hive_partitioning = true``)."""
+    if table not in _TABLES:
+        raise ValueError(f"unknown lake table {table!r}: expected one of {_TABLES}")
+    return f"{out.rstrip('/')}/{table}/**/*.parquet"
+
+
 def table_path(out: str, table: TableName, index_id: str, video_id: str) -> str:
     """``<out>/<table>/index_id=<id>/<video_id>.parquet``, both ids validated."""
     name = validate_partition_id(video_id, "video_id")

@@ -59,9 +59,9 @@ def show_lake(out: str) -> None:
     """Where the Parquet landed and its first rows, read back the way a user would (DuckDB)."""
     import duckdb
 
-    from reelscribe.lake import Lake
+    from reelscribe.lake import table_glob
 
-    glob = Lake(out).glob("segments")
+    glob = table_glob(out, "segments")
     print(f"\nLanded under {out}/ (hive-partitioned by index_id):")
     print(f"  {glob}")
     rows = duckdb.sql(
