@@ -15,6 +15,10 @@ directory; a crash leaves at most a stray temp file (see ``clean_stale_temps``),
 in one ``pipe_file`` PUT: an object becomes visible only once completely uploaded, and there is no
 rename to make atomic (an S3 "rename" is a copy plus a delete). Either way concurrent writers of
 the same video give last-writer-wins per file, and a re-run overwrites rather than duplicates.
+
+Readers: ``read_parquet('<out>/segments/**/*.parquet', hive_partitioning = true)`` in DuckDB gives
+``index_id`` as a column. DuckDB guesses partition types, so an all-digit id would come back as
+BIGINT; pass ``hive_types = {'index_id': VARCHAR}`` where ids might be all digits.
 """
 
 from __future__ import annotations
