@@ -474,3 +474,12 @@ def test_two_processes_writing_one_video_never_tear_a_file(
     ]
     assert Lake(str(out)).landed(INDEX)["same"].segment_count in WRITERS.values()
     assert "skipping unreadable" not in caplog.text
+
+
+def test_all_digit_index_ids_read_as_text_with_hive_types(lake: Lake, out: Path) -> None:
+    land(lake, "vid1", 1, index_id="0123")
+    rows = duckdb.sql(
+        f"select index_id from read_parquet('{out}/segments/**/*.parquet', "
+        f"hive_partitioning = true, hive_types = {{'index_id': VARCHAR}})"
+    ).fetchall()
+    assert rows == [("0123",)]
