@@ -1,0 +1,146 @@
+"""Batch throughput: wall time of ``reelscribe run`` on N short videos against the ideal bound.
+
+    python -m bench.bench_batch [--ns 8,24,48,100] [--latency 2] [--workers 8] [--repeats 1] [--py-spy]
+
+The real local server (``--workers 8 --fault-latency 2``: every task sleeps L = 2 s in its worker
+thread before the real faster-whisper engine runs on it, so 8 tasks sleep in parallel) indexes N
+distinct silent 4.2 s videos. ``reelscribe run`` runs **in this process** (``reelscribe.cli.main``,
+what the console script calls) after a warm-up run that starts Prefect's temporary API server and
+loads the server's Whisper model; those one-off start-up costs are excluded.
+
+Figures per N: the wall time; the issue's ideal bound ``ceil(N/8)·L``; the engine time per task
+measured from the server's log (the gap between two ready marks of one worker thread, minus L) and
+the bound including it, ``ceil(N/8)·(L + engine)``; the server's own span (first upload received to
+last task ready); and the client's share: ``head`` (run start to first upload received) and
+``tail`` (last task ready to run end). Goal: wall ≤ 1.15 × ceil(N/8)·L at N = 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.common import (
+    FAULT_LATENCY,
+    OUT,
+    SERVER_WORKERS,
+    engine_seconds_per_task,
+    ideal_seconds,
+    local_server,
+    machine_line,
+    read_server_log,
+    reelscribe_run,
+    save_result,
+    silent_videos,
+    warm_up,
+)
+
+GOAL = 1.15
+
+
+def measure_n(server, videos, n: int, latency: float, workers: int) -> dict:
+    since = time.time()
+    run = reelscribe_run(server.base_url, server.api_key, videos[:n], label=f"batch-{n}")
+    log = read_server_log(server.log_path, since)
+    engine = engine_seconds_per_task(log, [t.id for t in run.tasks], latency)
+    engine_mean = statistics.mean(engine) if engine else None
+    rounds = -(-n // workers)
+    ideal = ideal_seconds(n, latency, workers)
+    row = {
+        "n": n,
+        "wall_s": round(run.seconds, 3),
+        "ideal_s": ideal,
+        "ratio": round(run.seconds / ideal, 3),
+        "engine_s_per_task": None if engine_mean is None else round(engine_mean, 3),
+        "ideal_with_engine_s": None if engine_mean is None else round(rounds * (latency + engine_mean), 3),
+        "server_span_s": round(run.server_span, 3),
+        "head_s": round(run.head, 3),
+        "tail_s": round(run.tail, 3),
+        "status_polls_per_video": round(sum(len(log.polls.get(t.id, [])) for t in run.tasks) / n, 2),
+    }
+    if row["ideal_with_engine_s"]:
+        row["ratio_with_engine"] = round(run.seconds / row["ideal_with_engine_s"], 3)
+    return row
+
+
+def print_row(row: dict) -> None:
+    engine = "n/a" if row["engine_s_per_task"] is None else f"{row['engine_s_per_task']:.2f}"
+    with_engine = "n/a" if row["ideal_with_engine_s"] is None else f"{row['ideal_with_engine_s']:.1f}"
+    print(
+        f"{row['n']:>5}{row['wall_s']:>9.1f}{row['ideal_s']:>8.1f}{row['ratio']:>8.2f}x"
+        f"{engine:>9}{with_engine:>10}{row['server_span_s']:>9.1f}{row['head_s']:>7.1f}{row['tail_s']:>7.1f}"
+        f"{row['status_polls_per_video']:>7.1f}",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ns", default="8,24,48,100", help="batch sizes, comma-separated (the largest is the headline)")
+    parser.add_argument("--latency", type=float, default=FAULT_LATENCY, help="server --fault-latency, seconds")
+    parser.add_argument("--workers", type=int, default=SERVER_WORKERS, help="server --workers")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per N (the best is reported)")
+    parser.add_argument("--py-spy", action="store_true", help="record the largest run with py-spy (collapsed stacks in bench/out)")
+    args = parser.parse_args()
+    ns = sorted({int(n) for n in args.ns.split(",")})
+
+    print(f"batch throughput: reelscribe run (in-process CLI call, after a warm-up run), server --workers {args.workers} --fault-latency {args.latency:g}")
+    print(machine_line())
+    videos = silent_videos(max(ns))
+    rows = []
+    with local_server(latency=args.latency, workers=args.workers) as server:
+        print(f"warm-up (Prefect temporary server start, Whisper model load; excluded): {warm_up(server.base_url, server.api_key):.1f} s")
+        print(f"{'N':>5}{'wall s':>9}{'ideal':>8}{'ratio':>9}{'engine/t':>9}{'+engine':>10}{'server':>9}{'head':>7}{'tail':>7}{'polls':>7}")
+        for n in ns:
+            spy = _py_spy(f"batch-{n}") if args.py_spy and n == max(ns) else None
+            try:
+                runs = [measure_n(server, videos, n, args.latency, args.workers) for _ in range(args.repeats)]
+            finally:
+                if spy:
+                    spy.send_signal(signal.SIGINT)
+                    spy.wait(120)
+            best = min(runs, key=lambda r: r["wall_s"])
+            best["repeats"] = [r["wall_s"] for r in runs]
+            rows.append(best)
+            print_row(best)
+    head = rows[-1]
+    verdict = "met" if head["ratio"] <= GOAL else "missed"
+    print(
+        f"N={head['n']}: {head['wall_s']:.1f} s = {head['ratio']:.2f} x ceil(N/{args.workers})·L "
+        f"(goal <= {GOAL}: {verdict}); {head.get('ratio_with_engine', float('nan')):.2f} x the bound including the engine"
+    )
+    save_result("bench_batch", {
+        "mode": "in-process reelscribe.cli.main(['run', ...]) after a warm-up run",
+        "latency_s": args.latency,
+        "workers": args.workers,
+        "goal_ratio": GOAL,
+        "runs": rows,
+        "headline": head,
+    })
+
+
+def _py_spy(label: str) -> subprocess.Popen | None:
+    """py-spy sampling this process (all threads, native frames off) until terminated."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    target = OUT / f"py-spy-{label}.collapsed.txt"
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        print("py-spy not installed: pip install py-spy")
+        return None
+    process = subprocess.Popen(
+        [str(spy), "record", "--pid", str(os.getpid()), "--rate", "100", "--format", "raw", "--output", str(target), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    time.sleep(1.0)
+    print(f"py-spy recording to {target.relative_to(OUT.parent.parent)}")
+    return process
+
+
+if __name__ == "__main__":
+    main()
