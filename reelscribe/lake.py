@@ -51,7 +51,9 @@ __all__ = [
     "LandedRecord",
     "LandedVideo",
     "TableName",
+    "partition_dir",
     "VideoRecord",
+    "table_glob",
     "table_path",
     "validate_partition_id",
 ]
@@ -96,18 +98,20 @@ def validate_partition_id(value: str, what: str = "index_id") -> str:
 
 def partition_dir(out: str, table: TableName, index_id: str) -> str:
     """``<out>/<table>/index_id=<id>``: the directory holding one index's files of a table."""
-    if table not in _TABLES:
-        raise ValueError(f"unknown lake table {table!r}: expected one of {_TABLES}")
-    if not out:
-        raise ValueError("the lake location (out) must not be empty")
-    return f"{out.rstrip('/')}/{table}/index_id={validate_partition_id(index_id)}"
+    return f"{_table_root(out, table)}/index_id={validate_partition_id(index_id)}"
 
 
 def table_glob(out: str, table: TableName) -> str:
     """``<out>/<table>/**/*.parquet``: what readers pass to DuckDB (``hive_partitioning = true``)."""
+    return f"{_table_root(out, table)}/**/*{_PARQUET_SUFFIX}"
+
+
+def _table_root(out: str, table: TableName) -> str:
     if table not in _TABLES:
         raise ValueError(f"unknown lake table {table!r}: expected one of {_TABLES}")
-    return f"{out.rstrip('/')}/{table}/**/*.parquet"
+    if not out:
+        raise ValueError("the lake location (out) must not be empty")
+    return f"{out.rstrip('/')}/{table}"
 
 
 def table_path(out: str, table: TableName, index_id: str, video_id: str) -> str:

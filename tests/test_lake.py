@@ -28,6 +28,7 @@ from reelscribe.lake import (
     Lake,
     LandedRecord,
     VideoRecord,
+    table_glob,
     table_path,
     validate_partition_id,
 )
@@ -126,9 +127,15 @@ def test_table_path_validates_both_ids(index_id: str, video_id: str) -> None:
         table_path("/data", "segments", index_id, video_id)
 
 
-def test_table_path_knows_only_two_tables() -> None:
+def test_table_glob_matches_every_partition() -> None:
+    assert table_glob("s3://bucket/lake/", "videos") == "s3://bucket/lake/videos/**/*.parquet"
+
+
+def test_paths_know_only_two_tables() -> None:
     with pytest.raises(ValueError, match="unknown lake table 'chunks'"):
         table_path("/data", "chunks", "i", "v")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown lake table 'chunks'"):
+        table_glob("/data", "chunks")  # type: ignore[arg-type]
 
 
 def test_write_refuses_unsafe_ids_before_writing(lake: Lake, out: Path) -> None:
@@ -144,8 +151,8 @@ def test_round_trip_through_duckdb_with_hive_partitioning(lake: Lake, out: Path)
     land(lake, "vid2", 2)
     land(lake, "vid3", 4, index_id=OTHER_INDEX)
     rows = duckdb.sql(
-        f"select index_id, video_id, count(*) as n, min(segment), max(segment), "
-        f"min(retrieved_at) from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true) "
+        f"select index_id, video_id, count(*) as n, min(segment), max(segment), min(retrieved_at) "
+        f"from read_parquet('{table_glob(str(out), 'segments')}', hive_partitioning = true) "
         f"group by all order by video_id"
     ).fetchall()
     assert [r[:5] for r in rows] == [
