@@ -61,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if argv[:1] == ["serve"]:
         return _cmd_serve(argparse.Namespace(args=argv[1:]))
     args = build_parser().parse_args(argv)
@@ -79,6 +81,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelscribe.errors import ReelscribeError
+    from reelscribe.flatten import validate_window
     from reelscribe.settings import Settings
 
     options = dict(
@@ -95,6 +98,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         refresh=args.refresh,
     )
     try:
+        validate_window(args.start, args.end)
         if args.credentials_block or Settings.from_env(api_url=args.api_url):
             return _run_flow(options)
         with _embedded(args.server_data_dir) as server:

@@ -1,0 +1,57 @@
+"""``reelscribe`` as a user runs it: a subprocess, its exit status, what it prints, what lands."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.conftest import JFK
+
+BIN = Path(sys.executable).parent / "reelscribe"
+
+
+def run_cli(*args: str, tmp_path: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TWELVE", "PREFECT_API_URL"))}
+    base.update(PREFECT_HOME=str(tmp_path / "prefect-home"), REELSCRIBE_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
+    return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})}, cwd=tmp_path)
+
+
+@pytest.mark.slow
+def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
+    first = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "starting the embedded server" in first.stderr and "landed" in first.stdout
+    assert (tmp_path / "home" / "server").is_dir()
+    count = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/lake/segments/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+    assert count >= 1
+    again = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
+    assert again.returncode == 0 and "skipped" in again.stdout
+
+
+@pytest.mark.slow
+def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path):
+    missing = tmp_path / "missing.mp4"
+    result = run_cli("run", str(JFK), str(missing), "--out", "lake", tmp_path=tmp_path)
+    assert result.returncode == 1
+    assert "no such file or directory" in result.stdout and "missing.mp4" in result.stdout
+    assert "landed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--start", "5", "--end", "2"], "window start (5.0) is after its end (2.0)"),
+        (["--api-url", "http://127.0.0.1:1/v9"], "must end with an API version"),
+        (["--start", "nan"], "finite"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
+    result = run_cli("run", str(JFK), *args, tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert message in result.stderr and result.stderr.count("\n") == 1
