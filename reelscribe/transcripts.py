@@ -18,19 +18,17 @@ def retrieve_segments(
 ) -> list[Any] | None:
     """Segments overlapping ``[start, end]``; ``None`` when the video has no speech.
 
-    v1.3 servers give the whole transcript on the video object and the window is applied here;
-    v1.2 servers apply it themselves on the classic endpoint. Both use the same overlap rule.
+    v1.2 servers apply the window themselves on the classic endpoint; v1.3 servers give the whole
+    transcript on the video object and the window is applied here, with the same overlap rule.
     """
     if client.api_version == "v1.2":
-        segments = client.get_transcription_v12(index_id, video_id, start, end)
-    else:
-        video = client.get_video(index_id, video_id, transcription=True)
-        segments = video.transcription
+        return client.get_transcription_v12(index_id, video_id, start, end)
+    segments = client.get_video(index_id, video_id, transcription=True).transcription
     if segments is None:
         return None
     if not isinstance(segments, list):
         raise TranscriptInvalid(f"transcription is {type(segments).__name__}, expected a list of segments")
-    return window_filter(segments, start, end) if client.api_version != "v1.2" else segments
+    return window_filter(segments, start, end)
 
 
 @dataclass(frozen=True)
