@@ -28,3 +28,36 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# Scheduled runs from the Prefect UI (README: "Schedule it from the Prefect UI"). Each of these
+# runs in its own terminal or once; PREFECT_API_URL from the environment wins over the default.
+PREFECT := $(BIN)/prefect
+PREFECT_PORT ?= 4200
+POOL ?= reelscribe
+LOCAL_API_PORT ?= 8765
+RUN_ARGS ?=
+
+.PHONY: prefect-server local-api deploy worker serve run-incremental
+
+deploy worker serve run-incremental: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+
+prefect-server: $(STAMP)
+	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
+
+# The local Twelve Labs-compatible API the deployments point at by default; its key comes from
+# REELSCRIBE_SERVER_API_KEYS (never from the command line).
+local-api: $(STAMP)
+	$(BIN)/reelscribe serve --host 127.0.0.1 --port $(LOCAL_API_PORT) --data-dir .reelscribe/server
+
+deploy: $(STAMP)
+	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
+	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
+
+worker: $(STAMP)
+	$(PREFECT) worker start --pool $(POOL) --type process
+
+serve: $(STAMP)
+	$(BIN)/python -m deployments.serve
+
+run-incremental: $(STAMP)
+	$(PREFECT) deployment run transcribe-new-videos/hourly $(RUN_ARGS)

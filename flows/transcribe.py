@@ -2,24 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import Field
 
+from flows.params import (
+    ApiUrl,
+    CredentialsBlock,
+    IndexId,
+    IndexName,
+    MaxConcurrency,
+    MaxWaitSeconds,
+    Out,
+    Refresh,
+    Sources,
+    WindowEnd,
+    WindowStart,
+    describe_parameters,
+)
 from flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.errors import ReelscribeError
 from reelscribe.flatten import validate_window
-from reelscribe.sources import discover
+from reelscribe.settings import Settings
+from reelscribe.sources import VideoSource, discover
 from reelscribe.waiting import WaitOptions
 from tasks.connection import resolve_settings
 from tasks.index import prepare_index
 from tasks.land import land_transcription
 from tasks.upload import upload_video
 from tasks.wait import wait_for_indexing
+
+SUMMARY_KEY = "transcribe-videos-summary"
 
 
 class BatchFailed(ReelscribeError):
@@ -42,18 +56,19 @@ def _run_name() -> str:
 
 
 @flow(name="transcribe-videos", flow_run_name=_run_name, validate_parameters=True)
+@describe_parameters
 def transcribe_videos(
-    sources: Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")],
-    index_name: Annotated[str | None, Field(description="Index to use, created if missing. Give this or index_id.")] = None,
-    index_id: Annotated[str | None, Field(description="Existing index id. Give this or index_name.")] = None,
-    out: Annotated[str, Field(description="Lake root: a local path or a filesystem URI (s3://bucket/lake).")] = "lake",
-    api_url: Annotated[str | None, Field(description="API base URL with version, e.g. https://api.twelvelabs.io/v1.3. Default: the credentials block's, else TWELVELABS_BASE_URL.")] = None,
-    credentials_block: Annotated[str | None, Field(description="Block holding the API key: 'secret/<name>' or 'twelve-labs-credentials/<name>'. Default: TWELVE_LABS_API_KEY.")] = None,
-    start: Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window from this second.")] = None,
-    end: Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window up to this second.")] = None,
-    max_concurrency: Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")] = 8,
-    max_wait_seconds: Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")] = 3600.0,
-    refresh: Annotated[bool, Field(description="Land again videos that already landed.")] = False,
+    sources: Sources,
+    index_name: IndexName = None,
+    index_id: IndexId = None,
+    out: Out = "lake",
+    api_url: ApiUrl = None,
+    credentials_block: CredentialsBlock = None,
+    start: WindowStart = None,
+    end: WindowEnd = None,
+    max_concurrency: MaxConcurrency = 8,
+    max_wait_seconds: MaxWaitSeconds = 3600.0,
+    refresh: Refresh = False,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
 
@@ -69,23 +84,48 @@ def transcribe_videos(
     reports = [problem_report(p) for p in problems]
     if found:
         index, landed = prepare_index(settings, index_id, index_name, out)
-        options = WaitOptions(max_wait=max_wait_seconds)
-        shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
-        with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
-            uploads = runner.map(
-                upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared}
-            )
-            readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
-            lands = runner.map(
-                land_transcription,
-                {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end), **shared},
-            )
-            wait(lands)
-        reports += [
-            report_for(source.uri, [u.state, r.state, l.state])
-            for source, u, r, l in zip(found, uploads, readies, lands)
-        ]
-    _publish(reports)
+        reports += transcribe_each(
+            found, settings, index, landed, out=out, start=start, end=end,
+            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh,
+        )
+    return finish(reports)
+
+
+def transcribe_each(
+    found: list[VideoSource],
+    settings: Settings,
+    index: str,
+    landed: frozenset[str],
+    *,
+    out: str,
+    start: float | None,
+    end: float | None,
+    max_concurrency: int,
+    max_wait_seconds: float,
+    refresh: bool = False,
+) -> list[VideoReport]:
+    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order."""
+    options = WaitOptions(max_wait=max_wait_seconds)
+    shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
+    with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
+        uploads = runner.map(
+            upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared}
+        )
+        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
+        lands = runner.map(
+            land_transcription,
+            {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end), **shared},
+        )
+        wait(lands)
+    return [
+        report_for(source.uri, [u.state, r.state, l.state])
+        for source, u, r, l in zip(found, uploads, readies, lands)
+    ]
+
+
+def finish(reports: list[VideoReport], *, key: str = SUMMARY_KEY, headline: str = "") -> list[VideoReport]:
+    """Publish the summary artifact, then end the run Failed if any video failed."""
+    _publish(reports, key, headline)
     failed = [r for r in reports if r.status == "failed"]
     if failed:
         raise BatchFailed(
@@ -94,11 +134,12 @@ def transcribe_videos(
     return reports
 
 
-def _publish(reports: list[VideoReport]) -> None:
-    summary = summary_markdown(reports)
+def _publish(reports: list[VideoReport], key: str, headline: str) -> None:
+    counts = summary_markdown(reports)
+    summary = f"{headline}: {counts}" if headline and reports else headline or counts
     get_run_logger().info("summary: %s", summary)
     create_table_artifact(
         table=[r.as_row() for r in reports],
-        key="transcribe-videos-summary",
+        key=key,
         description=f"reelscribe: {summary}",
     )

@@ -1,0 +1,58 @@
+"""Serve the deployments of ``prefect.yaml`` from one process: no work pool, no worker.
+
+``python -m deployments.serve`` (``make serve``, from the repository root) registers the same
+deployments, parameters, schedules and limits as ``make deploy`` and executes their runs itself,
+each in a subprocess, until stopped; stopping pauses the schedules (Prefect's default). It reads
+``prefect.yaml`` so that the two ways to deploy cannot drift apart; only the fields used there
+are translated.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig
+from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.schedules import Cron, Schedule
+
+SPEC = Path(__file__).with_name("prefect.yaml")
+
+
+def load_spec(path: Path = SPEC) -> list[dict[str, Any]]:
+    """The ``deployments:`` entries of the YAML (anchors and ``<<`` merges resolved)."""
+    return yaml.safe_load(path.read_text())["deployments"]
+
+
+def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
+    module, _, name = spec["entrypoint"].partition(":")
+    flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
+    limit = spec.get("concurrency_limit")
+    return flow.to_deployment(
+        name=spec["name"],
+        description=spec.get("description"),
+        tags=spec.get("tags"),
+        parameters=spec.get("parameters"),
+        schedules=[_schedule(s) for s in spec.get("schedules") or []],
+        concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
+        enforce_parameter_schema=spec.get("enforce_parameter_schema", True),
+        # Importable by module from any working directory (the package is installed).
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def _schedule(spec: dict[str, Any]) -> Schedule:
+    if set(spec) - {"cron", "timezone", "active"}:
+        raise ValueError(f"only cron schedules are translated, not {spec}")
+    return Cron(spec["cron"], timezone=spec.get("timezone"), active=spec.get("active", True))
+
+
+def main() -> None:
+    serve(*(to_deployment(spec) for spec in load_spec()))
+
+
+if __name__ == "__main__":
+    main()

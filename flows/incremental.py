@@ -1,0 +1,134 @@
+"""The scheduled job: transcribe only the videos of a source that have not landed yet.
+
+"New" means a content hash (SHA-256 of the file's bytes) that the lake's ``videos`` table does
+not hold for this index (``Lake(out).landed(index_id)``). The lake is the only state: no cursor,
+no watermark, no database. So a renamed or copied video is not new, a video whose landing
+failed is new again at the next run, and wiping the lake lands everything again.
+
+Cost: every run hashes every file under the source, i.e. reads all of its bytes
+(``HASH_WORKERS`` files at a time). That is fine for a folder of a few GB; for a large bucket
+the bytes read per run grow with the bucket, not with what is new. The cheaper scheme, not
+built yet, keys a small cache on (path, size, mtime or ETag) and hashes only what changed. A
+new video is hashed twice: here, and again by the upload task, which re-checks on its own.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from flows.params import (
+    ApiUrl,
+    CredentialsBlock,
+    IndexId,
+    IndexName,
+    MaxConcurrency,
+    MaxWaitSeconds,
+    Out,
+    WatchedSource,
+    WindowEnd,
+    WindowStart,
+    describe_parameters,
+)
+from flows.report import VideoReport
+from flows.transcribe import finish, transcribe_each
+from reelscribe.errors import ConfigError, SourceError
+from reelscribe.flatten import validate_window
+from reelscribe.sources import VideoSource, content_sha256, discover
+from tasks.connection import resolve_settings
+from tasks.index import prepare_index
+
+SUMMARY_KEY = "transcribe-new-videos-summary"
+HASH_WORKERS = 4
+# ``discover`` words every "this place holds no videos" problem this way; for a watched
+# folder that is the normal state between arrivals, not an error.
+_NO_VIDEOS = "no video files"
+
+
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    target = params.get("index_name") or params.get("index_id") or "index"
+    return f"new-videos-{target}-{flow_run.scheduled_start_time:%Y%m%d-%H%M}"
+
+
+@flow(name="transcribe-new-videos", flow_run_name=_run_name, validate_parameters=True)
+@describe_parameters
+def transcribe_new_videos(
+    source: WatchedSource,
+    index_name: IndexName = None,
+    index_id: IndexId = None,
+    out: Out = "lake",
+    api_url: ApiUrl = None,
+    credentials_block: CredentialsBlock = None,
+    start: WindowStart = None,
+    end: WindowEnd = None,
+    max_concurrency: MaxConcurrency = 8,
+    max_wait_seconds: MaxWaitSeconds = 3600.0,
+) -> list[VideoReport]:
+    """Transcribe the videos under ``source`` whose content has not landed in the index yet.
+
+    Runs the same upload → wait → land fan-out as ``transcribe-videos``, on the new videos only,
+    and attaches a table artifact listing them (empty, with "0 new videos", when there are none).
+    An empty source is not an error; a source that does not exist is.
+    """
+    logger = get_run_logger()
+    validate_window(start, end)
+    if bool(index_id) == bool(index_name):
+        raise ConfigError("give exactly one of index_id and index_name")
+    settings = resolve_settings(api_url, credentials_block)
+    found = _discover(source)
+    index, landed = prepare_index(settings, index_id, index_name, out) if found else (None, frozenset())
+    new = select_new_videos(found, landed) if found else []
+    headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
+    logger.info(headline)
+    reports: list[VideoReport] = []
+    if new:
+        reports = transcribe_each(
+            new, settings, index, landed, out=out, start=start, end=end,
+            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds,
+        )
+    return finish(reports, key=SUMMARY_KEY, headline=headline)
+
+
+@task(name="select-new-videos", task_run_name="select-new-videos", cache_policy=NO_CACHE)
+def select_new_videos(found: list[VideoSource], landed: frozenset[str]) -> list[VideoSource]:
+    """The sources whose content has not landed, in order.
+
+    A file that cannot be read counts as new, so the upload step reports it as a failed video
+    with its own error instead of it silently never landing.
+    """
+    with ThreadPoolExecutor(max_workers=min(HASH_WORKERS, len(found))) as pool:
+        hashes = list(pool.map(_hash_or_none, found))
+    return [source for source, sha256 in zip(found, hashes) if sha256 is None or sha256 not in landed]
+
+
+def _hash_or_none(source: VideoSource) -> str | None:
+    try:
+        return content_sha256(source)
+    except (SourceError, OSError):
+        return None
+
+
+def _discover(source: str) -> list[VideoSource]:
+    """The videos under ``source``; none when it holds none yet. Raises if it cannot be right.
+
+    An object store has no empty folders (a prefix exists only while objects are under it), so
+    for a remote source "no such file or directory" means "nothing has arrived yet" too.
+    """
+    found, problems = discover([source])
+    for problem in problems:
+        if _NO_VIDEOS in problem.message or (_is_remote(source) and problem.message == "no such file or directory"):
+            get_run_logger().info("%s: no videos there yet", source)
+        else:
+            raise SourceError(str(problem))
+    return found
+
+
+def _is_remote(source: str) -> bool:
+    scheme = urlsplit(source).scheme.lower()
+    return len(scheme) > 1 and scheme not in ("file", "http", "https")

@@ -1,0 +1,73 @@
+"""The flows' parameters, declared once: type, constraints and the description the UI form shows.
+
+Prefect 3.8 builds a deployment's parameter form (``parameter_openapi_schema``) from the flow's
+signature, but takes each field's description only from a ``= Field(...)`` default or from the
+docstring's Google-style ``Args:`` section: a description inside ``Annotated[..., Field(...)]``
+is overwritten with ``None`` (``prefect._internal.pydantic.v2_schema.process_v2_params`` passes
+``description=None`` explicitly). ``describe_parameters`` closes that gap by writing the
+``Args:`` section from the annotations, so every description lives in exactly one place.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
+WatchedSource = Annotated[
+    str,
+    Field(
+        min_length=1,
+        description="Where new videos appear: a folder, a glob ('videos/**/*.mp4') or an fsspec URI (s3://bucket/prefix/). "
+        "Relative paths are relative to the deployment's working directory (the repository root).",
+    ),
+]
+IndexName = Annotated[str | None, Field(description="Index to use, created if missing. Give this or index_id.")]
+IndexId = Annotated[str | None, Field(description="Existing index id. Give this or index_name.")]
+Out = Annotated[str, Field(description="Lake root: a local path or a filesystem URI (s3://bucket/lake).")]
+ApiUrl = Annotated[
+    str | None,
+    Field(description="API base URL with version, e.g. https://api.twelvelabs.io/v1.3. Default: the credentials block's, else TWELVELABS_BASE_URL."),
+]
+CredentialsBlock = Annotated[
+    str | None,
+    Field(description="Block holding the API key: 'secret/<name>' or 'twelve-labs-credentials/<name>'. Default: TWELVE_LABS_API_KEY."),
+]
+WindowStart = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window from this second.")]
+WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window up to this second.")]
+MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
+MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
+Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+
+
+def describe_parameters(fn: F) -> F:
+    """Append an ``Args:`` section built from each parameter's ``Annotated`` ``Field(description=...)``.
+
+    Apply it under ``@flow``. A function whose docstring already has an ``Args:`` section is
+    left alone.
+    """
+    doc = inspect.getdoc(fn) or ""
+    if "\nArgs:\n" in f"\n{doc}":
+        return fn
+    lines = [
+        f"    {name}: {description}"
+        for name, parameter in inspect.signature(fn, eval_str=True).parameters.items()
+        if (description := _description(parameter.annotation))
+    ]
+    if lines:
+        fn.__doc__ = "\n".join([doc, "", "Args:", *lines]).lstrip("\n")
+    return fn
+
+
+def _description(annotation: Any) -> str | None:
+    if get_origin(annotation) is not Annotated:
+        return None
+    for meta in get_args(annotation)[1:]:
+        if isinstance(meta, FieldInfo) and meta.description:
+            return " ".join(meta.description.split())
+    return None
