@@ -1,0 +1,217 @@
+"""Run every benchmark, one child process each, then print one table and redraw the batch chart.
+
+    python -m bench [--only batch,sdk,...] [--quick]
+
+Each benchmark is also one command on its own (``python -m bench.bench_<name>``); this runs them in
+turn with their defaults (``--quick``: smaller batches), shows their output as it comes, and reads
+back what they saved under ``bench/out/results/`` (or, for the two that print only, their output).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import RESULTS, ROOT, load_result, machine_line
+
+
+@dataclass(frozen=True)
+class Bench:
+    key: str
+    module: str
+    args: tuple[str, ...] = ()
+    quick: tuple[str, ...] = ()
+
+    @property
+    def command(self) -> str:
+        return f"python -m bench.{self.module}"
+
+
+BENCHES = (
+    Bench("batch", "bench_batch", quick=("--ns", "8,24")),
+    Bench("sdk", "bench_sdk", quick=("--n", "24", "--sdk-n", "4")),
+    Bench("polling", "bench_polling", quick=("--n", "16", "--sdk-sequential-n", "0")),
+    Bench("flatten", "bench_flatten", quick=("--videos", "50", "--repeats", "2")),
+    Bench("upload", "bench_upload_memory", quick=("--size-mib", "256")),
+    Bench("asr", "bench_asr", quick=("--minutes", "1")),
+)
+
+
+def run(bench: Bench, quick: bool) -> str | None:
+    """Run one benchmark, echo its output, return it (``None`` if the module is absent)."""
+    if not (ROOT / "bench" / f"{bench.module}.py").is_file():
+        print(f"== {bench.command}: not present, skipped", flush=True)
+        return None
+    argv = [sys.executable, "-m", f"bench.{bench.module}", *(bench.quick if quick else bench.args)]
+    print(f"== {' '.join(argv[1:])}", flush=True)
+    lines = []
+    with subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as child:
+        assert child.stdout is not None
+        for line in child.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    if child.returncode:
+        print(f"== {bench.command} exited with status {child.returncode}", flush=True)
+    output = "".join(lines)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{bench.module}.out.txt").write_text(output)
+    return output
+
+
+def saved_output(bench: Bench) -> str | None:
+    path = RESULTS / f"{bench.module}.out.txt"
+    return path.read_text() if path.is_file() else None
+
+
+# -- one row per benchmark: (figure, baseline, ratio, goal, verdict) ------------------------------
+
+
+def batch_row(_: str | None) -> tuple[str, ...] | None:
+    r = load_result("bench_batch")
+    if not r:
+        return None
+    h = r["headline"]
+    return (
+        f"`reelscribe run`, N={h['n']}: **{h['wall_s']:.1f} s** (engine {h['engine_s_per_task']:.2f} s/task; "
+        f"{h['ratio_with_engine']:.2f}× the bound incl. engine, {h['ideal_with_engine_s']:.1f} s)",
+        f"ideal ⌈N/{r['workers']}⌉·L = {h['ideal_s']:g} s",
+        f"{h['ratio']:.2f}×",
+        f"≤ {r['goal_ratio']}×",
+        _verdict(h["ratio"] <= r["goal_ratio"]),
+    )
+
+
+def sdk_row(_: str | None) -> tuple[str, ...] | None:
+    r = load_result("bench_sdk")
+    if not r:
+        return None
+    how = "measured" if r["sdk_at_n_measured"] else f"extrapolated from {r['sdk_n']} measured"
+    return (
+        f"`reelscribe run`, N={r['n']}: **{r['reelscribe_at_n_s']:.1f} s** (N={r['sdk_n']}: {r['reelscribe_at_sdk_n_s']:.1f} s)",
+        f"SDK loop N={r['n']}: {r['sdk_at_n_s']:.0f} s ({how}; N={r['sdk_n']}: {r['sdk_measured_s']:.1f} s, "
+        f"{r['ratio_at_sdk_n']:.1f}×)",
+        f"{r['ratio']:.1f}×",
+        f"≥ {r['goal_ratio']:g}×",
+        _verdict(r["ratio"] >= r["goal_ratio"]),
+    )
+
+
+def polling_row(_: str | None) -> tuple[str, ...] | None:
+    r = load_result("bench_polling")
+    if not r:
+        return None
+    ours, sdk = r["clients"][0], r["clients"][1]
+    return (
+        f"flow, N={ours['n']}: **{ours['requests_per_video']:.2f} req/video**, mean delay **{ours['delay_mean_s']:.2f} s** "
+        f"(p90 {ours['delay_p90_s']:.2f} s)",
+        f"SDK `wait_for_done`, 8 threads: {sdk['requests_per_video']:.2f} req/video, {sdk['delay_mean_s']:.2f} s "
+        f"(p90 {sdk['delay_p90_s']:.2f} s)",
+        f"{sdk['requests_per_video'] / ours['requests_per_video']:.2f}× fewer requests",
+        "fewer requests, ≤ delay",
+        _verdict(ours["requests_per_video"] < sdk["requests_per_video"] and ours["delay_mean_s"] <= sdk["delay_mean_s"]),
+    )
+
+
+def flatten_row(output: str | None) -> tuple[str, ...] | None:
+    rows = dict(re.findall(r"^(reelscribe \(defaults\)|pandas baseline)\s+(.*)$", output or "", re.M))
+    if len(rows) < 2:
+        return None
+    ours, base = rows["reelscribe (defaults)"].split(), rows["pandas baseline"].split()
+    ratio = float(ours[3])
+    return (
+        f"flatten + write: **{float(ours[2]):.2f} M segments/s** (best {ours[0]} s)",
+        f"`pd.json_normalize` + `to_parquet`: {float(base[2]):.2f} M seg/s ({base[0]} s)",
+        f"{ratio:.1f}×",
+        "≥ 5× and ≥ 0.5 M seg/s",
+        _verdict(ratio >= 5 and float(ours[2]) >= 0.5),
+    )
+
+
+def upload_row(_: str | None) -> tuple[str, ...] | None:
+    r = load_result("bench_upload_memory")
+    if not r:
+        return None
+    c = r["children"]
+    return (
+        f"peak RSS uploading {r['size_mib']} MiB: **{c['reelscribe']['peak_rss_mb']:.0f} MB** "
+        f"(imports alone: {c['none']['peak_rss_mb']:.0f} MB)",
+        f"`requests.post(files=...)`: {c['requests']['peak_rss_mb']:.0f} MB",
+        f"{r['ratio']:.1f}× less",
+        f"< {r['goal_mb']:g} MB",
+        _verdict(c["reelscribe"]["peak_rss_mb"] < r["goal_mb"]),
+    )
+
+
+def asr_row(output: str | None) -> tuple[str, ...] | None:
+    ratio = re.search(r"server / bare:\s*([\d.]+)", output or "")
+    speeds = re.findall(r"^\s*(.+?): .* = \s*([\d.]+) audio-s per wall-s", output or "", re.M)
+    if not ratio:
+        return None
+    speed = {name.strip(): value for name, value in speeds}
+    served = next((v for k, v in speed.items() if "server" in k), "?")
+    bare = next((v for k, v in speed.items() if "bare" in k), "?")
+    return (
+        f"embedded server end to end: **{served} audio-s per wall-s**",
+        f"bare faster-whisper: {bare} audio-s per wall-s",
+        f"{float(ratio[1]):.3f}",
+        "≥ 0.9",
+        _verdict(float(ratio[1]) >= 0.9),
+    )
+
+
+ROWS = {"batch": batch_row, "sdk": sdk_row, "polling": polling_row, "flatten": flatten_row, "upload": upload_row, "asr": asr_row}
+TITLES = {
+    "batch": "1. Batch throughput",
+    "sdk": "2. Against the official SDK",
+    "polling": "3. Polling efficiency",
+    "flatten": "4. Flatten + write",
+    "upload": "5. Upload memory",
+    "asr": "6. Embedded ASR",
+}
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "**missed**"
+
+
+def table(outputs: dict[str, str | None]) -> str:
+    lines = [
+        "| benchmark | reelscribe | baseline (same run) | ratio | goal | verdict | command |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for bench in BENCHES:
+        row = ROWS[bench.key](outputs.get(bench.key) or saved_output(bench))
+        if row is None:
+            lines.append(f"| {TITLES[bench.key]} | (no result) | | | | | `{bench.command}` |")
+        else:
+            lines.append(f"| {TITLES[bench.key]} | " + " | ".join(row) + f" | `{bench.command}` |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated subset of: " + ",".join(b.key for b in BENCHES))
+    parser.add_argument("--quick", action="store_true", help="smaller batches, for a smoke run")
+    parser.add_argument("--table-only", action="store_true", help="print the table from saved results; run nothing")
+    args = parser.parse_args()
+    chosen = set(args.only.split(",")) if args.only else {b.key for b in BENCHES}
+    print(machine_line(), flush=True)
+    outputs: dict[str, str | None] = {}
+    if not args.table_only:
+        for bench in BENCHES:
+            if bench.key in chosen:
+                outputs[bench.key] = run(bench, args.quick)
+    if load_result("bench_batch"):
+        from bench.chart import draw
+
+        draw()
+    print()
+    print(table(outputs))
+
+
+if __name__ == "__main__":
+    main()
