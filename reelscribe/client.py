@@ -15,8 +15,9 @@ from __future__ import annotations
 import json
 import logging
 import time
-from typing import Any, BinaryIO, Callable, Iterator, Mapping
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
+import pydantic
 import requests
 from requests_toolbelt import MultipartEncoder
 
@@ -29,11 +30,13 @@ from reelscribe.errors import (
     ApiTransportError,
     ConfigError,
 )
+from reelscribe.lake import validate_partition_id
 from reelscribe.models import Index, PageInfo, Task, TaskCreated, Video
 from reelscribe.retry import RetryPolicy, backoff_delay, is_retryable_status, server_wait
 from reelscribe.settings import Settings
 
 log = logging.getLogger(__name__)
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 
 DEFAULT_MODELS = ({"model_name": "marengo3.0", "model_options": ["visual", "audio"]},)
 PAGE_LIMIT = 50
@@ -52,7 +55,7 @@ class TwelveLabsClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.settings = settings
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or settings.retry
         self._sleep = sleep
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = "reelscribe/0.1"
@@ -125,27 +128,31 @@ class TwelveLabsClient:
     def paginate(self, path: str, params: list[tuple[str, Any]] | None = None) -> Iterator[dict]:
         """Every item of a paged list; stops at an empty page or at ``total_page``."""
         for page in range(1, MAX_PAGES + 1):
-            body = self.request("GET", path, params=[*(params or []), ("page", page), ("page_limit", PAGE_LIMIT)])
+            answer = self.request("GET", path, params=[*(params or []), ("page", page), ("page_limit", PAGE_LIMIT)])
+            body = _object(answer, "GET", path)
             items = body.get("data") or []
+            if not isinstance(items, list):
+                raise _malformed(f"'data' is {type(items).__name__}, expected a list", "GET", path)
             yield from items
-            info = PageInfo.model_validate(body.get("page_info") or {})
+            info = _parse(PageInfo, body.get("page_info") or {}, "GET", path)
             if not items or (info.total_page is not None and page >= info.total_page):
                 return
 
     # -- indexes ---------------------------------------------------------------------------
 
     def get_index(self, index_id: str) -> Index:
-        return Index.model_validate(self.request("GET", f"indexes/{index_id}"))
+        path = f"indexes/{_id(index_id, 'index_id')}"
+        return _parse(Index, self.request("GET", path), "GET", path)
 
     def find_index_by_name(self, name: str) -> Index | None:
         for item in self.paginate("indexes", [("index_name", name)]):
             if item.get("index_name") == name:
-                return Index.model_validate(item)
+                return _parse(Index, item, "GET", "indexes")
         return None
 
     def create_index(self, name: str, models: tuple[dict, ...] = DEFAULT_MODELS) -> Index:
         body = self.request("POST", "indexes", json_body={"index_name": name, "models": list(models)}, retry=False)
-        return Index.model_validate({"index_name": name, **body})
+        return _parse(Index, {"index_name": name, **_object(body, "POST", "indexes")}, "POST", "indexes")
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -173,7 +180,7 @@ class TwelveLabsClient:
             filename, stream = video_file
             fields["video_file"] = (filename, stream, "application/octet-stream")
         encoder = MultipartEncoder(fields)
-        return TaskCreated.model_validate(self._post_multipart(encoder))
+        return _parse(TaskCreated, self._post_multipart(encoder), "POST", "tasks")
 
     def _post_multipart(self, encoder: MultipartEncoder) -> Any:
         return self.request(
@@ -181,31 +188,66 @@ class TwelveLabsClient:
         )
 
     def get_task(self, task_id: str) -> Task:
-        return Task.model_validate(self.request("GET", f"tasks/{task_id}"))
+        path = f"tasks/{_id(task_id, 'task_id')}"
+        return _parse(Task, self.request("GET", path), "GET", path)
 
     def iter_tasks(self, index_id: str, *, filename: str | None = None) -> Iterator[Task]:
         params: list[tuple[str, Any]] = [("index_id", index_id)]
         if filename:
             params.append(("filename", filename))
         for item in self.paginate("tasks", params):
-            yield Task.model_validate(item)
+            yield _parse(Task, item, "GET", "tasks")
 
     # -- videos and transcription ----------------------------------------------------------
 
     def get_video(self, index_id: str, video_id: str, *, transcription: bool = False) -> Video:
         params = {"transcription": "true"} if transcription else None
-        return Video.model_validate(self.request("GET", f"indexes/{index_id}/videos/{video_id}", params=params))
+        path = f"indexes/{_id(index_id, 'index_id')}/videos/{_id(video_id, 'video_id')}"
+        return _parse(Video, self.request("GET", path, params=params), "GET", path)
 
     def get_transcription_v12(
         self, index_id: str, video_id: str, start: float | None = None, end: float | None = None
     ) -> list[Any] | None:
         """The classic ``…/transcription?start=&end=`` endpoint; ``None`` means no speech."""
         params = {k: v for k, v in (("start", start), ("end", end)) if v is not None}
-        body = self.request("GET", f"indexes/{index_id}/videos/{video_id}/transcription", params=params)
+        path = f"indexes/{_id(index_id, 'index_id')}/videos/{_id(video_id, 'video_id')}/transcription"
+        body = self.request("GET", path, params=params)
         if not isinstance(body, dict) or "data" not in body:
-            raise ApiError(200, "malformed_response", "transcription answer has no 'data' field",
-                           method="GET", path=f"indexes/{index_id}/videos/{video_id}/transcription")
+            raise _malformed("transcription answer has no 'data' field", "GET", path)
         return body["data"]
+
+
+def _id(value: str, what: str) -> str:
+    """An id about to become part of a URL path: one safe path component, or ``InvalidIdentifier``.
+
+    Ids come from users (``--index-id``) and from server answers; ``../tasks`` or ``a/b`` would
+    otherwise address another endpoint (``requests`` resolves dot segments) instead of failing.
+    """
+    return validate_partition_id(value, what)
+
+
+def _malformed(problem: str, method: str, path: str) -> ApiError:
+    return ApiError(200, "malformed_response", problem, method=method, path=path)
+
+
+def _object(body: Any, method: str, path: str) -> dict:
+    if not isinstance(body, dict):
+        raise _malformed(f"expected a JSON object, got {type(body).__name__}", method, path)
+    return body
+
+
+def _parse(model: type[ModelT], body: Any, method: str, path: str) -> ModelT:
+    """``model`` from an answer's JSON; a body of another shape is an ``ApiError`` naming the field.
+
+    Only the field's location and pydantic's short reason are quoted, never the body itself.
+    """
+    try:
+        return model.model_validate(body)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "answer"
+        problem = f"{model.__name__} answer does not have the expected shape: {where}: {first.get('msg')}"
+        raise _malformed(problem, method, path) from None
 
 
 def _json_or_empty(response: requests.Response, method: str, path: str) -> Any:

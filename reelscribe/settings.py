@@ -14,21 +14,42 @@ from urllib.parse import urlsplit
 from pydantic import SecretStr
 
 from reelscribe.errors import ConfigError
+from reelscribe.retry import RetryPolicy
 
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 API_KEY_ENV = "TWELVE_LABS_API_KEY"
+HTTP_ATTEMPTS_ENV = "REELSCRIBE_HTTP_ATTEMPTS"
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
 
 
+def default_retry_policy() -> RetryPolicy:
+    """The retry budget: ``REELSCRIBE_HTTP_ATTEMPTS`` tries per call (counting the first) if set."""
+    raw = os.environ.get(HTTP_ATTEMPTS_ENV, "").strip()
+    if not raw:
+        return RetryPolicy()
+    try:
+        attempts = int(raw)
+    except ValueError:
+        attempts = 0
+    if attempts < 1:
+        raise ConfigError(f"{HTTP_ATTEMPTS_ENV}={raw!r} must be a whole number of tries, 1 or more")
+    return RetryPolicy(max_attempts=attempts)
+
+
 @dataclass(frozen=True)
 class Settings:
-    """Connection settings. ``api_key`` stays a ``SecretStr`` until the client sets the header."""
+    """Connection settings. ``api_key`` stays a ``SecretStr`` until the client sets the header.
+
+    ``retry`` is the budget every client built from these settings uses for transient failures
+    (connection errors, 5xx, 429); by default 8 tries per call, or ``REELSCRIBE_HTTP_ATTEMPTS``.
+    """
 
     base_url: str
     api_key: SecretStr | None = field(default=None, repr=False)
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    retry: RetryPolicy = field(default_factory=default_retry_policy)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))

@@ -25,12 +25,16 @@ CHUNK = 1 << 16
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do with one request. ``kind``: forward, status, reset_before, lost_answer, mutate."""
+    """What to do with one request. ``kind``: forward, status, reset_before, lost_answer, mutate.
+
+    ``body``: the raw bytes a ``status`` fault answers with (default: a JSON error body).
+    """
 
     kind: str = "forward"
     status: int = 503
     headers: dict[str, str] = field(default_factory=dict)
     mutate: Callable[[Any], Any] | None = None
+    body: bytes | None = None
 
 
 FORWARD = Fault()
@@ -65,7 +69,8 @@ class FaultProxy:
                 fault = proxy._decide(self.command, self.path)
                 proxy._count(fault.kind)
                 if fault.kind == "status":
-                    return self._reply(fault.status, _error_body(fault.status), fault.headers)
+                    body = fault.body if fault.body is not None else _error_body(fault.status)
+                    return self._reply(fault.status, body, fault.headers)
                 if fault.kind == "reset_before":
                     self._drain()
                     return self._reset()
