@@ -53,7 +53,7 @@ def _run_name() -> str:
 
     params = flow_run.parameters
     target = params.get("index_name") or params.get("index_id") or "index"
-    return f"new-videos-{target}-{flow_run.scheduled_start_time:%Y%m%d-%H%M}"
+    return f"new-videos-{target}-{flow_run.scheduled_start_time:%Y%m%d-%H%M%S}"
 
 
 @flow(name="transcribe-new-videos", flow_run_name=_run_name, validate_parameters=True)

@@ -1,0 +1,249 @@
+"""Deployments end to end: a real Prefect server, `make deploy`, a real worker, the real local API.
+
+Every process here is a child in its own process group, killed (group and all) at teardown,
+also when a test fails half-way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from uuid import UUID
+
+import duckdb
+import pytest
+import requests
+
+from deployments.serve import load_spec, to_deployment
+from server.launcher import EmbeddedServer, free_port
+from tests.conftest import JFK, ROOT
+from tests.flowruns import artifacts_of, log_messages, task_run_names
+
+BIN = Path(sys.executable).parent
+INCREMENTAL = "transcribe-new-videos/hourly"
+AD_HOC = "transcribe-videos/ad-hoc"
+SECRET_SLUG = "secret/twelve-labs-api-key"
+# The README's one-liner: the key travels in the environment, never on a command line.
+SAVE_SECRET = (
+    "import os; from prefect.blocks.system import Secret; "
+    "Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
+)
+SERVER_STARTUP_S = 150
+RUN_TIMEOUT_S = 180
+
+
+class Children:
+    """Child processes, each the leader of its own process group, with its output in a log file."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as sink:
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.running.append((process, log))
+        return process
+
+    def tail(self, name: str, size: int = 3000) -> str:
+        text = (self.logs / f"{name}.log").read_text(errors="replace") if (self.logs / f"{name}.log").exists() else ""
+        return f"--- {name}.log (tail) ---\n{text[-size:]}"
+
+    def stop_all(self) -> None:
+        for process, _ in reversed(self.running):
+            _stop_group(process)
+        self.running.clear()
+
+
+def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            if sig is signal.SIGTERM:
+                os.killpg(process.pid, signal.SIGKILL)  # stragglers left in the group
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+@pytest.fixture(scope="module")
+def children(tmp_path_factory):
+    group = Children(tmp_path_factory.mktemp("logs"))
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
+    """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
+    home = tmp_path_factory.mktemp("prefect-home")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PREFECT_API_URL=url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        DO_NOT_TRACK="1",
+        HF_HUB_OFFLINE="1",
+    )
+    server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+    deadline = time.monotonic() + SERVER_STARTUP_S
+    while True:
+        assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_STARTUP_S} s\n{children.tail('prefect-server')}"
+        time.sleep(0.5)
+    return url, env
+
+
+@pytest.fixture
+def real_api(prefect_api):
+    """This process's Prefect client settings pointed at that server (over the session's test harness)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: prefect_api[0]}):
+        yield prefect_api
+
+
+def make(target: str, env: dict[str, str], *args: str, timeout: float = 240) -> str:
+    """``make <target>`` as a user would type it (``-o``: do not reinstall the venv this test runs in)."""
+    done = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", target, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"make {target} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
+    return done.stdout
+
+
+def wait_final(flow_run_id: UUID, children: Children):
+    from prefect.client.orchestration import get_client
+
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    with get_client(sync_client=True) as client:
+        while True:
+            flow_run = client.read_flow_run(flow_run_id)
+            if flow_run.state and flow_run.state.is_final():
+                return flow_run
+            assert time.monotonic() < deadline, f"flow run still {flow_run.state_name} after {RUN_TIMEOUT_S} s\n{children.tail('worker')}"
+            time.sleep(1)
+
+
+def summary_of(flow_run_id: UUID) -> str:
+    (artifact,) = [a for a in artifacts_of(flow_run_id) if a.key == "transcribe-new-videos-summary"]
+    return artifact.description
+
+
+def logged(flow_run_id: UUID, text: str, within: float = 15) -> bool:
+    """The flow's own process ships its logs; give the last batch a moment to arrive."""
+    deadline = time.monotonic() + within
+    while not any(text in m for m in log_messages(flow_run_id)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(1)
+    return True
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(480)
+def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, children, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+
+    url, env = real_api
+    make("deploy", env)
+    children.start("worker", ["make", "-s", "-o", ".venv/.installed", "worker"], env)
+
+    with get_client(sync_client=True) as client:
+        hourly = client.read_deployment_by_name(INCREMENTAL)
+        ad_hoc = client.read_deployment_by_name(AD_HOC)
+    assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in hourly.schedules] == [("0 * * * *", "UTC", True)]
+    assert ad_hoc.schedules == []
+    for deployment, required in ((hourly, "source"), (ad_hoc, "sources")):
+        assert deployment.work_pool_name == "reelscribe" and "reelscribe" in deployment.tags and deployment.description
+        assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        properties = deployment.parameter_openapi_schema["properties"]
+        assert required in deployment.parameter_openapi_schema["required"]
+        assert all(p.get("description") for p in properties.values()), properties
+        assert deployment.parameters["credentials_block"] == SECRET_SLUG
+        assert not any("key" in name for name in [*properties, *deployment.parameters])
+    assert "s3://" in hourly.parameter_openapi_schema["properties"]["source"]["description"]
+
+    api = EmbeddedServer(tmp_path / "local-api").start()
+    try:
+        secret_env = {**env, "TWELVE_LABS_API_KEY": api.api_key}
+        subprocess.run([sys.executable, "-c", SAVE_SECRET], cwd=ROOT, env=secret_env, check=True, timeout=120)
+        inbox, out = tmp_path / "inbox", tmp_path / "lake"
+        inbox.mkdir()
+        shutil.copy(JFK, inbox / "jfk.mp4")
+        params = {"source": str(inbox), "out": str(out), "api_url": api.base_url}
+
+        first = run_deployment(INCREMENTAL, parameters=params, timeout=0)
+        first = wait_final(first.id, children)
+        assert first.state.is_completed(), f"{first.state}\n{children.tail('worker')}"
+        assert first.name.startswith("new-videos-reelscribe-")
+        assert api.api_key not in json.dumps(first.parameters)
+        segments = duckdb.sql(
+            f"select index_id, video_id, segment, value from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true) order by segment"
+        ).fetchall()
+        assert segments and "country" in " ".join(row[3] for row in segments).lower()
+        landed = duckdb.sql(f"select index_id, source from read_parquet('{out}/videos/**/*.parquet', hive_partitioning = true)").fetchall()
+        assert [row[1] for row in landed] == [str(inbox / "jfk.mp4")]
+        assert summary_of(first.id).startswith(f"reelscribe: 1 new video in {inbox} (0 already landed): 1 landed")
+        assert {"select-new-videos", "upload-jfk.mp4", "wait-jfk.mp4", "land-jfk.mp4"} <= set(task_run_names(first.id))
+
+        # The second trigger, from the command line as the README shows; nothing is new.
+        make("run-incremental", env, f"RUN_ARGS=--params '{json.dumps(params)}' --watch --watch-timeout {RUN_TIMEOUT_S}",
+             timeout=RUN_TIMEOUT_S + 60)
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs()
+        (second,) = [r for r in runs if r.deployment_id == hourly.id and r.id != first.id]
+        assert second.state.is_completed(), f"{second.state}\n{children.tail('worker')}"
+        assert summary_of(second.id) == f"reelscribe: 0 new videos in {inbox} (1 already landed)"
+        assert logged(second.id, "0 new videos")
+        assert not any(name.startswith("upload-") for name in task_run_names(second.id))
+        tasks = requests.get(
+            f"{api.base_url}/tasks", params={"index_id": landed[0][0]}, headers={"x-api-key": api.api_key}, timeout=10
+        ).json()["data"]
+        assert len(tasks) == 1
+        assert duckdb.sql(f"select count(*) from read_parquet('{out}/videos/**/*.parquet')").fetchall() == [(1,)]
+    finally:
+        api.stop()
+
+
+def test_serve_script_builds_the_same_deployments_as_the_yaml():
+    """`make serve` and `make deploy` read one spec; no key can hide in either."""
+    specs = {spec["name"]: spec for spec in load_spec()}
+    assert set(specs) == {"hourly", "ad-hoc"}
+    built = {spec["name"]: to_deployment(spec) for spec in specs.values()}
+    hourly, ad_hoc = built["hourly"], built["ad-hoc"]
+    assert f"{hourly.flow_name}/{hourly.name}" == INCREMENTAL and f"{ad_hoc.flow_name}/{ad_hoc.name}" == AD_HOC
+    assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"] and ad_hoc.schedules == []
+    assert hourly.concurrency_limit == 1 and hourly.entrypoint == "flows.incremental.transcribe_new_videos"
+    for name, deployment in built.items():
+        assert deployment.parameters == specs[name]["parameters"]
+        assert deployment.parameters["credentials_block"] == SECRET_SLUG
+        assert "{{" not in json.dumps(deployment.parameters)
+        assert set(deployment.tags) >= {"reelscribe"} and deployment.description
