@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import uuid
 
@@ -11,6 +12,7 @@ import requests
 
 from flows.transcribe import BatchFailed, transcribe_videos
 from tests.conftest import JFK_REFERENCE
+from tests.flowruns import artifacts_of
 from tests.faultproxy import FORWARD, Fault, FaultProxy
 from tests.media import make_video
 
@@ -101,13 +103,23 @@ def test_one_bad_video_does_not_sink_the_batch(api, jfk_copy, tmp_path):
     broken.write_bytes(b"this is not a video at all" * 100)
     missing = tmp_path / "nope.mp4"
     out = tmp_path / "lake"
-    with pytest.raises(BatchFailed) as caught:
-        transcribe_videos(sources=[str(jfk_copy.parent), str(missing)], index_name=f"partial-{uuid.uuid4().hex[:8]}", out=str(out))
-    by_source = {r.source: r for r in caught.value.reports}
+    state = transcribe_videos(
+        sources=[str(jfk_copy.parent), str(missing)], index_name=f"partial-{uuid.uuid4().hex[:8]}", out=str(out), return_state=True
+    )
+    assert state.is_failed()
+    failure = state.result(raise_on_failure=False)
+    assert isinstance(failure, BatchFailed) and "2 of 3 videos failed" in str(failure)
+    by_source = {r.source: r for r in failure.reports}
     assert by_source[str(jfk_copy)].status == "landed"
     assert by_source[str(broken)].status == "failed" and "video_file_broken" in by_source[str(broken)].error
     assert by_source[str(missing)].error == "no such file or directory"
     assert list(videos(out)["source"]) == [str(jfk_copy)]
+    (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.key == "transcribe-videos-summary"]
+    rows = {row["source"]: row for row in json.loads(artifact.data)}
+    assert rows.keys() == by_source.keys()
+    assert rows[str(jfk_copy)]["segments"] >= 1 and rows[str(jfk_copy)]["video_id"]
+    assert "video_file_broken" in rows[str(broken)]["error"]
+    assert "1 landed" in artifact.description and "2 failed" in artifact.description
 
 
 def test_window_is_honoured_on_v13_flow_and_v12_endpoint(api, jfk_copy, tmp_path):
