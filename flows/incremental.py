@@ -32,6 +32,7 @@ from flows.params import (
     WindowEnd,
     WindowStart,
     describe_parameters,
+    index_label,
 )
 from flows.report import VideoReport
 from flows.transcribe import finish, transcribe_each
@@ -51,9 +52,7 @@ _NO_VIDEOS = "no video files"
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
-    params = flow_run.parameters
-    target = params.get("index_name") or params.get("index_id") or "index"
-    return f"new-videos-{target}-{flow_run.scheduled_start_time:%Y%m%d-%H%M%S}"
+    return f"new-videos-{index_label(flow_run.parameters)}-{flow_run.scheduled_start_time:%Y%m%d-%H%M%S}"
 
 
 @flow(name="transcribe-new-videos", flow_run_name=_run_name, validate_parameters=True)

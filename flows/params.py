@@ -45,6 +45,11 @@ MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for o
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
 
 
+def index_label(params: dict[str, Any]) -> str:
+    """How a run name shows its index: by name, else by id."""
+    return params.get("index_name") or params.get("index_id") or "index"
+
+
 def describe_parameters(fn: F) -> F:
     """Append an ``Args:`` section built from each parameter's ``Annotated`` ``Field(description=...)``.
 

@@ -20,6 +20,7 @@ from flows.params import (
     WindowEnd,
     WindowStart,
     describe_parameters,
+    index_label,
 )
 from flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.errors import ReelscribeError
@@ -51,8 +52,7 @@ def _run_name() -> str:
     from prefect.runtime import flow_run
 
     params = flow_run.parameters
-    target = params.get("index_name") or params.get("index_id") or "index"
-    return f"transcribe-{target}-{len(params.get('sources') or [])}-sources"
+    return f"transcribe-{index_label(params)}-{len(params.get('sources') or [])}-sources"
 
 
 @flow(name="transcribe-videos", flow_run_name=_run_name, validate_parameters=True)

@@ -29,11 +29,6 @@ BIN = Path(sys.executable).parent
 INCREMENTAL = "transcribe-new-videos/hourly"
 AD_HOC = "transcribe-videos/ad-hoc"
 SECRET_SLUG = "secret/twelve-labs-api-key"
-# The README's one-liner: the key travels in the environment, never on a command line.
-SAVE_SECRET = (
-    "import os; from prefect.blocks.system import Secret; "
-    "Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
-)
 SERVER_STARTUP_S = 150
 RUN_TIMEOUT_S = 180
 
@@ -193,8 +188,8 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
 
     api = EmbeddedServer(tmp_path / "local-api").start()
     try:
-        secret_env = {**env, "TWELVE_LABS_API_KEY": api.api_key}
-        subprocess.run([sys.executable, "-c", SAVE_SECRET], cwd=ROOT, env=secret_env, check=True, timeout=120)
+        # The README's step: the key travels in the environment, never on a command line.
+        make("secret", {**env, "TWELVE_LABS_API_KEY": api.api_key})
         inbox, out = tmp_path / "inbox", tmp_path / "lake"
         inbox.mkdir()
         shutil.copy(JFK, inbox / "jfk.mp4")
