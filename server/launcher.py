@@ -117,7 +117,11 @@ class EmbeddedServer:
         ]
 
     def start(self) -> EmbeddedServer:
-        """Start the process and wait until an authenticated ``GET /v1.3/indexes`` answers 200."""
+        """Start the process and wait until an authenticated ``GET /v1.3/indexes`` answers.
+
+        200 means ready; so does an injected fault or a 429 (the server is up, it just said no);
+        401 fails at once, since waiting would not help.
+        """
         if self.running:
             return self
         attempts = 3 if self._auto_port else 1
@@ -162,6 +166,11 @@ class EmbeddedServer:
                 with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200:
                         return
+            except urllib.error.HTTPError as exc:
+                if exc.code == 401:
+                    raise ServerStartError("the server refuses the launcher's API key (401 api_key_invalid)") from None
+                if exc.headers.get("X-Api-Version"):
+                    return  # a rate limit or an injected fault: the server itself is up and answering
             except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:

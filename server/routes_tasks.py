@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import logging
+
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
+from starlette.requests import ClientDisconnect
 
 from server.context import ServerContext, get_context
 from server.errors import ApiError, invalid, missing, not_found
@@ -17,6 +20,7 @@ from server.views import page_json, task_json
 from server.workers import media_path
 
 router = APIRouter()
+log = logging.getLogger(__name__)
 
 
 def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
@@ -55,12 +59,16 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
 @router.post("/tasks")
 async def create_task(request: Request, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """Answer only after the upload is on disk under its final name and the task row is committed."""
-    form = await read_task_form(
-        request.headers.get("content-type", ""),
-        request.stream(),
-        ctx.config.incoming_dir,
-        ctx.config.max_upload_bytes,
-    )
+    try:
+        form = await read_task_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            ctx.config.incoming_dir,
+            ctx.config.max_upload_bytes,
+        )
+    except ClientDisconnect:
+        log.info("client went away during an upload; nothing was kept")
+        raise ApiError("parameter_invalid", "The upload was interrupted.") from None
     try:
         task = await anyio.to_thread.run_sync(_task_from_form, form, ctx)
         if form.file_path is not None:

@@ -32,6 +32,15 @@ def media_path(config: ServerConfig, video_id: str) -> Path:
     return config.media_dir / video_id
 
 
+def duration_problem(duration: float, minimum: float, maximum: float) -> tuple[str, str] | None:
+    """The failure code and message for a duration outside ``[minimum, maximum]``, else None."""
+    if duration < minimum:
+        return "video_duration_too_short", f"The video is {duration:.2f} s long; the minimum is {minimum:g} s."
+    if duration > maximum:
+        return "video_duration_too_long", f"The video is {duration:.2f} s long; the maximum is {maximum:g} s."
+    return None
+
+
 class Indexer:
     """Owns the worker threads; ``wake()`` after inserting a task to start on it at once."""
 
@@ -106,6 +115,15 @@ class Indexer:
         task = self.store.oldest("validating")
         if task is None:
             return False
+        try:
+            self._validate(task)
+        except Exception as exc:
+            log.exception("validation of task %s failed", task.id)
+            self._fail(task, "internal_error", f"Validation failed: {type(exc).__name__}.")
+        return True
+
+    def _validate(self, task: TaskRow) -> None:
+        """Fetch (URL sources) and probe; the task ends ``pending`` or ``failed``."""
         path = media_path(self.config, task.video_id)
         size = task.size
         if task.source_url is not None:
@@ -113,26 +131,16 @@ class Indexer:
                 size = self._fetch(task, path)
             except UrlFetchError as exc:
                 self._fail(task, exc.code, exc.message)
-                return True
+                return
         try:
             info = probe(path)
         except BrokenMedia as exc:
             self._fail(task, "video_file_broken", f"The video file is broken or not a video: {exc}.")
-            return True
-        if info.duration < self.config.min_duration:
-            self._fail(
-                task,
-                "video_duration_too_short",
-                f"The video is {info.duration:.2f} s long; the minimum is {self.config.min_duration:g} s.",
-            )
-            return True
-        if info.duration > self.config.max_duration:
-            self._fail(
-                task,
-                "video_duration_too_long",
-                f"The video is {info.duration:.2f} s long; the maximum is {self.config.max_duration:g} s.",
-            )
-            return True
+            return
+        problem = duration_problem(info.duration, self.config.min_duration, self.config.max_duration)
+        if problem is not None:
+            self._fail(task, *problem)
+            return
         updated = self.store.update_task(
             task.id,
             status="pending",
@@ -145,7 +153,6 @@ class Indexer:
         if not updated:
             path.unlink(missing_ok=True)
         self._index_wake.set()
-        return True
 
     def _fetch(self, task: TaskRow, path: Path) -> int:
         partial = path.with_name(path.name + ".part")

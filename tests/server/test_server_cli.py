@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 from server.cli import KEYS_ENV, build_parser, main, parse_config
 from server.launcher import EmbeddedServer, ServerStartError
@@ -77,3 +78,17 @@ def test_launcher_reports_the_log_when_the_server_dies(tmp_path):
         server.start()
     assert "--workers" in str(exc.value)
     assert not server.running
+
+
+def test_launcher_fails_fast_when_its_key_is_refused(tmp_path):
+    server = EmbeddedServer(tmp_path / "data", api_key="launcher-key", extra_args=("--api-key", "other-key"))
+    with pytest.raises(ServerStartError, match="401"):
+        server.start()
+    assert not server.running
+
+
+def test_launcher_starts_a_server_that_always_faults(tmp_path):
+    with EmbeddedServer(tmp_path / "data", extra_args=("--fault-5xx-rate", "1")) as server:
+        response = requests.get(f"{server.base_url}/indexes", headers={"x-api-key": server.api_key}, timeout=10)
+        assert response.status_code in (500, 502, 503)
+        assert response.json()["code"] in ("internal_server_error", "service_unavailable")

@@ -1,0 +1,179 @@
+"""Transcription throughput: the embedded server end to end against bare faster-whisper.
+
+    python -m bench.bench_asr [--minutes 5] [--repeats 1]
+
+Builds a ~5-minute clip by repeating samples/jfk.mp4's audio (cached under bench/out/), then in one
+run measures (a) ``server.asr.transcribe`` called directly, with the settings the server uses for
+one worker, and (b) the server over HTTP with ``--workers 1``: upload, poll until ready, fetch the
+transcription. Both use the same function and decoding parameters, so the ratio is the server's
+overhead (upload, probe, queueing, SQLite, HTTP). Model loading is excluded from both timings.
+Goal: server/bare >= 0.9.
+
+The absolute speed is far below that of ordinary speech: the same sentence three times in one
+30-second window trips Whisper's compression-ratio check, so every window is decoded again at each
+fallback temperature. Both sides pay this identically; the ratio is the number that matters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import requests
+
+from server.app import asr_settings
+from server.asr import AsrEngine
+from server.config import ServerConfig
+from server.launcher import EmbeddedServer
+
+ROOT = Path(__file__).resolve().parents[1]
+JFK = ROOT / "samples" / "jfk.mp4"
+OUT = ROOT / "bench" / "out"
+SAMPLE_RATE = 16_000
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    wall: float
+    audio: float
+    segments: list[str]
+
+    @property
+    def speed(self) -> float:
+        """Audio seconds transcribed per wall-clock second."""
+        return self.audio / self.wall
+
+
+def _decode_mono(path: Path) -> np.ndarray:
+    """The first audio track as 16 kHz mono int16 samples."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            for out in resampler.resample(frame):
+                chunks.append(out.to_ndarray().reshape(-1))
+        for out in resampler.resample(None):
+            chunks.append(out.to_ndarray().reshape(-1))
+    return np.concatenate(chunks)
+
+
+def build_clip(minutes: float) -> Path:
+    """An AAC file of jfk.mp4's audio repeated to about ``minutes`` long; reused when present."""
+    target = OUT / f"jfk-{minutes:g}min.m4a"
+    if target.exists():
+        return target
+    OUT.mkdir(parents=True, exist_ok=True)
+    once = _decode_mono(JFK)
+    repeats = max(1, round(minutes * 60 * SAMPLE_RATE / len(once)))
+    samples = np.tile(once, repeats)
+    partial = target.with_suffix(".part")
+    with av.open(str(partial), mode="w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=SAMPLE_RATE)
+        stream.codec_context.layout = "mono"
+        step = 1024
+        for start in range(0, len(samples), step):
+            frame = av.AudioFrame.from_ndarray(samples[start : start + step].reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    partial.replace(target)
+    return target
+
+
+def bench_bare(clip: Path, config: ServerConfig) -> Run:
+    engine = AsrEngine(asr_settings(config))
+    engine.load()
+    engine.transcribe(JFK)
+    started = time.perf_counter()
+    segments, duration = engine.transcribe(clip)
+    wall = time.perf_counter() - started
+    return Run("bare faster-whisper", wall, duration, [s["value"] for s in segments])
+
+
+def _wait_ready(session: requests.Session, server: EmbeddedServer, task_id: str) -> dict:
+    while True:
+        task = session.get(f"{server.base_url}/tasks/{task_id}", timeout=30).json()
+        if task["status"] in ("ready", "failed"):
+            return task
+        time.sleep(0.05)
+
+
+def _index_one(session: requests.Session, server: EmbeddedServer, index_id: str, clip: Path) -> tuple[dict, list]:
+    with open(clip, "rb") as handle:
+        created = session.post(
+            f"{server.base_url}/tasks", data={"index_id": index_id}, files={"video_file": (clip.name, handle)}, timeout=600
+        ).json()
+    task = _wait_ready(session, server, created["_id"])
+    if task["status"] != "ready":
+        raise RuntimeError(f"benchmark task failed: {task}")
+    video = session.get(
+        f"{server.base_url}/indexes/{index_id}/videos/{created['video_id']}", params={"transcription": "true"}, timeout=30
+    ).json()
+    return task, video["transcription"] or []
+
+
+def bench_server(clip: Path, data_dir: Path) -> Run:
+    with EmbeddedServer(data_dir, extra_args=("--workers", "1")) as server:
+        session = requests.Session()
+        session.headers["x-api-key"] = server.api_key
+        created = session.post(
+            f"{server.base_url}/indexes",
+            json={"index_name": "bench", "models": [{"model_name": "marengo3.0", "model_options": ["audio"]}]},
+            timeout=30,
+        ).json()
+        _index_one(session, server, created["_id"], JFK)
+        started = time.perf_counter()
+        task, segments = _index_one(session, server, created["_id"], clip)
+        wall = time.perf_counter() - started
+    return Run("server end to end", wall, task["system_metadata"]["duration"], [s["value"] for s in segments])
+
+
+def machine() -> str:
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} CPU(s) ({len(os.sched_getaffinity(0))} usable), {model}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.bench_asr", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=5.0, help="length of the repeated-JFK clip")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each side; the fastest counts")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+    clip = build_clip(args.minutes)
+    config = ServerConfig(data_dir=Path("."), api_keys=("unused",), workers=1)
+    print(f"machine: {machine()}")
+    print(f"clip: {clip.relative_to(ROOT)} ({clip.stat().st_size / 1e6:.1f} MB)")
+    settings = asr_settings(config)
+    print(f"decoding: beam 5, VAD {'on' if settings.vad else 'off'}, {settings.compute_type}, {settings.cpu_threads} thread(s)")
+    bare = min((bench_bare(clip, config) for _ in range(args.repeats)), key=lambda r: r.wall)
+    with tempfile.TemporaryDirectory(prefix="bench-asr-") as tmp:
+        served = min((bench_server(clip, Path(tmp) / f"run{n}") for n in range(args.repeats)), key=lambda r: r.wall)
+    for run in (bare, served):
+        print(f"{run.name:>20}: {run.audio:7.1f} s of audio in {run.wall:6.2f} s = {run.speed:6.1f} audio-s per wall-s")
+    ratio = served.speed / bare.speed
+    print(f"{'server / bare':>20}: {ratio:.3f} (goal >= 0.9) {'OK' if ratio >= 0.9 else 'BELOW GOAL'}")
+    print(f"{'same transcript':>20}: {bare.segments == served.segments} ({len(bare.segments)} segments)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
