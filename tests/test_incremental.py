@@ -45,7 +45,7 @@ def test_lands_new_content_once_then_finds_nothing_new(api, jfk_copy, tmp_path):
     began = time.monotonic()
     reports, second = run(source=str(jfk_copy.parent), index_name=name, out=str(out))
     elapsed = time.monotonic() - began
-    assert reports == [] and elapsed < 20, elapsed
+    assert reports == [] and elapsed < 30, elapsed  # seconds, even on a loaded 2-core machine
     description, rows = summary(second)
     assert description == f"reelscribe: 0 new videos in {jfk_copy.parent} (1 already landed)" and rows == []
     assert any(m.startswith("0 new videos") for m in log_messages(second))
