@@ -46,29 +46,29 @@ RUN_ARGS ?=
 
 secret deploy worker serve run-incremental: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
 
-prefect-server: $(STAMP)
+prefect-server: $(RUN_STAMP)
 	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # The local Twelve Labs-compatible API the deployments point at by default; its key comes from
 # REELSCRIBE_SERVER_API_KEYS (never from the command line).
-local-api: $(STAMP)
+local-api: $(RUN_STAMP)
 	$(BIN)/reelscribe serve --host 127.0.0.1 --port $(LOCAL_API_PORT) --data-dir .reelscribe/server
 
 # Stores $TWELVE_LABS_API_KEY in the Secret block the deployments name (secret/twelve-labs-api-key).
-secret: $(STAMP)
+secret: $(RUN_STAMP)
 	@test -n "$$TWELVE_LABS_API_KEY" || { echo "set TWELVE_LABS_API_KEY to the key to store" >&2; exit 2; }
 	@$(BIN)/python -c "import os; from prefect.blocks.system import Secret; Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
 	@echo "saved Secret block twelve-labs-api-key in $$PREFECT_API_URL"
 
-deploy: $(STAMP)
+deploy: $(RUN_STAMP)
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
 
-worker: $(STAMP)
+worker: $(RUN_STAMP)
 	$(PREFECT) worker start --pool $(POOL) --type process
 
-serve: $(STAMP)
+serve: $(RUN_STAMP)
 	$(BIN)/python -m deployments.serve
 
-run-incremental: $(STAMP)
+run-incremental: $(RUN_STAMP)
 	$(PREFECT) deployment run transcribe-new-videos/hourly $(RUN_ARGS)

@@ -31,6 +31,8 @@ AD_HOC = "transcribe-videos/ad-hoc"
 SECRET_SLUG = "secret/twelve-labs-api-key"
 SERVER_STARTUP_S = 150
 RUN_TIMEOUT_S = 180
+# The Makefile's runtime install stamp: `-o` it so that make never reinstalls the venv this test runs in.
+RUN_STAMP = ".venv/.installed-run"
 
 
 class Children:
@@ -125,9 +127,9 @@ def real_api(prefect_api):
 
 
 def make(target: str, env: dict[str, str], *args: str, timeout: float = 240) -> str:
-    """``make <target>`` as a user would type it (``-o``: do not reinstall the venv this test runs in)."""
+    """``make <target>`` as a user would type it."""
     done = subprocess.run(
-        ["make", "-s", "-o", ".venv/.installed", target, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        ["make", "-s", "-o", RUN_STAMP, target, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, f"make {target} failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
     return done.stdout
@@ -169,7 +171,7 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
 
     url, env = real_api
     make("deploy", env)
-    children.start("worker", ["make", "-s", "-o", ".venv/.installed", "worker"], env)
+    children.start("worker", ["make", "-s", "-o", RUN_STAMP, "worker"], env)
 
     with get_client(sync_client=True) as client:
         hourly = client.read_deployment_by_name(INCREMENTAL)
