@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import time
 import uuid
 
 import duckdb
@@ -42,14 +41,12 @@ def test_lands_new_content_once_then_finds_nothing_new(api, jfk_copy, tmp_path):
     assert {"upload-jfk.mp4", "wait-jfk.mp4", "land-jfk.mp4", "select-new-videos"} <= set(task_run_names(first))
     index_id = videos(out)["index_id"].iloc[0]
 
-    began = time.monotonic()
     reports, second = run(source=str(jfk_copy.parent), index_name=name, out=str(out))
-    elapsed = time.monotonic() - began
-    assert reports == [] and elapsed < 30, elapsed  # seconds, even on a loaded 2-core machine
+    assert reports == []
     description, rows = summary(second)
     assert description == f"reelscribe: 0 new videos in {jfk_copy.parent} (1 already landed)" and rows == []
     assert any(m.startswith("0 new videos") for m in log_messages(second))
-    assert not any(n.startswith("upload-") for n in task_run_names(second))
+    assert not any(n.startswith(("upload-", "wait-", "land-")) for n in task_run_names(second))
 
     # The same bytes under another name and on another filesystem are not new either.
     inbox = f"memory://inbox-{uuid.uuid4().hex[:8]}"
