@@ -23,7 +23,7 @@ import requests
 from tests.media import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
-REELSCRIBE = ROOT / ".venv" / "bin" / "reelscribe"
+REELSCRIBE = Path(sys.executable).parent / "reelscribe"
 HIVE = "hive_partitioning = true, hive_types = {'index_id': VARCHAR}"
 
 
@@ -138,6 +138,7 @@ def cli_env(server, prefect_api_url: str, **extra: str) -> dict[str, str]:
         DO_NOT_TRACK="1",
         HF_HUB_OFFLINE="1",
         PYTHONUNBUFFERED="1",
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),  # this source tree
     )
     env.update(extra)
     return env
@@ -179,5 +180,3 @@ def prefect_api_url() -> str:
     assert url, "the prefect_engine fixture must be active"
     return url
 
-
-PYTHON = sys.executable
