@@ -13,6 +13,10 @@ measured from the server's log (the gap between two ready marks of one worker th
 the bound including it, ``ceil(N/8)·(L + engine)``; the server's own span (first upload received to
 last task ready); and the client's share: ``head`` (run start to first upload received) and
 ``tail`` (last task ready to run end). Goal: wall ≤ 1.15 × ceil(N/8)·L at N = 100.
+
+A diagnostic run follows at the largest N: the same pipeline through reelscribe's core calls in 8
+plain threads (upload pool, wait+land pool), no Prefect (``bench.common.core_run``): the difference
+is the orchestration's cost.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from bench.common import (
     FAULT_LATENCY,
+    core_run,
     OUT,
     SERVER_WORKERS,
     engine_seconds_per_task,
@@ -86,6 +91,7 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=FAULT_LATENCY, help="server --fault-latency, seconds")
     parser.add_argument("--workers", type=int, default=SERVER_WORKERS, help="server --workers")
     parser.add_argument("--repeats", type=int, default=1, help="runs per N (the best is reported)")
+    parser.add_argument("--no-core", action="store_true", help="skip the diagnostic run of the core pipeline without Prefect")
     parser.add_argument("--py-spy", action="store_true", help="record the largest run with py-spy (collapsed stacks in bench/out)")
     args = parser.parse_args()
     ns = sorted({int(n) for n in args.ns.split(",")})
@@ -109,7 +115,17 @@ def main() -> None:
             best["repeats"] = [r["wall_s"] for r in runs]
             rows.append(best)
             print_row(best)
+        core = None if args.no_core else core_run(server.base_url, server.api_key, videos[: max(ns)], label="core")
     head = rows[-1]
+    if core:
+        head["core_wall_s"] = round(core.seconds, 3)
+        head["core_tail_s"] = round(core.tail, 3)
+        head["core_server_span_s"] = round(core.server_span, 3)
+        print(
+            f"diagnostic: the same {core.n} videos through reelscribe's core calls without Prefect (8 upload threads, 8 wait+land "
+            f"threads): {core.seconds:.1f} s = {core.seconds / head['ideal_s']:.2f} x the ideal (server span {core.server_span:.1f} s, "
+            f"tail {core.tail:.1f} s); Prefect's orchestration costs {head['wall_s'] - core.seconds:+.1f} s here"
+        )
     verdict = "met" if head["ratio"] <= GOAL else "missed"
     print(
         f"N={head['n']}: {head['wall_s']:.1f} s = {head['ratio']:.2f} x ceil(N/{args.workers})·L "

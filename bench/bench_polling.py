@@ -1,6 +1,6 @@
 """Polling efficiency: status requests per video and how late "ready" is noticed, from the server's side.
 
-    python -m bench.bench_polling [--n 24] [--sdk-sequential-n 6] [--latency 2] [--workers 8]
+    python -m bench.bench_polling [--n 48] [--sdk-sequential-n 6] [--latency 2] [--workers 8]
 
 Counted in the real server's own log, not in the client: every ``GET /tasks/{id}`` it answered,
 per task. A waiter stops polling once it sees ``ready``, so a task's last status request is the
@@ -79,7 +79,7 @@ def print_polling(p: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--n", type=int, default=24, help="videos for the flow and the 8-thread SDK run")
+    parser.add_argument("--n", type=int, default=48, help="videos for the flow and the 8-thread SDK run")
     parser.add_argument("--sdk-sequential-n", type=int, default=6, help="videos for the sequential SDK loop (0: skip)")
     parser.add_argument("--latency", type=float, default=FAULT_LATENCY)
     parser.add_argument("--workers", type=int, default=SERVER_WORKERS)

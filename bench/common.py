@@ -315,3 +315,49 @@ def engine_seconds_per_task(log: ServerLog, tasks: Sequence[str], latency: float
         moments.sort()
         gaps += [b - a - latency for a, b in zip(moments, moments[1:])]
     return gaps
+
+
+def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str, concurrency: int = 8) -> RunTiming:
+    """The same pipeline without Prefect: reelscribe's core calls in two plain thread pools.
+
+    ``concurrency`` threads upload (hash, find-or-create), as the flow does, and as each upload
+    returns, another ``concurrency`` threads wait for that video (``wait_until_indexed``) and land
+    it (``retrieve_and_land``) in one go. The difference to ``reelscribe_run`` is what the
+    orchestration costs: Prefect's per-task work and the order its one FIFO pool runs tasks in.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    from reelscribe.ingest import resolve_index, submit_video
+    from reelscribe.lake import Lake
+    from reelscribe.sources import content_sha256, discover
+    from reelscribe.transcripts import LandRequest, retrieve_and_land
+    from reelscribe.waiting import wait_until_indexed
+
+    name = f"{label}-{uuid.uuid4().hex[:8]}"
+    out = Path(tempfile.mkdtemp(prefix="bench-lake-"))
+    lake = Lake(str(out))
+
+    def upload(source):
+        with client_for(base_url, api_key) as client:
+            sha256 = content_sha256(source)
+            return source, sha256, submit_video(client, index_id, source, sha256)
+
+    def wait_and_land(uploaded) -> None:
+        source, sha256, submitted = uploaded
+        with client_for(base_url, api_key) as client:
+            task = wait_until_indexed(client, submitted.task_id)
+            retrieve_and_land(client, lake, LandRequest(index_id, task, source.uri, sha256))
+
+    try:
+        started, began = time.time(), time.perf_counter()
+        with client_for(base_url, api_key) as client:
+            index_id = resolve_index(client, None, name).id
+        found, _ = discover([str(v) for v in videos])
+        with ThreadPoolExecutor(concurrency) as uploads, ThreadPoolExecutor(concurrency) as landings:
+            for uploaded in uploads.map(upload, found):
+                landings.submit(wait_and_land, uploaded)
+        seconds, ended = time.perf_counter() - began, time.time()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+    tasks = server_tasks(base_url, api_key, index_id)
+    return RunTiming(len(videos), seconds, started, ended, 0, name, index_id, tasks)
