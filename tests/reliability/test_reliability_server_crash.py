@@ -1,0 +1,119 @@
+"""The server crashes, loses a task, or never finishes: every video ends, with a reason, in bounded time."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import threading
+import time
+import uuid
+
+import pytest
+
+from flows.transcribe import BatchFailed, transcribe_videos
+from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, server_get, server_tasks, sha256_of, wait_until
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+
+@pytest.fixture
+def use(monkeypatch):
+    def point_at(server) -> None:
+        monkeypatch.setenv("TWELVELABS_BASE_URL", server.base_url)
+        monkeypatch.setenv("TWELVE_LABS_API_KEY", server.api_key)
+
+    return point_at
+
+
+def _indexing_task(server, index_name: str) -> dict | None:
+    """A task of that index the server is transcribing right now, if any."""
+    found = server_get(server, "indexes", index_name=index_name).json().get("data")
+    if not found:
+        return None
+    tasks = server_get(server, "tasks", index_id=found[0]["_id"], status="indexing").json()["data"]
+    return tasks[0] if tasks else None
+
+
+class CrashWhileIndexing(threading.Thread):
+    """Once a task of the index is ``indexing``: SIGKILL the server, run ``meanwhile(task)``, start it again."""
+
+    def __init__(self, server, index_name: str, meanwhile=lambda task: None) -> None:
+        super().__init__(daemon=True)
+        self.server, self.index_name, self.meanwhile = server, index_name, meanwhile
+        self.error: BaseException | None = None
+        self.victim: dict | None = None
+
+    def run(self) -> None:
+        try:
+            wait_until(lambda: _indexing_task(self.server, self.index_name) is not None, 120, "a task to be indexing")
+            self.victim = _indexing_task(self.server, self.index_name)
+            self.server.kill()
+            self.meanwhile(self.victim)
+            time.sleep(1.0)
+            self.server.start()
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the test
+            self.error = exc
+
+
+@pytest.mark.slow
+def test_server_killed_mid_indexing_resumes_and_the_flow_finishes(own_server, use, tmp_path):
+    server = own_server("--fault-latency", "2", "--workers", "1")
+    use(server)
+    port, name, out = server.port, f"crash-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
+    clips = distinct_videos(tmp_path / "in", 5)
+    crash = CrashWhileIndexing(server, name)
+    crash.start()
+    started = time.monotonic()
+    reports = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+    crash.join(60)
+    assert crash.error is None and crash.victim is not None and server.port == port
+    assert time.monotonic() - started < 120
+    assert [r.status for r in reports] == ["landed"] * len(clips)
+    tasks = server_tasks(server, index_id_named(server, name))
+    assert len(tasks) == len(clips) and {t["status"] for t in tasks} == {"ready"}
+    assert "resuming 1 task(s) interrupted while indexing" in server.log_path.read_text()
+    lake = assert_lake_sound(out)
+    assert lake.hashes == {sha256_of(p) for p in clips}
+
+
+@pytest.mark.slow
+def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_lands_it(own_server, use, tmp_path):
+    server = own_server("--fault-latency", "2", "--workers", "1")
+    use(server)
+    name, out = f"lost-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
+    clips = distinct_videos(tmp_path / "in", 3)
+
+    def forget(task: dict) -> None:
+        with sqlite3.connect(server.data_dir / "reelscribe-server.sqlite3") as db:
+            assert db.execute("DELETE FROM tasks WHERE id = ?", (task["_id"],)).rowcount == 1
+
+    crash = CrashWhileIndexing(server, name, meanwhile=forget)
+    crash.start()
+    with pytest.raises(BatchFailed) as caught:
+        transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+    crash.join(60)
+    assert crash.error is None
+    lost = crash.victim["_id"]
+    (failed,) = [r for r in caught.value.reports if r.status == "failed"]
+    assert re.search(rf"GET tasks/{lost} -> HTTP 404 \(resource_not_exist: .*{lost}", failed.error), failed.error
+    assert sorted(r.status for r in caught.value.reports) == ["failed", "landed", "landed"]
+
+    again = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+    assert sorted(r.status for r in again) == ["landed", "skipped", "skipped"]
+    tasks = server_tasks(server, index_id_named(server, name))
+    assert len(tasks) == 3 and {t["status"] for t in tasks} == {"ready"}
+    assert assert_lake_sound(out).hashes == {sha256_of(p) for p in clips}
+
+
+def test_indexing_that_never_finishes_ends_at_max_wait(own_server, use, tmp_path):
+    server = own_server("--fault-latency", "600", "--workers", "1")
+    use(server)
+    distinct_videos(tmp_path / "in", 2)
+    started = time.monotonic()
+    with pytest.raises(BatchFailed) as caught:
+        transcribe_videos(sources=[str(tmp_path / "in")], index_name=f"stuck-{uuid.uuid4().hex[:8]}", out=str(tmp_path / "lake"), max_wait_seconds=4)
+    assert time.monotonic() - started < 40
+    for report in caught.value.reports:
+        assert report.status == "failed"
+        assert re.fullmatch(r"IndexingTimedOut: indexing task [0-9a-f]{24} still '(pending|indexing)' after \d+ s \(max wait reached\)", report.error), report.error
+    assert not (tmp_path / "lake").exists()
