@@ -1,0 +1,111 @@
+"""Secrets: a recognisable API key appears nowhere a run leaves anything behind.
+
+One run with the right key and one failing video, one run with a wrong key, and one ``reelscribe
+run -v`` subprocess; then the key is looked for in captured logs and output, the server's log,
+the Prefect API's flow runs, task runs, logs and artifacts, the Prefect database file itself,
+Prefect's local result storage, every file in the lake, the error texts, and every file in the
+server's data dir.
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+import uuid
+from pathlib import Path
+
+import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogWorker
+from sqlalchemy.engine import make_url
+
+from flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.errors import ApiAuthError
+from reliability_kit import cli_env, distinct_videos, prefect_api_url, start_cli
+
+pytestmark = pytest.mark.usefixtures("prefect_engine")
+
+CANARY = f"tlk_SECRET_canary_{uuid.uuid4().hex}"
+WRONG = f"tlk_SECRET_canary_wrong_{uuid.uuid4().hex}"
+SECRETS = (CANARY.encode(), WRONG.encode())
+
+
+def leaks(data: bytes | str) -> list[str]:
+    raw = data.encode() if isinstance(data, str) else data
+    return [s.decode()[:28] + "…" for s in SECRETS if s in raw]
+
+
+def files_leaking(root: Path) -> list[str]:
+    return [str(p) for p in Path(root).rglob("*") if p.is_file() and leaks(p.read_bytes())]
+
+
+def _prefect_records(flow_run_ids: list) -> list[str]:
+    """Everything the Prefect API holds about these runs, as JSON text."""
+    APILogWorker.drain_all(timeout=10)
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
+        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
+        artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids)))
+        logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids)))
+    assert runs and tasks and artifacts and logs
+    return [record.model_dump_json() for record in (*runs, *tasks, *artifacts, *logs)]
+
+
+def _prefect_db_files() -> list[Path]:
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL
+
+    database = make_url(PREFECT_SERVER_DATABASE_CONNECTION_URL.value()).database
+    assert database and Path(database).is_file()
+    return sorted(Path(database).parent.glob(Path(database).name + "*"))  # the file, its -wal and -shm
+
+
+@pytest.mark.slow
+def test_the_api_key_appears_nowhere(own_server, tmp_path, monkeypatch, caplog, capfd):
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH
+
+    caplog.set_level(logging.DEBUG)
+    server = own_server(api_key=CANARY)
+    monkeypatch.setenv("TWELVELABS_BASE_URL", server.base_url)
+    folder = tmp_path / "in"
+    distinct_videos(folder, 2)
+    (folder / "broken.mp4").write_bytes(b"not a video" * 100)
+    out = tmp_path / "lake"
+    errors: list[BaseException] = []
+
+    monkeypatch.setenv("TWELVE_LABS_API_KEY", CANARY)
+    ok = transcribe_videos(sources=[str(folder)], index_name="secrets", out=str(out), return_state=True)
+    monkeypatch.setenv("TWELVE_LABS_API_KEY", WRONG)
+    refused = transcribe_videos(sources=[str(folder)], index_name="secrets", out=str(out), return_state=True)
+    for state, kind in ((ok, BatchFailed), (refused, ApiAuthError)):
+        exc = state.result(raise_on_failure=False)
+        assert isinstance(exc, kind), exc
+        errors.append(exc)
+    env = cli_env(server, prefect_api_url(), TWELVE_LABS_API_KEY=CANARY)
+    cli = start_cli(["run", str(folder), "--index-name", "secrets", "--out", str(tmp_path / "cli-lake"), "-v"], env, tmp_path / "cli.log")
+    assert cli.wait(300) == 1  # the broken video fails; the others landed or were skipped
+
+    captured = capfd.readouterr()
+    texts = {
+        "caplog": caplog.text + "\n".join(str(r.__dict__) for r in caplog.records),
+        "stdout/stderr": captured.out + captured.err,
+        "cli output": (tmp_path / "cli.log").read_text(),
+        "errors": "\n".join(
+            "".join(traceback.format_exception(exc)) + repr(exc) + repr(getattr(exc, "reports", "")) for exc in errors
+        ),
+    }
+    assert "api_key_invalid" in texts["errors"] and "broken.mp4" in texts["errors"]
+    for i, record in enumerate(_prefect_records([ok.state_details.flow_run_id, refused.state_details.flow_run_id])):
+        texts[f"prefect record {i}"] = record
+    assert {name: leaks(text) for name, text in texts.items() if leaks(text)} == {}
+
+    server.stop()  # flush the server's SQLite WAL and log
+    storage = Path(PREFECT_LOCAL_STORAGE_PATH.value())
+    places = {
+        "server data dir": files_leaking(server.data_dir),
+        "lakes": files_leaking(out) + files_leaking(tmp_path / "cli-lake"),
+        "prefect database": [str(p) for p in _prefect_db_files() if leaks(p.read_bytes())],
+        "prefect result storage": files_leaking(storage) if storage.is_dir() else [],
+    }
+    assert list(out.rglob("*.parquet")) and server.log_path.is_file()
+    assert {name: found for name, found in places.items() if found} == {}
