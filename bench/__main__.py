@@ -34,7 +34,7 @@ class Bench:
 BENCHES = (
     Bench("batch", "bench_batch", quick=("--ns", "8,24")),
     Bench("sdk", "bench_sdk", quick=("--n", "24", "--sdk-n", "4")),
-    Bench("polling", "bench_polling", quick=("--n", "16", "--sdk-sequential-n", "0")),
+    Bench("polling", "bench_polling", quick=("--runs", "2:16", "--sdk-sequential-n", "0")),
     Bench("flatten", "bench_flatten", quick=("--videos", "50", "--repeats", "2")),
     Bench("upload", "bench_upload_memory", quick=("--size-mib", "256")),
     Bench("asr", "bench_asr", quick=("--minutes", "1")),
@@ -70,10 +70,7 @@ def saved_output(bench: Bench) -> str | None:
 # -- one row per benchmark: (figure, baseline, ratio, goal, verdict) ------------------------------
 
 
-def batch_row(_: str | None) -> tuple[str, ...] | None:
-    r = load_result("bench_batch")
-    if not r:
-        return None
+def batch_row(r: dict, _: str | None) -> tuple[str, ...]:
     h = r["headline"]
     return (
         f"`reelscribe run`, N={h['n']}: **{h['wall_s']:.1f} s** (engine {h['engine_s_per_task']:.2f} s/task; "
@@ -85,10 +82,7 @@ def batch_row(_: str | None) -> tuple[str, ...] | None:
     )
 
 
-def sdk_row(_: str | None) -> tuple[str, ...] | None:
-    r = load_result("bench_sdk")
-    if not r:
-        return None
+def sdk_row(r: dict, _: str | None) -> tuple[str, ...]:
     how = "measured" if r["sdk_at_n_measured"] else f"extrapolated from {r['sdk_n']} measured"
     return (
         f"`reelscribe run`, N={r['n']}: **{r['reelscribe_at_n_s']:.1f} s** (N={r['sdk_n']}: {r['reelscribe_at_sdk_n_s']:.1f} s)",
@@ -100,23 +94,31 @@ def sdk_row(_: str | None) -> tuple[str, ...] | None:
     )
 
 
-def polling_row(_: str | None) -> tuple[str, ...] | None:
-    r = load_result("bench_polling")
-    if not r:
-        return None
-    ours, sdk = r["clients"][0], r["clients"][1]
+def polling_row(r: dict, _: str | None) -> tuple[str, ...]:
+    pairs = []
+    clients = [{"latency_s": r.get("latency_s"), **c} for c in r["clients"]]
+    for latency in dict.fromkeys(c["latency_s"] for c in clients):
+        ours = next(c for c in clients if c["latency_s"] == latency and c["client"].startswith("reelscribe"))
+        sdk = next(c for c in clients if c["latency_s"] == latency and "8 threads" in c["client"])
+        pairs.append((latency, ours, sdk))
     return (
-        f"flow, N={ours['n']}: **{ours['requests_per_video']:.2f} req/video**, mean delay **{ours['delay_mean_s']:.2f} s** "
-        f"(p90 {ours['delay_p90_s']:.2f} s)",
-        f"SDK `wait_for_done`, 8 threads: {sdk['requests_per_video']:.2f} req/video, {sdk['delay_mean_s']:.2f} s "
-        f"(p90 {sdk['delay_p90_s']:.2f} s)",
-        f"{sdk['requests_per_video'] / ours['requests_per_video']:.2f}× fewer requests",
+        "<br>".join(
+            f"L={lat:g} s, N={o['n']}: **{o['requests_per_video']:.2f} req/video**, mean delay **{o['delay_mean_s']:.2f} s**"
+            for lat, o, _ in pairs
+        ),
+        "<br>".join(
+            f"SDK `wait_for_done` (8 threads): {b['requests_per_video']:.2f} req/video, {b['delay_mean_s']:.2f} s" for _, _, b in pairs
+        ),
+        "<br>".join(f"{b['requests_per_video'] / o['requests_per_video']:.2f}× fewer requests" for _, o, b in pairs),
         "fewer requests, ≤ delay",
-        _verdict(ours["requests_per_video"] < sdk["requests_per_video"] and ours["delay_mean_s"] <= sdk["delay_mean_s"]),
+        "<br>".join(
+            _verdict(o["requests_per_video"] < b["requests_per_video"] and o["delay_mean_s"] <= b["delay_mean_s"])
+            for _, o, b in pairs
+        ),
     )
 
 
-def flatten_row(output: str | None) -> tuple[str, ...] | None:
+def flatten_row(_: dict, output: str | None) -> tuple[str, ...] | None:
     rows = dict(re.findall(r"^(reelscribe \(defaults\)|pandas baseline)\s+(.*)$", output or "", re.M))
     if len(rows) < 2:
         return None
@@ -131,10 +133,7 @@ def flatten_row(output: str | None) -> tuple[str, ...] | None:
     )
 
 
-def upload_row(_: str | None) -> tuple[str, ...] | None:
-    r = load_result("bench_upload_memory")
-    if not r:
-        return None
+def upload_row(r: dict, _: str | None) -> tuple[str, ...]:
     c = r["children"]
     return (
         f"peak RSS uploading {r['size_mib']} MiB: **{c['reelscribe']['peak_rss_mb']:.0f} MB** "
@@ -146,7 +145,7 @@ def upload_row(_: str | None) -> tuple[str, ...] | None:
     )
 
 
-def asr_row(output: str | None) -> tuple[str, ...] | None:
+def asr_row(_: dict, output: str | None) -> tuple[str, ...] | None:
     ratio = re.search(r"server / bare:\s*([\d.]+)", output or "")
     speeds = re.findall(r"^\s*(.+?): .* = \s*([\d.]+) audio-s per wall-s", output or "", re.M)
     if not ratio:
@@ -184,7 +183,12 @@ def table(outputs: dict[str, str | None]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for bench in BENCHES:
-        row = ROWS[bench.key](outputs.get(bench.key) or saved_output(bench))
+        result = load_result(bench.module)
+        output = outputs.get(bench.key) or saved_output(bench)
+        try:
+            row = ROWS[bench.key](result or {}, output)
+        except (KeyError, StopIteration, TypeError, ValueError, ZeroDivisionError):
+            row = None  # nothing saved yet, or saved by an older version
         if row is None:
             lines.append(f"| {TITLES[bench.key]} | (no result) | | | | | `{bench.command}` |")
         else:
