@@ -1,10 +1,10 @@
 """Batch throughput: wall time of ``reelscribe run`` on N short videos against the ideal bound.
 
-    python -m bench.bench_batch [--ns 8,24,48,100] [--latency 2] [--workers 8] [--repeats 1] [--py-spy]
+    python -m bench.bench_batch [--ns 8,24,48,100] [--latency 2] [--workers 8] [--no-vad] [--repeats 1] [--py-spy]
 
-The real local server (``--workers 8 --fault-latency 2``: every task sleeps L = 2 s in its worker
-thread before the real faster-whisper engine runs on it, so 8 tasks sleep in parallel) indexes N
-distinct silent 4.2 s videos. ``reelscribe run`` runs **in this process** (``reelscribe.cli.main``,
+The real local server (``--workers 8 --fault-latency 2 --vad``: every task sleeps L = 2 s in its
+worker thread before the real faster-whisper engine runs on it, so 8 tasks sleep in parallel; the
+VAD filter makes the engine's work on silence small) indexes N distinct silent 4.2 s videos. ``reelscribe run`` runs **in this process** (``reelscribe.cli.main``,
 what the console script calls) after a warm-up run that starts Prefect's temporary API server and
 loads the server's Whisper model; those one-off start-up costs are excluded.
 
@@ -91,16 +91,21 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=FAULT_LATENCY, help="server --fault-latency, seconds")
     parser.add_argument("--workers", type=int, default=SERVER_WORKERS, help="server --workers")
     parser.add_argument("--repeats", type=int, default=1, help="runs per N (the best is reported)")
+    parser.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
+                        help="server --vad (default) or --no-vad (Whisper decodes the silence: the engine dominates)")
     parser.add_argument("--no-core", action="store_true", help="skip the diagnostic run of the core pipeline without Prefect")
     parser.add_argument("--py-spy", action="store_true", help="record the largest run with py-spy (collapsed stacks in bench/out)")
     args = parser.parse_args()
     ns = sorted({int(n) for n in args.ns.split(",")})
 
-    print(f"batch throughput: reelscribe run (in-process CLI call, after a warm-up run), server --workers {args.workers} --fault-latency {args.latency:g}")
+    print(
+        f"batch throughput: reelscribe run (in-process CLI call, after a warm-up run), server --workers {args.workers} "
+        f"--fault-latency {args.latency:g} {'--vad' if args.vad else '--no-vad'}"
+    )
     print(machine_line())
     videos = silent_videos(max(ns))
     rows = []
-    with local_server(latency=args.latency, workers=args.workers) as server:
+    with local_server(latency=args.latency, workers=args.workers, vad=args.vad) as server:
         print(f"warm-up (Prefect temporary server start, Whisper model load; excluded): {warm_up(server.base_url, server.api_key):.1f} s")
         print(f"{'N':>5}{'wall s':>9}{'ideal':>8}{'ratio':>9}{'engine/t':>9}{'+engine':>10}{'server':>9}{'head':>7}{'tail':>7}{'polls':>7}")
         for n in ns:
@@ -131,7 +136,8 @@ def main() -> None:
         f"N={head['n']}: {head['wall_s']:.1f} s = {head['ratio']:.2f} x ceil(N/{args.workers})·L "
         f"(goal <= {GOAL}: {verdict}); {head.get('ratio_with_engine', float('nan')):.2f} x the bound including the engine"
     )
-    save_result("bench_batch", {
+    save_result("bench_batch" if args.vad else "bench_batch_no_vad", {
+        "vad": args.vad,
         "mode": "in-process reelscribe.cli.main(['run', ...]) after a warm-up run",
         "latency_s": args.latency,
         "workers": args.workers,

@@ -129,15 +129,20 @@ def silent_videos(n: int, *, prefix: str = "silent") -> list[Path]:
 
 @contextlib.contextmanager
 def local_server(
-    *, latency: float = FAULT_LATENCY, workers: int = SERVER_WORKERS, extra: Sequence[str] = ()
+    *, latency: float = FAULT_LATENCY, workers: int = SERVER_WORKERS, vad: bool = True, extra: Sequence[str] = ()
 ) -> Iterator[Any]:
-    """The real embedded server (FastAPI + SQLite + faster-whisper) in a child process, temp data dir."""
+    """The real embedded server (FastAPI + SQLite + faster-whisper) in a child process, temp data dir.
+
+    ``--vad`` (faster-whisper's Silero VAD filter) is set explicitly, whatever the server's default:
+    with it a silent video costs the engine a fraction of a second, so the injected latency, not
+    Whisper, is what the batch figures are about. ``vad=False`` shows what Whisper alone costs.
+    """
     from server.launcher import EmbeddedServer
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-server-"))
     server = EmbeddedServer(
         scratch,
-        extra_args=("--workers", str(workers), "--fault-latency", str(latency), *extra),
+        extra_args=("--workers", str(workers), "--fault-latency", str(latency), "--vad" if vad else "--no-vad", *extra),
         startup_timeout=120,
     )
     server.start()
