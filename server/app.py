@@ -119,6 +119,7 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
             yield
         finally:
             indexer.stop()
+            asr.close()
             store.close()
 
     app = FastAPI(

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import Query
 
 from server.errors import invalid
+from server.ids import parse_time
 from server.store import Page
 
 MAX_PAGE_LIMIT = 50
@@ -89,3 +90,12 @@ def metadata_form_field(value: str | None) -> dict[str, Any] | None:
     except ValueError:
         raise invalid("user_metadata", "expected a JSON-encoded object") from None
     return check_metadata("user_metadata", parsed)
+
+
+def since_clauses(created_at: str | None, updated_at: str | None, prefix: str = "") -> list[tuple[str, str, Any]]:
+    """Filter clauses for the ``created_at``/``updated_at`` parameters ("at or after" that time)."""
+    clauses = []
+    for column, value in (("created_at", created_at), ("updated_at", updated_at)):
+        if value is not None:
+            clauses.append((prefix + column, ">=", parse_time(column, value)))
+    return clauses

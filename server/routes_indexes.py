@@ -9,8 +9,8 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 
 from server.context import ServerContext, get_context
 from server.errors import ApiError, invalid, not_found
-from server.ids import check_id, new_id, parse_time
-from server.params import paging
+from server.ids import check_id, new_id
+from server.params import paging, since_clauses
 from server.store import DuplicateName, Filters, Page
 from server.views import index_json, page_json
 
@@ -81,10 +81,7 @@ def list_indexes(
     for option in (model_options or "").split(","):
         if option.strip():
             clauses.append(("i.models", "LIKE", f'%"model_options":[%"{_like_literal(option.strip())}"%'))
-    if created_at is not None:
-        clauses.append(("i.created_at", ">=", parse_time("created_at", created_at)))
-    if updated_at is not None:
-        clauses.append(("i.updated_at", ">=", parse_time("updated_at", updated_at)))
+    clauses += since_clauses(created_at, updated_at, prefix="i.")
     rows, total = ctx.store.list_indexes(Filters(tuple(clauses)), page)
     return page_json(rows, total, page, index_json)
 

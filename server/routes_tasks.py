@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -12,8 +11,8 @@ from starlette.requests import ClientDisconnect
 
 from server.context import ServerContext, get_context
 from server.errors import ApiError, invalid, missing, not_found
-from server.ids import check_id, new_id, parse_time, utc_now
-from server.params import boolean, metadata_form_field, paging
+from server.ids import check_id, new_id, utc_now
+from server.params import boolean, metadata_form_field, paging, since_clauses
 from server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
 from server.uploads import TaskForm, check_video_url, commit_file, read_task_form
 from server.views import page_json, task_json
@@ -69,6 +68,7 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
     except ClientDisconnect:
         log.info("client went away during an upload; nothing was kept")
         raise ApiError("parameter_invalid", "The upload was interrupted.") from None
+    task = None
     try:
         task = await anyio.to_thread.run_sync(_task_from_form, form, ctx)
         if form.file_path is not None:
@@ -77,6 +77,8 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
         await anyio.to_thread.run_sync(ctx.store.insert_task, task)
     except BaseException:
         form.discard()
+        if task is not None:
+            media_path(ctx.config, task.video_id).unlink(missing_ok=True)
         raise
     ctx.indexer.wake()
     return {"_id": task.id, "video_id": task.video_id}
@@ -106,10 +108,7 @@ def list_tasks(
     for column, value in (("filename", filename), ("duration", duration), ("width", width), ("height", height)):
         if value is not None:
             clauses.append((column, "=", value))
-    if created_at is not None:
-        clauses.append(("created_at", ">=", parse_time("created_at", created_at)))
-    if updated_at is not None:
-        clauses.append(("updated_at", ">=", parse_time("updated_at", updated_at)))
+    clauses += since_clauses(created_at, updated_at)
     rows, total = ctx.store.list_tasks(Filters(tuple(clauses)), page)
     return page_json(rows, total, page, task_json)
 

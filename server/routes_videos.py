@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from server.context import ServerContext, get_context
 from server.errors import ApiError, invalid, not_found
-from server.ids import check_id, parse_time
-from server.params import check_metadata, finite_number, paging
+from server.ids import check_id
+from server.params import check_metadata, finite_number, paging, since_clauses
 from server.store import Filters, Page, VideoRow
 from server.views import page_json, video_json, window
 
@@ -68,10 +68,7 @@ def list_videos(
     clauses: list[tuple[str, str, Any]] = [("index_id", "=", index_id)]
     if filename is not None:
         clauses.append(("filename", "=", filename))
-    if created_at is not None:
-        clauses.append(("created_at", ">=", parse_time("created_at", created_at)))
-    if updated_at is not None:
-        clauses.append(("updated_at", ">=", parse_time("updated_at", updated_at)))
+    clauses += since_clauses(created_at, updated_at)
     rows, total = ctx.store.list_videos(Filters(tuple(clauses)), page)
     return page_json(rows, total, page, video_json)
 

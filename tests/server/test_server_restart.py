@@ -13,7 +13,7 @@ def test_killed_server_resumes_tasks_after_restart(make_server, rest_for, media)
     index_id = rest.create_index()
     first = rest.submit(index_id, media["silent"], metadata={"content_hash": "one"})
     assert rest.wait(first["_id"], until=("indexing",))["status"] == "indexing"
-    second = rest.submit(index_id, media["tone"], metadata={"content_hash": "two"})
+    second = rest.submit(index_id, media["no_audio"], metadata={"content_hash": "two"})
     server.kill()
     assert not server.running
 

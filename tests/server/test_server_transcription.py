@@ -33,7 +33,7 @@ def test_video_without_transcription_flag_has_no_transcription_field(rest, jfk_v
     assert video["indexed_at"].endswith("Z")
 
 
-@pytest.mark.parametrize("clip", ["silent", "no_audio", "tone"])
+@pytest.mark.parametrize("clip", ["silent", "no_audio", pytest.param("tone", marks=pytest.mark.slow)])
 def test_clip_without_speech_is_ready_with_null_transcription(rest, index_id, media, clip):
     created = rest.submit(index_id, media[clip])
     task = rest.wait(created["_id"])

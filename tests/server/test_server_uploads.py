@@ -56,7 +56,7 @@ def test_large_upload_is_streamed_to_disk_not_memory(make_server, rest_for, tmp_
     server = make_server("--workers", "1")
     rest = rest_for(server)
     index_id = rest.create_index()
-    warm = rest.submit(index_id, media["tone"])
+    warm = rest.submit(index_id, media["silent"])
     assert rest.wait(warm["_id"])["status"] == "ready"  # the model is loaded: its memory is in the baseline
     sparse = tmp_path / "sparse.mp4"
     with open(sparse, "wb") as handle:
