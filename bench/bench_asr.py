@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import statistics
 import tempfile
 import time
 from dataclasses import dataclass
@@ -108,54 +109,55 @@ def build_clip(minutes: float, period: float = 30.0) -> Path:
     return target
 
 
-def bench_bare(clip: Path, config: ServerConfig) -> Run:
-    engine = AsrEngine(asr_settings(config))
-    engine.load()
-    engine.transcribe(JFK)
+def bench_bare(engine: AsrEngine, clip: Path) -> Run:
     started, cpu_started = time.perf_counter(), time.process_time()
     segments, duration = engine.transcribe(clip)
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     return Run("bare faster-whisper", wall, cpu, duration, [s["value"] for s in segments])
 
 
-def _wait_ready(session: requests.Session, server: EmbeddedServer, task_id: str) -> dict:
-    while True:
-        task = session.get(f"{server.base_url}/tasks/{task_id}", timeout=30).json()
-        if task["status"] in ("ready", "failed"):
-            return task
-        time.sleep(POLL_SECONDS)
+class ServedClient:
+    """A session on a running server, with one index to upload into."""
 
-
-def _index_one(session: requests.Session, server: EmbeddedServer, index_id: str, clip: Path) -> tuple[dict, list]:
-    with open(clip, "rb") as handle:
-        created = session.post(
-            f"{server.base_url}/tasks", data={"index_id": index_id}, files={"video_file": (clip.name, handle)}, timeout=600
-        ).json()
-    task = _wait_ready(session, server, created["_id"])
-    if task["status"] != "ready":
-        raise RuntimeError(f"benchmark task failed: {task}")
-    video = session.get(
-        f"{server.base_url}/indexes/{index_id}/videos/{created['video_id']}", params={"transcription": "true"}, timeout=30
-    ).json()
-    return task, video["transcription"] or []
-
-
-def bench_server(clip: Path, data_dir: Path) -> Run:
-    with EmbeddedServer(data_dir, extra_args=("--workers", "1")) as server:
-        session = requests.Session()
-        session.headers["x-api-key"] = server.api_key
-        created = session.post(
+    def __init__(self, server: EmbeddedServer) -> None:
+        self.server = server
+        self.session = requests.Session()
+        self.session.headers["x-api-key"] = server.api_key
+        self.index_id = self.session.post(
             f"{server.base_url}/indexes",
             json={"index_name": "bench", "models": [{"model_name": "marengo3.0", "model_options": ["audio"]}]},
             timeout=30,
+        ).json()["_id"]
+
+    def _wait_ready(self, task_id: str) -> dict:
+        while True:
+            task = self.session.get(f"{self.server.base_url}/tasks/{task_id}", timeout=30).json()
+            if task["status"] in ("ready", "failed"):
+                return task
+            time.sleep(POLL_SECONDS)
+
+    def index(self, clip: Path) -> tuple[dict, list]:
+        """Upload, wait until ready, fetch the transcription."""
+        base = self.server.base_url
+        with open(clip, "rb") as handle:
+            created = self.session.post(
+                f"{base}/tasks", data={"index_id": self.index_id}, files={"video_file": (clip.name, handle)}, timeout=600
+            ).json()
+        task = self._wait_ready(created["_id"])
+        if task["status"] != "ready":
+            raise RuntimeError(f"benchmark task failed: {task}")
+        video = self.session.get(
+            f"{base}/indexes/{self.index_id}/videos/{created['video_id']}", params={"transcription": "true"}, timeout=30
         ).json()
-        _index_one(session, server, created["_id"], JFK)
-        pid = server.pid or 0
-        started, cpu_started = time.perf_counter(), process_cpu_seconds(pid)
-        task, segments = _index_one(session, server, created["_id"], clip)
-        wall, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu_started
-    duration = task["system_metadata"]["duration"]
-    return Run("server end to end", wall, cpu, duration, [s["value"] for s in segments])
+        return task, video["transcription"] or []
+
+
+def bench_server(client: ServedClient, clip: Path) -> Run:
+    pid = client.server.pid or 0
+    started, cpu_started = time.perf_counter(), process_cpu_seconds(pid)
+    task, segments = client.index(clip)
+    wall, cpu = time.perf_counter() - started, process_cpu_seconds(pid) - cpu_started
+    return Run("server end to end", wall, cpu, task["system_metadata"]["duration"], [s["value"] for s in segments])
 
 
 def machine() -> str:
@@ -173,29 +175,41 @@ def machine() -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_asr", description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=5.0, help="length of the repeated-JFK clip")
-    parser.add_argument("--repeats", type=int, default=1, help="runs of each side; the fastest counts")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved bare/server pairs; the median ratio counts")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
     clip = build_clip(args.minutes)
-    config = ServerConfig(data_dir=Path("."), api_keys=("unused",), workers=1)
+    settings = asr_settings(ServerConfig(data_dir=Path("."), api_keys=("unused",), workers=1))
     print(f"machine: {machine()}")
     print(f"clip: {clip.relative_to(ROOT)} ({clip.stat().st_size / 1e6:.1f} MB)")
-    settings = asr_settings(config)
     print(f"decoding: beam 5, VAD {'on' if settings.vad else 'off'}, {settings.compute_type}, {settings.cpu_threads} thread(s)")
-    bare = min((bench_bare(clip, config) for _ in range(args.repeats)), key=lambda r: r.wall)
+    engine = AsrEngine(settings)
+    engine.load()
+    engine.transcribe(JFK)
+    pairs: list[tuple[Run, Run]] = []
     with tempfile.TemporaryDirectory(prefix="bench-asr-") as tmp:
-        served = min((bench_server(clip, Path(tmp) / f"run{n}") for n in range(args.repeats)), key=lambda r: r.wall)
-    for run in (bare, served):
-        print(
-            f"{run.name:>20}: {run.audio:7.1f} s of audio in {run.wall:6.2f} s = {run.speed:6.2f} audio-s per wall-s"
-            f" ({run.cpu:6.1f} CPU-s = {run.cpu_speed:5.2f} audio-s per CPU-s)"
-        )
-    ratio = served.speed / bare.speed
-    print(f"{'server / bare':>20}: {ratio:.3f} (goal >= 0.9) {'OK' if ratio >= 0.9 else 'BELOW GOAL'}")
-    print(f"{'same, by CPU time':>20}: {served.cpu_speed / bare.cpu_speed:.3f} (other load on the machine cannot skew this one)")
+        with EmbeddedServer(Path(tmp) / "data", extra_args=("--workers", "1")) as server:
+            client = ServedClient(server)
+            client.index(JFK)
+            for _ in range(args.repeats):
+                pairs.append((bench_bare(engine, clip), bench_server(client, clip)))
+    for number, pair in enumerate(pairs, start=1):
+        print(f"run {number}:")
+        for run in pair:
+            print(
+                f"{run.name:>20}: {run.audio:7.1f} s of audio in {run.wall:6.2f} s = {run.speed:6.2f} audio-s per wall-s"
+                f" ({run.cpu:6.1f} CPU-s = {run.cpu_speed:5.2f} audio-s per CPU-s)"
+            )
+    ratios = [served.speed / bare.speed for bare, served in pairs]
+    cpu_ratios = [served.cpu_speed / bare.cpu_speed for bare, served in pairs]
+    ratio = statistics.median(ratios)
+    print(f"{'server / bare':>20}: {ratio:.3f} median of {len(ratios)} interleaved pair(s) (goal >= 0.9) "
+          f"{'OK' if ratio >= 0.9 else 'BELOW GOAL'}; all: {', '.join(f'{r:.3f}' for r in ratios)}")
+    print(f"{'same, by CPU time':>20}: {statistics.median(cpu_ratios):.3f} median (other load cannot skew this one)")
     print(f"{'load average':>20}: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (1, 5, 15 min)")
-    print(f"{'same transcript':>20}: {bare.segments == served.segments} ({len(bare.segments)} segments)")
+    same = all(bare.segments == served.segments for bare, served in pairs)
+    print(f"{'same transcript':>20}: {same} ({len(pairs[0][0].segments)} segments)")
     return 0
 
 
