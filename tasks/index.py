@@ -16,9 +16,18 @@ from tasks.retrying import retry_on_transient
 def prepare_index(
     settings: Settings, index_id: str | None, index_name: str | None, out: str
 ) -> tuple[str, frozenset[str]]:
-    """Resolve (or create) the index and read the content hashes already landed for it."""
+    """Resolve (or create) the index and read the content hashes already landed for it.
+
+    Also removes the temp files that writers killed mid-write left in that index's partitions
+    over an hour ago (invisible to readers, but they would pile up).
+    """
     with TwelveLabsClient(settings) as client:
         index = resolve_index(client, index_id, index_name)
-    landed = frozenset(Lake(out).landed(index.id))
-    get_run_logger().info("index %s (%s): %d videos already landed in %s", index.id, index.index_name, len(landed), out)
+    lake = Lake(out)
+    logger = get_run_logger()
+    stale = lake.clean_stale_temps(index.id)
+    if stale:
+        logger.info("removed %d temp file(s) left by interrupted writes in %s", len(stale), out)
+    landed = frozenset(lake.landed(index.id))
+    logger.info("index %s (%s): %d videos already landed in %s", index.id, index.index_name, len(landed), out)
     return index.id, landed
