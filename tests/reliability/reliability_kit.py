@@ -11,20 +11,27 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import duckdb
 import pyarrow.parquet as pq
 import requests
 
+from server.launcher import EmbeddedServer
+from tests.faultproxy import FORWARD, Fault
 from tests.media import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
 REELSCRIBE = Path(sys.executable).parent / "reelscribe"
 HIVE = "hive_partitioning = true, hive_types = {'index_id': VARCHAR}"
+# Servers started by these tests filter non-speech (faster-whisper's VAD): the clips are silent, and
+# silence then takes milliseconds, whatever the server's default, so timings stay predictable.
+FAST = ("--vad",)
 
 
 def distinct_videos(folder: Path, count: int, *, seconds: float = 4.5, prefix: str = "clip", first: int = 0) -> list[Path]:
@@ -36,6 +43,38 @@ def distinct_videos(folder: Path, count: int, *, seconds: float = 4.5, prefix: s
         make_video(folder / f"{prefix}{i:03d}.mp4", seconds, audio="silence", width=160 + 4 * i, height=120)
         for i in range(first, first + count)
     ]
+
+
+@contextmanager
+def running(data_dir: Path, *extra_args: str, api_key: str | None = None) -> Iterator[EmbeddedServer]:
+    """A local server started with ``FAST`` and ``extra_args``, stopped afterwards."""
+    server = EmbeddedServer(data_dir, api_key=api_key, extra_args=(*FAST, *extra_args))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def point_at(monkeypatch, server, base_url: str | None = None) -> None:
+    """Set the variables users set, for ``server`` (or ``base_url``, e.g. a proxy in front of it)."""
+    monkeypatch.setenv("TWELVELABS_BASE_URL", base_url or server.base_url)
+    monkeypatch.setenv("TWELVE_LABS_API_KEY", server.api_key)
+
+
+def once(fault: Fault, matches: Callable[[str, str], bool]) -> Callable[[str, str], Fault]:
+    """A ``FaultProxy`` rule: ``fault`` for the first request ``matches(method, path)``, then forward."""
+    left = [1]
+    lock = threading.Lock()
+
+    def rule(method: str, path: str) -> Fault:
+        with lock:
+            hit = left[0] > 0 and matches(method, path)
+            if hit:
+                left[0] -= 1
+        return fault if hit else FORWARD
+
+    return rule
 
 
 def sha256_of(path: Path) -> str:

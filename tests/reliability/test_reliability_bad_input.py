@@ -12,6 +12,7 @@ import math
 import re
 import shutil
 import uuid
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -19,8 +20,7 @@ from prefect.exceptions import ParameterTypeError
 
 from flows.transcribe import BatchFailed, transcribe_videos
 from reelscribe.errors import ApiAuthError, ConfigError, InvalidIdentifier
-from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, server_tasks, sha256_of
-from server.launcher import EmbeddedServer
+from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, once, point_at, running, server_tasks, sha256_of
 from tests.faultproxy import FORWARD, Fault, FaultProxy
 from tests.media import make_video
 
@@ -32,28 +32,22 @@ UPLOAD_LIMIT = 100_000
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory):
     """A server refusing uploads over ``UPLOAD_LIMIT`` bytes (the clips here are ~14 KB, the big one ~300 KB)."""
-    server = EmbeddedServer(tmp_path_factory.mktemp("limited-server"), extra_args=("--max-upload-bytes", str(UPLOAD_LIMIT)))
-    server.start()
-    yield server
-    server.stop()
+    with running(tmp_path_factory.mktemp("limited-server"), "--max-upload-bytes", str(UPLOAD_LIMIT)) as server:
+        yield server
 
 
 @pytest.fixture
 def via(limited_server, monkeypatch):
     """Point the flow at the limited server, optionally through a ``FaultProxy`` with ``rule``."""
-    monkeypatch.setenv("TWELVE_LABS_API_KEY", limited_server.api_key)
-    monkeypatch.setenv("TWELVELABS_BASE_URL", limited_server.base_url)
-    proxies: list[FaultProxy] = []
+    point_at(monkeypatch, limited_server)
+    with ExitStack() as stack:
 
-    def through(rule=lambda method, path: FORWARD) -> FaultProxy:
-        proxy = FaultProxy(limited_server.root_url, rule).__enter__()
-        proxies.append(proxy)
-        monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
-        return proxy
+        def through(rule=lambda method, path: FORWARD) -> FaultProxy:
+            proxy = stack.enter_context(FaultProxy(limited_server.root_url, rule))
+            point_at(monkeypatch, limited_server, proxy.base_url)
+            return proxy
 
-    yield through
-    for proxy in proxies:
-        proxy.__exit__(None, None, None)
+        yield through
 
 
 def name() -> str:
@@ -132,15 +126,7 @@ def test_index_name_with_path_tricks_stays_a_name(via, limited_server, tmp_path)
 
 def test_odd_file_name_is_found_again_after_a_lost_upload_answer(via, limited_server, tmp_path):
     """A legal POSIX name that servers rewrite (backslashes, ``..``, a zero-width space) must not upload twice."""
-    lost = {"left": 1}
-
-    def rule(method, path):
-        if method == "POST" and path.endswith("/tasks") and lost["left"]:
-            lost["left"] -= 1
-            return Fault("lost_answer")
-        return FORWARD
-
-    proxy = via(rule)
+    proxy = via(once(Fault("lost_answer"), lambda method, path: method == "POST" and path.endswith("/tasks")))
     clip = distinct_videos(tmp_path / "made", 1)[0]
     odd = tmp_path / "in" / "sub" / "..\\..\\evil\u200b clip.mp4"
     odd.parent.mkdir(parents=True)
@@ -155,22 +141,10 @@ def test_odd_file_name_is_found_again_after_a_lost_upload_answer(via, limited_se
     assert not list(tmp_path.rglob("evil*")) and not Path("/evil").exists()
 
 
-def _first(kind: str, fault: Fault):
-    """A rule applying ``fault`` to the first transcription read or the first task poll."""
-    left = {"n": 1}
-
-    def matches(method: str, path: str) -> bool:
-        if kind == "transcription":
-            return "transcription=true" in path
-        return method == "GET" and re.search(r"/tasks/[0-9a-f]{24}$", path) is not None
-
-    def rule(method, path):
-        if left["n"] and matches(method, path):
-            left["n"] -= 1
-            return fault
-        return FORWARD
-
-    return rule
+MATCH = {
+    "transcription": lambda method, path: "transcription=true" in path,
+    "task": lambda method, path: method == "GET" and re.search(r"/tasks/[0-9a-f]{24}$", path) is not None,
+}
 
 
 @pytest.mark.parametrize(
@@ -184,7 +158,7 @@ def _first(kind: str, fault: Fault):
     ids=["not-json", "not-an-object", "transcription-not-a-list", "unknown-status"],
 )
 def test_malformed_answer_fails_only_that_video(via, tmp_path, kind, fault, message):
-    via(_first(kind, fault))
+    via(once(fault, MATCH[kind]))
     clips = distinct_videos(tmp_path / "in", 2)
     out = tmp_path / "lake"
     with pytest.raises(BatchFailed) as caught:

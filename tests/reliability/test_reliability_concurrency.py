@@ -90,7 +90,7 @@ def _assert_one_of_each(server, index_name: str, out, clips) -> None:
 
 
 @pytest.mark.slow
-def test_two_flows_in_threads_land_one_index_at_once(api, tmp_path, monkeypatch):
+def test_two_flows_in_threads_land_one_index_at_once(rapi, tmp_path, monkeypatch):
     clips, first, second = _overlapping(tmp_path)
     name, out = f"twins-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
     start = threading.Barrier(2)
@@ -104,7 +104,7 @@ def test_two_flows_in_threads_land_one_index_at_once(api, tmp_path, monkeypatch)
             results[label] = exc
 
     threads = [threading.Thread(target=run, args=(label, sources)) for label, sources in (("a", first), ("b", second))]
-    with gated(api) as (proxy, gate):
+    with gated(rapi) as (proxy, gate):
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
         for thread in threads:
             thread.start()
@@ -116,19 +116,19 @@ def test_two_flows_in_threads_land_one_index_at_once(api, tmp_path, monkeypatch)
         reports = results[label]
         assert isinstance(reports, list), f"flow {label} failed: {reports!r}"
         assert len(reports) == len(sources) and {r.status for r in reports} <= {"landed", "skipped"}
-    _assert_one_of_each(api, name, out, clips)
+    _assert_one_of_each(rapi, name, out, clips)
 
 
 @pytest.mark.slow
-def test_two_cli_processes_land_one_index_at_once(api, tmp_path):
+def test_two_cli_processes_land_one_index_at_once(rapi, tmp_path):
     clips, first, second = _overlapping(tmp_path)
     name, out = f"twins-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
-    with gated(api) as (proxy, gate):
-        env = cli_env(api, prefect_api_url(), TWELVELABS_BASE_URL=proxy.base_url)
+    with gated(rapi) as (proxy, gate):
+        env = cli_env(rapi, prefect_api_url(), TWELVELABS_BASE_URL=proxy.base_url)
         args = ["--index-name", name, "--out", str(out), "--concurrency", str(CONCURRENCY)]
         runs = [start_cli(["run", *sources, *args], env, tmp_path / f"{label}.log") for label, sources in (("a", first), ("b", second))]
         codes = [run.wait(300) for run in runs]
     assert gate.opened, "the runs did not overlap"
     logs = [(tmp_path / f"{label}.log").read_text() for label in ("a", "b")]
     assert codes == [0, 0], logs
-    _assert_one_of_each(api, name, out, clips)
+    _assert_one_of_each(rapi, name, out, clips)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 
 import pytest
 
@@ -11,13 +13,13 @@ from reliability_kit import (
     cli_env,
     distinct_videos,
     index_id_named,
+    kill_group,
     landed_count,
     prefect_api_url,
     server_tasks,
     sha256_of,
     start_cli,
     wait_until,
-    kill_group,
 )
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
@@ -45,6 +47,11 @@ def test_sigkill_mid_batch_then_rerun_lands_everything_once(own_server, tmp_path
     assert 3 <= len(before.videos) < VIDEOS, f"{len(before.videos)} videos landed before the kill"
     index_id = index_id_named(server, "crash")
     tasks_at_kill = server_tasks(server, index_id)
+    partition = out / "segments" / f"index_id={index_id}"
+    stale, fresh = partition / f".gone.parquet.{'a' * 32}.tmp", partition / f".kept.parquet.{'b' * 32}.tmp"
+    for temp in (stale, fresh):
+        temp.write_bytes(b"half a parquet file")  # what a writer killed mid-write leaves
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
 
     second = start_cli(args, env, tmp_path / "second.log")
     assert second.wait(300) == 0, (tmp_path / "second.log").read_text()
@@ -58,5 +65,5 @@ def test_sigkill_mid_batch_then_rerun_lands_everything_once(own_server, tmp_path
     assert {v["video_id"] for v in lake.videos} == {t["video_id"] for t in tasks}
     for path, mtime in landed_before.items():
         assert path.stat().st_mtime_ns == mtime, f"{path} was landed again although it had landed"
-    visible = [p.name for p in out.rglob("*.parquet")]
-    assert all(not name.startswith(".") for name in visible)
+    assert not stale.exists() and fresh.exists()  # the rerun cleans temp files over an hour old only
+    assert fresh not in set(out.rglob("*.parquet"))

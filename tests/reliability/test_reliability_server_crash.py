@@ -11,18 +11,14 @@ import uuid
 import pytest
 
 from flows.transcribe import BatchFailed, transcribe_videos
-from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, server_get, server_tasks, sha256_of, wait_until
+from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, point_at, server_get, server_tasks, sha256_of, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 
 @pytest.fixture
 def use(monkeypatch):
-    def point_at(server) -> None:
-        monkeypatch.setenv("TWELVELABS_BASE_URL", server.base_url)
-        monkeypatch.setenv("TWELVE_LABS_API_KEY", server.api_key)
-
-    return point_at
+    return lambda server: point_at(monkeypatch, server)
 
 
 def _indexing_task(server, index_name: str) -> dict | None:

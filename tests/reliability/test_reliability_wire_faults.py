@@ -22,21 +22,21 @@ RATES = FaultRates(server_error=0.2, rate_limited=0.1, reset=0.05, retry_after=1
 
 
 @pytest.mark.slow
-def test_fifty_videos_through_a_faulty_wire_land_exactly_once(api, tmp_path, monkeypatch):
+def test_fifty_videos_through_a_faulty_wire_land_exactly_once(rapi, tmp_path, monkeypatch):
     clips = distinct_videos(tmp_path / "in", VIDEOS)
     expected = {sha256_of(p) for p in clips}
     assert len(expected) == VIDEOS
     name, out = f"wire-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
     monkeypatch.setenv("REELSCRIBE_HTTP_ATTEMPTS", "30")
-    with FaultProxy(api.root_url, rates=RATES) as proxy:
+    with FaultProxy(rapi.root_url, rates=RATES) as proxy:
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
         reports = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_concurrency=16)
 
     assert proxy.counts["status"] > 0 and proxy.counts["reset_before"] > 0 and proxy.counts["lost_answer"] > 0, proxy.counts
     assert len(reports) == VIDEOS and {r.status for r in reports} == {"landed"}, [r for r in reports if r.status != "landed"]
 
-    index_id = index_id_named(api, name)
-    tasks = server_tasks(api, index_id)
+    index_id = index_id_named(rapi, name)
+    tasks = server_tasks(rapi, index_id)
     assert len(tasks) == VIDEOS, f"{len(tasks)} tasks on the server for {VIDEOS} videos"
     assert {t["user_metadata"]["reelscribe_sha256"] for t in tasks} == expected
     assert {t["status"] for t in tasks} == {"ready"}
