@@ -40,6 +40,21 @@ class Fault:
 FORWARD = Fault()
 
 
+def once(fault: Fault, matches: Callable[[str, str], bool]) -> Callable[[str, str], Fault]:
+    """A ``FaultProxy`` rule: ``fault`` for the first request ``matches(method, path)``, then forward."""
+    left = [1]
+    lock = threading.Lock()
+
+    def rule(method: str, path: str) -> Fault:
+        with lock:
+            hit = left[0] > 0 and matches(method, path)
+            if hit:
+                left[0] -= 1
+        return fault if hit else FORWARD
+
+    return rule
+
+
 @dataclass(frozen=True)
 class FaultRates:
     """Random faults: shares of requests answered 5xx, 429, or reset (half before, half after forwarding)."""

@@ -13,7 +13,7 @@ import requests
 from flows.transcribe import BatchFailed, transcribe_videos
 from tests.conftest import JFK_REFERENCE
 from tests.flowruns import artifacts_of
-from tests.faultproxy import FORWARD, Fault, FaultProxy
+from tests.faultproxy import FORWARD, Fault, FaultProxy, once
 from tests.media import make_video
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
@@ -81,13 +81,7 @@ def test_rerun_skips_landed_and_refresh_reuses_the_task(api, jfk_copy, tmp_path)
 
 
 def test_lost_upload_answer_does_not_upload_twice(api, jfk_copy, tmp_path, monkeypatch):
-    lost = {"left": 1}
-
-    def rule(method, path):
-        if method == "POST" and path.endswith("/tasks") and lost["left"]:
-            lost["left"] -= 1
-            return Fault("lost_answer")
-        return FORWARD
+    rule = once(Fault("lost_answer"), lambda method, path: method == "POST" and path.endswith("/tasks"))
 
     with FaultProxy(api.root_url, rule) as proxy:
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)

@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -23,7 +22,6 @@ import pyarrow.parquet as pq
 import requests
 
 from server.launcher import EmbeddedServer
-from tests.faultproxy import FORWARD, Fault
 from tests.media import make_video
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,21 +58,6 @@ def point_at(monkeypatch, server, base_url: str | None = None) -> None:
     """Set the variables users set, for ``server`` (or ``base_url``, e.g. a proxy in front of it)."""
     monkeypatch.setenv("TWELVELABS_BASE_URL", base_url or server.base_url)
     monkeypatch.setenv("TWELVE_LABS_API_KEY", server.api_key)
-
-
-def once(fault: Fault, matches: Callable[[str, str], bool]) -> Callable[[str, str], Fault]:
-    """A ``FaultProxy`` rule: ``fault`` for the first request ``matches(method, path)``, then forward."""
-    left = [1]
-    lock = threading.Lock()
-
-    def rule(method: str, path: str) -> Fault:
-        with lock:
-            hit = left[0] > 0 and matches(method, path)
-            if hit:
-                left[0] -= 1
-        return fault if hit else FORWARD
-
-    return rule
 
 
 def sha256_of(path: Path) -> str:
