@@ -1,6 +1,6 @@
 """Polling efficiency: status requests per video and how late "ready" is noticed, from the server's side.
 
-    python -m bench.bench_polling [--runs 2:48,15:16] [--sdk-sequential-n 6] [--workers 8]
+    python -m bench.bench_polling [--runs 2:48,15:24] [--sdk-sequential-n 6] [--workers 8]
 
 Counted in the real server's own log, not in the client: every ``GET /tasks/{id}`` it answered,
 per task. A waiter stops polling once it sees ``ready``, so a task's last status request is the
@@ -83,7 +83,7 @@ def print_polling(p: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", default=f"{FAULT_LATENCY:g}:48,15:16", help="latency:videos pairs, comma-separated")
+    parser.add_argument("--runs", default=f"{FAULT_LATENCY:g}:48,15:24", help="latency:videos pairs, comma-separated")
     parser.add_argument("--sdk-sequential-n", type=int, default=6, help="videos for the sequential SDK loop (0: skip)")
     parser.add_argument("--workers", type=int, default=SERVER_WORKERS)
     args = parser.parse_args()

@@ -14,11 +14,12 @@ sample alike). Later waits on that server make their first poll when three quart
 recent tasks had finished, then back off from ``first_poll`` by ``poll_factor`` (jittered) up to
 ``max_poll``: a typical video costs one request, noticed within a fraction of a second.
 
-Two safeguards. Until a server has three samples the wait polls at once and backs off, the
-classic schedule. And if recent waits keep finding their task already ``ready`` (the flow started
-them late, behind a queue of other waits), deferring would only add delay, so the first poll is
-immediate again. ``max_poll`` defaults to the SDK's 5 s, so a long wait is never noticed later
-than the SDK would notice it. A server that sends ``estimated_time`` (RFC 3339) is taken at its
+Until a server has three samples the wait polls at once and backs off: 1, 2, 4, then every 5 s,
+so the first videos of a batch cost about as many requests as the SDK's loop, noticed sooner.
+Safeguard: if recent waits keep finding their task already ``ready`` (the flow started them late,
+behind a queue of other waits), a deferred first poll would only add delay (at worst the learned
+span, once), so the first poll is immediate again. ``max_poll`` defaults to the SDK's 5 s, so a
+long wait is never noticed later than the SDK would notice it. A server that sends ``estimated_time`` (RFC 3339) is taken at its
 word for the next poll while that time is ahead (at least ``first_poll``, at most ``max_wait``).
 """
 
@@ -45,8 +46,8 @@ LATE_WINDOW = 8
 @dataclass(frozen=True)
 class WaitOptions:
     max_wait: float = 3600.0
-    first_poll: float = 0.5
-    poll_factor: float = 1.5
+    first_poll: float = 1.0
+    poll_factor: float = 2.0
     max_poll: float = 5.0
     learn: bool = True
 

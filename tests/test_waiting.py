@@ -61,7 +61,7 @@ def test_without_history_polls_at_once_then_backs_off_to_the_sdk_interval():
     wait(server, clock, history)
     gaps = [b - a for a, b in zip(server.polls, server.polls[1:])]
     assert server.polls[0] == T0
-    assert gaps[0] == pytest.approx(0.5, rel=0.11)
+    assert gaps[0] == pytest.approx(1.0, rel=0.11)
     assert all(b >= a * 0.8 for a, b in zip(gaps, gaps[1:]))
     assert max(gaps) <= 5.0 * 1.1
     assert server.polls[-1] - (T0 + 30) <= 5.5
