@@ -116,6 +116,7 @@ def main() -> None:
                 if spy:
                     spy.send_signal(signal.SIGINT)
                     spy.wait(120)
+                    summarise_profile(OUT / f"py-spy-batch-{n}.collapsed.txt", tasks=3 * n + 1)
             best = min(runs, key=lambda r: r["wall_s"])
             best["repeats"] = [r["wall_s"] for r in runs]
             rows.append(best)
@@ -145,6 +146,33 @@ def main() -> None:
         "runs": rows,
         "headline": head,
     })
+
+
+PROFILE_BUCKETS = (
+    ("task body: upload (hash, find task, POST)", ("upload_video (tasks",)),
+    ("task body: wait (GET /tasks/{id}, sleep)", ("wait_for_indexing (tasks",)),
+    ("task body: retrieve + land (GET video, Parquet)", ("land_transcription (tasks",)),
+    ("Prefect task engine: run setup, states, events, inputs", ("run_task_sync",)),
+    ("Prefect background threads: events, logs, API client", ("EventLoopThread", "WorkerThread", "QueueService", "_QueueServiceBase")),
+    ("flow thread: flow run, submitting the maps, waiting", ("_run_module_as_main",)),
+)
+
+
+def summarise_profile(path: Path, tasks: int) -> None:
+    """Busy thread-time per part of the run, from py-spy's collapsed stacks (100 samples per second)."""
+    if not path.is_file():
+        return
+    totals: dict[str, int] = {}
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        bucket = next((name for name, marks in PROFILE_BUCKETS if any(m in stack for m in marks)), "other")
+        totals[bucket] = totals.get(bucket, 0) + int(count)
+    busy = sum(totals.values())
+    print(f"py-spy: {busy / 100:.1f} s of busy thread time in the flow's process ({path.name})")
+    for name, samples in sorted(totals.items(), key=lambda item: -item[1]):
+        print(f"  {samples / 100:7.1f} s {100 * samples / busy:5.1f}%  {name}")
+    prefect = sum(v for k, v in totals.items() if k.startswith("Prefect"))
+    print(f"  Prefect, all told: {prefect / 100:.1f} s for {tasks} task runs = {prefect * 10 / tasks:.0f} ms per task run")
 
 
 def _py_spy(label: str) -> subprocess.Popen | None:
