@@ -80,9 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument(
         "--vad",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="skip non-speech with faster-whisper's Silero VAD filter (for long music or noise; off keeps "
-        "the model's default decoding)",
+        default=True,
+        help="skip non-speech with faster-whisper's Silero VAD filter (default: on; without it Whisper can "
+        "invent text on silence or music)",
     )
     limits = parser.add_argument_group("input limits")
     limits.add_argument("--max-upload-bytes", type=_positive_int, default=2 * GIB, help="largest accepted upload")

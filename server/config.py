@@ -32,7 +32,7 @@ class ServerConfig:
     model: str | None = None
     compute_type: str = "int8"
     cpu_threads: int = 0
-    vad: bool = False
+    vad: bool = True
     max_upload_bytes: int = 2 * GIB
     min_duration: float = 4.0
     max_duration: float = 4 * 3600.0
