@@ -33,6 +33,7 @@ from pathlib import Path
 from bench.common import (
     FAULT_LATENCY,
     core_run,
+    cpu_snapshot,
     OUT,
     SERVER_WORKERS,
     engine_seconds_per_task,
@@ -50,8 +51,9 @@ GOAL = 1.15
 
 
 def measure_n(server, videos, n: int, latency: float, workers: int) -> dict:
-    since = time.time()
+    since, cpu_before = time.time(), cpu_snapshot(server.pid)
     run = reelscribe_run(server.base_url, server.api_key, videos[:n], label=f"batch-{n}")
+    cpu = {name: round(value - cpu_before[name], 2) for name, value in cpu_snapshot(server.pid).items()}
     log = read_server_log(server.log_path, since)
     engine = engine_seconds_per_task(log, [t.id for t in run.tasks], latency)
     engine_mean = statistics.mean(engine) if engine else None
@@ -68,6 +70,7 @@ def measure_n(server, videos, n: int, latency: float, workers: int) -> dict:
         "head_s": round(run.head, 3),
         "tail_s": round(run.tail, 3),
         "status_polls_per_video": round(sum(len(log.polls.get(t.id, [])) for t in run.tasks) / n, 2),
+        "cpu_s": cpu,
     }
     if row["ideal_with_engine_s"]:
         row["ratio_with_engine"] = round(run.seconds / row["ideal_with_engine_s"], 3)
@@ -132,12 +135,19 @@ def main() -> None:
             f"threads): {core.seconds:.1f} s = {core.seconds / head['ideal_s']:.2f} x the ideal (server span {core.server_span:.1f} s, "
             f"tail {core.tail:.1f} s); Prefect's orchestration costs {head['wall_s'] - core.seconds:+.1f} s here"
         )
+    print(
+        f"CPU seconds during the N={head['n']} run ({head['wall_s']:.1f} s wall x {os.cpu_count()} cores = "
+        f"{head['wall_s'] * (os.cpu_count() or 1):.0f} core-s): "
+        + ", ".join(f"{name} {seconds:.1f}" for name, seconds in head["cpu_s"].items())
+    )
     verdict = "met" if head["ratio"] <= GOAL else "missed"
     print(
         f"N={head['n']}: {head['wall_s']:.1f} s = {head['ratio']:.2f} x ceil(N/{args.workers})·L "
         f"(goal <= {GOAL}: {verdict}); {head.get('ratio_with_engine', float('nan')):.2f} x the bound including the engine"
     )
-    save_result("bench_batch" if args.vad else "bench_batch_no_vad", {
+    # a profiled or --no-vad run is not the headline: keep it out of the table and the chart
+    name = "bench_batch" + ("" if args.vad else "_no_vad") + ("_py_spy" if args.py_spy else "")
+    save_result(name, {
         "vad": args.vad,
         "mode": "in-process reelscribe.cli.main(['run', ...]) after a warm-up run",
         "latency_s": args.latency,

@@ -366,3 +366,36 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
         shutil.rmtree(out, ignore_errors=True)
     tasks = server_tasks(base_url, api_key, index_id)
     return RunTiming(len(videos), seconds, started, ended, 0, name, index_id, tasks)
+
+
+# -- CPU time per process: who used the 2 cores during a run ------------------------------------
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process so far (``/proc/<pid>/stat``), 0 if it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_snapshot(server_pid: int | None) -> dict[str, float]:
+    """CPU seconds so far of: this process (the flow), Prefect's API server (a child), the indexing server."""
+    me = os.getpid()
+    prefect = sum(
+        _cpu_seconds(child) for child in _children(me)
+        if b"prefect.server" in Path(f"/proc/{child}/cmdline").read_bytes()
+    ) if Path(f"/proc/{me}").exists() else 0.0
+    return {
+        "flow process": _cpu_seconds(me),
+        "Prefect API server": prefect,
+        "indexing server": _cpu_seconds(server_pid) if server_pid else 0.0,
+    }
