@@ -200,7 +200,7 @@ def table(outputs: dict[str, str | None]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated subset of: " + ",".join(b.key for b in BENCHES))
-    parser.add_argument("--quick", action="store_true", help="smaller batches, for a smoke run")
+    parser.add_argument("--quick", action="store_true", help="smaller batches, for a smoke run (its results replace the saved ones)")
     parser.add_argument("--table-only", action="store_true", help="print the table from saved results; run nothing")
     args = parser.parse_args()
     chosen = set(args.only.split(",")) if args.only else {b.key for b in BENCHES}
