@@ -95,7 +95,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=SERVER_WORKERS, help="server --workers")
     parser.add_argument("--repeats", type=int, default=1, help="runs per N (the best is reported)")
     parser.add_argument("--vad", action=argparse.BooleanOptionalAction, default=True,
-                        help="server --vad (default) or --no-vad (Whisper decodes the silence: the engine dominates)")
+                        help="server --vad (the bench's default) or --no-vad (Whisper decodes the silence: the engine dominates)")
     parser.add_argument("--no-core", action="store_true", help="skip the diagnostic run of the core pipeline without Prefect")
     parser.add_argument("--py-spy", action="store_true", help="record the largest run with py-spy (collapsed stacks in bench/out)")
     args = parser.parse_args()

@@ -133,7 +133,7 @@ def local_server(
 ) -> Iterator[Any]:
     """The real embedded server (FastAPI + SQLite + faster-whisper) in a child process, temp data dir.
 
-    ``--vad`` (faster-whisper's Silero VAD filter) is set explicitly, whatever the server's default:
+    ``--vad`` (faster-whisper's Silero VAD filter) is set explicitly, whatever the server's default is:
     with it a silent video costs the engine a fraction of a second, so the injected latency, not
     Whisper, is what the batch figures are about. ``vad=False`` shows what Whisper alone costs.
     """
