@@ -9,10 +9,10 @@ from reelscribe.client import TwelveLabsClient
 from reelscribe.ingest import resolve_index
 from reelscribe.lake import Lake
 from reelscribe.settings import Settings
-from tasks.retrying import retry_on_transient
+from tasks.retrying import RETRY_TRANSIENT
 
 
-@task(name="prepare-index", retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_on_transient, cache_policy=NO_CACHE)
+@task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def prepare_index(
     settings: Settings, index_id: str | None, index_name: str | None, out: str
 ) -> tuple[str, frozenset[str]]:

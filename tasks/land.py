@@ -18,7 +18,7 @@ from reelscribe.models import Task
 from reelscribe.settings import Settings
 from reelscribe.transcripts import LandRequest, retrieve_and_land
 from tasks.progress import video_done, video_failed
-from tasks.retrying import retry_on_transient
+from tasks.retrying import RETRY_TRANSIENT
 from tasks.upload import Uploaded
 
 
@@ -33,9 +33,7 @@ class Landed:
 @task(
     name="retrieve-and-land",
     task_run_name="land-{uploaded.source.name}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_on_transient,
+    **RETRY_TRANSIENT,
     cache_policy=NO_CACHE,
     on_completion=[video_done],
     on_failure=[video_failed],

@@ -20,3 +20,7 @@ def retry_on_transient(task, task_run, state) -> bool:
     except Exception:
         return False
     return False
+
+
+RETRY_TRANSIENT = dict(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_on_transient)
+"""``@task(**RETRY_TRANSIENT)``: the retry settings of every idempotent step, in one place."""

@@ -12,7 +12,7 @@ from reelscribe.ingest import submit_video
 from reelscribe.settings import Settings
 from reelscribe.sources import VideoSource, content_sha256
 from tasks.progress import video_failed
-from tasks.retrying import retry_on_transient
+from tasks.retrying import RETRY_TRANSIENT
 
 
 @dataclass(frozen=True)
@@ -30,9 +30,7 @@ class Uploaded:
 @task(
     name="upload",
     task_run_name="upload-{source.name}",
-    retries=2,
-    retry_delay_seconds=[5, 30],
-    retry_condition_fn=retry_on_transient,
+    **RETRY_TRANSIENT,
     cache_policy=NO_CACHE,
     on_failure=[video_failed],
 )
