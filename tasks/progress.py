@@ -27,7 +27,7 @@ def _remove(listener: Callable[[str, str], None]) -> None:
             _listeners.remove(listener)
 
 
-def _notify(task_run, state, outcome: str) -> None:
+def _notify(task_run, outcome: str) -> None:
     name = task_run.name.split("-", 1)[-1]
     with _lock:
         listeners = list(_listeners)
@@ -36,8 +36,8 @@ def _notify(task_run, state, outcome: str) -> None:
 
 
 def video_done(task, task_run, state) -> None:
-    _notify(task_run, state, "done")
+    _notify(task_run, "done")
 
 
 def video_failed(task, task_run, state) -> None:
-    _notify(task_run, state, "failed")
+    _notify(task_run, "failed")
