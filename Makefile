@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test install bench clean
+.PHONY: demo test imports install bench clean
 
 # The demo needs only the runtime and the embedded server; the test tools install with `make test`.
 $(RUN_STAMP): pyproject.toml
@@ -25,8 +25,15 @@ install: $(STAMP)
 demo: $(RUN_STAMP)
 	$(BIN)/reelscribe demo
 
-test: $(STAMP)
+test: $(STAMP) imports
 	$(BIN)/python -m pytest
+
+# import-linter reads the installed layout (flows/, tasks/, … mapped under reelscribe.), so the
+# contracts in pyproject.toml are checked against a non-editable install of this tree.
+imports: $(STAMP)
+	rm -rf build/importcheck
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target build/importcheck .
+	cd build/importcheck && $(abspath $(BIN))/lint-imports ../../pyproject.toml
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
@@ -68,7 +75,7 @@ worker: $(RUN_STAMP)
 	$(PREFECT) worker start --pool $(POOL) --type process
 
 serve: $(RUN_STAMP)
-	$(BIN)/python -m deployments.serve
+	$(BIN)/python -m reelscribe.deployments.serve
 
 run-incremental: $(RUN_STAMP)
 	$(PREFECT) deployment run transcribe-new-videos/hourly $(RUN_ARGS)

@@ -31,10 +31,10 @@ import av
 import numpy as np
 import requests
 
-from server.app import asr_settings
-from server.asr import AsrEngine
-from server.config import ServerConfig
-from server.launcher import EmbeddedServer
+from reelscribe.server.app import asr_settings
+from reelscribe.server.asr import AsrEngine
+from reelscribe.server.config import ServerConfig
+from reelscribe.server.launcher import EmbeddedServer
 
 ROOT = Path(__file__).resolve().parents[1]
 JFK = ROOT / "samples" / "jfk.mp4"

@@ -76,8 +76,8 @@ def child(kind: str, url: str, path: str) -> None:
     import requests
     from pydantic import SecretStr
 
-    from reelscribe.client import TwelveLabsClient
-    from reelscribe.settings import Settings
+    from reelscribe.core.client import TwelveLabsClient
+    from reelscribe.core.settings import Settings
 
     began = time.perf_counter()
     if kind == "reelscribe":

@@ -137,7 +137,7 @@ def local_server(
     with it a silent video costs the engine a fraction of a second, so the injected latency, not
     Whisper, is what the batch figures are about. ``vad=False`` shows what Whisper alone costs.
     """
-    from server.launcher import EmbeddedServer
+    from reelscribe.server.launcher import EmbeddedServer
 
     scratch = Path(tempfile.mkdtemp(prefix="bench-server-"))
     server = EmbeddedServer(
@@ -156,8 +156,8 @@ def local_server(
 def client_for(base_url: str, api_key: str):
     from pydantic import SecretStr
 
-    from reelscribe.client import TwelveLabsClient
-    from reelscribe.settings import Settings
+    from reelscribe.core.client import TwelveLabsClient
+    from reelscribe.core.settings import Settings
 
     return TwelveLabsClient(Settings(base_url=base_url, api_key=SecretStr(api_key)))
 
@@ -237,7 +237,7 @@ def reelscribe_run(base_url: str, api_key: str, videos: Sequence[Path], *, label
     bench's server), so the CLI does not start its own. Its printed result table is swallowed.
     """
     from reelscribe.cli import main
-    from reelscribe.settings import API_KEY_ENV, BASE_URL_ENV
+    from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV
 
     os.environ[BASE_URL_ENV] = base_url
     os.environ[API_KEY_ENV] = api_key
@@ -332,11 +332,11 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    from reelscribe.ingest import resolve_index, submit_video
-    from reelscribe.lake import Lake
-    from reelscribe.sources import content_sha256, discover
-    from reelscribe.transcripts import LandRequest, retrieve_and_land
-    from reelscribe.waiting import wait_until_indexed
+    from reelscribe.core.ingest import resolve_index, submit_video
+    from reelscribe.core.lake import Lake
+    from reelscribe.core.sources import content_sha256, discover
+    from reelscribe.core.transcripts import LandRequest, retrieve_and_land
+    from reelscribe.core.waiting import wait_until_indexed
 
     name = f"{label}-{uuid.uuid4().hex[:8]}"
     out = Path(tempfile.mkdtemp(prefix="bench-lake-"))

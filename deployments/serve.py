@@ -1,6 +1,6 @@
 """Serve the deployments of ``prefect.yaml`` from one process: no work pool, no worker.
 
-``python -m deployments.serve`` (``make serve``, from the repository root) registers the same
+``python -m reelscribe.deployments.serve`` (``make serve``, from the repository root) registers the same
 deployments, parameters, schedules and limits as ``make deploy`` and executes their runs itself,
 each in a subprocess, until stopped; stopping pauses the schedules (Prefect's default). It reads
 ``prefect.yaml`` so that the two ways to deploy cannot drift apart; only the fields used there

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.params import (
+from reelscribe.flows.params import (
     ApiUrl,
     CredentialsBlock,
     IndexId,
@@ -34,13 +34,13 @@ from flows.params import (
     describe_parameters,
     index_label,
 )
-from flows.report import VideoReport
-from flows.transcribe import finish, transcribe_each
-from reelscribe.errors import ConfigError, SourceError
-from reelscribe.flatten import validate_window
-from reelscribe.sources import VideoSource, content_sha256, discover
-from tasks.connection import resolve_settings
-from tasks.index import prepare_index
+from reelscribe.flows.report import VideoReport
+from reelscribe.flows.transcribe import finish, transcribe_each
+from reelscribe.core.errors import ConfigError, SourceError
+from reelscribe.core.flatten import validate_window
+from reelscribe.core.sources import VideoSource, content_sha256, discover
+from reelscribe.tasks.connection import resolve_settings
+from reelscribe.tasks.index import prepare_index
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
 HASH_WORKERS = 4

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from reelscribe.sources import SourceProblem
+from reelscribe.core.sources import SourceProblem
 
 STATUSES = ("landed", "skipped", "failed")
 

@@ -7,7 +7,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows.params import (
+from reelscribe.flows.params import (
     ApiUrl,
     CredentialsBlock,
     IndexId,
@@ -22,17 +22,17 @@ from flows.params import (
     describe_parameters,
     index_label,
 )
-from flows.report import VideoReport, problem_report, report_for, summary_markdown
-from reelscribe.errors import ReelscribeError
-from reelscribe.flatten import validate_window
-from reelscribe.settings import Settings
-from reelscribe.sources import VideoSource, discover
-from reelscribe.waiting import WaitOptions
-from tasks.connection import resolve_settings
-from tasks.index import prepare_index
-from tasks.land import land_transcription
-from tasks.upload import upload_video
-from tasks.wait import wait_for_indexing
+from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
+from reelscribe.core.errors import ReelscribeError
+from reelscribe.core.flatten import validate_window
+from reelscribe.core.settings import Settings
+from reelscribe.core.sources import VideoSource, discover
+from reelscribe.core.waiting import WaitOptions
+from reelscribe.tasks.connection import resolve_settings
+from reelscribe.tasks.index import prepare_index
+from reelscribe.tasks.land import land_transcription
+from reelscribe.tasks.upload import upload_video
+from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
 

@@ -1,7 +1,7 @@
-"""``python -m server``: see ``server/cli.py`` and ``server/README.md``."""
+"""``python -m reelscribe.server``: see ``server/cli.py`` and ``server/README.md``."""
 
 import sys
 
-from server.cli import main
+from reelscribe.server.cli import main
 
 sys.exit(main())

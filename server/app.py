@@ -13,16 +13,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 
-from server import routes_indexes, routes_tasks, routes_videos
-from server.asr import AsrEngine, AsrSettings
-from server.config import ServerConfig
-from server.context import ServerContext
-from server.errors import ApiError, error_response
-from server.faults import FaultInjector
-from server.guard import Guard
-from server.ratelimit import RateLimiter
-from server.store import Store
-from server.workers import Indexer
+from reelscribe.server import routes_indexes, routes_tasks, routes_videos
+from reelscribe.server.asr import AsrEngine, AsrSettings
+from reelscribe.server.config import ServerConfig
+from reelscribe.server.context import ServerContext
+from reelscribe.server.errors import ApiError, error_response
+from reelscribe.server.faults import FaultInjector
+from reelscribe.server.guard import Guard
+from reelscribe.server.ratelimit import RateLimiter
+from reelscribe.server.store import Store
+from reelscribe.server.workers import Indexer
 
 log = logging.getLogger(__name__)
 

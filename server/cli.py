@@ -1,4 +1,4 @@
-"""Command line: ``python -m server ...`` and ``reelscribe serve ...`` (which calls :func:`main`)."""
+"""Command line: ``python -m reelscribe.server ...`` and ``reelscribe serve ...`` (which calls :func:`main`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from server.config import GIB, ServerConfig
+from reelscribe.server.config import GIB, ServerConfig
 
 KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
@@ -168,7 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else 2
     import uvicorn
 
-    from server.app import create_app
+    from reelscribe.server.app import create_app
 
     logging.basicConfig(level=config.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr, force=True)
     config.data_dir.mkdir(parents=True, exist_ok=True)

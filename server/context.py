@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
-from server.config import ServerConfig
-from server.errors import not_found
-from server.ids import check_id
-from server.store import IndexRow, Store
-from server.workers import Indexer
+from reelscribe.server.config import ServerConfig
+from reelscribe.server.errors import not_found
+from reelscribe.server.ids import check_id
+from reelscribe.server.store import IndexRow, Store
+from reelscribe.server.workers import Indexer
 
 
 @dataclass(frozen=True)

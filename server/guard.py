@@ -14,10 +14,10 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.config import API_VERSION
-from server.errors import error_response
-from server.faults import FaultInjector
-from server.ratelimit import RateLimiter, key_fingerprint, retry_after
+from reelscribe.server.config import API_VERSION
+from reelscribe.server.errors import error_response
+from reelscribe.server.faults import FaultInjector
+from reelscribe.server.ratelimit import RateLimiter, key_fingerprint, retry_after
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ import re
 import secrets
 from datetime import datetime, timezone
 
-from server.errors import invalid
+from reelscribe.server.errors import invalid
 
 _ID = re.compile(r"[0-9a-f]{24}")
 

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from server.cli import KEYS_ENV
+from reelscribe.server.cli import KEYS_ENV
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 _LOG_TAIL_BYTES = 4000
@@ -48,7 +48,7 @@ def _log_tail(path: Path) -> str:
 
 
 class EmbeddedServer:
-    """A ``python -m server`` child process; a context manager, restartable on the same port and data."""
+    """A ``python -m reelscribe.server`` child process; a context manager, restartable on the same port and data."""
 
     def __init__(
         self,
@@ -106,7 +106,7 @@ class EmbeddedServer:
         return [
             sys.executable,
             "-m",
-            "server",
+            "reelscribe.server",
             "--host",
             self.host,
             "--port",

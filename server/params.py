@@ -12,9 +12,9 @@ from typing import Any
 
 from fastapi import Query
 
-from server.errors import invalid
-from server.ids import parse_time
-from server.store import Page
+from reelscribe.server.errors import invalid
+from reelscribe.server.ids import parse_time
+from reelscribe.server.store import Page
 
 MAX_PAGE_LIMIT = 50
 SORT_FIELDS = ("created_at", "updated_at")

@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, StrictStr
 
-from server.context import ServerContext, get_context
-from server.errors import ApiError, invalid, not_found
-from server.ids import check_id, new_id
-from server.params import paging, since_clauses
-from server.store import DuplicateName, Filters, Page
-from server.views import index_json, page_json
+from reelscribe.server.context import ServerContext, get_context
+from reelscribe.server.errors import ApiError, invalid, not_found
+from reelscribe.server.ids import check_id, new_id
+from reelscribe.server.params import paging, since_clauses
+from reelscribe.server.store import DuplicateName, Filters, Page
+from reelscribe.server.views import index_json, page_json
 
 router = APIRouter()
 

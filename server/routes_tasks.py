@@ -9,14 +9,14 @@ import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.requests import ClientDisconnect
 
-from server.context import ServerContext, get_context
-from server.errors import ApiError, invalid, missing, not_found
-from server.ids import check_id, new_id, utc_now
-from server.params import boolean, metadata_form_field, paging, since_clauses
-from server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
-from server.uploads import TaskForm, check_video_url, commit_file, read_task_form
-from server.views import page_json, task_json
-from server.workers import media_path
+from reelscribe.server.context import ServerContext, get_context
+from reelscribe.server.errors import ApiError, invalid, missing, not_found
+from reelscribe.server.ids import check_id, new_id, utc_now
+from reelscribe.server.params import boolean, metadata_form_field, paging, since_clauses
+from reelscribe.server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
+from reelscribe.server.uploads import TaskForm, check_video_url, commit_file, read_task_form
+from reelscribe.server.views import page_json, task_json
+from reelscribe.server.workers import media_path
 
 router = APIRouter()
 log = logging.getLogger(__name__)

@@ -11,12 +11,12 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
 
-from server.context import ServerContext, get_context
-from server.errors import ApiError, invalid, not_found
-from server.ids import check_id
-from server.params import check_metadata, finite_number, paging, since_clauses
-from server.store import Filters, Page, VideoRow
-from server.views import page_json, video_json, window
+from reelscribe.server.context import ServerContext, get_context
+from reelscribe.server.errors import ApiError, invalid, not_found
+from reelscribe.server.ids import check_id
+from reelscribe.server.params import check_metadata, finite_number, paging, since_clauses
+from reelscribe.server.store import Filters, Page, VideoRow
+from reelscribe.server.views import page_json, video_json, window
 
 router = APIRouter()
 classic_router = APIRouter()

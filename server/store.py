@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from server.ids import utc_now
+from reelscribe.server.ids import utc_now
 
 TERMINAL = ("ready", "failed")
 UNFINISHED = ("validating", "pending", "indexing")

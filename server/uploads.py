@@ -24,8 +24,8 @@ from typing import BinaryIO
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from server.errors import ApiError, invalid
-from server.ids import new_id
+from reelscribe.server.errors import ApiError, invalid
+from reelscribe.server.ids import new_id
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from server.store import IndexRow, Page, TaskRow, VideoRow
+from reelscribe.server.store import IndexRow, Page, TaskRow, VideoRow
 
 Row = TypeVar("Row")
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import av
 
-from server.asr import AsrEngine, TranscriptionStopped
-from server.config import ServerConfig
-from server.media import BrokenMedia, probe
-from server.store import Store, TaskRow
-from server.uploads import UrlFetchError, fetch_url
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped
+from reelscribe.server.config import ServerConfig
+from reelscribe.server.media import BrokenMedia, probe
+from reelscribe.server.store import Store, TaskRow
+from reelscribe.server.uploads import UrlFetchError, fetch_url
 
 log = logging.getLogger(__name__)
 

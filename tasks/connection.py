@@ -6,8 +6,8 @@ import os
 
 from pydantic import SecretStr
 
-from reelscribe.errors import ConfigError
-from reelscribe.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Settings
+from reelscribe.core.errors import ConfigError
+from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Settings
 
 
 def resolve_settings(api_url: str | None, credentials_block: str | None) -> Settings:
@@ -32,7 +32,7 @@ def _from_block(slug: str, api_url: str | None) -> Settings:
     from prefect.blocks.core import Block
     from prefect.blocks.system import Secret
 
-    from tasks.credentials import TwelveLabsCredentials
+    from reelscribe.tasks.credentials import TwelveLabsCredentials
 
     if "/" not in slug:
         raise ConfigError(

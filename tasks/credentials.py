@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect.blocks.abstract import CredentialsBlock
 from pydantic import Field, SecretStr
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.settings import DEFAULT_BASE_URL, Settings
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.settings import DEFAULT_BASE_URL, Settings
 
 
 class TwelveLabsCredentials(CredentialsBlock):
@@ -15,7 +15,7 @@ class TwelveLabsCredentials(CredentialsBlock):
     Example:
         Load stored credentials:
         ```python
-        from tasks.credentials import TwelveLabsCredentials
+        from reelscribe.tasks.credentials import TwelveLabsCredentials
         credentials = TwelveLabsCredentials.load("BLOCK_NAME")
         ```
     """

@@ -5,11 +5,11 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.ingest import resolve_index
-from reelscribe.lake import Lake
-from reelscribe.settings import Settings
-from tasks.retrying import RETRY_TRANSIENT
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ingest import resolve_index
+from reelscribe.core.lake import Lake
+from reelscribe.core.settings import Settings
+from reelscribe.tasks.retrying import RETRY_TRANSIENT
 
 
 @task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.lake import Lake
-from reelscribe.models import Task
-from reelscribe.settings import Settings
-from reelscribe.transcripts import LandRequest, retrieve_and_land
-from tasks.progress import video_done, video_failed
-from tasks.retrying import RETRY_TRANSIENT
-from tasks.upload import Uploaded
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.lake import Lake
+from reelscribe.core.models import Task
+from reelscribe.core.settings import Settings
+from reelscribe.core.transcripts import LandRequest, retrieve_and_land
+from reelscribe.tasks.progress import video_done, video_failed
+from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.upload import Uploaded
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ a bound method, a ``functools.partial`` or a callable instance.
 
 from __future__ import annotations
 
-from reelscribe.errors import ApiRateLimited, ApiServerError, ApiTransportError
+from reelscribe.core.errors import ApiRateLimited, ApiServerError, ApiTransportError
 
 TRANSIENT = (ApiTransportError, ApiServerError, ApiRateLimited, ConnectionError, TimeoutError)
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.ingest import submit_video
-from reelscribe.settings import Settings
-from reelscribe.sources import VideoSource, content_sha256
-from tasks.progress import video_failed
-from tasks.retrying import RETRY_TRANSIENT
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ingest import submit_video
+from reelscribe.core.settings import Settings
+from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.tasks.progress import video_failed
+from reelscribe.tasks.retrying import RETRY_TRANSIENT
 
 
 @dataclass(frozen=True)

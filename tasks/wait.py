@@ -10,12 +10,12 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.models import Task
-from reelscribe.settings import Settings
-from reelscribe.waiting import WaitOptions, wait_until_indexed
-from tasks.progress import video_failed
-from tasks.upload import Uploaded
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.models import Task
+from reelscribe.core.settings import Settings
+from reelscribe.core.waiting import WaitOptions, wait_until_indexed
+from reelscribe.tasks.progress import video_failed
+from reelscribe.tasks.upload import Uploaded
 
 
 @task(name="wait-until-indexed", task_run_name="wait-{uploaded.source.name}", cache_policy=NO_CACHE, on_failure=[video_failed])

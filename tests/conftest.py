@@ -29,7 +29,7 @@ def prefect_engine():
 @pytest.fixture(scope="session")
 def pipeline_server(tmp_path_factory):
     """The real embedded server, shared by the pipeline tests (each test uses its own index)."""
-    from server.launcher import EmbeddedServer
+    from reelscribe.server.launcher import EmbeddedServer
 
     server = EmbeddedServer(tmp_path_factory.mktemp("pipeline-server"))
     server.start()

@@ -7,10 +7,10 @@ import itertools
 import pytest
 from pydantic import SecretStr
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.errors import ApiAuthError, ApiError, ApiNotFound, ApiRateLimited, ApiServerError, ApiTransportError
-from reelscribe.retry import RetryPolicy
-from reelscribe.settings import Settings
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.errors import ApiAuthError, ApiError, ApiNotFound, ApiRateLimited, ApiServerError, ApiTransportError
+from reelscribe.core.retry import RetryPolicy
+from reelscribe.core.settings import Settings
 from tests.scripted_http import Reply, ScriptedServer
 
 KEY = "tlk_client_test_key_0123456789"

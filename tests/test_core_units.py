@@ -8,10 +8,10 @@ from itertools import islice
 
 import pytest
 
-from reelscribe.errors import ConfigError, IndexingFailed
-from reelscribe.retry import RetryPolicy, backoff_delay, is_retryable_status, poll_intervals, server_wait
-from reelscribe.settings import Settings
-from reelscribe.sources import content_sha256, discover
+from reelscribe.core.errors import ConfigError, IndexingFailed
+from reelscribe.core.retry import RetryPolicy, backoff_delay, is_retryable_status, poll_intervals, server_wait
+from reelscribe.core.settings import Settings
+from reelscribe.core.sources import content_sha256, discover
 
 
 def test_backoff_grows_and_is_capped_with_jitter():
@@ -93,7 +93,7 @@ def test_content_hash_streams_file_and_hashes_url_text(tmp_path):
 def test_errors_survive_pickling():
     import pickle
 
-    from reelscribe.errors import ApiNotFound
+    from reelscribe.core.errors import ApiNotFound
 
     err = pickle.loads(pickle.dumps(ApiNotFound(404, "resource_not_exist", "gone", method="GET", path="tasks/x")))
     assert err.code == "resource_not_exist" and "gone" in str(err)
@@ -106,8 +106,8 @@ def test_core_does_not_import_prefect():
     import sys
 
     code = (
-        "import sys, reelscribe.client, reelscribe.ingest, reelscribe.waiting, reelscribe.transcripts, "
-        "reelscribe.sources, reelscribe.lake, reelscribe.flatten; print('prefect' in sys.modules)"
+        "import sys, reelscribe.core.client, reelscribe.core.ingest, reelscribe.core.waiting, reelscribe.core.transcripts, "
+        "reelscribe.core.sources, reelscribe.core.lake, reelscribe.core.flatten; print('prefect' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

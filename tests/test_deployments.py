@@ -20,8 +20,8 @@ import duckdb
 import pytest
 import requests
 
-from deployments.serve import load_spec, to_deployment
-from server.launcher import EmbeddedServer, free_port
+from reelscribe.deployments.serve import load_spec, to_deployment
+from reelscribe.server.launcher import EmbeddedServer, free_port
 from tests.conftest import JFK, ROOT
 from tests.flowruns import artifacts_of, log_messages, task_run_names
 
@@ -238,7 +238,7 @@ def test_serve_script_builds_the_same_deployments_as_the_yaml():
     hourly, ad_hoc = built["hourly"], built["ad-hoc"]
     assert f"{hourly.flow_name}/{hourly.name}" == INCREMENTAL and f"{ad_hoc.flow_name}/{ad_hoc.name}" == AD_HOC
     assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"] and ad_hoc.schedules == []
-    assert hourly.concurrency_limit == 1 and hourly.entrypoint == "flows.incremental.transcribe_new_videos"
+    assert hourly.concurrency_limit == 1 and hourly.entrypoint == "reelscribe.flows.incremental.transcribe_new_videos"
     for name, deployment in built.items():
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.parameters["credentials_block"] == SECRET_SLUG

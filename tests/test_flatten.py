@@ -8,9 +8,9 @@ from datetime import datetime, timedelta, timezone
 import pyarrow as pa
 import pytest
 
-from reelscribe.errors import ConfigError, TranscriptInvalid
-from reelscribe.flatten import segments_table, validate_window, window_filter
-from reelscribe.schema import SEGMENTS_SCHEMA
+from reelscribe.core.errors import ConfigError, TranscriptInvalid
+from reelscribe.core.flatten import segments_table, validate_window, window_filter
+from reelscribe.core.schema import SEGMENTS_SCHEMA
 
 RETRIEVED = datetime(2024, 5, 1, 14, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
 

@@ -10,8 +10,8 @@ import duckdb
 import fsspec
 import pytest
 
-from flows.incremental import SUMMARY_KEY, transcribe_new_videos
-from reelscribe.errors import ConfigError, SourceError
+from reelscribe.flows.incremental import SUMMARY_KEY, transcribe_new_videos
+from reelscribe.core.errors import ConfigError, SourceError
 from tests.conftest import JFK
 from tests.flowruns import artifacts_of, log_messages, task_run_names
 from tests.media import make_video
@@ -89,7 +89,7 @@ def test_an_empty_source_is_nothing_new_but_a_missing_one_fails(api, tmp_path):
 def test_every_parameter_is_described_for_the_ui_form():
     from prefect.utilities.callables import parameter_schema
 
-    from flows.transcribe import transcribe_videos
+    from reelscribe.flows.transcribe import transcribe_videos
 
     for flow in (transcribe_new_videos, transcribe_videos):
         properties = parameter_schema(flow).model_dump()["properties"]

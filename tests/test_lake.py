@@ -19,10 +19,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from reelscribe import lake as lake_module
-from reelscribe.errors import InvalidIdentifier
-from reelscribe.flatten import segments_table
-from reelscribe.lake import (
+from reelscribe.core import lake as lake_module
+from reelscribe.core.errors import InvalidIdentifier
+from reelscribe.core.flatten import segments_table
+from reelscribe.core.lake import (
     SEGMENTS_SCHEMA,
     VIDEOS_SCHEMA,
     Lake,
@@ -391,7 +391,7 @@ def test_landed_ignores_temp_and_corrupt_files(
     (folder / f".vid2.parquet.{uuid.uuid4().hex}.tmp").write_bytes(b"PAR1 half a file")
     (folder / "vid3.parquet").write_bytes(b"not parquet at all")
     (folder / "notes.txt").write_text("hello")
-    with caplog.at_level(logging.WARNING, logger="reelscribe.lake"):
+    with caplog.at_level(logging.WARNING, logger="reelscribe.core.lake"):
         landed = lake.landed(INDEX)
     assert list(landed) == ["sha-vid1"]
     assert "vid3.parquet" in caplog.text and "skipping unreadable" in caplog.text

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 import requests
 
-from flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
 from tests.conftest import JFK_REFERENCE
 from tests.flowruns import artifacts_of
 from tests.faultproxy import FORWARD, Fault, FaultProxy, once
@@ -119,9 +119,9 @@ def test_one_bad_video_does_not_sink_the_batch(api, jfk_copy, tmp_path):
 def test_window_is_honoured_on_v13_flow_and_v12_endpoint(api, jfk_copy, tmp_path):
     from pydantic import SecretStr
 
-    from reelscribe.client import TwelveLabsClient
-    from reelscribe.settings import Settings
-    from reelscribe.transcripts import retrieve_segments
+    from reelscribe.core.client import TwelveLabsClient
+    from reelscribe.core.settings import Settings
+    from reelscribe.core.transcripts import retrieve_segments
 
     out = tmp_path / "lake"
     reports = transcribe_videos(sources=[str(jfk_copy)], index_name=f"window-{uuid.uuid4().hex[:8]}", out=str(out), start=9.0, end=20.0)
@@ -146,7 +146,7 @@ def test_video_without_speech_lands_zero_segments(api, tmp_path):
 
 
 def test_unknown_index_id_is_a_clear_error(api, jfk_copy, tmp_path):
-    from reelscribe.errors import ConfigError
+    from reelscribe.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="unknown index id 'ffffffffffffffffffffffff'"):
         transcribe_videos(sources=[str(jfk_copy)], index_id="f" * 24, out=str(tmp_path / "lake"))

@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from reelscribe.errors import IndexingFailed, IndexingTimedOut
-from reelscribe.models import Task
-from reelscribe.waiting import WaitHistory, WaitOptions, wait_until_indexed
+from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
+from reelscribe.core.models import Task
+from reelscribe.core.waiting import WaitHistory, WaitOptions, wait_until_indexed
 
 T0 = 1_700_000_000.0
 

@@ -21,7 +21,7 @@ import duckdb
 import pyarrow.parquet as pq
 import requests
 
-from server.launcher import EmbeddedServer
+from reelscribe.server.launcher import EmbeddedServer
 from tests.media import make_video
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from flows.transcribe import transcribe_videos
+from reelscribe.flows.transcribe import transcribe_videos
 from reliability_kit import (
     assert_lake_sound,
     cli_env,

@@ -20,8 +20,8 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 from prefect.logging.handlers import APILogWorker
 from sqlalchemy.engine import make_url
 
-from flows.transcribe import BatchFailed, transcribe_videos
-from reelscribe.errors import ApiAuthError
+from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import ApiAuthError
 from reliability_kit import cli_env, distinct_videos, prefect_api_url, start_cli
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")

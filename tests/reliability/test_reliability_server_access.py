@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from reliability_kit import distinct_videos, running, server_get
-from server.app import ROUTERS
+from reelscribe.server.app import ROUTERS
 from tests.media import make_video
 
 ZERO = "0" * 24

@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from flows.transcribe import transcribe_videos
+from reelscribe.flows.transcribe import transcribe_videos
 from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, server_tasks, sha256_of
 from tests.faultproxy import FaultProxy, FaultRates
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import requests
 
-from server.launcher import EmbeddedServer
+from reelscribe.server.launcher import EmbeddedServer
 from server_testkit import JFK
 from tests.media import make_video
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import requests
 
-from server.launcher import EmbeddedServer
+from reelscribe.server.launcher import EmbeddedServer
 
 ZERO = "0" * 24
 ROUTES = [

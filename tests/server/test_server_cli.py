@@ -8,8 +8,8 @@ import sys
 import pytest
 import requests
 
-from server.cli import KEYS_ENV, build_parser, main, parse_config
-from server.launcher import EmbeddedServer, ServerStartError
+from reelscribe.server.cli import KEYS_ENV, build_parser, main, parse_config
+from reelscribe.server.launcher import EmbeddedServer, ServerStartError
 
 OPTIONS = [
     "--host", "--port", "--data-dir", "--api-key", "--workers", "--model", "--compute-type", "--cpu-threads",
@@ -28,7 +28,7 @@ def test_help_documents_every_option(capsys):
 
 
 def test_help_via_python_dash_m():
-    result = subprocess.run([sys.executable, "-m", "server", "--help"], capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-m", "reelscribe.server", "--help"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert "--allow-file-root" in result.stdout
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from server.launcher import EmbeddedServer
+from reelscribe.server.launcher import EmbeddedServer
 
 
 @pytest.fixture

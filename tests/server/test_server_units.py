@@ -8,15 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ApiError
-from server.guard import key_is_valid
-from server.ids import check_id, format_time, is_id, new_id, parse_time
-from server.media import BrokenMedia, probe
-from server.params import check_metadata
-from server.ratelimit import RateLimiter
-from server.uploads import check_video_url, safe_filename
-from server.views import window
-from server.workers import duration_problem
+from reelscribe.server.errors import ApiError
+from reelscribe.server.guard import key_is_valid
+from reelscribe.server.ids import check_id, format_time, is_id, new_id, parse_time
+from reelscribe.server.media import BrokenMedia, probe
+from reelscribe.server.params import check_metadata
+from reelscribe.server.ratelimit import RateLimiter
+from reelscribe.server.uploads import check_video_url, safe_filename
+from reelscribe.server.views import window
+from reelscribe.server.workers import duration_problem
 from tests.media import make_audio_only, make_video
 
 SEGMENTS = [{"start": 0.0, "end": 8.0, "value": "a"}, {"start": 8.0, "end": 11.0, "value": "b"}]

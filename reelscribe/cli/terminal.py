@@ -10,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColu
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from tasks.progress import add_listener
+from reelscribe.tasks.progress import add_listener
 
 console = Console(stderr=True)
 
@@ -59,7 +59,7 @@ def show_lake(out: str) -> None:
     """Where the Parquet landed and its first rows, read back the way a user would (DuckDB)."""
     import duckdb
 
-    from reelscribe.lake import table_glob
+    from reelscribe.core.lake import table_glob
 
     glob = table_glob(out, "segments")
     print(f"\nLanded under {out}/ (hive-partitioned by index_id):")

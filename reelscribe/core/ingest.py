@@ -28,8 +28,8 @@ try:
 except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.errors import (
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.errors import (
     ApiError,
     ApiNotFound,
     ApiRateLimited,
@@ -37,9 +37,9 @@ from reelscribe.errors import (
     ApiTransportError,
     ConfigError,
 )
-from reelscribe.models import Index, Task, TaskStatus
-from reelscribe.retry import backoff_delay
-from reelscribe.sources import VideoSource, open_source
+from reelscribe.core.models import Index, Task, TaskStatus
+from reelscribe.core.retry import backoff_delay
+from reelscribe.core.sources import VideoSource, open_source
 
 log = logging.getLogger(__name__)
 

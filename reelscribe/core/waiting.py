@@ -33,10 +33,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.errors import IndexingFailed, IndexingTimedOut
-from reelscribe.models import Task, TaskStatus
-from reelscribe.retry import poll_intervals
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
+from reelscribe.core.models import Task, TaskStatus
+from reelscribe.core.retry import poll_intervals
 
 MIN_SAMPLES = 3
 SPAN_QUANTILE = 0.75

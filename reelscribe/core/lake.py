@@ -41,8 +41,8 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from reelscribe.errors import InvalidIdentifier
-from reelscribe.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, require_utc
+from reelscribe.core.errors import InvalidIdentifier
+from reelscribe.core.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, require_utc
 
 __all__ = [
     "SEGMENTS_SCHEMA",
@@ -265,7 +265,7 @@ def _check_segments(segments: pa.Table, video_id: str) -> None:
     if not segments.schema.equals(SEGMENTS_SCHEMA):
         raise ValueError(
             f"segments for video {video_id!r} do not have SEGMENTS_SCHEMA "
-            f"(got {segments.schema}); build them with reelscribe.flatten.segments_table"
+            f"(got {segments.schema}); build them with reelscribe.core.flatten.segments_table"
         )
     if segments.num_rows and not pc.all(pc.equal(segments["video_id"], video_id)).as_py():
         raise ValueError(f"segments table holds rows of another video than {video_id!r}")

@@ -1,13 +1,13 @@
 """The one HTTP client for a Twelve Labs-compatible API (the real one, or the embedded server).
 
 One ``requests.Session`` per client; every call has a timeout; connection errors, 5xx and 429
-are retried with the policy in ``reelscribe.retry`` (honouring ``Retry-After`` and
+are retried with the policy in ``reelscribe.core.retry`` (honouring ``Retry-After`` and
 ``X-Ratelimit-Reset``); other 4xx raise at once as typed errors quoting the server's ``code``
 and ``message``. The API key lives only in the session's headers: it is never logged, formatted
 into an error, or returned.
 
 ``POST`` calls are not retried here: re-sending a create after a lost answer could create it
-twice. ``reelscribe.ingest`` owns that decision, because only it can look the task up first.
+twice. ``reelscribe.core.ingest`` owns that decision, because only it can look the task up first.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pydantic
 import requests
 from requests_toolbelt import MultipartEncoder
 
-from reelscribe.errors import (
+from reelscribe.core.errors import (
     ApiAuthError,
     ApiError,
     ApiNotFound,
@@ -30,10 +30,10 @@ from reelscribe.errors import (
     ApiTransportError,
     ConfigError,
 )
-from reelscribe.lake import validate_partition_id
-from reelscribe.models import Index, PageInfo, Task, TaskCreated, Video
-from reelscribe.retry import RetryPolicy, backoff_delay, is_retryable_status, server_wait
-from reelscribe.settings import Settings
+from reelscribe.core.lake import validate_partition_id
+from reelscribe.core.models import Index, PageInfo, Task, TaskCreated, Video
+from reelscribe.core.retry import RetryPolicy, backoff_delay, is_retryable_status, server_wait
+from reelscribe.core.settings import Settings
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from server.cli import main as serve_main
+    from reelscribe.server.cli import main as serve_main
 
     return serve_main(list(args.args))
 
@@ -80,9 +80,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return _usage_error("--concurrency must be at least 1")
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-    from reelscribe.errors import ReelscribeError
-    from reelscribe.flatten import validate_window
-    from reelscribe.settings import Settings
+    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.flatten import validate_window
+    from reelscribe.core.settings import Settings
 
     options = dict(
         sources=args.sources,
@@ -109,9 +109,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _embedded(data_dir: Path | None):
     """Start the local server; its key is handed to the flow through the environment only."""
-    from server.launcher import EmbeddedServer
+    from reelscribe.server.launcher import EmbeddedServer
 
-    from reelscribe.settings import API_KEY_ENV
+    from reelscribe.core.settings import API_KEY_ENV
 
     server = EmbeddedServer(data_dir or reelscribe_home() / "server")
     print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
@@ -121,9 +121,9 @@ def _embedded(data_dir: Path | None):
 
 
 def _run_flow(options: dict) -> int:
-    from flows.transcribe import BatchFailed, transcribe_videos
-    from reelscribe.errors import ReelscribeError
-    from reelscribe.terminal import Progress, print_reports
+    from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.cli.terminal import Progress, print_reports
 
     with Progress() as progress:
         state = transcribe_videos(**options, return_state=True)
@@ -147,7 +147,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         return _usage_error(f"{sample}: sample video not found (run from the project root)")
     data_dir = Path(".reelscribe") / "demo-server"
     code = _cmd_run(build_parser().parse_args(["run", str(sample), "--out", args.out, "--index-name", "demo", "--server-data-dir", str(data_dir)]))
-    from reelscribe.terminal import show_lake
+    from reelscribe.cli.terminal import show_lake
 
     show_lake(args.out)
     return code

@@ -13,8 +13,8 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
-from reelscribe.errors import ConfigError
-from reelscribe.retry import RetryPolicy
+from reelscribe.core.errors import ConfigError
+from reelscribe.core.retry import RetryPolicy
 
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 API_KEY_ENV = "TWELVE_LABS_API_KEY"

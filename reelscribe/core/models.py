@@ -2,7 +2,7 @@
 
 Only the fields the pipeline uses are declared; everything else is kept (``extra="allow"``) so a
 newer server's additions never break parsing. Segment lists are deliberately left as parsed JSON
-(``list[dict]``): ``reelscribe.flatten`` turns them into Arrow columns without one Python object
+(``list[dict]``): ``reelscribe.core.flatten`` turns them into Arrow columns without one Python object
 per segment.
 """
 

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from reelscribe.client import TwelveLabsClient
-from reelscribe.errors import TranscriptInvalid
-from reelscribe.flatten import segments_table, window_filter
-from reelscribe.lake import Lake, LandedVideo, VideoRecord
-from reelscribe.models import Task
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.errors import TranscriptInvalid
+from reelscribe.core.flatten import segments_table, window_filter
+from reelscribe.core.lake import Lake, LandedVideo, VideoRecord
+from reelscribe.core.models import Task
 
 
 def retrieve_segments(

@@ -19,8 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from reelscribe.errors import ConfigError, TranscriptInvalid
-from reelscribe.schema import SEGMENTS_SCHEMA, UTC_MICROS, require_utc
+from reelscribe.core.errors import ConfigError, TranscriptInvalid
+from reelscribe.core.schema import SEGMENTS_SCHEMA, UTC_MICROS, require_utc
 
 __all__ = ["SEGMENTS_SCHEMA", "segments_table", "validate_window", "window_filter"]
 

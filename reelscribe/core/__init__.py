@@ -1,0 +1,1 @@
+"""The Prefect-free core: settings, the API client, sources, the wait, flatten and the lake writer."""
