@@ -67,7 +67,7 @@ def video_json(row: VideoRow, *, transcription: bool = False) -> dict[str, Any]:
     if row.user_metadata is not None:
         body["user_metadata"] = row.user_metadata
     if transcription:
-        body["transcription"] = row.transcription
+        body["transcription"] = without_words(row.transcription)
     return body
 
 
@@ -82,6 +82,13 @@ def page_json(rows: Sequence[Row], total: int, page: Page, render: Callable[[Row
             "total_results": total,
         },
     }
+
+
+def without_words(segments: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Segments as the v1.3 tasks path shows them: ``{start, end, value}``; the stored words are for the assets path."""
+    if segments is None:
+        return None
+    return [{key: value for key, value in segment.items() if key != "words"} for segment in segments]
 
 
 def window(segments: list[dict[str, Any]] | None, start: float | None, end: float | None) -> list[dict[str, Any]] | None:
