@@ -100,6 +100,7 @@ def asr_settings(config: ServerConfig) -> AsrSettings:
         cpu_threads=config.asr_threads,
         num_workers=config.workers,
         vad=config.vad,
+        batch_size=config.batch_size,
     )
 
 

@@ -84,6 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         help="skip non-speech with faster-whisper's Silero VAD filter (default: on; without it Whisper can "
         "invent text on silence or music)",
     )
+    asr.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        default=ServerConfig.batch_size,
+        help="30-second chunks of one video decoded together by faster-whisper's batched pipeline",
+    )
+    asr.add_argument(
+        "--no-batch",
+        dest="batch_size",
+        action="store_const",
+        const=0,
+        default=argparse.SUPPRESS,
+        help="decode sequentially instead (slower; --no-vad also decodes sequentially, batching cuts at VAD pauses)",
+    )
     limits = parser.add_argument_group("input limits")
     limits.add_argument("--max-upload-bytes", type=_positive_int, default=2 * GIB, help="largest accepted upload")
     limits.add_argument("--min-duration", type=_non_negative_float, default=4.0, help="shortest accepted video, seconds")
@@ -130,6 +144,7 @@ def config_from_args(args: argparse.Namespace, keys: tuple[str, ...]) -> ServerC
         compute_type=args.compute_type,
         cpu_threads=args.cpu_threads,
         vad=args.vad,
+        batch_size=args.batch_size,
         max_upload_bytes=args.max_upload_bytes,
         min_duration=args.min_duration,
         max_duration=args.max_duration,

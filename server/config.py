@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from reelscribe.server.asr import DEFAULT_BATCH_SIZE
+
 API_VERSION = "1.3"
 GIB = 1024**3
 
@@ -33,6 +35,7 @@ class ServerConfig:
     compute_type: str = "int8"
     cpu_threads: int = 0
     vad: bool = True
+    batch_size: int = DEFAULT_BATCH_SIZE
     max_upload_bytes: int = 2 * GIB
     min_duration: float = 4.0
     max_duration: float = 4 * 3600.0

@@ -8,15 +8,17 @@ from server_testkit import JFK, JFK_REFERENCE
 from wer import words as wer_words
 
 from reelscribe.server.app import asr_settings
-from reelscribe.server.asr import AsrEngine, timed_words
+from reelscribe.server.asr import MAX_SEGMENT_SECONDS, AsrEngine, split_utterances, timed_words
+from reelscribe.server.cli import parse_config
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.store import Store
 
 
-@pytest.fixture(scope="module")
-def engine(tmp_path_factory) -> AsrEngine:
-    """The engine with the settings the server derives for one worker."""
-    return AsrEngine(asr_settings(ServerConfig(data_dir=tmp_path_factory.mktemp("unused"), api_keys=("k",), workers=1)))
+@pytest.fixture(scope="module", params=[ServerConfig.batch_size, 0], ids=["batched", "sequential"])
+def engine(request, tmp_path_factory) -> AsrEngine:
+    """The engine with the settings the server derives for one worker, batched and not."""
+    config = ServerConfig(data_dir=tmp_path_factory.mktemp("unused"), api_keys=("k",), workers=1, batch_size=request.param)
+    return AsrEngine(asr_settings(config))
 
 
 @pytest.fixture(scope="module")
@@ -24,6 +26,52 @@ def jfk_segments(engine) -> list[dict]:
     segments, duration = engine.transcribe(JFK)
     assert duration == pytest.approx(11.0, abs=0.1)
     return segments
+
+
+def _words(*timed: tuple[float, float, str]) -> list[dict]:
+    return [{"start": start, "end": end, "value": value} for start, end, value in timed]
+
+
+def _segment(words: list[dict], start: float | None = None, end: float | None = None) -> dict:
+    return {
+        "start": words[0]["start"] if start is None else start,
+        "end": words[-1]["end"] if end is None else end,
+        "value": " ".join(w["value"] for w in words),
+        "words": words,
+    }
+
+
+def test_short_segment_is_not_split():
+    segment = _segment(_words((0.0, 0.5, "Ask"), (0.6, 1.0, "not.")), start=0.0, end=8.5)
+    assert split_utterances(segment, max_seconds=9.0) == [segment]
+
+
+def test_split_prefers_a_sentence_end_and_keeps_the_span():
+    words = _words((1.0, 3.0, "One"), (3.1, 5.0, "two."), (5.1, 5.5, "Three"), (5.55, 8.0, "four"), (8.1, 10.0, "five"))
+    pieces = split_utterances(_segment(words, start=0.5, end=10.4), max_seconds=6.0)
+    assert [p["value"] for p in pieces] == ["One two.", "Three four five"]
+    assert [(p["start"], p["end"]) for p in pieces] == [(0.5, 5.0), (5.1, 10.4)]
+    assert [w for p in pieces for w in p["words"]] == words
+
+
+def test_split_prefers_a_long_pause_over_a_comma():
+    words = _words((0.0, 1.0, "a"), (1.0, 2.0, "b,"), (2.05, 3.0, "c"), (5.0, 6.0, "d"), (6.0, 7.0, "e"))
+    assert [p["value"] for p in split_utterances(_segment(words), max_seconds=5.0)] == ["a b, c", "d e"]
+
+
+def test_split_cuts_again_until_every_piece_is_short():
+    words = _words(*((0.5 * n, 0.5 * n + 0.4, f"w{n}") for n in range(60)))  # 30 s, no pauses, no punctuation
+    pieces = split_utterances(_segment(words, start=0.0, end=30.2), max_seconds=MAX_SEGMENT_SECONDS)
+    assert len(pieces) >= 4
+    assert all(p["words"][-1]["end"] - p["words"][0]["start"] <= MAX_SEGMENT_SECONDS for p in pieces)
+    assert [w for p in pieces for w in p["words"]] == words
+    assert pieces[0]["start"] == 0.0 and pieces[-1]["end"] == 30.2
+    assert all(a["end"] <= b["start"] for a, b in zip(pieces, pieces[1:]))
+
+
+def test_a_single_long_word_is_never_cut():
+    segment = _segment(_words((0.0, 12.0, "Hmmmmmm")))
+    assert split_utterances(segment, max_seconds=5.0) == [segment]
 
 
 def test_timed_words_strip_clamp_and_order():
@@ -72,3 +120,18 @@ def test_tasks_path_hides_words_the_store_keeps(rest, shared_server, jfk_video):
         store.close()
     assert [{k: s[k] for k in ("start", "end", "value")} for s in stored] == shown
     assert [w["value"] for s in stored for w in s["words"]] == " ".join(s["value"] for s in shown).split()
+
+
+@pytest.mark.parametrize(
+    "argv,batch_size",
+    [([], ServerConfig.batch_size), (["--batch-size", "16"], 16), (["--no-batch"], 0), (["--batch-size", "4", "--no-batch"], 0)],
+)
+def test_batching_options(tmp_path, argv, batch_size):
+    config = parse_config(["--data-dir", str(tmp_path), "--api-key", "k", *argv], {})
+    assert config.batch_size == batch_size
+    assert asr_settings(config).batch_size == batch_size
+
+
+def test_batch_size_must_be_positive(tmp_path):
+    with pytest.raises(SystemExit):
+        parse_config(["--data-dir", str(tmp_path), "--api-key", "k", "--batch-size", "0"], {})
