@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--cpu-threads",
         type=int,
         default=0,
-        help="threads per transcription; 0 splits the machine's cores among the workers",
+        help="threads per transcription; 0: all the machine's cores (a video alone uses them all, concurrent ones share)",
     )
     asr.add_argument(
         "--vad",
