@@ -141,6 +141,6 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         api_keys=config.api_keys,
         limiter=limiter,
         faults=FaultInjector(config.fault_5xx_rate, config.fault_429_rate, config.fault_seed),
-        drain_limit=config.max_upload_bytes + 64 * 1024 * 1024,
+        drain_limit=config.drain_limit,
     )
     return app

@@ -14,7 +14,8 @@ from reelscribe.server.errors import ApiError, invalid, missing, not_found
 from reelscribe.server.ids import check_id, new_id, utc_now
 from reelscribe.server.params import boolean, metadata_form_field, paging, since_clauses
 from reelscribe.server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
-from reelscribe.server.uploads import TaskForm, check_video_url, commit_file, read_task_form
+from reelscribe.server.uploads import TaskForm, commit_file, read_task_form
+from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import page_json, task_json
 from reelscribe.server.workers import media_path
 
@@ -39,7 +40,7 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
         raise missing("video_file")
     if has_file and form.file_size == 0:
         raise ApiError("video_file_broken", "The uploaded video file is empty.")
-    filename = check_video_url(url, ctx.config.allow_file_roots) if url else form.file_name or "video"
+    filename = check_video_url(url, UrlRules.of(ctx.config)) if url else form.file_name or "video"
     now = utc_now()
     return TaskRow(
         id=new_id(),
@@ -64,6 +65,7 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
             request.stream(),
             ctx.config.incoming_dir,
             ctx.config.max_upload_bytes,
+            ctx.config.drain_limit,
         )
     except ClientDisconnect:
         log.info("client went away during an upload; nothing was kept")
