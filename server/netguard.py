@@ -10,18 +10,13 @@ trusted explicitly and override every rule.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 IPAddress = IPv4Address | IPv6Address
 IPNetwork = IPv4Network | IPv6Network
 
 NAT64 = IPv6Network("64:ff9b::/96")
 METADATA = IPv4Address("169.254.169.254")
-
-
-def parse_network(text: str) -> IPNetwork:
-    """A CIDR such as ``10.0.0.0/8`` or ``fd00::/8`` (a bare address is a single host); ValueError if not."""
-    return ip_network(text.strip(), strict=False)
 
 
 def reached_addresses(address: IPAddress) -> tuple[IPAddress, ...]:

@@ -14,7 +14,7 @@ from reelscribe.server.launcher import EmbeddedServer, ServerStartError
 OPTIONS = [
     "--host", "--port", "--data-dir", "--api-key", "--workers", "--model", "--compute-type", "--cpu-threads",
     "--vad", "--max-upload-bytes", "--min-duration", "--max-duration", "--url-timeout", "--url-max-bytes",
-    "--allow-file-root", "--rate-limit", "--rate-window", "--fault-latency", "--fault-5xx-rate",
+    "--allow-file-root", "--allow-url-network", "--rate-limit", "--rate-window", "--fault-latency", "--fault-5xx-rate",
     "--fault-429-rate", "--fault-seed", "--log-level",
 ]
 
