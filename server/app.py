@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 
 def _field_name(location: tuple) -> str:
-    """``('query', 'page_limit')`` → ``page_limit``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    """``('query', 'status', 0)`` → ``status``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    if location[:1] in (("query",), ("path",)) and len(location) > 1:
+        return str(location[1])
     parts = [str(part) for part in location[1:]] or [str(part) for part in location]
     return ".".join(parts) or "body"
 

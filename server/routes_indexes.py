@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, StrictStr
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id, new_id
-from reelscribe.server.params import paging, since_clauses
-from reelscribe.server.store import DuplicateName, Filters, Page
+from reelscribe.server.params import paging, since
+from reelscribe.server.store import DuplicateName, IndexFilter, Page, Since
 from reelscribe.server.views import index_json, page_json
 
 router = APIRouter()
@@ -69,26 +69,13 @@ def list_indexes(
     index_name: str | None = Query(None),
     model_options: str | None = Query(None, description="Comma-separated; every one must be enabled."),
     model_family: str | None = Query(None, description="marengo or pegasus."),
-    created_at: str | None = Query(None),
-    updated_at: str | None = Query(None),
+    times: Since = Depends(since),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
-    clauses: list[tuple[str, str, Any]] = []
-    if index_name is not None:
-        clauses.append(("i.name", "=", index_name))
-    if model_family is not None:
-        clauses.append(("i.models", "LIKE", f'%"model_name":"{_like_literal(model_family)}%'))
-    for option in (model_options or "").split(","):
-        if option.strip():
-            clauses.append(("i.models", "LIKE", f'%"model_options":[%"{_like_literal(option.strip())}"%'))
-    clauses += since_clauses(created_at, updated_at, prefix="i.")
-    rows, total = ctx.store.list_indexes(Filters(tuple(clauses)), page)
+    options = tuple(option.strip() for option in (model_options or "").split(",") if option.strip())
+    filters = IndexFilter(name=index_name, model_family=model_family, model_options=options, since=times)
+    rows, total = ctx.store.list_indexes(filters, page)
     return page_json(rows, total, page, index_json)
-
-
-def _like_literal(text: str) -> str:
-    """Drop LIKE wildcards and JSON quoting characters from a filter value."""
-    return "".join(ch for ch in text if ch not in '%_"\\')
 
 
 @router.get("/indexes/{index_id}")
