@@ -10,10 +10,11 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import get_args
 
 from pydantic import ValidationError
 
-from reelscribe.server.config import KEYS_ENV, ServerConfig, api_keys
+from reelscribe.server.config import KEYS_ENV, LogLevel, ServerConfig, api_keys
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 PLURAL_OPTIONS = {"allow_file_roots": "--allow-file-root", "allow_url_networks": "--allow-url-network"}
@@ -85,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-seed", type=int, help="seed for the fault RNG (reproducible runs)")
     parser.add_argument(
         "--log-level",
-        choices=["critical", "error", "warning", "info", "debug"],
+        choices=get_args(LogLevel),
         help="logging verbosity (API keys are never logged)",
     )
     parser.set_defaults(**_config_defaults())
