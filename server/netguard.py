@@ -74,5 +74,5 @@ def refusal(address: IPAddress, allowed: Iterable[IPNetwork] = ()) -> str | None
             continue
         why = _category(reached)
         if why is not None:
-            return why if reached == address else f"{why} (as {reached})"
+            return why if reached == address else f"{why} as {reached}"
     return None

@@ -90,6 +90,13 @@ def _host_port(parsed: urllib.parse.SplitResult) -> tuple[str, int]:
     return host, port or (443 if parsed.scheme.lower() == "https" else 80)
 
 
+def _is_literal(host: str, address: IPAddress) -> bool:
+    try:
+        return ip_address(host) == address
+    except ValueError:
+        return False
+
+
 def _checked_addresses(host: str, port: int, rules: UrlRules) -> tuple[IPAddress, ...]:
     """Resolve ``host`` once; UrlRefused if any address is refused, OSError if it does not resolve."""
     addresses = tuple(rules.resolve(host, port))
@@ -98,10 +105,10 @@ def _checked_addresses(host: str, port: int, rules: UrlRules) -> tuple[IPAddress
     for address in addresses:
         why = refusal(address, rules.networks)
         if why is not None:
-            named = f"{host} is" if host == str(address) else f"{host} resolves to {address}, which is"
+            named = f"{host} is" if _is_literal(host, address) else f"{host} resolves to {address}, which is"
             raise UrlRefused(
-                f"{named} a {why} address; this server only fetches public addresses unless "
-                "--allow-url-network allows them"
+                f"{named} not a public address ({why}); this server fetches only from public addresses "
+                "unless --allow-url-network allows a network"
             )
     return addresses
 
