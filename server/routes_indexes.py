@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from reelscribe.server.context import ServerContext, get_context
-from reelscribe.server.errors import ApiError, invalid, not_found
+from reelscribe.server.errors import ApiError, not_found
 from reelscribe.server.ids import check_id, new_id
 from reelscribe.server.params import paging, since
 from reelscribe.server.store import DuplicateName, IndexFilter, Page, Since
@@ -17,6 +17,7 @@ from reelscribe.server.views import index_json, page_json
 router = APIRouter()
 
 MAX_NAME = 255
+IndexName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
 
 
 class ModelSpec(BaseModel):
@@ -29,23 +30,14 @@ class CreateIndex(BaseModel):
     """Model names and options are stored and echoed back, not interpreted: this server only transcribes."""
 
     model_config = ConfigDict(extra="ignore")
-    index_name: StrictStr
+    index_name: IndexName
     models: list[ModelSpec]
     addons: list[StrictStr] = []
 
 
 class RenameIndex(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    index_name: StrictStr
-
-
-def _name(value: str) -> str:
-    name = value.strip()
-    if not name:
-        raise invalid("index_name", "must not be empty")
-    if len(name) > MAX_NAME:
-        raise invalid("index_name", f"must be at most {MAX_NAME} characters")
-    return name
+    index_name: IndexName
 
 
 def _duplicate(name: str) -> ApiError:
@@ -54,7 +46,7 @@ def _duplicate(name: str) -> ApiError:
 
 @router.post("/indexes", status_code=201)
 def create_index(body: CreateIndex, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
-    name = _name(body.index_name)
+    name = body.index_name
     models = [model.model_dump() for model in body.models]
     try:
         row = ctx.store.create_index(new_id(), name, models, list(body.addons))
@@ -86,7 +78,7 @@ def retrieve_index(index_id: str, ctx: ServerContext = Depends(get_context)) -> 
 @router.put("/indexes/{index_id}")
 def rename_index(index_id: str, body: RenameIndex, ctx: ServerContext = Depends(get_context)) -> Response:
     check_id("index_id", index_id)
-    name = _name(body.index_name)
+    name = body.index_name
     try:
         renamed = ctx.store.rename_index(index_id, name)
     except DuplicateName:
