@@ -706,6 +706,10 @@ class Store:
         row = self._one("SELECT * FROM multipart_uploads WHERE id = ?", (upload_id,))
         return UploadRow(**dict(row)) if row else None
 
+    def upload_for_asset(self, asset_id: str) -> UploadRow | None:
+        row = self._one("SELECT * FROM multipart_uploads WHERE asset_id = ?", (asset_id,))
+        return UploadRow(**dict(row)) if row else None
+
     def list_active_uploads(self, page: Page) -> tuple[list[UploadRow], int]:
         rows, total = self._paged(
             "SELECT * FROM multipart_uploads", "multipart_uploads", Filters((("status", "=", "active"),)), page
@@ -862,6 +866,11 @@ class Store:
     def list_indexed_assets(self, filters: Filters, page: Page) -> tuple[list[IndexedAssetRow], int]:
         rows, total = self._paged(f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets", "indexed_assets", filters, page)
         return [_indexed_asset(r) for r in rows], total
+
+    def delete_finished_indexed_asset(self, indexed_asset_id: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute(f"DELETE FROM indexed_assets WHERE id = ? AND status IN {TERMINAL!r}", (indexed_asset_id,))
+            return cur.rowcount == 1
 
     def claim_indexed_asset(self, from_status: str, to_status: str) -> IndexedAssetRow | None:
         """Atomically move the oldest indexed asset in ``from_status`` to ``to_status`` and return it."""
