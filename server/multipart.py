@@ -85,8 +85,8 @@ class Presigner:
         url = f"{root_url}{PRESIGNED_PREFIX}{upload.id}/chunks/{chunk_index}?expires={expires}&signature={signature}"
         return {"chunk_index": chunk_index, "url": url, "expires_at": epoch_to_time(expires)}
 
-    def check(self, upload_id: str, chunk_index: int, expires: str, signature: str, now: float) -> None:
-        """Raise 403 for a forged or altered URL, 400 ``upload_url_expired`` for an old one."""
+    def check(self, upload_id: str, chunk_index: int, expires: str, signature: str) -> float:
+        """The URL's expiry (epoch seconds) if its signature is right; 403 ``upload_url_invalid`` otherwise."""
         try:
             expires_at = int(expires)
         except ValueError:
@@ -94,11 +94,14 @@ class Presigner:
         good = self._signature(upload_id, chunk_index, expires_at)
         if not hmac.compare_digest(good, signature):
             raise ApiError("upload_url_invalid", "The chunk URL's signature is not valid.")
-        if now >= expires_at:
-            raise ApiError(
-                "upload_url_expired",
-                "The chunk URL has expired; ask for a new one with POST /assets/multipart-uploads/{upload_id}/presigned-urls.",
-            )
+        return float(expires_at)
+
+
+def url_expired() -> ApiError:
+    return ApiError(
+        "upload_url_expired",
+        "The chunk URL has expired; ask for a new one with POST /assets/multipart-uploads/{upload_id}/presigned-urls.",
+    )
 
 
 def chunk_urls(presigner: Presigner, root_url: str, upload: UploadRow, start: int, count: int) -> list[dict[str, object]]:

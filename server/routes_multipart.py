@@ -28,6 +28,7 @@ from reelscribe.server.multipart import (
     expected_chunk_size,
     receive_chunk,
     total_chunks,
+    url_expired,
 )
 from reelscribe.server.params import check_metadata, paging
 from reelscribe.server.store import (
@@ -281,12 +282,14 @@ async def put_chunk(
 ) -> Response:
     """Store one chunk (streamed) and answer its ``ETag``; a chunk may be sent again until it is reported."""
     check_id("upload_id", upload_id)
-    ctx.presigner.check(upload_id, chunk_index, expires, signature, time.time())
+    url_expires = ctx.presigner.check(upload_id, chunk_index, expires, signature)
     upload = await anyio.to_thread.run_sync(_existing_upload, ctx, upload_id)
     _check_index(upload, chunk_index)
     status = _effective_status(upload, utc_now())
     if status != "active":
         raise _closed(upload.id, status)
+    if time.time() >= url_expires:
+        raise url_expired()
     folder = chunk_dir(ctx.config.multipart_dir, upload.id)
     etag, size = await receive_chunk(request.stream(), folder, chunk_index, expected_chunk_size(upload, chunk_index))
     try:
