@@ -13,7 +13,7 @@ from reelscribe.server.ids import check_id, new_id, utc_now
 from reelscribe.server.params import check_metadata, paging, since_clauses
 from reelscribe.server.routes_videos import EMBEDDING_OPTIONS
 from reelscribe.server.store import AlreadyIndexed, Filters, IndexedAssetRow, Page
-from reelscribe.server.views import indexed_asset_json, page_json
+from reelscribe.server.views import indexed_asset_json, indexed_asset_summary_json, page_json
 
 router = APIRouter()
 
@@ -132,3 +132,16 @@ def delete_indexed_asset(index_id: str, indexed_asset_id: str, ctx: ServerContex
             f"Indexed asset {row.id} is {row.status}; only ready or failed indexed assets can be deleted.",
         )
     return Response(status_code=200)
+
+
+@router.get("/assets/{asset_id}/indexed-assets")
+def list_indexed_assets_of_asset(
+    asset_id: str, page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)
+) -> dict[str, Any]:
+    """The indexed assets that reference an asset (those that block its deletion), with their index."""
+    asset = ctx.store.get_asset(check_id("asset_id", asset_id))
+    if asset is None:
+        raise not_found("assets", asset_id)
+    rows, total = ctx.store.list_indexed_assets(Filters((("asset_id", "=", asset.id),)), page)
+    names = {row.index_id: ctx.store.get_index(row.index_id) for row in rows}
+    return page_json(rows, total, page, lambda row: indexed_asset_summary_json(row, names[row.index_id]))
