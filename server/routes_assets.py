@@ -160,6 +160,7 @@ def delete_asset(
 ) -> Response:
     """409 ``asset_in_use`` while indexed assets reference the asset, unless ``force=true``."""
     check_id("asset_id", asset_id)
+    upload = ctx.store.upload_for_asset(asset_id)
     try:
         deleted = ctx.store.delete_asset(asset_id, force=bool(boolean("force", force)))
     except AssetInUse as exc:
@@ -167,11 +168,11 @@ def delete_asset(
             "asset_in_use",
             f"Asset {asset_id} is referenced by {exc.args[0]} indexed asset(s); delete them first or pass force=true.",
         ) from None
-    if deleted is False:
+    if not deleted:
         raise not_found("assets", asset_id)
     asset_path(ctx.config, asset_id).unlink(missing_ok=True)
-    if deleted is not None:
-        discard_chunks(ctx.config.multipart_dir, deleted.id)
+    if upload is not None:
+        discard_chunks(ctx.config.multipart_dir, upload.id)
     return Response(status_code=200)
 
 

@@ -681,8 +681,8 @@ class Store:
             )
         return cur.rowcount == 1
 
-    def delete_asset(self, asset_id: str, *, force: bool) -> UploadRow | None | bool:
-        """Delete the asset and its upload session; False if unknown, else its session (or None).
+    def delete_asset(self, asset_id: str, *, force: bool) -> bool:
+        """Delete the asset and its upload session; False if there is no such asset.
 
         Raises :class:`AssetInUse` when indexed assets reference it and ``force`` is false; with
         ``force`` they stay (a finished one keeps its transcription, an unfinished one fails).
@@ -693,12 +693,13 @@ class Store:
             refs = db.execute("SELECT COUNT(*) FROM indexed_assets WHERE asset_id = ?", (asset_id,)).fetchone()[0]
             if refs and not force:
                 raise AssetInUse(refs)
-            upload = db.execute("SELECT * FROM multipart_uploads WHERE asset_id = ?", (asset_id,)).fetchone()
-            if upload is not None:
-                db.execute("DELETE FROM multipart_chunks WHERE upload_id = ?", (upload["id"],))
-                db.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload["id"],))
+            db.execute(
+                "DELETE FROM multipart_chunks WHERE upload_id IN (SELECT id FROM multipart_uploads WHERE asset_id = ?)",
+                (asset_id,),
+            )
+            db.execute("DELETE FROM multipart_uploads WHERE asset_id = ?", (asset_id,))
             db.execute("DELETE FROM assets WHERE id = ?", (asset_id,))
-        return UploadRow(**dict(upload)) if upload is not None else None
+        return True
 
     # Multipart upload sessions
 
