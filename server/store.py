@@ -373,9 +373,13 @@ def _indexed_asset(row: sqlite3.Row, *, with_transcription: bool = False) -> Ind
     return IndexedAssetRow(**data)
 
 
+# An index's videos: those of the tasks path and the ready indexed assets of the assets path.
 _INDEX_SELECT = """
 SELECT i.*, COUNT(v.id) AS video_count, COALESCE(SUM(v.duration), 0.0) AS total_duration
-FROM indexes i LEFT JOIN videos v ON v.index_id = i.id
+FROM indexes i LEFT JOIN (
+    SELECT id, index_id, duration FROM videos
+    UNION ALL SELECT id, index_id, duration FROM indexed_assets WHERE status = 'ready'
+) v ON v.index_id = i.id
 """
 _INDEXED_ASSET_COLUMNS = (
     "id, index_id, asset_id, status, filename, size, duration, width, height, fps, user_metadata,"

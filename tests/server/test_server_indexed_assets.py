@@ -190,6 +190,8 @@ def test_official_sdk_on_the_assets_path(shared_server):
     text = " ".join(segment.value for segment in with_text.transcription)
     assert word_error_rate(JFK_REFERENCE, text) <= 0.10
 
+    counted = client.indexes.retrieve(index.id)
+    assert (counted.video_count, counted.total_duration) == (1, pytest.approx(11.0, abs=0.2))
     listed = list(itertools.islice(client.indexes.indexed_assets.list(index.id, page_limit=1), MAX_ITEMS))
     assert [row.id for row in listed] == [indexed.id]
 
