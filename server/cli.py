@@ -77,6 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
         "LAN media server or 127.0.0.0/8 for tests; repeatable. Without it, URLs whose host resolves to a "
         "loopback, private, link-local, multicast or other non-public address are refused",
     )
+    limits.add_argument("--multipart-chunk-size", type=int, help="chunk size of multipart asset uploads, bytes")
+    limits.add_argument("--multipart-ttl", type=float, help="lifetime of a multipart upload session, seconds")
     limits.add_argument("--rate-limit", type=int, help="requests per window per API key; 0 disables")
     limits.add_argument("--rate-window", type=float, help="rate-limit window, seconds")
     faults = parser.add_argument_group("fault injection (for testing clients; all off by default)")

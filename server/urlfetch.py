@@ -140,8 +140,9 @@ def _checked_file(parsed: urllib.parse.SplitResult, roots: tuple[Path, ...]) -> 
     return path
 
 
-def check_video_url(url: str, rules: UrlRules) -> str:
-    """Validate a ``video_url`` at request time, before anything is fetched; returns its file name.
+def check_video_url(url: str, rules: UrlRules, *, field: str = "video_url") -> str:
+    """Validate a URL to fetch (``field``: the form field that carried it) at request time, before
+    anything is fetched; returns its file name.
 
     An http(s) host that does not resolve now is accepted: the fetch resolves and checks it again
     and fails the task with the reason (refusing would make a passing DNS failure permanent).
@@ -152,13 +153,13 @@ def check_video_url(url: str, rules: UrlRules) -> str:
         try:
             _checked_addresses(*_host_port(parsed), rules)
         except UrlRefused as exc:
-            raise invalid("video_url", str(exc)) from None
+            raise invalid(field, str(exc)) from None
         except OSError:
             pass
     elif scheme == "file":
         _checked_file(parsed, rules.file_roots)
     else:
-        raise invalid("video_url", "only http, https and (when allowed) file URLs are supported")
+        raise invalid(field, "only http, https and (when allowed) file URLs are supported")
     return safe_filename(urllib.parse.unquote(parsed.path))
 
 
