@@ -124,7 +124,7 @@ def test_tasks_path_hides_words_the_store_keeps(rest, shared_server, jfk_video):
 
 @pytest.mark.parametrize(
     "argv,batch_size",
-    [([], ServerConfig.batch_size), (["--batch-size", "16"], 16), (["--no-batch"], 0), (["--batch-size", "4", "--no-batch"], 0)],
+    [([], ServerConfig.batch_size), (["--batch-size", "16"], 16), (["--no-batch"], 0), (["--batch-size", "0"], 0), (["--batch-size", "4", "--no-batch"], 0)],
 )
 def test_batching_options(tmp_path, argv, batch_size):
     config = parse_config(["--data-dir", str(tmp_path), "--api-key", "k", *argv], {})
@@ -132,6 +132,6 @@ def test_batching_options(tmp_path, argv, batch_size):
     assert asr_settings(config).batch_size == batch_size
 
 
-def test_batch_size_must_be_positive(tmp_path):
+def test_negative_batch_size_is_refused(tmp_path):
     with pytest.raises(SystemExit):
-        parse_config(["--data-dir", str(tmp_path), "--api-key", "k", "--batch-size", "0"], {})
+        parse_config(["--data-dir", str(tmp_path), "--api-key", "k", "--batch-size", "-1"], {})
