@@ -8,7 +8,7 @@ from server_testkit import JFK, JFK_REFERENCE
 from wer import words as wer_words
 
 from reelscribe.server.app import asr_settings
-from reelscribe.server.asr import MAX_SEGMENT_SECONDS, AsrEngine, split_utterances, timed_words
+from reelscribe.server.asr import MAX_SEGMENT_SECONDS, AsrEngine, pack_speech, split_utterances, timed_words
 from reelscribe.server.cli import parse_config
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.store import Store
@@ -91,6 +91,20 @@ def test_timed_words_strip_clamp_and_order():
         {"start": 3.0, "end": 3.0, "value": "Americans"},
     ]
     assert timed_words([], 0.0, 1.0) == []
+
+
+def test_pack_speech_fills_windows_with_contiguous_audio():
+    regions = [(0.5, 4.0), (4.3, 12.0), (13.0, 29.0), (29.5, 31.0), (31.2, 40.0), (45.0, 47.0), (47.1, 48.0)]
+    assert pack_speech(regions, max_seconds=30.0, max_gap=3.0) == [
+        {"start": 0.5, "end": 29.0},  # the next region would end 30.5 s after the start
+        {"start": 29.5, "end": 40.0},  # 5 s of silence after it: skipped, not bridged
+        {"start": 45.0, "end": 48.0},
+    ]
+    assert pack_speech([], max_seconds=30.0, max_gap=3.0) == []
+    assert pack_speech([(0.0, 35.0), (35.5, 36.0)], max_seconds=30.0, max_gap=3.0) == [
+        {"start": 0.0, "end": 35.0},  # a region is never cut, even when too long
+        {"start": 35.5, "end": 36.0},
+    ]
 
 
 def test_jfk_words_spell_each_segment_in_order(jfk_segments):
