@@ -15,7 +15,6 @@ new video is hashed twice: here, and again by the upload task, which re-checks o
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -23,11 +22,13 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.flows.params import (
     ApiUrl,
     CredentialsBlock,
+    Dask,
     IndexId,
     IndexName,
     MaxConcurrency,
     MaxWaitSeconds,
     Out,
+    StorageBlock,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -39,8 +40,11 @@ from reelscribe.flows.transcribe import finish, transcribe_each
 from reelscribe.core.errors import ConfigError, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.sources import VideoSource, content_sha256, discover
+from reelscribe.core.stores import is_remote
+from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
+from reelscribe.tasks.storage import use_storage_block
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
 HASH_WORKERS = 4
@@ -68,6 +72,8 @@ def transcribe_new_videos(
     end: WindowEnd = None,
     max_concurrency: MaxConcurrency = 8,
     max_wait_seconds: MaxWaitSeconds = 3600.0,
+    storage_block: StorageBlock = None,
+    dask: Dask = None,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -80,8 +86,10 @@ def transcribe_new_videos(
     if bool(index_id) == bool(index_name):
         raise ConfigError("give exactly one of index_id and index_name")
     settings = resolve_settings(api_url, credentials_block)
+    runner = task_runner(dask, max_concurrency)
+    use_storage_block(storage_block)
     found = _discover(source)
-    index, landed = prepare_index(settings, index_id, index_name, out) if found else (None, frozenset())
+    index, landed = prepare_index(settings, index_id, index_name, out, storage_block) if found else (None, frozenset())
     new = select_new_videos(found, landed) if found else []
     headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
     logger.info(headline)
@@ -89,7 +97,7 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds,
+            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 
@@ -121,13 +129,8 @@ def _discover(source: str) -> list[VideoSource]:
     """
     found, problems = discover([source])
     for problem in problems:
-        if _NO_VIDEOS in problem.message or (_is_remote(source) and problem.message == "no such file or directory"):
+        if _NO_VIDEOS in problem.message or (is_remote(source) and problem.message == "no such file or directory"):
             get_run_logger().info("%s: no videos there yet", source)
         else:
             raise SourceError(str(problem))
     return found
-
-
-def _is_remote(source: str) -> bool:
-    scheme = urlsplit(source).scheme.lower()
-    return len(scheme) > 1 and scheme not in ("file", "http", "https")

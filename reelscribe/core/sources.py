@@ -14,7 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
+import fsspec
+
 from reelscribe.core.errors import SourceError
+from reelscribe.core.stores import bucket_missing, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -97,13 +100,21 @@ def _expand_local(text: str) -> list[VideoSource]:
 
 
 def _expand_remote(uri: str) -> list[VideoSource]:
-    """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``)."""
-    import fsspec
+    """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``).
 
+    A store that cannot be used (no driver, no such bucket, refused credentials) is a problem of
+    this source, worded by ``store_error`` with its fix.
+    """
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
-    except (ImportError, ValueError) as exc:
-        raise SourceError(f"cannot open this filesystem: {exc}") from exc
+        return _list_remote(uri)
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each driver raises its own types; store_problem words them
+        raise SourceError(store_problem(uri, exc)) from exc
+
+
+def _list_remote(uri: str) -> list[VideoSource]:
+    fs, path = fsspec.core.url_to_fs(uri)
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
         paths = fs.glob(path)
@@ -111,6 +122,8 @@ def _expand_remote(uri: str) -> list[VideoSource]:
         paths = fs.find(path)
     elif fs.exists(path):
         paths = [path]
+    elif bucket_missing(fs, path):
+        raise FileNotFoundError(path)
     else:
         raise SourceError("no such file or directory")
     videos = sorted(p for p in paths if _is_video(p) and fs.isfile(p))
@@ -154,6 +167,4 @@ def open_source(source: VideoSource) -> BinaryIO:
             return open(source.uri, "rb")
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    import fsspec
-
     return fsspec.open(source.uri, "rb").open()
