@@ -129,7 +129,9 @@ def transcribe_each(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end), **shared, **store},
         )
-        wait(lands)
+        # Every future, not only the last step's: a Dask future keeps its state (and data) only
+        # once waited on; read later, it would come from the API without its result.
+        wait([*uploads, *readies, *lands])
     return [
         report_for(source.uri, [u.state, r.state, l.state])
         for source, u, r, l in zip(found, uploads, readies, lands)

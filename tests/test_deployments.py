@@ -7,9 +7,7 @@ also when a test fails half-way.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,62 +19,18 @@ import pytest
 import requests
 
 from reelscribe.deployments.serve import load_spec, to_deployment
-from reelscribe.server.launcher import EmbeddedServer, free_port
+from reelscribe.server.launcher import EmbeddedServer
 from tests.conftest import JFK, ROOT
+from tests.prockit import Children, start_prefect_server
 from tests.flowruns import artifacts_of, log_messages, task_run_names
 
 BIN = Path(sys.executable).parent
 INCREMENTAL = "transcribe-new-videos/hourly"
 AD_HOC = "transcribe-videos/ad-hoc"
 SECRET_SLUG = "secret/twelve-labs-api-key"
-SERVER_STARTUP_S = 150
 RUN_TIMEOUT_S = 180
 # The Makefile's runtime install stamp: `-o` it so that make never reinstalls the venv this test runs in.
 RUN_STAMP = ".venv/.installed-run"
-
-
-class Children:
-    """Child processes, each the leader of its own process group, with its output in a log file."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.running: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = self.logs / f"{name}.log"
-        with open(log, "ab") as sink:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.running.append((process, log))
-        return process
-
-    def tail(self, name: str, size: int = 3000) -> str:
-        text = (self.logs / f"{name}.log").read_text(errors="replace") if (self.logs / f"{name}.log").exists() else ""
-        return f"--- {name}.log (tail) ---\n{text[-size:]}"
-
-    def stop_all(self) -> None:
-        for process, _ in reversed(self.running):
-            _stop_group(process)
-        self.running.clear()
-
-
-def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(grace)
-            if sig is signal.SIGTERM:
-                os.killpg(process.pid, signal.SIGKILL)  # stragglers left in the group
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
-            return
 
 
 @pytest.fixture(scope="module")
@@ -89,32 +43,7 @@ def children(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-        PREFECT_API_URL=url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        DO_NOT_TRACK="1",
-        HF_HUB_OFFLINE="1",
-    )
-    server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
-    deadline = time.monotonic() + SERVER_STARTUP_S
-    while True:
-        assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_STARTUP_S} s\n{children.tail('prefect-server')}"
-        time.sleep(0.5)
-    return url, env
+    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
 
 
 @pytest.fixture

@@ -167,4 +167,9 @@ def open_source(source: VideoSource) -> BinaryIO:
             return open(source.uri, "rb")
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    return fsspec.open(source.uri, "rb").open()
+    stream = fsspec.open(source.uri, "rb").open()
+    # The multipart encoder sizes a stream by ``len``, ``fileno`` or ``getvalue``: an object
+    # store's file (s3fs, gcsfs) has none of them, only ``size``.
+    if not hasattr(stream, "getvalue"):
+        stream.len = stream.size
+    return stream

@@ -1,0 +1,121 @@
+"""Beyond one machine, with real parts on loopback: moto's S3, a `prefect server`, a Dask scheduler
+with two worker processes, and the local API.
+
+One Prefect server and one Dask cluster serve the whole module; each test has its own bucket and
+index. The workers find S3 the way a user's machines do: through the standard AWS variables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pytest
+import s3fs
+
+from reelscribe.flows.incremental import transcribe_new_videos
+from reelscribe.flows.transcribe import transcribe_videos
+from reelscribe.server.launcher import EmbeddedServer
+from tests.media import make_video
+from tests.prockit import BIN, ROOT, Children, DaskCluster, start_prefect_server
+from tests.test_pipeline import server_tasks
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+CLI_TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def children(tmp_path_factory):
+    group = Children(tmp_path_factory.mktemp("logs"))
+    yield group
+    group.stop_all()
+
+
+@pytest.fixture(scope="module")
+def prefect_server(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
+    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
+
+
+@pytest.fixture(scope="module")
+def cluster(children, prefect_server, moto_s3) -> DaskCluster:
+    """Two worker processes that know the Prefect API and S3 only from their environment."""
+    _, env = prefect_server
+    return DaskCluster(children, {**env, **moto_s3.env()}).start()
+
+
+@pytest.fixture
+def prefect_api(prefect_server, monkeypatch):
+    """This process's flows report to the module's Prefect server (over the session's harness)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    url, _ = prefect_server
+    monkeypatch.setenv("PREFECT_API_URL", url)
+    with temporary_settings(updates={PREFECT_API_URL: url}):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def clip_bytes(tmp_path_factory) -> list[bytes]:
+    """Short distinct clips (the local server accepts 4 s and longer)."""
+    folder = tmp_path_factory.mktemp("clips")
+    return [make_video(folder / f"clip{i}.mp4", 4.0 + 0.2 * i, audio="tone").read_bytes() for i in range(6)]
+
+
+def put_clips(bucket, clips: list[bytes], prefix: str = "inbox") -> dict[str, str]:
+    """Upload clips to ``s3://<bucket>/<prefix>/``; ``{url: sha256}``."""
+    return {bucket.put(f"{prefix}/clip{i}.mp4", data): hashlib.sha256(data).hexdigest() for i, data in enumerate(clips)}
+
+
+def lake_videos(bucket) -> list[tuple[str, str, str]]:
+    """(index_id, source, content_sha256) of every landed video, read with DuckDB over s3fs."""
+    bucket.fs.invalidate_cache()
+    con = duckdb.connect()
+    con.register_filesystem(bucket.fs)
+    return sorted(con.sql(
+        f"select index_id, source, content_sha256 from read_parquet('s3://{bucket.name}/lake/videos/**/*.parquet', hive_partitioning = true)"
+    ).fetchall())
+
+
+def tasks_run_by_workers(cluster: DaskCluster) -> int:
+    """How many tasks the cluster's workers have executed, by their own count."""
+    from distributed import Client
+
+    with Client(cluster.address) as client:
+        return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
+
+
+def test_s3_inbox_lands_in_an_s3_lake_through_dask_workers_each_video_once(api, s3_bucket, cluster, prefect_api, clip_bytes):
+    expected = put_clips(s3_bucket, clip_bytes[:3])
+    name, lake = f"dask-{uuid.uuid4().hex[:8]}", s3_bucket.url("lake")
+    before = tasks_run_by_workers(cluster)
+
+    reports = transcribe_videos(sources=[s3_bucket.url("inbox/")], index_name=name, out=lake, dask=cluster.address)
+
+    assert sorted((r.source, r.status) for r in reports) == [(url, "landed") for url in sorted(expected)]
+    assert tasks_run_by_workers(cluster) - before == 3 * 3  # upload, wait, land per video
+    landed = lake_videos(s3_bucket)
+    (index_id,) = {row[0] for row in landed}
+    assert [(source, sha) for _, source, sha in landed] == sorted(expected.items())
+    assert len(server_tasks(api, index_id)) == 3
+    assert not [k for k in s3_bucket.keys("lake") if "/_claims/" in f"/{k}"], "claims are released"
+
+    # The README's readers over the same S3 lake, configured by the same AWS_* variables:
+    # DuckDB (above, through s3fs), pandas and polars.
+    videos_dir = f"s3://{s3_bucket.name}/lake/videos"
+    frame = pd.read_parquet(videos_dir)
+    assert sorted(zip(frame["index_id"].astype(str), frame["source"])) == [(index_id, url) for url in sorted(expected)]
+    rows = pl.read_parquet(f"{videos_dir}/**/*.parquet", hive_partitioning=True).sort("source")
+    assert list(zip(rows["index_id"], rows["source"])) == [(index_id, url) for url in sorted(expected)]
+
+    # Re-run on S3: nothing new is uploaded or landed again.
+    again = transcribe_videos(sources=[s3_bucket.url("inbox/")], index_name=name, out=lake, dask=cluster.address)
+    assert {r.status for r in again} == {"skipped"}
+    assert len(server_tasks(api, index_id)) == 3 and lake_videos(s3_bucket) == landed
