@@ -115,6 +115,7 @@ def _expand_remote(uri: str) -> list[VideoSource]:
 
 def _list_remote(uri: str) -> list[VideoSource]:
     fs, path = fsspec.core.url_to_fs(uri)
+    fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
         paths = fs.glob(path)
