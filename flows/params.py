@@ -18,6 +18,12 @@ from pydantic.fields import FieldInfo
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Each default once: the flows' signatures and the CLI's options read these.
+DEFAULT_OUT = "lake"
+DEFAULT_INDEX_NAME = "reelscribe"
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_WAIT_SECONDS = 3600.0
+
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
 WatchedSource = Annotated[
     str,

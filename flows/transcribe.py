@@ -8,6 +8,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
 
 from reelscribe.flows.params import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_OUT,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -65,13 +68,13 @@ def transcribe_videos(
     sources: Sources,
     index_name: IndexName = None,
     index_id: IndexId = None,
-    out: Out = "lake",
+    out: Out = DEFAULT_OUT,
     api_url: ApiUrl = None,
     credentials_block: CredentialsBlock = None,
     start: WindowStart = None,
     end: WindowEnd = None,
-    max_concurrency: MaxConcurrency = 8,
-    max_wait_seconds: MaxWaitSeconds = 3600.0,
+    max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
+    max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
     storage_block: StorageBlock = None,
     dask: Dask = None,

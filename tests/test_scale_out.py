@@ -8,9 +8,7 @@ index. The workers find S3 the way a user's machines do: through the standard AW
 from __future__ import annotations
 
 import hashlib
-import os
 import subprocess
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -19,13 +17,12 @@ import duckdb
 import pandas as pd
 import polars as pl
 import pytest
-import s3fs
 
 from reelscribe.flows.incremental import transcribe_new_videos
 from reelscribe.flows.transcribe import transcribe_videos
 from reelscribe.server.launcher import EmbeddedServer
 from tests.media import make_video
-from tests.prockit import BIN, ROOT, Children, DaskCluster, start_prefect_server
+from tests.prockit import BIN, Children, DaskCluster, start_prefect_server
 from tests.test_pipeline import server_tasks
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]

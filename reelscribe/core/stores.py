@@ -31,12 +31,6 @@ _BUCKET_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs"}
 _DRIVERS = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
 
 
-def is_remote(location: str) -> bool:
-    """A URL with a scheme of its own (``s3://``, ``memory://``), not a local path or ``file://``."""
-    scheme = urlsplit(location).scheme.lower()
-    return len(scheme) > 1 and scheme not in ("file", "http", "https")
-
-
 def open_store(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
     """``url_to_fs`` whose failure to even build a filesystem is a ``StoreError`` with the fix."""
     try:
