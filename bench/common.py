@@ -334,6 +334,7 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from reelscribe.core.claims import ClaimStore
     from reelscribe.core.ingest import resolve_index, submit_video
     from reelscribe.core.lake import Lake
     from reelscribe.core.sources import content_sha256, discover
@@ -342,12 +343,12 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
 
     name = f"{label}-{uuid.uuid4().hex[:8]}"
     out = Path(tempfile.mkdtemp(prefix="bench-lake-"))
-    lake = Lake(str(out))
+    lake, claims = Lake(str(out)), ClaimStore(str(out))
 
     def upload(source):
         with client_for(base_url, api_key) as client:
             sha256 = content_sha256(source)
-            return source, sha256, submit_video(client, index_id, source, sha256)
+            return source, sha256, submit_video(client, index_id, source, sha256, claims=claims)
 
     def wait_and_land(uploaded) -> None:
         source, sha256, submitted = uploaded
