@@ -37,7 +37,9 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 BEAM_SIZE = 5
-DEFAULT_BATCH_SIZE = 8
+DEFAULT_BATCH_SIZE = 16
+"""Clips decoded in one pass: a 5-minute video (11 clips) in one batch used both cores (8.3–8.7 s for
+13.6–14.1 CPU-s); in batches of 8 and 3 it ran 10.7–12.7 s for 12.9–13.6 CPU-s (BENCHMARKS.md, 6)."""
 CHUNK_SECONDS = 30.0
 """Whisper's window: the encoder always reads 30 s, so the fewer and fuller the chunks, the less work."""
 MAX_BRIDGED_SILENCE = 3.0
