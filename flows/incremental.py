@@ -28,6 +28,7 @@ from reelscribe.flows.params import (
     MaxConcurrency,
     MaxWaitSeconds,
     Out,
+    Upload,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -68,6 +69,7 @@ def transcribe_new_videos(
     end: WindowEnd = None,
     max_concurrency: MaxConcurrency = 8,
     max_wait_seconds: MaxWaitSeconds = 3600.0,
+    upload: Upload = "auto",
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -89,7 +91,7 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds,
+            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, upload=upload,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

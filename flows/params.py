@@ -11,7 +11,7 @@ is overwritten with ``None`` (``prefect._internal.pydantic.v2_schema.process_v2_
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, TypeVar, get_args, get_origin
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -43,6 +43,13 @@ WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments 
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+Upload = Annotated[
+    Literal["auto", "assets", "tasks"],
+    Field(
+        description="How videos go in: 'assets' (POST /assets, then indexed assets; also lands words and utterances), "
+        "'tasks' (POST /tasks, marked for removal in v1.3), or 'auto': assets where the server offers them, else tasks."
+    ),
+]
 
 
 def index_label(params: dict[str, Any]) -> str:

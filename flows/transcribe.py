@@ -17,6 +17,7 @@ from reelscribe.flows.params import (
     Out,
     Refresh,
     Sources,
+    Upload,
     WindowEnd,
     WindowStart,
     describe_parameters,
@@ -27,11 +28,12 @@ from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, discover
+from reelscribe.core.upload_path import UploadChoice
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import land_transcription
-from reelscribe.tasks.upload import upload_video
+from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
@@ -69,8 +71,9 @@ def transcribe_videos(
     max_concurrency: MaxConcurrency = 8,
     max_wait_seconds: MaxWaitSeconds = 3600.0,
     refresh: Refresh = False,
+    upload: Upload = "auto",
 ) -> list[VideoReport]:
-    """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
+    """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
     A bad video never stops the batch: every other video lands, a table artifact lists each
     one, and the run ends Failed only after that if any video failed.
@@ -86,7 +89,7 @@ def transcribe_videos(
         index, landed = prepare_index(settings, index_id, index_name, out)
         reports += transcribe_each(
             found, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh,
+            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh, upload=upload,
         )
     return finish(reports)
 
@@ -103,15 +106,22 @@ def transcribe_each(
     max_concurrency: int,
     max_wait_seconds: float,
     refresh: bool = False,
+    upload: UploadChoice = "auto",
 ) -> list[VideoReport]:
-    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order."""
+    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order.
+
+    The upload path (tasks or assets) is chosen once for the batch.
+    """
     options = WaitOptions(max_wait=max_wait_seconds)
+    path = choose_upload_path(settings, upload)
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
     with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
         uploads = runner.map(
-            upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared}
+            upload_video,
+            {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
+             "options": unmapped(options), **shared},
         )
-        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
+        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end), **shared},

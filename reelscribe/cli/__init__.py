@@ -43,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=8, help="videos in flight at once (default: 8)")
     run.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for one video's indexing (default: 3600)")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
+    run.add_argument(
+        "--upload", choices=("auto", "assets", "tasks"), default="auto",
+        help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
+        "auto (default): assets where the server offers them, else tasks",
+    )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
@@ -96,6 +101,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         max_wait_seconds=args.max_wait,
         refresh=args.refresh,
+        upload=args.upload,
     )
     try:
         validate_window(args.start, args.end)

@@ -88,6 +88,18 @@ class IndexingFailed(ReelscribeError):
         return _rebuild, (type(self), (self.task_id, self.reason), {})
 
 
+class AssetFailed(ReelscribeError):
+    """The platform could not process an uploaded asset (status ``failed``); ``reason`` is what it said."""
+
+    def __init__(self, asset_id: str, reason: str | None) -> None:
+        self.asset_id = asset_id
+        self.reason = reason or "the server gave no reason"
+        super().__init__(f"asset {asset_id} failed: {self.reason}")
+
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.asset_id, self.reason), {})
+
+
 class IndexingTimedOut(ReelscribeError):
     """The task was still not ``ready`` or ``failed`` when the wait's deadline passed."""
 

@@ -19,6 +19,9 @@ from reelscribe.core.retry import RetryPolicy
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 API_KEY_ENV = "TWELVE_LABS_API_KEY"
 HTTP_ATTEMPTS_ENV = "REELSCRIBE_HTTP_ATTEMPTS"
+DIRECT_UPLOAD_LIMIT_ENV = "REELSCRIBE_DIRECT_UPLOAD_LIMIT"
+DIRECT_UPLOAD_LIMIT = 200 * 1000 * 1000
+"""Bytes: the platform's cap on ``POST /assets`` with a file; larger files go through a multipart session."""
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
 
@@ -37,6 +40,20 @@ def default_retry_policy() -> RetryPolicy:
     return RetryPolicy(max_attempts=attempts)
 
 
+def default_direct_upload_limit() -> int:
+    """``REELSCRIBE_DIRECT_UPLOAD_LIMIT`` bytes if set (tests use a small one), else the platform's 200 MB."""
+    raw = os.environ.get(DIRECT_UPLOAD_LIMIT_ENV, "").strip()
+    if not raw:
+        return DIRECT_UPLOAD_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if limit < 1:
+        raise ConfigError(f"{DIRECT_UPLOAD_LIMIT_ENV}={raw!r} must be a whole number of bytes, 1 or more")
+    return limit
+
+
 @dataclass(frozen=True)
 class Settings:
     """Connection settings. ``api_key`` stays a ``SecretStr`` until the client sets the header.
@@ -50,6 +67,7 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     retry: RetryPolicy = field(default_factory=default_retry_policy)
+    direct_upload_limit: int = field(default_factory=default_direct_upload_limit)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))
