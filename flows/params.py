@@ -11,12 +11,21 @@ is overwritten with ``None`` (``prefect._internal.pydantic.v2_schema.process_v2_
 from __future__ import annotations
 
 import inspect
-from typing import Annotated, Any, Callable, Literal, TypeVar, get_args, get_origin
+from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+from reelscribe.core.settings import UploadChoice
+
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Each default once: the flows' signatures and the CLI's options read these.
+DEFAULT_OUT = "lake"
+DEFAULT_INDEX_NAME = "reelscribe"
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_WAIT_SECONDS = 3600.0
+DEFAULT_UPLOAD: UploadChoice = "auto"
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
 WatchedSource = Annotated[
@@ -44,7 +53,7 @@ MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in fligh
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
 Upload = Annotated[
-    Literal["auto", "assets", "tasks"],
+    UploadChoice,
     Field(
         description="How videos go in: 'assets' (POST /assets, then indexed assets; also lands words and utterances), "
         "'tasks' (POST /tasks, marked for removal in v1.3), or 'auto': assets where the server offers them, else tasks."

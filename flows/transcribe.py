@@ -8,6 +8,10 @@ from prefect.futures import wait
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from reelscribe.flows.params import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_OUT,
+    DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     IndexId,
@@ -28,7 +32,7 @@ from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, discover
-from reelscribe.core.upload_path import UploadChoice
+from reelscribe.core.settings import UploadChoice
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
@@ -63,15 +67,15 @@ def transcribe_videos(
     sources: Sources,
     index_name: IndexName = None,
     index_id: IndexId = None,
-    out: Out = "lake",
+    out: Out = DEFAULT_OUT,
     api_url: ApiUrl = None,
     credentials_block: CredentialsBlock = None,
     start: WindowStart = None,
     end: WindowEnd = None,
-    max_concurrency: MaxConcurrency = 8,
-    max_wait_seconds: MaxWaitSeconds = 3600.0,
+    max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
+    max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
-    upload: Upload = "auto",
+    upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -106,7 +110,7 @@ def transcribe_each(
     max_concurrency: int,
     max_wait_seconds: float,
     refresh: bool = False,
-    upload: UploadChoice = "auto",
+    upload: UploadChoice = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order.
 

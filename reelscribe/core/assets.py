@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.errors import ApiError, ConfigError
-from reelscribe.core.ingest import META_SHA256, META_SOURCE, TRANSIENT, create_once, submission_lock, upload_name
+from reelscribe.core.errors import ApiError, ConfigError, TransientError
+from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, submission_lock, upload_name
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
-from reelscribe.core.retry import backoff_delay
+from reelscribe.core.retry import retrying
 from reelscribe.core.sources import VideoSource, open_source, source_size
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
@@ -195,29 +195,23 @@ def _send_chunks(
 
     Each chunk's ``PUT`` is retried alone (by the client). When a round fails anyway, the session
     is asked which chunks it has, and the next round sends only the rest with fresh URLs (each URL
-    is single-use). The retry budget is the client's.
+    is single-use). The retry budget and waits are the client's policy.
     """
     have: set[int] = set()
     known = {url.chunk_index: url.url for url in urls}
-    attempts = client.retry.max_attempts
-    for attempt in range(1, attempts + 1):
-        try:
+    what = f"multipart upload {session.upload_id}"
+    for attempt in retrying(client.retry, what=what, sleep=sleep, log=log.info):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                status = client.get_multipart_upload(session.upload_id)
+                if status.status == "completed":
+                    return
+                if not status.is_active:
+                    raise ApiError(409, f"upload_{status.status}", f"the upload session is {status.status}",
+                                   method="GET", path="assets/multipart-uploads")
+                have = {chunk.index for chunk in status.uploaded_chunks if chunk.status == "completed"}
+                known = {}
             _send_round(client, session, source, have, known)
-            return
-        except TRANSIENT as exc:
-            if attempt == attempts:
-                raise
-            delay = backoff_delay(attempt, client.retry, getattr(exc, "retry_after", None))
-            log.info("multipart upload %s: %s; resuming in %.1f s", session.upload_id, exc, delay)
-            sleep(delay)
-            status = client.get_multipart_upload(session.upload_id)
-            if status.status == "completed":
-                return
-            if not status.is_active:
-                raise ApiError(409, f"upload_{status.status}", f"the upload session is {status.status}",
-                               method="GET", path="assets/multipart-uploads") from exc
-            have = {chunk.index for chunk in status.uploaded_chunks if chunk.status == "completed"}
-            known = {}
 
 
 def _send_round(
@@ -250,7 +244,7 @@ def _put(client: TwelveLabsClient, session: _Session, index: int, data: bytes, k
             url = _fresh_url(client, session, index, known)
         try:
             return client.put_chunk(url, data, session.headers)
-        except TRANSIENT:
+        except TransientError:
             raise
         except ApiError as exc:
             if fresh:

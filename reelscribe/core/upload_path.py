@@ -16,12 +16,11 @@ from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.ingest import submit_video
 from reelscribe.core.models import IndexedAsset, Task
+from reelscribe.core.settings import UPLOAD_CHOICES, UploadChoice
 from reelscribe.core.sources import VideoSource
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_indexed, wait_until_indexed
 
-UploadChoice = Literal["auto", "assets", "tasks"]
 UploadPath = Literal["assets", "tasks"]
-UPLOAD_CHOICES: tuple[UploadChoice, ...] = ("auto", "assets", "tasks")
 
 _offers: dict[str, bool] = {}
 _lock = threading.Lock()
