@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         help="directory under which file:// video URLs are accepted; repeatable (default: file:// refused)",
     )
+    limits.add_argument(
+        "--multipart-chunk-size", type=_positive_int, default=16 * 1024 * 1024, help="chunk size of multipart asset uploads, bytes"
+    )
+    limits.add_argument(
+        "--multipart-ttl", type=_positive_float, default=24 * 3600.0, help="lifetime of a multipart upload session, seconds"
+    )
     limits.add_argument("--rate-limit", type=int, default=0, help="requests per window per API key; 0 disables")
     limits.add_argument("--rate-window", type=_positive_float, default=60.0, help="rate-limit window, seconds")
     faults = parser.add_argument_group("fault injection (for testing clients; all off by default)")
@@ -143,6 +149,8 @@ def config_from_args(args: argparse.Namespace, keys: tuple[str, ...]) -> ServerC
         fault_429_rate=args.fault_429_rate,
         fault_seed=args.fault_seed,
         log_level=args.log_level,
+        multipart_chunk_size=args.multipart_chunk_size,
+        multipart_ttl=args.multipart_ttl,
     )
 
 

@@ -46,6 +46,8 @@ class ServerConfig:
     fault_429_rate: float = 0.0
     fault_seed: int | None = None
     log_level: str = "info"
+    multipart_chunk_size: int = 16 * 1024 * 1024
+    multipart_ttl: float = 24 * 3600.0
 
     @property
     def model_path(self) -> str:
@@ -66,6 +68,16 @@ class ServerConfig:
     @property
     def incoming_dir(self) -> Path:
         return self.data_dir / "incoming"
+
+    @property
+    def assets_dir(self) -> Path:
+        """Asset files, kept while the asset exists (apart from ``media_dir``, which holds only task videos)."""
+        return self.data_dir / "assets"
+
+    @property
+    def multipart_dir(self) -> Path:
+        """One folder of received chunks per multipart upload session."""
+        return self.data_dir / "multipart"
 
     @property
     def db_path(self) -> Path:

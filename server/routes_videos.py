@@ -16,7 +16,7 @@ from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id
 from reelscribe.server.params import check_metadata, finite_number, paging, since_clauses
 from reelscribe.server.store import Filters, Page, VideoRow
-from reelscribe.server.views import page_json, video_json, window
+from reelscribe.server.views import page_json, video_json, window, without_words
 
 router = APIRouter()
 classic_router = APIRouter()
@@ -121,4 +121,4 @@ def classic_transcription(
     if low is not None and high is not None and low > high:
         raise invalid("start", "must not be greater than end")
     row = _existing_video(ctx, index_id, video_id, with_transcription=True)
-    return {"_id": row.id, "index_id": row.index_id, "data": window(row.transcription, low, high)}
+    return {"_id": row.id, "index_id": row.index_id, "data": without_words(window(row.transcription, low, high))}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,11 +68,102 @@ CREATE TABLE IF NOT EXISTS videos (
     indexed_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS videos_index ON videos(index_id);
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY,
+    method TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    file_type TEXT NOT NULL,
+    source_url TEXT,
+    size INTEGER,
+    duration REAL,
+    width INTEGER,
+    height INTEGER,
+    fps REAL,
+    has_audio INTEGER,
+    user_metadata TEXT,
+    error_message TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS assets_status ON assets(status);
+CREATE TABLE IF NOT EXISTS multipart_uploads (
+    id TEXT PRIMARY KEY,
+    asset_id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    total_size INTEGER NOT NULL,
+    chunk_size INTEGER NOT NULL,
+    total_chunks INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS multipart_chunks (
+    upload_id TEXT NOT NULL,
+    chunk_index INTEGER NOT NULL,
+    completed INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    uploaded_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (upload_id, chunk_index)
+);
+CREATE TABLE IF NOT EXISTS indexed_assets (
+    id TEXT PRIMARY KEY,
+    index_id TEXT NOT NULL,
+    asset_id TEXT NOT NULL,
+    status TEXT NOT NULL,
+    filename TEXT NOT NULL,
+    size INTEGER,
+    duration REAL,
+    width INTEGER,
+    height INTEGER,
+    fps REAL,
+    user_metadata TEXT,
+    transcription TEXT,
+    error_code TEXT,
+    error_message TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    indexed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS indexed_assets_status ON indexed_assets(status);
+CREATE INDEX IF NOT EXISTS indexed_assets_asset ON indexed_assets(asset_id);
+CREATE UNIQUE INDEX IF NOT EXISTS indexed_assets_once ON indexed_assets(index_id, asset_id) WHERE status != 'failed';
+CREATE TABLE IF NOT EXISTS server_secrets (
+    name TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 """
 
 
 class DuplicateName(Exception):
     """An index with that name already exists."""
+
+
+class AlreadyIndexed(Exception):
+    """The asset already has an indexed asset (not failed) in that index; ``args[0]`` is its id."""
+
+
+class AssetInUse(Exception):
+    """Indexed assets still reference the asset; ``args[0]`` is how many."""
+
+
+class UploadClosed(Exception):
+    """The multipart session no longer takes chunks; ``args[0]`` is its status."""
+
+
+class ChunkAlreadyCompleted(Exception):
+    """The chunk was reported complete, so its bytes are final."""
+
+
+class ChunkReportRejected(Exception):
+    """A reported chunk does not match what was received; ``kind`` says how, ``chunk_index`` which."""
+
+    def __init__(self, kind: str, chunk_index: int) -> None:
+        super().__init__(kind, chunk_index)
+        self.kind = kind
+        self.chunk_index = chunk_index
 
 
 @dataclass(frozen=True)
@@ -159,6 +250,75 @@ class VideoRow:
     transcription: list[dict[str, Any]] | None = field(default=None, repr=False)
 
 
+@dataclass(frozen=True)
+class AssetRow:
+    id: str
+    method: str
+    status: str
+    filename: str
+    file_type: str
+    created_at: str
+    updated_at: str
+    source_url: str | None = None
+    size: int | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    has_audio: bool | None = None
+    user_metadata: dict[str, Any] | None = None
+    error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class UploadRow:
+    """A multipart upload session (``status``: active, completed, failed or expired)."""
+
+    id: str
+    asset_id: str
+    status: str
+    total_size: int
+    chunk_size: int
+    total_chunks: int
+    created_at: str
+    updated_at: str
+    expires_at: str
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    """A received chunk; ``completed`` once the client reported it with the matching ETag."""
+
+    upload_id: str
+    chunk_index: int
+    completed: bool
+    size: int
+    etag: str
+    uploaded_at: str
+    updated_at: str
+
+
+@dataclass(frozen=True)
+class IndexedAssetRow:
+    id: str
+    index_id: str
+    asset_id: str
+    status: str
+    filename: str
+    created_at: str
+    updated_at: str
+    size: int | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    fps: float | None = None
+    user_metadata: dict[str, Any] | None = None
+    transcription: list[dict[str, Any]] | None = field(default=None, repr=False)
+    error_code: str | None = None
+    error_message: str | None = None
+    indexed_at: str | None = None
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -193,10 +353,35 @@ def _video(row: sqlite3.Row, *, with_transcription: bool = False) -> VideoRow:
     return VideoRow(**data)
 
 
+def _asset(row: sqlite3.Row) -> AssetRow:
+    data = dict(row)
+    data["user_metadata"] = _loads(data["user_metadata"])
+    data["has_audio"] = None if data["has_audio"] is None else bool(data["has_audio"])
+    return AssetRow(**data)
+
+
+def _chunk(row: sqlite3.Row) -> ChunkRow:
+    data = dict(row)
+    data["completed"] = bool(data["completed"])
+    return ChunkRow(**data)
+
+
+def _indexed_asset(row: sqlite3.Row, *, with_transcription: bool = False) -> IndexedAssetRow:
+    data = dict(row)
+    data["user_metadata"] = _loads(data["user_metadata"])
+    data["transcription"] = _loads(data.get("transcription")) if with_transcription else None
+    return IndexedAssetRow(**data)
+
+
 _INDEX_SELECT = """
 SELECT i.*, COUNT(v.id) AS video_count, COALESCE(SUM(v.duration), 0.0) AS total_duration
 FROM indexes i LEFT JOIN videos v ON v.index_id = i.id
 """
+_INDEXED_ASSET_COLUMNS = (
+    "id, index_id, asset_id, status, filename, size, duration, width, height, fps, user_metadata,"
+    " error_code, error_message, created_at, updated_at, indexed_at"
+)
+INDEXED_ASSET_UNFINISHED = ("pending", "queued", "validating", "indexing")
 _VIDEO_COLUMNS = (
     "id, index_id, task_id, filename, size, duration, width, height, fps, user_metadata,"
     " created_at, updated_at, indexed_at"
@@ -288,6 +473,7 @@ class Store:
         with self._tx() as db:
             db.execute("DELETE FROM videos WHERE index_id = ?", (index_id,))
             db.execute("DELETE FROM tasks WHERE index_id = ?", (index_id,))
+            db.execute("DELETE FROM indexed_assets WHERE index_id = ?", (index_id,))
             return db.execute("DELETE FROM indexes WHERE id = ?", (index_id,)).rowcount == 1
 
     # Tasks
@@ -426,3 +612,323 @@ class Store:
                 (_dumps(merged) if merged else None, utc_now(), video_id),
             )
         return True
+
+    # Assets
+
+    def insert_asset(self, asset: AssetRow, upload: UploadRow | None = None) -> None:
+        """The asset row (and its multipart session, if any) in one transaction."""
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO assets (id, method, status, filename, file_type, source_url, size, user_metadata,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    asset.id,
+                    asset.method,
+                    asset.status,
+                    asset.filename,
+                    asset.file_type,
+                    asset.source_url,
+                    asset.size,
+                    _dumps(asset.user_metadata),
+                    asset.created_at,
+                    asset.updated_at,
+                ),
+            )
+            if upload is not None:
+                db.execute(
+                    "INSERT INTO multipart_uploads (id, asset_id, status, total_size, chunk_size, total_chunks,"
+                    " created_at, updated_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        upload.id,
+                        upload.asset_id,
+                        upload.status,
+                        upload.total_size,
+                        upload.chunk_size,
+                        upload.total_chunks,
+                        upload.created_at,
+                        upload.updated_at,
+                        upload.expires_at,
+                    ),
+                )
+
+    def get_asset(self, asset_id: str) -> AssetRow | None:
+        row = self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
+        return _asset(row) if row else None
+
+    def list_assets(self, filters: Filters, page: Page) -> tuple[list[AssetRow], int]:
+        rows, total = self._paged("SELECT * FROM assets", "assets", filters, page)
+        return [_asset(r) for r in rows], total
+
+    def asset_ids(self) -> set[str]:
+        return {r[0] for r in self._all("SELECT id FROM assets")}
+
+    def next_processable_asset(self) -> AssetRow | None:
+        """The oldest ``processing`` asset whose bytes are all here (a multipart one once its session completed)."""
+        row = self._one(
+            "SELECT a.* FROM assets a LEFT JOIN multipart_uploads u ON u.asset_id = a.id"
+            " WHERE a.status = 'processing' AND (a.method != 'multipart' OR u.status = 'completed')"
+            " ORDER BY a.created_at, a.rowid LIMIT 1"
+        )
+        return _asset(row) if row else None
+
+    def update_asset(self, asset_id: str, **fields: Any) -> bool:
+        """Set asset columns; only while the asset is ``processing`` (False if it is gone or finished)."""
+        fields["updated_at"] = utc_now()
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE assets SET {names} WHERE id = ? AND status = 'processing'", [*fields.values(), asset_id]
+            )
+        return cur.rowcount == 1
+
+    def delete_asset(self, asset_id: str, *, force: bool) -> UploadRow | None | bool:
+        """Delete the asset and its upload session; False if unknown, else its session (or None).
+
+        Raises :class:`AssetInUse` when indexed assets reference it and ``force`` is false; with
+        ``force`` they stay (a finished one keeps its transcription, an unfinished one fails).
+        """
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM assets WHERE id = ?", (asset_id,)).fetchone() is None:
+                return False
+            refs = db.execute("SELECT COUNT(*) FROM indexed_assets WHERE asset_id = ?", (asset_id,)).fetchone()[0]
+            if refs and not force:
+                raise AssetInUse(refs)
+            upload = db.execute("SELECT * FROM multipart_uploads WHERE asset_id = ?", (asset_id,)).fetchone()
+            if upload is not None:
+                db.execute("DELETE FROM multipart_chunks WHERE upload_id = ?", (upload["id"],))
+                db.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload["id"],))
+            db.execute("DELETE FROM assets WHERE id = ?", (asset_id,))
+        return UploadRow(**dict(upload)) if upload is not None else None
+
+    # Multipart upload sessions
+
+    def get_upload(self, upload_id: str) -> UploadRow | None:
+        row = self._one("SELECT * FROM multipart_uploads WHERE id = ?", (upload_id,))
+        return UploadRow(**dict(row)) if row else None
+
+    def upload_for_asset(self, asset_id: str) -> UploadRow | None:
+        row = self._one("SELECT * FROM multipart_uploads WHERE asset_id = ?", (asset_id,))
+        return UploadRow(**dict(row)) if row else None
+
+    def list_active_uploads(self, page: Page) -> tuple[list[UploadRow], int]:
+        rows, total = self._paged(
+            "SELECT * FROM multipart_uploads", "multipart_uploads", Filters((("status", "=", "active"),)), page
+        )
+        return [UploadRow(**dict(r)) for r in rows], total
+
+    def chunks(self, upload_id: str) -> dict[int, ChunkRow]:
+        """Every received chunk of a session, by index."""
+        rows = self._all("SELECT * FROM multipart_chunks WHERE upload_id = ? ORDER BY chunk_index", (upload_id,))
+        return {r["chunk_index"]: _chunk(r) for r in rows}
+
+    def record_chunk(self, upload_id: str, chunk_index: int, size: int, etag: str, now: str) -> None:
+        """Remember a received chunk (replacing an unreported earlier copy).
+
+        Raises :class:`UploadClosed` unless the session is active and unexpired at ``now``, and
+        :class:`ChunkAlreadyCompleted` if the chunk was already reported.
+        """
+        with self._tx() as db:
+            upload = db.execute("SELECT status, expires_at FROM multipart_uploads WHERE id = ?", (upload_id,)).fetchone()
+            if upload is None:
+                raise UploadClosed("deleted")
+            if upload["status"] != "active" or upload["expires_at"] <= now:
+                raise UploadClosed("expired" if upload["status"] == "active" else upload["status"])
+            old = db.execute(
+                "SELECT completed FROM multipart_chunks WHERE upload_id = ? AND chunk_index = ?", (upload_id, chunk_index)
+            ).fetchone()
+            if old is not None and old["completed"]:
+                raise ChunkAlreadyCompleted()
+            db.execute(
+                "INSERT OR REPLACE INTO multipart_chunks (upload_id, chunk_index, completed, size, etag, uploaded_at,"
+                " updated_at) VALUES (?,?,0,?,?,?,?)",
+                (upload_id, chunk_index, size, etag, now, now),
+            )
+
+    def report_chunks(self, upload_id: str, reports: Sequence[tuple[int, str, int]], now: str) -> tuple[int, int, int, bool]:
+        """Mark reported chunks ``(index, etag, size)`` completed, all or none.
+
+        Returns ``(newly completed, duplicates, total completed, session now complete)``. Raises
+        :class:`UploadClosed` for a session that is not active (a completed one accepts repeats of
+        its reports, so a client that lost the answer can ask again) and
+        :class:`ChunkReportRejected` for a chunk never received or whose ETag or size differ.
+        """
+        with self._tx() as db:
+            upload = db.execute("SELECT * FROM multipart_uploads WHERE id = ?", (upload_id,)).fetchone()
+            if upload is None:
+                raise UploadClosed("deleted")
+            status = upload["status"]
+            if status == "active" and upload["expires_at"] <= now:
+                raise UploadClosed("expired")
+            if status not in ("active", "completed"):
+                raise UploadClosed(status)
+            rows = {
+                r["chunk_index"]: _chunk(r)
+                for r in db.execute("SELECT * FROM multipart_chunks WHERE upload_id = ?", (upload_id,)).fetchall()
+            }
+            fresh: set[int] = set()
+            duplicates = 0
+            for index, etag, size in reports:
+                row = rows.get(index)
+                if row is None:
+                    raise ChunkReportRejected("not_uploaded", index)
+                if row.etag != etag:
+                    raise ChunkReportRejected("etag_mismatch", index)
+                if row.size != size:
+                    raise ChunkReportRejected("size_mismatch", index)
+                if row.completed or index in fresh:
+                    duplicates += 1
+                else:
+                    fresh.add(index)
+            if fresh and status != "active":
+                raise UploadClosed(status)
+            for index in fresh:
+                db.execute(
+                    "UPDATE multipart_chunks SET completed = 1, updated_at = ? WHERE upload_id = ? AND chunk_index = ?",
+                    (now, upload_id, index),
+                )
+            total = db.execute(
+                "SELECT COUNT(*) FROM multipart_chunks WHERE upload_id = ? AND completed = 1", (upload_id,)
+            ).fetchone()[0]
+            complete = total == upload["total_chunks"]
+            if complete and status == "active":
+                db.execute(
+                    "UPDATE multipart_uploads SET status = 'completed', updated_at = ? WHERE id = ?", (now, upload_id)
+                )
+            elif fresh:
+                db.execute("UPDATE multipart_uploads SET updated_at = ? WHERE id = ?", (now, upload_id))
+        return len(fresh), duplicates, total, complete
+
+    def expire_uploads(self, now: str) -> list[UploadRow]:
+        """Active sessions past their expiry become ``expired`` and their assets ``failed``; returns them."""
+        with self._tx() as db:
+            rows = db.execute(
+                "SELECT * FROM multipart_uploads WHERE status = 'active' AND expires_at <= ?", (now,)
+            ).fetchall()
+            for row in rows:
+                db.execute("UPDATE multipart_uploads SET status = 'expired', updated_at = ? WHERE id = ?", (now, row["id"]))
+                db.execute("DELETE FROM multipart_chunks WHERE upload_id = ?", (row["id"],))
+                db.execute(
+                    "UPDATE assets SET status = 'failed', error_message = ?, updated_at = ?"
+                    " WHERE id = ? AND status = 'processing'",
+                    ("The multipart upload session expired before every chunk was reported.", now, row["asset_id"]),
+                )
+        return [UploadRow(**dict(r)) for r in rows]
+
+    def uploads_needing_chunks(self) -> set[str]:
+        """Sessions whose chunk files are still needed: active ones, and completed ones not yet assembled."""
+        rows = self._all(
+            "SELECT u.id FROM multipart_uploads u JOIN assets a ON a.id = u.asset_id"
+            " WHERE u.status = 'active' OR (u.status = 'completed' AND a.status = 'processing')"
+        )
+        return {r[0] for r in rows}
+
+    # Indexed assets
+
+    def insert_indexed_asset(self, row: IndexedAssetRow) -> None:
+        """Raises :class:`AlreadyIndexed` if the asset has an indexed asset (not failed) in the index."""
+        try:
+            with self._tx() as db:
+                db.execute(
+                    "INSERT INTO indexed_assets (id, index_id, asset_id, status, filename, size, duration, width,"
+                    " height, fps, user_metadata, created_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        row.id,
+                        row.index_id,
+                        row.asset_id,
+                        row.status,
+                        row.filename,
+                        row.size,
+                        row.duration,
+                        row.width,
+                        row.height,
+                        row.fps,
+                        _dumps(row.user_metadata),
+                        row.created_at,
+                        row.updated_at,
+                    ),
+                )
+        except sqlite3.IntegrityError:
+            existing = self._one(
+                "SELECT id FROM indexed_assets WHERE index_id = ? AND asset_id = ? AND status != 'failed'",
+                (row.index_id, row.asset_id),
+            )
+            raise AlreadyIndexed(existing[0] if existing else "") from None
+
+    def get_indexed_asset(
+        self, index_id: str, indexed_asset_id: str, *, with_transcription: bool = False
+    ) -> IndexedAssetRow | None:
+        columns = _INDEXED_ASSET_COLUMNS + (", transcription" if with_transcription else "")
+        row = self._one(
+            f"SELECT {columns} FROM indexed_assets WHERE id = ? AND index_id = ?", (indexed_asset_id, index_id)
+        )
+        return _indexed_asset(row, with_transcription=with_transcription) if row else None
+
+    def list_indexed_assets(self, filters: Filters, page: Page) -> tuple[list[IndexedAssetRow], int]:
+        rows, total = self._paged(f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets", "indexed_assets", filters, page)
+        return [_indexed_asset(r) for r in rows], total
+
+    def delete_finished_indexed_asset(self, indexed_asset_id: str) -> bool:
+        with self._tx() as db:
+            cur = db.execute(f"DELETE FROM indexed_assets WHERE id = ? AND status IN {TERMINAL!r}", (indexed_asset_id,))
+            return cur.rowcount == 1
+
+    def claim_indexed_asset(self, from_status: str, to_status: str) -> IndexedAssetRow | None:
+        """Atomically move the oldest indexed asset in ``from_status`` to ``to_status`` and return it."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT id FROM indexed_assets WHERE status = ? ORDER BY created_at, rowid LIMIT 1", (from_status,)
+            ).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE indexed_assets SET status = ?, updated_at = ? WHERE id = ?", (to_status, utc_now(), row[0])
+            )
+            fetched = db.execute(f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets WHERE id = ?", (row[0],))
+            return _indexed_asset(fetched.fetchone())
+
+    def update_indexed_asset(self, indexed_asset_id: str, expected_status: str, **fields: Any) -> bool:
+        """Set columns if the indexed asset is still in ``expected_status``; False otherwise (gone or moved on)."""
+        fields["updated_at"] = utc_now()
+        names = ", ".join(f"{name} = ?" for name in fields)
+        with self._tx() as db:
+            cur = db.execute(
+                f"UPDATE indexed_assets SET {names} WHERE id = ? AND status = ?",
+                [*fields.values(), indexed_asset_id, expected_status],
+            )
+        return cur.rowcount == 1
+
+    def finish_indexed_asset(self, indexed_asset_id: str, transcription: list[dict[str, Any]] | None) -> bool:
+        """``indexing`` → ``ready`` with the transcription; False if it is gone or no longer indexing."""
+        now = utc_now()
+        return self.update_indexed_asset(
+            indexed_asset_id, "indexing", status="ready", transcription=_dumps(transcription), indexed_at=now
+        )
+
+    def requeue_indexed_assets(self) -> int:
+        """After a restart: indexed assets caught validating or indexing go back to ``queued``."""
+        with self._tx() as db:
+            return db.execute(
+                "UPDATE indexed_assets SET status = 'queued', updated_at = ? WHERE status IN ('validating', 'indexing')",
+                (utc_now(),),
+            ).rowcount
+
+    def asset_transcription(self, asset_id: str) -> IndexedAssetRow | None:
+        """The indexed asset whose transcription stands for the asset's: a ready one, else the newest."""
+        row = self._one(
+            f"SELECT {_INDEXED_ASSET_COLUMNS}, transcription FROM indexed_assets WHERE asset_id = ?"
+            " ORDER BY status = 'ready' DESC, created_at DESC, rowid DESC LIMIT 1",
+            (asset_id,),
+        )
+        return _indexed_asset(row, with_transcription=True) if row else None
+
+    # Secrets
+
+    def secret(self, name: str, make: Callable[[], str]) -> str:
+        """A persistent server secret (created with ``make`` on first use), e.g. the presigned-URL key."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM server_secrets WHERE name = ?", (name,)).fetchone()
+            if row is not None:
+                return row[0]
+            value = make()
+            db.execute("INSERT INTO server_secrets (name, value) VALUES (?, ?)", (name, value))
+            return value

@@ -78,8 +78,9 @@ class TaskForm:
 class _FormSink:
     """python-multipart callbacks that route each part to a file (``video_file``) or a small buffer."""
 
-    def __init__(self, incoming_dir: Path, max_file_bytes: int) -> None:
+    def __init__(self, incoming_dir: Path, max_file_bytes: int, file_field: str = FILE_FIELD) -> None:
         self.form = TaskForm()
+        self.file_field = file_field
         self.incoming_dir = incoming_dir
         self.max_file_bytes = max_file_bytes
         self.overflow: ApiError | None = None
@@ -131,7 +132,7 @@ class _FormSink:
             self.fail(invalid(self._name, "given more than once"))
             return
         self._seen.add(self._name)
-        if self._name == FILE_FIELD:
+        if self._name == self.file_field:
             filename = options.get(b"filename")
             self.form.file_name = safe_filename(filename.decode("utf-8", "replace") if filename else None)
             self.incoming_dir.mkdir(parents=True, exist_ok=True)
@@ -168,9 +169,13 @@ class _FormSink:
 
 
 async def read_task_form(
-    content_type: str, stream: AsyncIterator[bytes], incoming_dir: Path, max_file_bytes: int
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    incoming_dir: Path,
+    max_file_bytes: int,
+    file_field: str = FILE_FIELD,
 ) -> TaskForm:
-    """Parse a multipart body from ``stream``, writing ``video_file`` to ``incoming_dir`` as it arrives.
+    """Parse a multipart body from ``stream``, writing ``file_field`` to ``incoming_dir`` as it arrives.
 
     Raises :class:`ApiError` (and leaves no file behind) for a malformed body or an oversized file.
     """
@@ -180,7 +185,7 @@ async def read_task_form(
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise invalid("Content-Type", "this endpoint takes multipart/form-data (or a URL-encoded form with video_url)")
-    sink = _FormSink(incoming_dir, max_file_bytes)
+    sink = _FormSink(incoming_dir, max_file_bytes, file_field)
     parser = MultipartParser(boundary, sink.callbacks())
     received = 0
     drain_limit = max_file_bytes + DRAIN_SLACK

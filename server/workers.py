@@ -190,11 +190,15 @@ class Indexer:
         return True
 
     def _transcribe(self, path: Path) -> list[dict]:
-        """Segments for the file, ``[]`` when it has no audio track at all."""
-        if not probe(path).has_audio:
-            return []
-        try:
-            segments, _ = self.engine.transcribe(path, should_stop=self._stop.is_set)
-        except (av.FFmpegError, IndexError, ValueError) as exc:
-            raise BrokenMedia(type(exc).__name__) from None
-        return segments
+        return transcribe_media(self.engine, path, self._stop.is_set)
+
+
+def transcribe_media(engine: AsrEngine, path: Path, should_stop: Callable[[], bool]) -> list[dict]:
+    """Segments for the file, ``[]`` when it has no audio track at all; decoding errors are :class:`BrokenMedia`."""
+    if not probe(path).has_audio:
+        return []
+    try:
+        segments, _ = engine.transcribe(path, should_stop=should_stop)
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        raise BrokenMedia(type(exc).__name__) from None
+    return segments
