@@ -67,8 +67,18 @@ class FaultRates:
 
 
 class FaultProxy:
-    def __init__(self, upstream_root: str, rule: Callable[[str, str], Fault] | None = None, rates: FaultRates | None = None):
+    def __init__(
+        self,
+        upstream_root: str,
+        rule: Callable[[str, str], Fault] | None = None,
+        rates: FaultRates | None = None,
+        *,
+        keep_host: bool = False,
+    ):
+        """``keep_host``: forward the client's ``Host``, so URLs the server builds from it (multipart
+        chunk URLs) point back at the proxy and their requests meet its faults too."""
         up = urlsplit(upstream_root)
+        self._keep_host = keep_host
         self._upstream = (up.hostname, up.port)
         self.rule = rule
         self.rates = rates
@@ -168,7 +178,8 @@ class FaultProxy:
                 remaining -= len(chunk)
                 yield chunk
 
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+        dropped = ("connection",) if self._keep_host else ("host", "connection")
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in dropped}
         conn = http.client.HTTPConnection(*self._upstream, timeout=120)
         try:
             conn.request(handler.command, handler.path, body=body() if length else None, headers=headers)
