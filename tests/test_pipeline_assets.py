@@ -141,6 +141,23 @@ def test_tasks_on_request_lands_segments_without_words(api, tmp_path):
     assert not (out / "words").exists()
 
 
+def test_auto_takes_the_tasks_path_on_a_server_without_assets(api, tmp_path, monkeypatch):
+    """An older server: the proxy answers 404 to anything under ``/assets``, as servers without the path do."""
+    clip = make_video(tmp_path / "in" / "older.mp4", 4.5, audio="silence", width=224, height=120)
+    no_assets = Fault("status", status=404, body=b'{"code": "not_found", "message": "Not Found"}')
+
+    def rule(method: str, path: str) -> Fault:
+        return no_assets if path.startswith("/v1.3/assets") else FORWARD
+
+    with FaultProxy(api.root_url, rule) as proxy:
+        monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
+        out = tmp_path / "lake"
+        reports = transcribe_videos(sources=[str(clip)], index_name=f"older-{uuid.uuid4().hex[:8]}", out=str(out))
+    assert [r.status for r in reports] == ["landed"] and proxy.counts["status"] == 1
+    assert len(server_tasks(api, videos(out)["index_id"].iloc[0])) == 1
+    assert assets_with(api, sha256_of(clip)) == []
+
+
 def test_lost_answers_still_make_one_asset_and_one_indexed_asset(api, tmp_path, monkeypatch):
     clip = make_video(tmp_path / "in" / "lost.mp4", 4.5, audio="silence", width=220, height=120)
     rule = first_of(

@@ -26,8 +26,13 @@ _offers: dict[str, bool] = {}
 _lock = threading.Lock()
 
 
-def resolve_upload_path(client: TwelveLabsClient, choice: UploadChoice) -> UploadPath:
-    """``assets`` or ``tasks`` for this server; ``ConfigError`` for a choice it cannot serve."""
+def resolve_upload_path(
+    client: TwelveLabsClient, choice: UploadChoice, *, known: dict[str, bool] | None = None
+) -> UploadPath:
+    """``assets`` or ``tasks`` for this server; ``ConfigError`` for a choice it cannot serve.
+
+    ``known``: what servers answered so far (this process's by default).
+    """
     if choice not in UPLOAD_CHOICES:
         raise ConfigError(f"upload must be one of {', '.join(UPLOAD_CHOICES)}, got {choice!r}")
     if choice == "tasks":
@@ -38,18 +43,18 @@ def resolve_upload_path(client: TwelveLabsClient, choice: UploadChoice) -> Uploa
         return "tasks"
     if choice == "assets":
         return "assets"
-    return "assets" if offers_assets(client) else "tasks"
+    return "assets" if offers_assets(client, _offers if known is None else known) else "tasks"
 
 
-def offers_assets(client: TwelveLabsClient) -> bool:
-    """Whether ``client``'s server has ``/assets``, asked once per server per process."""
+def offers_assets(client: TwelveLabsClient, known: dict[str, bool]) -> bool:
+    """Whether ``client``'s server has ``/assets``, asked only if ``known`` does not say yet."""
     with _lock:
-        known = _offers.get(client.base_url)
-    if known is None:
-        known = client.offers_assets()
+        answer = known.get(client.base_url)
+    if answer is None:
+        answer = client.offers_assets()
         with _lock:
-            _offers[client.base_url] = known
-    return known
+            known[client.base_url] = answer
+    return answer
 
 
 @dataclass(frozen=True)
