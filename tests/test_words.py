@@ -152,3 +152,15 @@ def test_extra_tables_of_another_video_or_shape_are_refused_and_nothing_lands(tm
     with pytest.raises(ValueError, match="'videos' is not a lake table"):
         land_all(lake, videos=words_of())
     assert not list(tmp_path.rglob("*.parquet"))
+
+
+def test_a_videos_file_from_before_the_assets_columns_still_reads(tmp_path: Path) -> None:
+    """Lakes landed before ``asset_id``/``word_count``/``utterance_count`` existed stay landed (nulls)."""
+    old_schema = pa.schema([f for f in TABLES["videos"] if f.name not in ("asset_id", "word_count", "utterance_count")])
+    row = dict(video_id="v1", task_id="t1", source="/v/a.mp4", content_sha256="sha-old", duration=3.0, segment_count=2,
+               indexed_at=None, retrieved_at=RETRIEVED)
+    folder = tmp_path / "videos" / f"index_id={INDEX}"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist([row], schema=old_schema), folder / "v1.parquet")
+    landed = Lake(str(tmp_path)).landed(INDEX)["sha-old"]
+    assert (landed.video_id, landed.segment_count, landed.asset_id, landed.word_count) == ("v1", 2, None, None)
