@@ -16,7 +16,7 @@ import duckdb
 import pytest
 import requests
 
-from reelscribe.flows.transcribe import transcribe_videos
+from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
 from reelscribe.server.launcher import EmbeddedServer
 from tests.conftest import JFK
 from tests.faultproxy import FORWARD, Fault, FaultProxy, once
@@ -215,3 +215,16 @@ def test_multipart_upload_survives_lost_answers_and_resumes_the_session(small_ch
     (indexed,) = indexed_assets(small_chunks, videos(out)["index_id"].iloc[0])
     assert indexed["asset_id"] == asset["_id"]
     assert_words_match_segments(out)
+
+
+def test_an_indexed_asset_the_server_fails_fails_only_that_video(api, tmp_path):
+    short = make_video(tmp_path / "in" / "short.mp4", 2.0, audio="silence", width=228, height=120)
+    good = make_video(tmp_path / "in" / "good.mp4", 4.5, audio="silence", width=232, height=120)
+    out = tmp_path / "lake"
+    with pytest.raises(BatchFailed) as caught:
+        transcribe_videos(sources=[str(short), str(good)], index_name=f"short-{uuid.uuid4().hex[:8]}", out=str(out), upload="assets")
+    by_source = {r.source: r for r in caught.value.reports}
+    assert by_source[str(good)].status == "landed"
+    assert by_source[str(short)].status == "failed" and "IndexingFailed" in by_source[str(short)].error
+    assert "video_duration_too_short" in by_source[str(short)].error
+    assert videos(out)["source"].tolist() == [str(good)]

@@ -29,7 +29,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Callable, TypeVar
 
@@ -104,8 +104,8 @@ def wait_until_indexed(
 ) -> Task:
     """The ready task; ``IndexingFailed`` or ``IndexingTimedOut`` otherwise."""
     return _wait(
-        lambda: client.get_task(task_id), task_id, client.base_url, options, on_change, clock, sleep, wall, history,
-        failed=IndexingFailed,
+        lambda: client.get_task(task_id), task_id, server=client.base_url, options=options, on_change=on_change,
+        clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed,
     )
 
 
@@ -123,8 +123,8 @@ def wait_until_asset_indexed(
 ) -> IndexedAsset:
     """The same wait for an indexed asset (``pending → queued → validating → indexing → ready | failed``)."""
     return _wait(
-        lambda: client.get_indexed_asset(index_id, indexed_asset_id), indexed_asset_id, client.base_url, options,
-        on_change, clock, sleep, wall, history, failed=IndexingFailed,
+        lambda: client.get_indexed_asset(index_id, indexed_asset_id), indexed_asset_id, server=client.base_url,
+        options=options, on_change=on_change, clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed,
     )
 
 
@@ -140,16 +140,16 @@ def wait_until_asset_ready(
 
     Nothing is learned here: an asset's processing time says nothing about indexing times.
     """
-    plain = WaitOptions(options.max_wait, options.first_poll, options.poll_factor, options.max_poll, learn=False)
     return _wait(
-        lambda: client.get_asset(asset_id), asset_id, client.base_url, plain, None, clock, sleep, time.time, None,
-        failed=AssetFailed,
+        lambda: client.get_asset(asset_id), asset_id, server=client.base_url, options=replace(options, learn=False),
+        on_change=None, clock=clock, sleep=sleep, wall=time.time, history=None, failed=AssetFailed,
     )
 
 
 def _wait(
     fetch: Callable[[], Polled],
     ident: str,
+    *,
     server: str,
     options: WaitOptions,
     on_change: Callable[[Polled, float], None] | None,
@@ -157,7 +157,6 @@ def _wait(
     sleep: Callable[[float], None],
     wall: Callable[[], float],
     history: WaitHistory | None,
-    *,
     failed: type[IndexingFailed] | type[AssetFailed],
 ) -> Polled:
     """Poll ``fetch`` until its status is ``ready`` (returned) or ``failed`` (raised as ``failed``)."""
