@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable, ContextManager
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ConfigError, TransientError
-from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, submission_lock, upload_name
+from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
 from reelscribe.core.retry import retrying
 from reelscribe.core.sources import VideoSource, open_source, source_size
@@ -26,8 +26,8 @@ from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
 log = logging.getLogger(__name__)
 
-ASSETS_LOCK_SCOPE = "assets"
-"""The ``submission_lock`` scope of asset uploads: an asset is per account, not per index."""
+ASSETS_SCOPE = "assets"
+"""What ``hold`` gets instead of an index id while an asset is found or uploaded: assets are per account."""
 REPORT_BATCH = 8
 """Chunks reported together; a resumed session re-sends at most this many unreported chunks."""
 
@@ -58,16 +58,21 @@ def submit_asset(
     source: VideoSource,
     sha256: str,
     *,
+    hold: Callable[[str, str], ContextManager[Any]],
     direct_limit: int,
     options: WaitOptions = WaitOptions(),
     sleep: Callable[[float], None] = time.sleep,
 ) -> SubmittedAsset:
-    """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset."""
-    with submission_lock(client.base_url, ASSETS_LOCK_SCOPE, sha256):
+    """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset.
+
+    ``hold(scope, sha256)`` makes concurrent runs take turns (the tasks path's lock): per content
+    for the asset (``ASSETS_SCOPE``), per index and content for the indexed asset.
+    """
+    with hold(ASSETS_SCOPE, sha256):
         asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep)
     if asset.status is not AssetStatus.READY:
         asset = wait_until_asset_ready(client, asset.id, options, sleep=sleep)
-    with submission_lock(client.base_url, index_id, sha256):
+    with hold(index_id, sha256):
         indexed, reused = ensure_indexed_asset(client, index_id, asset.id, _metadata(source, sha256), sleep=sleep)
     return SubmittedAsset(asset.id, indexed.id, reused)
 

@@ -14,7 +14,7 @@ from typing import Callable, Literal
 from reelscribe.core.assets import submit_asset
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ConfigError
-from reelscribe.core.ingest import submit_video
+from reelscribe.core.ingest import submission_lock, submit_video
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import UPLOAD_CHOICES, UploadChoice
 from reelscribe.core.sources import VideoSource
@@ -88,7 +88,8 @@ def submit(
     """Step 1 on either path, exactly once (see ``reelscribe.core.ingest`` and ``reelscribe.core.assets``)."""
     if path == "assets":
         done = submit_asset(
-            client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options
+            client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options,
+            hold=lambda scope, key: submission_lock(client.base_url, scope, key),
         )
         return Submission("assets", None, done.indexed_asset_id, done.asset_id, done.reused)
     task = submit_video(client, index_id, source, sha256)
