@@ -89,10 +89,6 @@ class AssetStatus(str, Enum):
     READY = "ready"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (AssetStatus.READY, AssetStatus.FAILED)
-
 
 class IndexedAssetStatus(str, Enum):
     """``pending → queued → validating → indexing → ready | failed`` (the JS SDK lacks ``validating``)."""
@@ -103,10 +99,6 @@ class IndexedAssetStatus(str, Enum):
     INDEXING = "indexing"
     READY = "ready"
     FAILED = "failed"
-
-    @property
-    def is_terminal(self) -> bool:
-        return self in (IndexedAssetStatus.READY, IndexedAssetStatus.FAILED)
 
 
 def _reason(error: Any) -> str | None:
