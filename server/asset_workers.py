@@ -6,7 +6,9 @@ multipart uploads and probes every asset; it also moves newly accepted indexed a
 ``pending`` to ``queued``. ``workers`` indexing threads validate (probe, duration limits) and
 transcribe queued indexed assets with the same engine as the tasks path. Every transition is in
 SQLite first, so a restart resumes: ``processing`` assets are processed again from their bytes on
-disk, indexed assets caught ``validating`` or ``indexing`` go back to ``queued``.
+disk, indexed assets caught ``validating`` or ``indexing`` go back to ``queued``. A multipart
+upload's chunks are deleted once the assembled file is in place (it is written under a temporary
+name and renamed, so its presence means it is whole).
 
 Asset files live in ``assets/<asset_id>`` while the asset exists (an asset can be indexed into
 several indexes), apart from ``media/``, which holds only the tasks path's videos.
@@ -121,10 +123,11 @@ class AssetWorkers:
         return True
 
     def _fail_asset(self, asset: AssetRow, message: str) -> None:
+        """Files first, then the status, so a client that sees ``failed`` sees nothing left on disk."""
         log.info("asset %s failed: %s", asset.id, message)
-        self.store.update_asset(asset.id, status="failed", error_message=message)
         asset_path(self.config, asset.id).unlink(missing_ok=True)
         self._discard_upload(asset)
+        self.store.update_asset(asset.id, status="failed", error_message=message)
 
     def _discard_upload(self, asset: AssetRow) -> None:
         if asset.method == "multipart":
@@ -143,10 +146,13 @@ class AssetWorkers:
                 self._fail_asset(asset, exc.message)
                 return
         elif asset.method == "multipart":
-            upload = self.store.upload_for_asset(asset.id)
-            if upload is None:
-                return
-            size = assemble(self.config.multipart_dir, upload, self.store.chunks(upload.id), path)
+            if not path.exists():
+                upload = self.store.upload_for_asset(asset.id)
+                if upload is None:
+                    return
+                assemble(self.config.multipart_dir, upload, self.store.chunks(upload.id), path)
+            self._discard_upload(asset)
+            size = path.stat().st_size
         try:
             info = probe(path)
         except BrokenMedia as exc:
@@ -164,7 +170,6 @@ class AssetWorkers:
         )
         if not ready:
             path.unlink(missing_ok=True)
-        self._discard_upload(asset)
         log.info("asset %s ready (%s, %.2f s)", asset.id, asset.method, info.duration)
 
     def _fetch(self, url: str, path: Path) -> int:

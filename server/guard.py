@@ -1,11 +1,13 @@
 """The ASGI layer in front of every route: API key, rate limit, injected faults, ``X-Api-Version``.
 
 A plain ASGI middleware rather than a FastAPI dependency so that it also covers unknown paths and
-runs before a request body is read. Paths under ``presigned_prefix`` (multipart chunk URLs) carry a
-signature instead of a key, which their route checks; they skip the key check and the rate limit
-(an object store's PUTs are not API calls) but not injected faults. Whenever it refuses a request it first reads and discards the
+runs before a request body is read. Whenever it refuses a request it first reads and discards the
 body (up to a bound), so a client in the middle of a large upload sees the answer instead of a reset
 connection.
+
+Paths under ``presigned_prefix`` (multipart chunk URLs) carry a signature instead of a key, which
+their route checks; they skip the key check and the rate limit (an object store's PUTs are not API
+calls) but not injected faults.
 """
 
 from __future__ import annotations

@@ -144,19 +144,20 @@ async def receive_chunk(stream: AsyncIterator[bytes], folder: Path, chunk_index:
     return etag, size
 
 
-def assemble(root: Path, upload: UploadRow, chunks: dict[int, ChunkRow], destination: Path) -> int:
+def assemble(root: Path, upload: UploadRow, chunks: dict[int, ChunkRow], destination: Path) -> None:
     """Concatenate the reported chunks, in order, into ``destination`` (streamed, fsynced, atomic)."""
     partial = destination.with_name(destination.name + ".part")
     destination.parent.mkdir(parents=True, exist_ok=True)
-    with open(partial, "wb") as out:
-        for index in range(1, upload.total_chunks + 1):
-            with open(chunk_file(root, upload.id, chunks[index]), "rb") as source:
-                shutil.copyfileobj(source, out, 1024 * 1024)
-        out.flush()
-        os.fsync(out.fileno())
-        size = out.tell()
-    os.replace(partial, destination)
-    return size
+    try:
+        with open(partial, "wb") as out:
+            for index in range(1, upload.total_chunks + 1):
+                with open(chunk_file(root, upload.id, chunks[index]), "rb") as source:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, destination)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def discard_chunks(root: Path, upload_id: str) -> None:

@@ -17,7 +17,7 @@ from reelscribe.server.media import mime_type
 from reelscribe.server.multipart import discard_chunks
 from reelscribe.server.params import boolean, metadata_form_field, paging
 from reelscribe.server.segmentation import SEGMENTATIONS, transcription_views
-from reelscribe.server.store import AssetInUse, AssetRow, Filters, Page
+from reelscribe.server.store import AssetFilter, AssetInUse, AssetRow, Page
 from reelscribe.server.uploads import TaskForm, check_video_url, commit_file, read_task_form, safe_filename
 from reelscribe.server.views import asset_json, page_json
 
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 FILE_FIELD = "file"
 METHODS = ("direct", "url")
 ASSET_STATUSES = ("processing", "ready", "failed")
+ASSET_TYPES = ("video", "audio", "image", "document")
 # indexed-asset status → asset transcription status
 TRANSCRIPTION_STATUS = {
     "pending": "pending",
@@ -90,7 +91,7 @@ async def create_asset(request: Request, ctx: ServerContext = Depends(get_contex
             request.stream(),
             ctx.config.incoming_dir,
             ctx.config.max_upload_bytes,
-            FILE_FIELD,
+            file_field=FILE_FIELD,
         )
     except ClientDisconnect:
         log.info("client went away during an asset upload; nothing was kept")
@@ -120,25 +121,20 @@ def list_assets(
     status: list[str] | None = Query(None),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
-    """Newest first by default. ``asset_types`` accepts ``video`` and ``audio`` (every asset here is one)."""
-    clauses: list[tuple[str, str, Any]] = []
+    """Newest first by default. ``asset_types``: every asset here is ``video`` or ``audio``."""
+    ids = None
     if asset_ids:
-        ids = [check_id("asset_ids", part) for value in asset_ids for part in value.split(",") if part]
-        clauses.append(("id", "in", tuple(ids)))
+        ids = tuple(check_id("asset_ids", part) for value in asset_ids for part in value.split(",") if part)
     for kind in asset_types or ():
-        if kind not in ("video", "audio", "image", "document"):
-            raise invalid("asset_types", "expected video, audio, image or document")
+        if kind not in ASSET_TYPES:
+            raise invalid("asset_types", f"expected one of {', '.join(ASSET_TYPES)}")
     if asset_types and not {"video", "audio"} & set(asset_types):
-        clauses.append(("id", "in", ()))
-    if filename:
-        literal = "".join(ch for ch in filename if ch not in "%_")
-        clauses.append(("filename", "LIKE", f"%{literal}%"))
-    if status:
-        unknown = sorted(set(status) - set(ASSET_STATUSES))
-        if unknown:
-            raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ASSET_STATUSES)}")
-        clauses.append(("status", "in", tuple(status)))
-    rows, total = ctx.store.list_assets(Filters(tuple(clauses)), page)
+        ids = ()
+    unknown = sorted(set(status or ()) - set(ASSET_STATUSES))
+    if unknown:
+        raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ASSET_STATUSES)}")
+    filters = AssetFilter(ids=ids, filename_contains=filename, statuses=tuple(status or ()))
+    rows, total = ctx.store.list_assets(filters, page)
     return page_json(rows, total, page, asset_json)
 
 
@@ -160,6 +156,7 @@ def delete_asset(
 ) -> Response:
     """409 ``asset_in_use`` while indexed assets reference the asset, unless ``force=true``."""
     check_id("asset_id", asset_id)
+    upload = ctx.store.upload_for_asset(asset_id)
     try:
         deleted = ctx.store.delete_asset(asset_id, force=bool(boolean("force", force)))
     except AssetInUse as exc:
@@ -167,11 +164,11 @@ def delete_asset(
             "asset_in_use",
             f"Asset {asset_id} is referenced by {exc.args[0]} indexed asset(s); delete them first or pass force=true.",
         ) from None
-    if deleted is False:
+    if not deleted:
         raise not_found("assets", asset_id)
     asset_path(ctx.config, asset_id).unlink(missing_ok=True)
-    if deleted is not None:
-        discard_chunks(ctx.config.multipart_dir, deleted.id)
+    if upload is not None:
+        discard_chunks(ctx.config.multipart_dir, upload.id)
     return Response(status_code=200)
 
 

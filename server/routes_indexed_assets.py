@@ -9,11 +9,11 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
-from reelscribe.server.ids import check_id, new_id, utc_now
-from reelscribe.server.params import check_metadata, paging, since_clauses
+from reelscribe.server.ids import check_id, new_id, parse_time, utc_now
+from reelscribe.server.params import check_metadata, paging
 from reelscribe.server.routes_videos import EMBEDDING_OPTIONS
-from reelscribe.server.store import AlreadyIndexed, Filters, IndexedAssetRow, Page
-from reelscribe.server.views import indexed_asset_json, page_json
+from reelscribe.server.store import AlreadyIndexed, IndexedAssetFilter, IndexedAssetRow, Page
+from reelscribe.server.views import indexed_asset_json, indexed_asset_summary_json, page_json
 
 router = APIRouter()
 
@@ -81,18 +81,18 @@ def list_indexed_assets(
 ) -> dict[str, Any]:
     """Range and user-metadata filters are not supported."""
     ctx.existing_index(index_id)
-    clauses: list[tuple[str, str, Any]] = [("index_id", "=", index_id)]
-    if status:
-        unknown = sorted(set(status) - set(INDEXED_ASSET_STATUSES))
-        if unknown:
-            raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(INDEXED_ASSET_STATUSES)}")
-        clauses.append(("status", "in", tuple(status)))
-    if filename is not None:
-        clauses.append(("filename", "=", filename))
-    if asset_id is not None:
-        clauses.append(("asset_id", "=", check_id("asset_id", asset_id)))
-    clauses += since_clauses(created_at, updated_at)
-    rows, total = ctx.store.list_indexed_assets(Filters(tuple(clauses)), page)
+    unknown = sorted(set(status or ()) - set(INDEXED_ASSET_STATUSES))
+    if unknown:
+        raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(INDEXED_ASSET_STATUSES)}")
+    filters = IndexedAssetFilter(
+        index_id=index_id,
+        asset_id=check_id("asset_id", asset_id) if asset_id is not None else None,
+        statuses=tuple(status or ()),
+        filename=filename,
+        created_at=parse_time("created_at", created_at) if created_at is not None else None,
+        updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
+    )
+    rows, total = ctx.store.list_indexed_assets(filters, page)
     return page_json(rows, total, page, indexed_asset_json)
 
 
@@ -132,3 +132,16 @@ def delete_indexed_asset(index_id: str, indexed_asset_id: str, ctx: ServerContex
             f"Indexed asset {row.id} is {row.status}; only ready or failed indexed assets can be deleted.",
         )
     return Response(status_code=200)
+
+
+@router.get("/assets/{asset_id}/indexed-assets")
+def list_indexed_assets_of_asset(
+    asset_id: str, page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)
+) -> dict[str, Any]:
+    """The indexed assets that reference an asset (those that block its deletion), with their index."""
+    asset = ctx.store.get_asset(check_id("asset_id", asset_id))
+    if asset is None:
+        raise not_found("assets", asset_id)
+    rows, total = ctx.store.list_indexed_assets(IndexedAssetFilter(asset_id=asset.id), page)
+    names = {row.index_id: ctx.store.get_index(row.index_id) for row in rows}
+    return page_json(rows, total, page, lambda row: indexed_asset_summary_json(row, names[row.index_id]))

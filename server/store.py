@@ -201,6 +201,50 @@ class Filters:
 
 
 @dataclass(frozen=True)
+class AssetFilter:
+    """``ids``: only these (``()`` matches nothing); ``filename_contains``: case-insensitive substring."""
+
+    ids: tuple[str, ...] | None = None
+    filename_contains: str | None = None
+    statuses: tuple[str, ...] = ()
+
+    def filters(self) -> Filters:
+        clauses: list[tuple[str, str, Any]] = []
+        if self.ids is not None:
+            clauses.append(("id", "in", self.ids))
+        if self.filename_contains:
+            literal = "".join(ch for ch in self.filename_contains if ch not in "%_")
+            clauses.append(("filename", "LIKE", f"%{literal}%"))
+        if self.statuses:
+            clauses.append(("status", "in", self.statuses))
+        return Filters(tuple(clauses))
+
+
+@dataclass(frozen=True)
+class IndexedAssetFilter:
+    """Times are at-or-after bounds in ``ids.format_time`` form."""
+
+    index_id: str | None = None
+    asset_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    filename: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+    def filters(self) -> Filters:
+        clauses: list[tuple[str, str, Any]] = []
+        for column in ("index_id", "asset_id", "filename"):
+            if getattr(self, column) is not None:
+                clauses.append((column, "=", getattr(self, column)))
+        if self.statuses:
+            clauses.append(("status", "in", self.statuses))
+        for column in ("created_at", "updated_at"):
+            if getattr(self, column) is not None:
+                clauses.append((column, ">=", getattr(self, column)))
+        return Filters(tuple(clauses))
+
+
+@dataclass(frozen=True)
 class IndexRow:
     id: str
     name: str
@@ -373,9 +417,13 @@ def _indexed_asset(row: sqlite3.Row, *, with_transcription: bool = False) -> Ind
     return IndexedAssetRow(**data)
 
 
+# An index's videos: those of the tasks path and the ready indexed assets of the assets path.
 _INDEX_SELECT = """
 SELECT i.*, COUNT(v.id) AS video_count, COALESCE(SUM(v.duration), 0.0) AS total_duration
-FROM indexes i LEFT JOIN videos v ON v.index_id = i.id
+FROM indexes i LEFT JOIN (
+    SELECT id, index_id, duration FROM videos
+    UNION ALL SELECT id, index_id, duration FROM indexed_assets WHERE status = 'ready'
+) v ON v.index_id = i.id
 """
 _INDEXED_ASSET_COLUMNS = (
     "id, index_id, asset_id, status, filename, size, duration, width, height, fps, user_metadata,"
@@ -655,8 +703,8 @@ class Store:
         row = self._one("SELECT * FROM assets WHERE id = ?", (asset_id,))
         return _asset(row) if row else None
 
-    def list_assets(self, filters: Filters, page: Page) -> tuple[list[AssetRow], int]:
-        rows, total = self._paged("SELECT * FROM assets", "assets", filters, page)
+    def list_assets(self, filters: AssetFilter, page: Page) -> tuple[list[AssetRow], int]:
+        rows, total = self._paged("SELECT * FROM assets", "assets", filters.filters(), page)
         return [_asset(r) for r in rows], total
 
     def asset_ids(self) -> set[str]:
@@ -681,8 +729,8 @@ class Store:
             )
         return cur.rowcount == 1
 
-    def delete_asset(self, asset_id: str, *, force: bool) -> UploadRow | None | bool:
-        """Delete the asset and its upload session; False if unknown, else its session (or None).
+    def delete_asset(self, asset_id: str, *, force: bool) -> bool:
+        """Delete the asset and its upload session; False if there is no such asset.
 
         Raises :class:`AssetInUse` when indexed assets reference it and ``force`` is false; with
         ``force`` they stay (a finished one keeps its transcription, an unfinished one fails).
@@ -693,12 +741,13 @@ class Store:
             refs = db.execute("SELECT COUNT(*) FROM indexed_assets WHERE asset_id = ?", (asset_id,)).fetchone()[0]
             if refs and not force:
                 raise AssetInUse(refs)
-            upload = db.execute("SELECT * FROM multipart_uploads WHERE asset_id = ?", (asset_id,)).fetchone()
-            if upload is not None:
-                db.execute("DELETE FROM multipart_chunks WHERE upload_id = ?", (upload["id"],))
-                db.execute("DELETE FROM multipart_uploads WHERE id = ?", (upload["id"],))
+            db.execute(
+                "DELETE FROM multipart_chunks WHERE upload_id IN (SELECT id FROM multipart_uploads WHERE asset_id = ?)",
+                (asset_id,),
+            )
+            db.execute("DELETE FROM multipart_uploads WHERE asset_id = ?", (asset_id,))
             db.execute("DELETE FROM assets WHERE id = ?", (asset_id,))
-        return UploadRow(**dict(upload)) if upload is not None else None
+        return True
 
     # Multipart upload sessions
 
@@ -863,8 +912,9 @@ class Store:
         )
         return _indexed_asset(row, with_transcription=with_transcription) if row else None
 
-    def list_indexed_assets(self, filters: Filters, page: Page) -> tuple[list[IndexedAssetRow], int]:
-        rows, total = self._paged(f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets", "indexed_assets", filters, page)
+    def list_indexed_assets(self, filters: IndexedAssetFilter, page: Page) -> tuple[list[IndexedAssetRow], int]:
+        select = f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets"
+        rows, total = self._paged(select, "indexed_assets", filters.filters(), page)
         return [_indexed_asset(r) for r in rows], total
 
     def delete_finished_indexed_asset(self, indexed_asset_id: str) -> bool:

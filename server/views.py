@@ -151,6 +151,16 @@ def indexed_asset_json(row: IndexedAssetRow, *, transcription: bool = False) -> 
     return body
 
 
+def indexed_asset_summary_json(row: IndexedAssetRow, index: IndexRow | None) -> dict[str, Any]:
+    """An entry of ``GET /assets/{id}/indexed-assets``: ``{_id, index {_id, name}}``, plus ``status`` and ``asset_id``."""
+    return {
+        "_id": row.id,
+        "index": _present(_id=row.index_id, name=index.name if index is not None else None),
+        "asset_id": row.asset_id,
+        "status": row.status,
+    }
+
+
 def upload_summary_json(row: UploadRow) -> dict[str, Any]:
     """An entry of ``GET /assets/multipart-uploads``."""
     return {

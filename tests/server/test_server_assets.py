@@ -37,19 +37,20 @@ def test_url_upload_is_fetched_then_ready(rest, file_root):
     assert asset["size"] == JFK.stat().st_size
 
 
-def test_unreachable_url_and_broken_file_fail_with_a_reason(rest, http_files, tmp_path):
-    response = rest.post("/assets", files={"method": (None, "url"), "url": (None, http_files.url("missing.mp4"))})
-    assert response.status_code == 200, response.text
-    failed = wait_asset(rest, response.json()["_id"])
-    assert failed["status"] == "failed"
-    assert failed["error"]["message"]
-
+def test_files_that_are_no_video_fail_with_a_reason(rest, file_root, tmp_path):
     garbage = tmp_path / "garbage.mp4"
     garbage.write_bytes(b"not a video" * 300)
     broken = wait_asset(rest, create_asset(rest, garbage)["_id"])
     assert broken["status"] == "failed"
     assert "not a readable video" in broken["error"]["message"]
     assert "duration" not in broken
+
+    shutil.copyfile(garbage, file_root / "garbage-by-url.mp4")
+    response = rest.post("/assets", files={"method": (None, "url"), "url": (None, (file_root / "garbage-by-url.mp4").as_uri())})
+    assert response.status_code == 200, response.text
+    fetched = wait_asset(rest, response.json()["_id"])
+    assert fetched["status"] == "failed"
+    assert "not a readable video" in fetched["error"]["message"]
 
 
 @pytest.mark.parametrize(

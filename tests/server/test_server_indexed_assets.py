@@ -190,6 +190,8 @@ def test_official_sdk_on_the_assets_path(shared_server):
     text = " ".join(segment.value for segment in with_text.transcription)
     assert word_error_rate(JFK_REFERENCE, text) <= 0.10
 
+    counted = client.indexes.retrieve(index.id)
+    assert (counted.video_count, counted.total_duration) == (1, pytest.approx(11.0, abs=0.2))
     listed = list(itertools.islice(client.indexes.indexed_assets.list(index.id, page_limit=1), MAX_ITEMS))
     assert [row.id for row in listed] == [indexed.id]
 
@@ -200,3 +202,20 @@ def test_official_sdk_on_the_assets_path(shared_server):
     assert all(u.speaker is None for u in transcription.utterances)
     assets = list(itertools.islice(client.assets.list(page_limit=5), MAX_ITEMS * 5))
     assert asset.id in {a.id for a in assets}
+
+
+def test_indexed_assets_of_an_asset(rest, media, shared_server):
+    asset = ready_asset(rest, media["silent"])
+    indexes = [rest.create_index(f"by-asset-{uuid.uuid4().hex[:8]}") for _ in range(2)]
+    ids = [index_asset(rest, index, asset["_id"]) for index in indexes]
+    body = rest.get(f"/assets/{asset['_id']}/indexed-assets", params={"page_limit": 1}).json()
+    assert [row["_id"] for row in body["data"]] == [ids[1]]
+    assert body["page_info"]["total_results"] == 2
+    client = TwelveLabs(api_key=shared_server.api_key, base_url=shared_server.base_url)
+    listed = list(itertools.islice(client.indexes.indexed_assets.list_by_asset(asset["_id"], page_limit=1), MAX_ITEMS))
+    assert [(row.id, row.index.id) for row in listed] == [(ids[1], indexes[1]), (ids[0], indexes[0])]
+    names = {row.index.id: row.index.name for row in listed}
+    assert all(names[index].startswith("by-asset-") for index in indexes)
+    assert rest.get(f"/assets/{'0' * 24}/indexed-assets").status_code == 404
+    for index, indexed_id in zip(indexes, ids):
+        wait_indexed(rest, index, indexed_id)

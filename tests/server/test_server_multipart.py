@@ -228,3 +228,64 @@ def test_official_sdk_upload_file_helper(shared_server, tmp_path):
         time.sleep(0.1)
     assert asset.status == "ready"
     assert (asset.method, asset.filename, asset.size) == ("multipart", "sdk-multipart.mp4", len(DATA))
+
+
+def test_deleting_the_asset_ends_its_session(rest, shared_server):
+    session = _session(rest)
+    url = session["upload_urls"][0]["url"]
+    assert put_chunk(url, CHUNKS[1]).status_code == 200
+    folder = shared_server.data_dir / "multipart" / session["upload_id"]
+    assert folder.exists()
+    assert rest.request("DELETE", f"/assets/{session['asset_id']}").status_code == 200
+    assert not folder.exists()
+    assert rest.get(f"/assets/multipart-uploads/{session['upload_id']}").status_code == 404
+    gone = put_chunk(url, CHUNKS[1])
+    assert gone.status_code == 404
+    assert not folder.exists()
+
+
+def test_chunk_urls_skip_the_rate_limit_but_not_the_api(make_server, rest_for):
+    """The launcher's readiness check is request 1 of 2; chunk PUTs are not counted."""
+    server = make_server("--workers", "1", "--multipart-chunk-size", str(CHUNK_SIZE), "--rate-limit", "2", "--rate-window", "3600")
+    rest = rest_for(server)
+    session = _session(rest)
+    urls = {u["chunk_index"]: u["url"] for u in session["upload_urls"]}
+    assert [put_chunk(urls[i], CHUNKS[i]).status_code for i in (1, 2, 3, 4)] == [200] * 4
+    limited = report(rest, session["upload_id"], [(1, md5(CHUNKS[1]), len(CHUNKS[1]))])
+    assert (limited.status_code, limited.json()["code"]) == (429, "too_many_requests")
+
+
+@pytest.mark.slow
+def test_large_chunks_are_streamed_to_disk_not_memory(make_server, rest_for, media, tmp_path):
+    chunk = 64 * 1024 * 1024
+    server = make_server("--workers", "1", "--multipart-chunk-size", str(chunk))
+    rest = rest_for(server)
+    warm = rest.submit(rest.create_index(), media["silent"])
+    assert rest.wait(warm["_id"])["status"] == "ready"  # the model is loaded: its memory is in the baseline
+    total = 3 * chunk
+    sparse = tmp_path / "sparse.mp4"
+    with open(sparse, "wb") as handle:
+        handle.truncate(chunk)
+    session = _session(rest, total_size=total)
+    urls = _urls(rest, session)
+    before = _peak_rss_kib(server.pid)
+    etags = {}
+    for index in (1, 2, 3):
+        with open(sparse, "rb") as handle:
+            answer = put_chunk(urls[index], handle)
+        assert answer.status_code == 200, answer.text
+        etags[index] = answer.headers["ETag"].strip('"')
+    assert report(rest, session["upload_id"], [(i, etags[i], chunk) for i in (1, 2, 3)]).json()["total_completed"] == 3
+    asset = wait_asset(rest, session["asset_id"], timeout=120)
+    assert asset["status"] == "failed"  # zeros are no video; the 192 MiB were still received and assembled
+    growth_mib = (_peak_rss_kib(server.pid) - before) / 1024
+    assert growth_mib < 40, f"peak RSS grew by {growth_mib:.0f} MiB during a 192 MiB multipart upload"
+    assert list((server.data_dir / "multipart").iterdir()) == []
+    assert list((server.data_dir / "assets").iterdir()) == []
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("VmHWM not in /proc status")
