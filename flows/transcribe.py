@@ -30,9 +30,8 @@ from reelscribe.flows.params import (
 from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.settings import Settings
+from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
-from reelscribe.core.settings import UploadChoice
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index

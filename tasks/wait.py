@@ -21,7 +21,7 @@ from reelscribe.tasks.upload import Uploaded
 
 @task(name="wait-until-indexed", task_run_name="wait-{uploaded.source.name}", cache_policy=NO_CACHE, on_failure=[video_failed])
 def wait_for_indexing(
-    uploaded: Uploaded, settings: Settings, options: WaitOptions, index_id: str | None = None
+    uploaded: Uploaded, settings: Settings, options: WaitOptions, index_id: str
 ) -> Task | IndexedAsset | None:
     """The ready task or indexed asset, or ``None`` when the video had already landed and nothing was uploaded."""
     if uploaded.already_landed:
