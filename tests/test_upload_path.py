@@ -1,4 +1,4 @@
-"""Choosing the upload path per server, and the chunk upload's wire manners, against scripted loopback servers."""
+"""Choosing the upload path per server, the chunk upload's wire manners and the assets path's waits, against scripted loopback servers."""
 
 from __future__ import annotations
 
@@ -69,3 +69,32 @@ def test_a_chunk_answer_without_etag_is_a_clear_error():
         with client_for(server.base_url) as client, pytest.raises(ApiError, match="no ETag header") as caught:
             client.put_chunk(f"{server.base_url}/uploads/u1/chunks/1?signature=secret-token", b"x")
     assert "secret-token" not in str(caught.value)
+
+
+def test_an_asset_the_server_fails_raises_its_reason():
+    from reelscribe.core.errors import AssetFailed
+    from reelscribe.core.waiting import wait_until_asset_ready
+
+    replies = iter([
+        Reply(body={"_id": "a" * 24, "status": "processing"}),
+        Reply(body={"_id": "a" * 24, "status": "failed", "error": {"message": "not a readable video"}}),
+    ])
+    with ScriptedServer(lambda method, path: next(replies)) as server:
+        with client_for(server.base_url) as client, pytest.raises(AssetFailed) as caught:
+            wait_until_asset_ready(client, "a" * 24, sleep=lambda s: None)
+    assert str(caught.value) == f"asset {'a' * 24} failed: not a readable video"
+
+
+def test_an_indexed_asset_past_the_deadline_says_what_it_waited_for():
+    from reelscribe.core.errors import IndexingTimedOut
+    from reelscribe.core.waiting import WaitOptions, wait_until_asset_indexed
+
+    ticks = iter(range(100))
+    indexing = Reply(body={"_id": "b" * 24, "asset_id": "a" * 24, "status": "indexing"})
+    with ScriptedServer(lambda method, path: indexing) as server:
+        with client_for(server.base_url) as client, pytest.raises(IndexingTimedOut) as caught:
+            wait_until_asset_indexed(
+                client, "c" * 24, "b" * 24, WaitOptions(max_wait=3, learn=False), clock=lambda: next(ticks), sleep=lambda s: None
+            )
+    assert str(caught.value).startswith(f"indexed asset {'b' * 24} still 'indexing' after ")
+    assert server.seen[0].path == f"/v1.3/indexes/{'c' * 24}/indexed-assets/{'b' * 24}"

@@ -105,7 +105,7 @@ def wait_until_indexed(
     """The ready task; ``IndexingFailed`` or ``IndexingTimedOut`` otherwise."""
     return _wait(
         lambda: client.get_task(task_id), task_id, server=client.base_url, options=options, on_change=on_change,
-        clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed,
+        clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed, what="indexing task",
     )
 
 
@@ -125,6 +125,7 @@ def wait_until_asset_indexed(
     return _wait(
         lambda: client.get_indexed_asset(index_id, indexed_asset_id), indexed_asset_id, server=client.base_url,
         options=options, on_change=on_change, clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed,
+        what="indexed asset",
     )
 
 
@@ -142,7 +143,7 @@ def wait_until_asset_ready(
     """
     return _wait(
         lambda: client.get_asset(asset_id), asset_id, server=client.base_url, options=replace(options, learn=False),
-        on_change=None, clock=clock, sleep=sleep, wall=time.time, history=None, failed=AssetFailed,
+        on_change=None, clock=clock, sleep=sleep, wall=time.time, history=None, failed=AssetFailed, what="asset",
     )
 
 
@@ -158,6 +159,7 @@ def _wait(
     wall: Callable[[], float],
     history: WaitHistory | None,
     failed: type[IndexingFailed] | type[AssetFailed],
+    what: str,
 ) -> Polled:
     """Poll ``fetch`` until its status is ``ready`` (returned) or ``failed`` (raised as ``failed``)."""
     history = HISTORY if history is None else history
@@ -183,7 +185,7 @@ def _wait(
             raise failed(ident, task.failure_reason())
         remaining = deadline - clock()
         if remaining <= 0:
-            raise IndexingTimedOut(ident, clock() - started, task.status.value)
+            raise IndexingTimedOut(ident, clock() - started, task.status.value, what)
         hinted = _estimated_delay(task, wall(), options)
         sleep(min(next(intervals) if hinted is None else hinted, remaining))
 
