@@ -6,7 +6,8 @@ create is found again before it is re-sent, as ``reelscribe.core.ingest`` does f
 asset by the content hash reelscribe writes into its ``user_metadata`` (an asset belongs to the
 account, not to an index, so one upload serves every index), the indexed asset by its asset id.
 A multipart upload whose answers were lost, or whose run died, is resumed: the session says which
-chunks it already has, and only the others are sent again.
+chunks it already has, and only the others are sent again. A session that expired first leaves its
+asset unusable (the server fails it); the next run, finding no usable asset, uploads anew.
 """
 
 from __future__ import annotations
