@@ -94,6 +94,7 @@ class FaultProxy:
                 fault = proxy._decide(self.command, self.path)
                 proxy._count(fault.kind)
                 if fault.kind == "status":
+                    self._drain()  # an unread body would be parsed as the connection's next request
                     body = fault.body if fault.body is not None else _error_body(fault.status)
                     return self._reply(fault.status, body, fault.headers)
                 if fault.kind == "reset_before":
