@@ -37,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def _field_name(location: tuple) -> str:
-    """``('query', 'page_limit')`` → ``page_limit``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    """``('query', 'status', 0)`` → ``status``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    if location[:1] in (("query",), ("path",)) and len(location) > 1:
+        return str(location[1])
     parts = [str(part) for part in location[1:]] or [str(part) for part in location]
     return ".".join(parts) or "body"
 
@@ -159,7 +161,7 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         api_keys=config.api_keys,
         limiter=limiter,
         faults=FaultInjector(config.fault_5xx_rate, config.fault_429_rate, config.fault_seed),
-        drain_limit=config.max_upload_bytes + 64 * 1024 * 1024,
+        drain_limit=config.drain_limit,
         presigned_prefix=PRESIGNED_PREFIX,
     )
     return app

@@ -27,7 +27,7 @@ from reelscribe.server.ids import utc_now
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.multipart import assemble, discard_chunks
 from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
-from reelscribe.server.uploads import UrlFetchError, fetch_url
+from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 from reelscribe.server.workers import POLL_SECONDS, duration_problem, transcribe_media
 
 log = logging.getLogger(__name__)
@@ -180,7 +180,7 @@ class AssetWorkers:
             partial,
             timeout=self.config.url_timeout,
             max_bytes=self.config.url_max_bytes,
-            allow_file_roots=self.config.allow_file_roots,
+            rules=UrlRules.of(self.config),
         )
         partial.replace(path)
         return size

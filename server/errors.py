@@ -14,7 +14,6 @@ STATUS_BY_CODE: dict[str, int] = {
     "api_key_invalid": 401,
     "parameter_invalid": 400,
     "parameter_not_provided": 400,
-    "parameter_unknown": 400,
     "resource_not_exist": 404,
     "method_not_allowed": 405,
     "index_name_already_exists": 400,

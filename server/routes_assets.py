@@ -18,7 +18,8 @@ from reelscribe.server.multipart import discard_chunks
 from reelscribe.server.params import boolean, metadata_form_field, paging
 from reelscribe.server.segmentation import SEGMENTATIONS, transcription_views
 from reelscribe.server.store import AssetFilter, AssetInUse, AssetRow, Page
-from reelscribe.server.uploads import TaskForm, check_video_url, commit_file, read_task_form, safe_filename
+from reelscribe.server.uploads import TaskForm, commit_file, read_task_form, safe_filename
+from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import asset_json, page_json
 
 router = APIRouter()
@@ -65,7 +66,7 @@ def _asset_from_form(form: TaskForm, ctx: ServerContext) -> AssetRow:
             raise invalid("file", "method=url takes a url, not a file")
         if not url:
             raise missing("url")
-        default_name = check_video_url(url, ctx.config.allow_file_roots)
+        default_name = check_video_url(url, UrlRules.of(ctx.config), field="url")
     filename = safe_filename(fields.get("filename"), default_name) if fields.get("filename", "").strip() else default_name
     now = utc_now()
     return AssetRow(
@@ -91,6 +92,7 @@ async def create_asset(request: Request, ctx: ServerContext = Depends(get_contex
             request.stream(),
             ctx.config.incoming_dir,
             ctx.config.max_upload_bytes,
+            ctx.config.drain_limit,
             file_field=FILE_FIELD,
         )
     except ClientDisconnect:

@@ -11,7 +11,7 @@ from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id, new_id, parse_time, utc_now
 from reelscribe.server.params import check_metadata, paging
-from reelscribe.server.routes_videos import EMBEDDING_OPTIONS
+from reelscribe.server.routes_videos import EmbeddingOption
 from reelscribe.server.store import AlreadyIndexed, IndexedAssetFilter, IndexedAssetRow, Page
 from reelscribe.server.views import indexed_asset_json, indexed_asset_summary_json, page_json
 
@@ -111,13 +111,10 @@ def retrieve_indexed_asset(
     index_id: str,
     indexed_asset_id: str,
     transcription: bool = Query(False),
-    embedding_option: list[str] | None = Query(None),
+    embedding_option: list[EmbeddingOption] | None = Query(None),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
     """``embedding_option`` is validated but no embeddings are produced; ``transcription`` is ``null`` until ready."""
-    for option in embedding_option or ():
-        if option not in EMBEDDING_OPTIONS:
-            raise invalid("embedding_option", f"expected one of {', '.join(EMBEDDING_OPTIONS)}")
     row = _existing(ctx, index_id, indexed_asset_id, with_transcription=transcription)
     return indexed_asset_json(row, transcription=transcription)
 

@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 from reelscribe.server.ids import utc_now
 
+TaskStatus = Literal["ready", "uploading", "validating", "pending", "queued", "indexing", "failed"]
+SortField = Literal["created_at", "updated_at"]
 TERMINAL = ("ready", "failed")
 UNFINISHED = ("validating", "pending", "indexing")
-ALL_STATUSES = ("ready", "uploading", "validating", "pending", "queued", "indexing", "failed")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS indexes (
@@ -172,32 +173,115 @@ class Page:
 
     number: int = 1
     limit: int = 10
-    sort_by: str = "created_at"
+    sort_by: SortField = "created_at"
     descending: bool = True
 
     def order_sql(self, prefix: str = "") -> str:
-        """ORDER BY terms; rowid breaks ties so paging is stable. ``sort_by`` is checked by the routes."""
+        """ORDER BY terms; rowid breaks ties so paging is stable."""
+        if self.sort_by not in get_args(SortField):
+            raise ValueError(f"cannot sort by {self.sort_by!r}")
         direction = "DESC" if self.descending else "ASC"
         return f"{prefix}{self.sort_by} {direction}, {prefix}rowid {direction}"
 
 
 @dataclass(frozen=True)
-class Filters:
-    """``column op ?`` conditions (ANDed); built by routes from query parameters."""
+class Since:
+    """The ``created_at``/``updated_at`` filters: rows at or after each time (``ids.format_time`` form)."""
 
-    clauses: tuple[tuple[str, str, Any], ...] = ()
+    created_at: str | None = None
+    updated_at: str | None = None
 
-    def where(self) -> tuple[str, list[Any]]:
-        parts: list[str] = []
-        params: list[Any] = []
-        for column, op, value in self.clauses:
-            if op == "in":
-                parts.append(f"{column} IN ({','.join('?' * len(value))})")
-                params.extend(value)
-            else:
-                parts.append(f"{column} {op} ?")
-                params.append(value)
-        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+@dataclass(frozen=True)
+class IndexFilter:
+    """``model_family`` matches a model name's start; every one of ``model_options`` must be enabled."""
+
+    name: str | None = None
+    model_family: str | None = None
+    model_options: tuple[str, ...] = ()
+    since: Since = Since()
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    index_id: str | None = None
+    statuses: tuple[str, ...] = ()
+    filename: str | None = None
+    duration: float | None = None
+    width: int | None = None
+    height: int | None = None
+    since: Since = Since()
+
+
+@dataclass(frozen=True)
+class VideoFilter:
+    index_id: str
+    filename: str | None = None
+    since: Since = Since()
+
+
+class _Where:
+    """A WHERE clause built from typed filters: column names are this module's, values are bound."""
+
+    def __init__(self, prefix: str = "") -> None:
+        self.prefix = prefix
+        self.parts: list[str] = []
+        self.params: list[Any] = []
+
+    def add(self, condition: str, *params: Any) -> None:
+        self.parts.append(condition.format(p=self.prefix))
+        self.params.extend(params)
+
+    def equal(self, column: str, value: Any) -> None:
+        if value is not None:
+            self.add(f"{{p}}{column} = ?", value)
+
+    def any_of(self, column: str, values: Sequence[Any]) -> None:
+        if values:
+            self.add(f"{{p}}{column} IN ({','.join('?' * len(values))})", *values)
+
+    def since(self, since: Since) -> None:
+        for column, value in (("created_at", since.created_at), ("updated_at", since.updated_at)):
+            if value is not None:
+                self.add(f"{{p}}{column} >= ?", value)
+
+    def sql(self) -> str:
+        return (" WHERE " + " AND ".join(self.parts)) if self.parts else ""
+
+
+def _like_literal(text: str) -> str:
+    """Drop LIKE wildcards and JSON quoting characters from a filter value."""
+    return "".join(ch for ch in text if ch not in '%_"\\')
+
+
+def _index_where(filters: IndexFilter) -> _Where:
+    """Index filters name columns as ``i.<column>``; model filters match the stored JSON."""
+    where = _Where("i.")
+    where.equal("name", filters.name)
+    if filters.model_family is not None:
+        where.add("{p}models LIKE ?", f'%"model_name":"{_like_literal(filters.model_family)}%')
+    for option in filters.model_options:
+        where.add("{p}models LIKE ?", f'%"model_options":[%"{_like_literal(option)}"%')
+    where.since(filters.since)
+    return where
+
+
+def _task_where(filters: TaskFilter) -> _Where:
+    where = _Where()
+    where.equal("index_id", filters.index_id)
+    where.any_of("status", filters.statuses)
+    for column in ("filename", "duration", "width", "height"):
+        where.equal(column, getattr(filters, column))
+    where.since(filters.since)
+    return where
+
+
+def _video_where(filters: VideoFilter) -> _Where:
+    where = _Where()
+    where.equal("index_id", filters.index_id)
+    where.equal("filename", filters.filename)
+    where.since(filters.since)
+    return where
 
 
 @dataclass(frozen=True)
@@ -208,16 +292,6 @@ class AssetFilter:
     filename_contains: str | None = None
     statuses: tuple[str, ...] = ()
 
-    def filters(self) -> Filters:
-        clauses: list[tuple[str, str, Any]] = []
-        if self.ids is not None:
-            clauses.append(("id", "in", self.ids))
-        if self.filename_contains:
-            literal = "".join(ch for ch in self.filename_contains if ch not in "%_")
-            clauses.append(("filename", "LIKE", f"%{literal}%"))
-        if self.statuses:
-            clauses.append(("status", "in", self.statuses))
-        return Filters(tuple(clauses))
 
 
 @dataclass(frozen=True)
@@ -231,17 +305,34 @@ class IndexedAssetFilter:
     created_at: str | None = None
     updated_at: str | None = None
 
-    def filters(self) -> Filters:
-        clauses: list[tuple[str, str, Any]] = []
-        for column in ("index_id", "asset_id", "filename"):
-            if getattr(self, column) is not None:
-                clauses.append((column, "=", getattr(self, column)))
-        if self.statuses:
-            clauses.append(("status", "in", self.statuses))
-        for column in ("created_at", "updated_at"):
-            if getattr(self, column) is not None:
-                clauses.append((column, ">=", getattr(self, column)))
-        return Filters(tuple(clauses))
+
+
+def _active_uploads() -> _Where:
+    where = _Where()
+    where.equal("status", "active")
+    return where
+
+
+def _asset_where(filters: AssetFilter) -> _Where:
+    where = _Where()
+    if filters.ids is not None:
+        if filters.ids:
+            where.any_of("id", filters.ids)
+        else:
+            where.add("0")
+    if filters.filename_contains:
+        where.add("{p}filename LIKE ?", f"%{_like_literal(filters.filename_contains)}%")
+    where.any_of("status", filters.statuses)
+    return where
+
+
+def _indexed_asset_where(filters: IndexedAssetFilter) -> _Where:
+    where = _Where()
+    for column in ("index_id", "asset_id", "filename"):
+        where.equal(column, getattr(filters, column))
+    where.any_of("status", filters.statuses)
+    where.since(Since(created_at=filters.created_at, updated_at=filters.updated_at))
+    return where
 
 
 @dataclass(frozen=True)
@@ -473,10 +564,10 @@ class Store:
             return self._db.execute(sql, params).fetchone()
 
     def _paged(
-        self, select: str, count_from: str, filters: Filters, page: Page, *, group: str = "", prefix: str = ""
+        self, select: str, count_from: str, filters: _Where, page: Page, *, group: str = ""
     ) -> tuple[list[sqlite3.Row], int]:
         """One page of ``select`` plus the total count of matching rows."""
-        where, params = filters.where()
+        where, params, prefix = filters.sql(), filters.params, filters.prefix
         with self._lock:
             total = self._db.execute(f"SELECT COUNT(*) FROM {count_from}{where}", params).fetchone()[0]
             rows = self._db.execute(
@@ -503,9 +594,8 @@ class Store:
         row = self._one(f"{_INDEX_SELECT} WHERE i.id = ? GROUP BY i.id", (index_id,))
         return _index(row) if row else None
 
-    def list_indexes(self, filters: Filters, page: Page) -> tuple[list[IndexRow], int]:
-        """Filters name columns as ``i.<column>``."""
-        rows, total = self._paged(_INDEX_SELECT, "indexes i", filters, page, group=" GROUP BY i.id", prefix="i.")
+    def list_indexes(self, filters: IndexFilter, page: Page) -> tuple[list[IndexRow], int]:
+        rows, total = self._paged(_INDEX_SELECT, "indexes i", _index_where(filters), page, group=" GROUP BY i.id")
         return [_index(r) for r in rows], total
 
     def rename_index(self, index_id: str, name: str) -> bool:
@@ -549,9 +639,14 @@ class Store:
         row = self._one("SELECT * FROM tasks WHERE id = ?", (task_id,))
         return _task(row) if row else None
 
-    def list_tasks(self, filters: Filters, page: Page) -> tuple[list[TaskRow], int]:
-        rows, total = self._paged("SELECT * FROM tasks", "tasks", filters, page)
+    def list_tasks(self, filters: TaskFilter, page: Page) -> tuple[list[TaskRow], int]:
+        rows, total = self._paged("SELECT * FROM tasks", "tasks", _task_where(filters), page)
         return [_task(r) for r in rows], total
+
+    def task_of_video(self, index_id: str, video_id: str) -> TaskRow | None:
+        """The task that creates (or created) ``video_id`` in ``index_id``."""
+        row = self._one("SELECT * FROM tasks WHERE video_id = ? AND index_id = ?", (video_id, index_id))
+        return _task(row) if row else None
 
     def delete_finished_task(self, task_id: str) -> bool:
         """Delete a ``ready`` or ``failed`` task; False if it is gone or still in progress."""
@@ -633,8 +728,8 @@ class Store:
         row = self._one(f"SELECT {columns} FROM videos WHERE id = ? AND index_id = ?", (video_id, index_id))
         return _video(row, with_transcription=with_transcription) if row else None
 
-    def list_videos(self, filters: Filters, page: Page) -> tuple[list[VideoRow], int]:
-        rows, total = self._paged(f"SELECT {_VIDEO_COLUMNS} FROM videos", "videos", filters, page)
+    def list_videos(self, filters: VideoFilter, page: Page) -> tuple[list[VideoRow], int]:
+        rows, total = self._paged(f"SELECT {_VIDEO_COLUMNS} FROM videos", "videos", _video_where(filters), page)
         return [_video(r) for r in rows], total
 
     def delete_video(self, index_id: str, video_id: str) -> bool:
@@ -704,7 +799,7 @@ class Store:
         return _asset(row) if row else None
 
     def list_assets(self, filters: AssetFilter, page: Page) -> tuple[list[AssetRow], int]:
-        rows, total = self._paged("SELECT * FROM assets", "assets", filters.filters(), page)
+        rows, total = self._paged("SELECT * FROM assets", "assets", _asset_where(filters), page)
         return [_asset(r) for r in rows], total
 
     def asset_ids(self) -> set[str]:
@@ -761,7 +856,7 @@ class Store:
 
     def list_active_uploads(self, page: Page) -> tuple[list[UploadRow], int]:
         rows, total = self._paged(
-            "SELECT * FROM multipart_uploads", "multipart_uploads", Filters((("status", "=", "active"),)), page
+            "SELECT * FROM multipart_uploads", "multipart_uploads", _active_uploads(), page
         )
         return [UploadRow(**dict(r)) for r in rows], total
 
@@ -914,7 +1009,7 @@ class Store:
 
     def list_indexed_assets(self, filters: IndexedAssetFilter, page: Page) -> tuple[list[IndexedAssetRow], int]:
         select = f"SELECT {_INDEXED_ASSET_COLUMNS} FROM indexed_assets"
-        rows, total = self._paged(select, "indexed_assets", filters.filters(), page)
+        rows, total = self._paged(select, "indexed_assets", _indexed_asset_where(filters), page)
         return [_indexed_asset(r) for r in rows], total
 
     def delete_finished_indexed_asset(self, indexed_asset_id: str) -> bool:

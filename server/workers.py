@@ -20,7 +20,7 @@ from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.store import Store, TaskRow
-from reelscribe.server.uploads import UrlFetchError, fetch_url
+from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Indexer:
             partial,
             timeout=self.config.url_timeout,
             max_bytes=self.config.url_max_bytes,
-            allow_file_roots=self.config.allow_file_roots,
+            rules=UrlRules.of(self.config),
         )
         partial.replace(path)
         return size

@@ -174,7 +174,10 @@ def make_server(tmp_path) -> Iterator[Callable[..., EmbeddedServer]]:
 
 
 class _Files(dict):
-    """Bytes served by a throwaway local HTTP server, by name; ``url(name)`` gives the address."""
+    """Bytes served by a throwaway local HTTP server, by name; ``url(name)`` gives the address.
+
+    Servers fetch from it only when started with ``--allow-url-network 127.0.0.0/8``.
+    """
 
     port = 0
 
