@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.task_runners import TaskRunner
 from prefect.artifacts import create_table_artifact
 from prefect.futures import wait
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
@@ -14,6 +14,7 @@ from reelscribe.flows.params import (
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
+    Dask,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -21,6 +22,7 @@ from reelscribe.flows.params import (
     Out,
     Refresh,
     Sources,
+    StorageBlock,
     Upload,
     WindowEnd,
     WindowStart,
@@ -33,10 +35,12 @@ from reelscribe.core.flatten import validate_window
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
+from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import land_transcription
 from reelscribe.tasks.upload import choose_upload_path, upload_video
+from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
@@ -74,6 +78,8 @@ def transcribe_videos(
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
+    storage_block: StorageBlock = None,
+    dask: Dask = None,
     upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
@@ -84,15 +90,18 @@ def transcribe_videos(
     logger = get_run_logger()
     validate_window(start, end)
     settings = resolve_settings(api_url, credentials_block)
+    runner = task_runner(dask, max_concurrency)
+    use_storage_block(storage_block)
     found, problems = discover(sources)
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
     if found:
-        index, landed = prepare_index(settings, index_id, index_name, out)
+        index, landed = prepare_index(settings, index_id, index_name, out, storage_block)
         reports += transcribe_each(
             found, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh, upload=upload,
+            runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
+            upload=upload,
         )
     return finish(reports)
 
@@ -106,30 +115,35 @@ def transcribe_each(
     out: str,
     start: float | None,
     end: float | None,
-    max_concurrency: int,
+    runner: TaskRunner,
     max_wait_seconds: float,
     refresh: bool = False,
+    storage_block: str | None = None,
     upload: UploadChoice = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
-    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order.
+    """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
-    The upload path (tasks or assets) is chosen once for the batch.
+    One report each, in order. Everything passed here is picklable, for Dask workers. The upload
+    path (tasks or assets) is chosen once for the batch.
     """
     options = WaitOptions(max_wait=max_wait_seconds)
     path = choose_upload_path(settings, upload)
+    store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
-    with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
+    with runner:
         uploads = runner.map(
             upload_video,
             {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
-             "options": unmapped(options), **shared},
+             "options": unmapped(options), **shared, **store},
         )
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
-            {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end), **shared},
+            {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end), **shared, **store},
         )
-        wait(lands)
+        # Every future, not only the last step's: a Dask future keeps its state (and data) only
+        # once waited on; read later, it would come from the API without its result.
+        wait([*uploads, *readies, *lands])
     return [
         report_for(source.uri, [u.state, r.state, l.state])
         for source, u, r, l in zip(found, uploads, readies, lands)

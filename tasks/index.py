@@ -8,19 +8,26 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.ingest import resolve_index
 from reelscribe.core.lake import Lake
+from reelscribe.core.stores import check_lake
 from reelscribe.core.settings import Settings
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.storage import use_storage_block
 
 
 @task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def prepare_index(
-    settings: Settings, index_id: str | None, index_name: str | None, out: str
+    settings: Settings, index_id: str | None, index_name: str | None, out: str, storage_block: str | None = None
 ) -> tuple[str, frozenset[str]]:
-    """Resolve (or create) the index and read the content hashes already landed for it.
+    """Check the lake's store, resolve (or create) the index, read the hashes already landed.
+
+    The store is checked first, so a missing driver, bucket or credentials stop the run with one
+    line (``StoreError``) before an index is created or anything uploaded.
 
     Also removes the temp files that writers killed mid-write left in that index's partitions
     over an hour ago (invisible to readers, but they would pile up).
     """
+    use_storage_block(storage_block)
+    check_lake(out)
     with TwelveLabsClient(settings) as client:
         index = resolve_index(client, index_id, index_name)
     lake = Lake(out)

@@ -19,6 +19,7 @@ from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.upload import Uploaded
 
 
@@ -46,6 +47,7 @@ def land_transcription(
     out: str,
     start: float | None = None,
     end: float | None = None,
+    storage_block: str | None = None,
 ) -> Landed:
     if ready is None:
         return Landed(video_id=None, segments=0, duration=None, skipped=True)
@@ -57,6 +59,7 @@ def land_transcription(
         start=start,
         end=end,
     )
+    use_storage_block(storage_block)
     with TwelveLabsClient(settings) as client:
         landed = retrieve_and_land(client, Lake(out), request)
     video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, content_sha256
@@ -14,6 +15,7 @@ from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.storage import use_storage_block
 
 
 @dataclass(frozen=True)
@@ -57,15 +59,23 @@ def upload_video(
     refresh: bool = False,
     upload: UploadPath = "tasks",
     options: WaitOptions = WaitOptions(),
+    *,
+    out: str,
+    storage_block: str | None = None,
 ) -> Uploaded:
-    """Hash the video; skip it if that content already landed; else find or create its task or indexed asset."""
+    """Hash the video; skip it if that content already landed; else find or create its task or indexed asset.
+
+    The lookup and upload run under the content's claim in the lake ``out``, which every machine
+    and Dask worker landing there sees (``reelscribe.core.claims``).
+    """
     logger = get_run_logger()
+    use_storage_block(storage_block)
     sha256 = content_sha256(source)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)
     with TwelveLabsClient(settings) as client:
-        done = submit(client, index_id, source, sha256, upload, options=options)
+        done = submit(client, index_id, source, sha256, upload, claims=ClaimStore(out), options=options)
     verb = "found existing" if done.reused else "created"
     what = f"task {done.task_id}" if upload == "tasks" else f"indexed asset of asset {done.asset_id}"
     logger.info("%s: %s %s (video %s)", source.name, verb, what, done.video_id)

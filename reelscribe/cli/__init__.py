@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, help=f"videos in flight at once (default: {DEFAULT_MAX_CONCURRENCY})")
     run.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_SECONDS, help=f"seconds to wait for one video's indexing (default: {DEFAULT_MAX_WAIT_SECONDS:g})")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
+    run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
+    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
     run.add_argument(
         "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
@@ -100,16 +102,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         max_wait_seconds=args.max_wait,
         refresh=args.refresh,
+        storage_block=args.storage_block,
+        dask=args.dask,
         upload=args.upload,
     )
     try:
         validate_window(args.start, args.end)
+        _check_before_run(args)
         if args.credentials_block or Settings.from_env(api_url=args.api_url):
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir) as server:
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+
+
+def _check_before_run(args: argparse.Namespace) -> None:
+    """What can be known wrong before a server starts or an index is made: Dask without a
+    Prefect server, a lake store that cannot be written (with the block's credentials, if any)."""
+    from reelscribe.core.stores import check_lake
+
+    if args.dask:
+        from reelscribe.flows.runners import require_prefect_api
+
+        require_prefect_api()
+    if args.storage_block:
+        from reelscribe.tasks.storage import use_storage_block
+
+        use_storage_block(args.storage_block)
+    check_lake(args.out)
 
 
 def _embedded(data_dir: Path | None):

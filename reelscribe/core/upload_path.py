@@ -14,7 +14,8 @@ from typing import Callable, Literal
 from reelscribe.core.assets import submit_asset
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ConfigError
-from reelscribe.core.ingest import submission_lock, submit_video
+from reelscribe.core.claims import ClaimStore
+from reelscribe.core.ingest import submit_video
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import UPLOAD_CHOICES, UploadChoice
 from reelscribe.core.sources import VideoSource
@@ -83,16 +84,20 @@ def submit(
     sha256: str,
     path: UploadPath,
     *,
+    claims: ClaimStore,
     options: WaitOptions = WaitOptions(),
 ) -> Submission:
-    """Step 1 on either path, exactly once (see ``reelscribe.core.ingest`` and ``reelscribe.core.assets``)."""
+    """Step 1 on either path, exactly once (see ``reelscribe.core.ingest`` and ``reelscribe.core.assets``).
+
+    Under ``claims``, which every machine landing the same lake sees.
+    """
     if path == "assets":
         done = submit_asset(
             client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options,
-            hold=lambda scope, key: submission_lock(client.base_url, scope, key),
+            hold=claims.hold,
         )
         return Submission("assets", None, done.indexed_asset_id, done.asset_id, done.reused)
-    task = submit_video(client, index_id, source, sha256)
+    task = submit_video(client, index_id, source, sha256, claims=claims)
     return Submission("tasks", task.task_id, task.video_id, None, task.reused)
 
 
