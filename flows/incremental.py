@@ -23,6 +23,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -32,6 +33,7 @@ from reelscribe.flows.params import (
     MaxWaitSeconds,
     Out,
     StorageBlock,
+    Upload,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -75,6 +77,7 @@ def transcribe_new_videos(
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     storage_block: StorageBlock = None,
     dask: Dask = None,
+    upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -98,7 +101,7 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block,
+            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, upload=upload,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

@@ -16,6 +16,8 @@ from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+from reelscribe.core.settings import UploadChoice
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 # Each default once: the flows' signatures and the CLI's options read these.
@@ -23,6 +25,7 @@ DEFAULT_OUT = "lake"
 DEFAULT_INDEX_NAME = "reelscribe"
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_WAIT_SECONDS = 3600.0
+DEFAULT_UPLOAD: UploadChoice = "auto"
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
 WatchedSource = Annotated[
@@ -56,6 +59,13 @@ StorageBlock = Annotated[
 Dask = Annotated[
     str | None,
     Field(description="Run the tasks on Dask: a scheduler address (tcp://host:8786) or 'local' for a local cluster. Default: a thread pool in the flow's process."),
+]
+Upload = Annotated[
+    UploadChoice,
+    Field(
+        description="How videos go in: 'assets' (POST /assets, then indexed assets; also lands words and utterances), "
+        "'tasks' (POST /tasks, marked for removal in v1.3), or 'auto': assets where the server offers them, else tasks."
+    ),
 ]
 
 

@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.lake import Lake
-from reelscribe.core.models import Task
+from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
 from reelscribe.tasks.progress import video_done, video_failed
@@ -41,7 +41,7 @@ class Landed:
 )
 def land_transcription(
     uploaded: Uploaded,
-    ready: Task | None,
+    ready: Task | IndexedAsset | None,
     index_id: str,
     settings: Settings,
     out: str,
@@ -62,8 +62,8 @@ def land_transcription(
     use_storage_block(storage_block)
     with TwelveLabsClient(settings) as client:
         landed = retrieve_and_land(client, Lake(out), request)
-    get_run_logger().info(
-        "%s: landed %d segments of video %s", uploaded.source.name, landed.segment_count, ready.video_id
-    )
+    video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id
+    extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
+    get_run_logger().info("%s: landed %d segments%s of video %s", uploaded.source.name, landed.segment_count, extra, video_id)
     duration = ready.system_metadata.duration if ready.system_metadata else None
-    return Landed(video_id=ready.video_id, segments=landed.segment_count, duration=duration)
+    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration)
