@@ -56,6 +56,7 @@ __all__ = [
     "table_glob",
     "table_path",
     "validate_partition_id",
+    "video_tables",
 ]
 
 log = logging.getLogger(__name__)
@@ -184,10 +185,9 @@ class Lake:
         """Land one video: its segments file, then its videos row (the commit marker)."""
         segments_path = table_path(self.root, "segments", index_id, video_id)
         videos_path = table_path(self.root, "videos", index_id, video_id)
-        _check_segments(segments, video_id)
-        row = _video_row(video_id, segments.num_rows, video)
-        self._publish(segments_path, self._encode(segments, "segments"))
-        self._publish(videos_path, self._encode(row, "videos"))
+        tables = video_tables(video_id, segments, video)
+        self._publish(segments_path, self._encode(tables["segments"], "segments"))
+        self._publish(videos_path, self._encode(tables["videos"], "videos"))
         return LandedVideo(self._uri(segments_path), self._uri(videos_path), segments.num_rows)
 
     def landed(self, index_id: str) -> dict[str, LandedRecord]:
@@ -258,6 +258,12 @@ class Lake:
 
     def _uri(self, path: str) -> str:
         return path if self.is_local else self.fs.unstrip_protocol(path)
+
+
+def video_tables(video_id: str, segments: pa.Table, video: VideoRecord) -> dict[TableName, pa.Table]:
+    """One video's validated rows per table, ``videos`` last: what every lake format writes."""
+    _check_segments(segments, video_id)
+    return {"segments": segments, "videos": _video_row(video_id, segments.num_rows, video)}
 
 
 def _check_segments(segments: pa.Table, video_id: str) -> None:
