@@ -52,3 +52,32 @@ def jfk_copy(tmp_path) -> Path:
     target.parent.mkdir()
     shutil.copy(JFK, target)
     return target
+
+
+@pytest.fixture(scope="session")
+def moto_s3():
+    """moto's S3 API on a free loopback port for the whole session (tests/s3kit.py)."""
+    from tests.s3kit import MotoS3
+
+    server = MotoS3().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_env(moto_s3, monkeypatch):
+    """The standard AWS variables point at moto (and no profile or config file gets in the way)."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto_s3.env().items():
+        monkeypatch.setenv(name, value)
+    return moto_s3
+
+
+@pytest.fixture
+def s3_bucket(s3_env):
+    """A fresh bucket of this test's own, with an s3fs client for assertions."""
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    return s3_env.new_bucket()
