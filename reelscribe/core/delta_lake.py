@@ -30,6 +30,7 @@ a commit silently: use one that honours it.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -41,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-from deltalake import DeltaTable, WriterProperties, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from reelscribe.core.lake import Lake, LandedRecord, LandedVideo, VideoRecord, table_path, validate_partition_id
@@ -82,7 +83,7 @@ class DeltaLake:
         if not out:
             raise ValueError("the lake location (out) must not be empty")
         self.out = out.rstrip("/")
-        self.storage_options = dict(storage_options or {})
+        self.storage_options = {**_default_storage_options(self.out), **(storage_options or {})}
         self.staging = Lake(f"{self.out}/{STAGING}")
         self.fs, self.root = fsspec.core.url_to_fs(self.out)
 
@@ -219,6 +220,7 @@ class DeltaLake:
                 schema_mode="merge",
                 storage_options=self.storage_options,
                 writer_properties=writer_properties(),
+                commit_properties=_claim(index_id),
             ),
             what=f"{name} of {len(video_ids)} video(s) in {index_id}",
         )
@@ -291,9 +293,31 @@ class DeltaLake:
         return LandedVideo(self.table_uri("segments"), self.table_uri(MARKER_TABLE), segment_count)
 
 
+def _default_storage_options(out: str) -> dict[str, str]:
+    """delta-rs refuses plain-HTTP endpoints unless told; an ``http://`` endpoint set in the
+    standard AWS variables (a local S3 such as MinIO or moto) is that consent, so say it once here.
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    if out.startswith(("s3://", "s3a://")) and endpoint.startswith("http://"):
+        return {"AWS_ALLOW_HTTP": "true"}
+    return {}
+
+
 def writer_properties() -> WriterProperties:
     """Snappy and row groups small enough for DuckDB to scan a big file on every core."""
     return WriterProperties(compression="SNAPPY", max_row_group_size=ROW_GROUP_ROWS)
+
+
+def _claim(index_id: str) -> CommitProperties:
+    """Make concurrent commits into one index conflict, so the loser retries against the winner.
+
+    delta-rs 1.6.6 does not check an overwrite's predicate against files a concurrent commit
+    added: two writers landing the same new video would both commit, duplicating its rows.
+    Both commits carry the same application id (a Delta ``txn`` action); the conflict checker
+    refuses the second (``CommitFailedError``), whose retry then replaces the winner's rows.
+    """
+    version = time.time_ns() // 1000
+    return CommitProperties(app_transactions=[Transaction(f"reelscribe:{index_id}", version)])
 
 
 def _with_partition(parts: list[pa.Table], index_id: str) -> pa.Table:

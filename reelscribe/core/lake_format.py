@@ -13,7 +13,7 @@ from typing import Literal, get_args
 
 import fsspec
 
-from reelscribe.core.delta_lake import DELTA_LOG, DeltaLake
+from reelscribe.core.delta_lake import MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
 
@@ -28,14 +28,13 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
     """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one."""
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
-    fs, root = fsspec.core.url_to_fs(out)
-    videos = f"{root.rstrip('/')}/videos"
-    is_delta = fs.exists(f"{videos}/{DELTA_LOG}")
+    delta = DeltaLake(out)
+    is_delta = is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options)
     if table_format == "parquet" and is_delta:
         raise ConfigError(_MISMATCH["delta"].format(out=out))
-    if table_format == "delta" and not is_delta and _holds_video_files(fs, videos):
+    if table_format == "delta" and not is_delta and _holds_video_files(delta.fs, f"{delta.root}/{MARKER_TABLE}"):
         raise ConfigError(_MISMATCH["parquet"].format(out=out))
-    return DeltaLake(out) if table_format == "delta" else Lake(out)
+    return delta if table_format == "delta" else Lake(out)
 
 
 def commits_in_batches(table_format: TableFormat) -> bool:
@@ -49,6 +48,7 @@ def _holds_video_files(fs: fsspec.AbstractFileSystem, videos: str) -> bool:
     Lists one partition: paid only before a Delta lake's first commit or on the way to the
     error. Data files of a Delta table whose first commit never happened do not count.
     """
+    fs.invalidate_cache()
     try:
         partitions = [p for p in fs.ls(videos, detail=False) if "index_id=" in p]
     except FileNotFoundError:

@@ -18,11 +18,11 @@ from deltalake import Field, Schema, convert_to_deltalake
 from deltalake.schema import PrimitiveType
 
 from reelscribe.core.delta_lake import (
-    DELTA_LOG,
     MARKER_TABLE,
     PARTITION,
     STAGING,
     DeltaLake,
+    is_delta_table,
     retry_commits,
     writer_properties,
 )
@@ -84,6 +84,7 @@ def convert_lake(out: str) -> list[str]:
     Stop per-video writers first: a file they write afterwards is not in the table.
     """
     fs, root = fsspec.core.url_to_fs(out)
+    fs.invalidate_cache()
     if not fs.exists(f"{root.rstrip('/')}/{MARKER_TABLE}"):
         raise ConfigError(f"{out} holds no lake (no {MARKER_TABLE}/ table) to convert")
     names = sorted(
@@ -101,7 +102,7 @@ def convert_lake(out: str) -> list[str]:
     converted = []
     partition = Schema([Field(PARTITION, PrimitiveType("string"))])
     for name in [n for n in names if n != MARKER_TABLE] + [MARKER_TABLE]:
-        if fs.exists(f"{root.rstrip('/')}/{name}/{DELTA_LOG}"):
+        if is_delta_table(lake.table_uri(name), lake.storage_options):
             continue
         convert_to_deltalake(
             lake.table_uri(name), mode="ignore", partition_by=partition, partition_strategy="hive",
