@@ -1,7 +1,7 @@
 """The scheduled job: transcribe only the videos of a source that have not landed yet.
 
 "New" means a content hash (SHA-256 of the file's bytes) that the lake's ``videos`` table does
-not hold for this index (``Lake(out).landed(index_id)``). The lake is the only state: no cursor,
+not hold for this index (``open_lake(out, table_format).landed(index_id)``). The lake is the only state: no cursor,
 no watermark, no database. So a renamed or copied video is not new, a video whose landing
 failed is new again at the next run, and wiping the lake lands everything again.
 
@@ -28,6 +28,7 @@ from reelscribe.flows.params import (
     MaxConcurrency,
     MaxWaitSeconds,
     Out,
+    TableFormatParam,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -68,6 +69,7 @@ def transcribe_new_videos(
     end: WindowEnd = None,
     max_concurrency: MaxConcurrency = 8,
     max_wait_seconds: MaxWaitSeconds = 3600.0,
+    table_format: TableFormatParam = "parquet",
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -81,7 +83,7 @@ def transcribe_new_videos(
         raise ConfigError("give exactly one of index_id and index_name")
     settings = resolve_settings(api_url, credentials_block)
     found = _discover(source)
-    index, landed = prepare_index(settings, index_id, index_name, out) if found else (None, frozenset())
+    index, landed = prepare_index(settings, index_id, index_name, out, table_format) if found else (None, frozenset())
     new = select_new_videos(found, landed) if found else []
     headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
     logger.info(headline)
@@ -89,7 +91,7 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds,
+            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, table_format=table_format,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

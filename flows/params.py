@@ -16,6 +16,8 @@ from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+from reelscribe.core.lake_format import TableFormat
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
@@ -43,6 +45,13 @@ WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments 
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+TableFormatParam = Annotated[
+    TableFormat,
+    Field(
+        description="How the lake stores its tables: 'parquet' (one file per video, any reader globs it) or "
+        "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3).",
+    ),
+]
 
 
 def index_label(params: dict[str, Any]) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_table_artifact
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from reelscribe.flows.params import (
@@ -17,6 +20,7 @@ from reelscribe.flows.params import (
     Out,
     Refresh,
     Sources,
+    TableFormatParam,
     WindowEnd,
     WindowStart,
     describe_parameters,
@@ -25,16 +29,20 @@ from reelscribe.flows.params import (
 from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
-from reelscribe.tasks.land import land_transcription
+from reelscribe.tasks.land import Landed, commit_landed, land_transcription
 from reelscribe.tasks.upload import upload_video
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
+# A Delta commit costs ~50 ms whatever its size; these bound how long a landed video waits to be seen.
+COMMIT_EVERY = 50
+COMMIT_AFTER_S = 60.0
 
 
 class BatchFailed(ReelscribeError):
@@ -69,6 +77,7 @@ def transcribe_videos(
     max_concurrency: MaxConcurrency = 8,
     max_wait_seconds: MaxWaitSeconds = 3600.0,
     refresh: Refresh = False,
+    table_format: TableFormatParam = "parquet",
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
 
@@ -83,10 +92,11 @@ def transcribe_videos(
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
     if found:
-        index, landed = prepare_index(settings, index_id, index_name, out)
+        index, landed = prepare_index(settings, index_id, index_name, out, table_format)
         reports += transcribe_each(
             found, settings, index, landed, out=out, start=start, end=end,
             max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh,
+            table_format=table_format,
         )
     return finish(reports)
 
@@ -103,8 +113,13 @@ def transcribe_each(
     max_concurrency: int,
     max_wait_seconds: float,
     refresh: bool = False,
+    table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> list[VideoReport]:
-    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order."""
+    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order.
+
+    In a Delta lake the land steps stage their videos and this flow commits them in batches
+    as they finish (``commit_as_landed``).
+    """
     options = WaitOptions(max_wait=max_wait_seconds)
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
     with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
@@ -114,13 +129,48 @@ def transcribe_each(
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
         lands = runner.map(
             land_transcription,
-            {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end), **shared},
+            {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end),
+             "table_format": unmapped(table_format), **shared},
         )
+        commits = commit_as_landed(lands, out, index) if commits_in_batches(table_format) else {}
         wait(lands)
     return [
-        report_for(source.uri, [u.state, r.state, l.state])
-        for source, u, r, l in zip(found, uploads, readies, lands)
+        report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
+        for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
     ]
+
+
+def commit_as_landed(lands: list[PrefectFuture], out: str, index: str) -> dict[int, State]:
+    """Commit staged videos every ``COMMIT_EVERY`` videos or ``COMMIT_AFTER_S`` seconds, and at the end.
+
+    Runs in the flow's thread while the land steps go on in the runner. Returns each staged
+    video's commit state by its position. A video that failed staged nothing and delays no
+    commit; a commit that fails leaves its videos staged, and the next run commits them
+    (``prepare_index``), so nothing retrieved is lost, also when this process dies.
+    """
+    position = {future.task_run_id: i for i, future in enumerate(lands)}
+    pending: dict[int, str] = {}
+    commits: dict[int, State] = {}
+    oldest = time.monotonic()
+
+    def flush() -> None:
+        state = commit_landed(out, index, list(pending.values()), return_state=True)
+        commits.update(dict.fromkeys(pending, state))
+        pending.clear()
+
+    for future in as_completed(lands):
+        future.wait()  # sets the final state; without it ``state`` asks the API, which may lag
+        state = future.state
+        landed = state.result(raise_on_failure=False) if state.is_completed() else None
+        if isinstance(landed, Landed) and landed.staged and landed.video_id:
+            if not pending:
+                oldest = time.monotonic()
+            pending[position[future.task_run_id]] = landed.video_id
+        if len(pending) >= COMMIT_EVERY or (pending and time.monotonic() - oldest >= COMMIT_AFTER_S):
+            flush()
+    if pending:
+        flush()
+    return commits
 
 
 def finish(reports: list[VideoReport], *, key: str = SUMMARY_KEY, headline: str = "") -> list[VideoReport]:

@@ -156,7 +156,7 @@ class DeltaLake:
         video whose marker is read here had all its files in place (a concurrent committer that
         finished it first makes this a harmless replacement).
         """
-        wanted = [validate_partition_id(v, "video_id") for v in video_ids]
+        wanted = list(dict.fromkeys(validate_partition_id(v, "video_id") for v in video_ids))
         tables = self._read_staged(index_id, wanted)
         markers = tables.pop(MARKER_TABLE, None)
         if markers is None or markers.num_rows == 0:
@@ -169,6 +169,15 @@ class DeltaLake:
         committed = self.write_batch(index_id, batch)
         self._unstage(index_id, committed, [MARKER_TABLE, *tables])
         return committed
+
+    def staging_indexes(self) -> list[str]:
+        """Ids of the indexes with anything in the staging area."""
+        directory = f"{self.staging.root}/{MARKER_TABLE}"
+        try:
+            names = [_name(p) for p in self.staging.fs.ls(directory, detail=False)]
+        except FileNotFoundError:
+            return []
+        return sorted(n.split("=", 1)[1] for n in names if n.startswith(f"{PARTITION}="))
 
     def staged(self, index_id: str) -> list[str]:
         """Ids of the videos waiting in the staging area of ``index_id``."""

@@ -42,6 +42,12 @@ def commits_in_batches(table_format: TableFormat) -> bool:
     return table_format == "delta"
 
 
+def landing_target(lake: Lake | DeltaLake) -> Lake:
+    """Where a land step writes one video: the per-video lake itself (each file is final), or
+    the Delta lake's staging area, from which ``commit_staged`` lands videos in batches."""
+    return lake.staging if isinstance(lake, DeltaLake) else lake
+
+
 def _holds_video_files(fs: fsspec.AbstractFileSystem, videos: str) -> bool:
     """Whether a ``videos`` table without a Delta log holds per-video files.
 
