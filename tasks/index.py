@@ -37,7 +37,7 @@ def prepare_index(
     if stale:
         logger.info("finished %d leftover(s) of interrupted writes in %s (temp files removed, staged videos committed)", len(stale), out)
     started = time.perf_counter()
-    landed = frozenset(lake.landed(index.id))
+    landed = lake.landed_hashes(index.id)
     logger.info(
         "index %s (%s): %d videos already landed in %s (%s lake, read in %.2f s)",
         index.id, index.index_name, len(landed), out, table_format, time.perf_counter() - started,

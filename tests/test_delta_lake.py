@@ -103,7 +103,7 @@ def test_landed_is_per_index(where: str, table_format: str) -> None:
     lake = open_lake(where, table_format)
     land(lake, "v1", 1)
     land(lake, "v2", 1, index_id="other")
-    assert list(lake.landed(INDEX)) == ["sha-v1"]
+    assert list(lake.landed(INDEX)) == ["sha-v1"] and lake.landed_hashes(INDEX) == {"sha-v1"}
     assert list(lake.landed("other")) == ["sha-v2"]
     assert lake.landed("unknown") == {}
 

@@ -109,6 +109,11 @@ class DeltaLake:
         rows = table.select(names).sort_by("retrieved_at").to_pylist()
         return {row["content_sha256"]: LandedRecord(**row) for row in rows}
 
+    def landed_hashes(self, index_id: str) -> frozenset[str]:
+        """The content hashes landed in ``index_id``: one column read, what every run starts with."""
+        table = self._read_partition(MARKER_TABLE, validate_partition_id(index_id), columns=["content_sha256"])
+        return frozenset() if table is None else frozenset(table["content_sha256"].to_pylist())
+
     def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
         """Finish what interrupted runs left: commit their staged videos, drop stale temp files.
 
@@ -207,14 +212,14 @@ class DeltaLake:
     def _exists(self, name: str) -> bool:
         return is_delta_table(self.table_uri(name), self.storage_options)
 
-    def _read_partition(self, name: str, index_id: str) -> pa.Table | None:
+    def _read_partition(self, name: str, index_id: str, columns: list[str] | None = None) -> pa.Table | None:
         table = self.open(name)
         if table is None:
             return None
         # Tuple filters, not a SQL string: in deltalake 1.6.6 a SQL pruning predicate leaves a
         # thread that aborts the interpreter at exit.
         dataset = table.to_pyarrow_dataset(file_pruning_predicate=[(PARTITION, "=", index_id)])
-        return dataset.to_table(filter=pc.field(PARTITION) == index_id)
+        return dataset.to_table(columns=columns, filter=pc.field(PARTITION) == index_id)
 
     def _replace(self, name: str, index_id: str, video_ids: Sequence[str], rows: pa.Table) -> None:
         listed = ", ".join(f"'{v}'" for v in video_ids)

@@ -203,6 +203,10 @@ class Lake:
         table = self._read_videos(files).sort_by("retrieved_at")
         return {row["content_sha256"]: LandedRecord(**row) for row in table.to_pylist()}
 
+    def landed_hashes(self, index_id: str) -> frozenset[str]:
+        """The content hashes landed in ``index_id``: what a run needs to skip landed videos."""
+        return frozenset(self.landed(index_id))
+
     def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
         """Remove temp files that crashed writers left in ``index_id``; returns their paths.
 
