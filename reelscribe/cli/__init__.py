@@ -161,6 +161,12 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.lake_format import open_lake
+
+    try:
+        open_lake(args.out, "delta")  # a per-video lake is refused before Prefect starts
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
     from reelscribe.flows.maintenance import compact_lake
 
     state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
