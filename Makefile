@@ -46,7 +46,7 @@ clean:
 PREFECT := $(BIN)/prefect
 PREFECT_PORT ?= 4200
 POOL ?= reelscribe
-LOCAL_API_PORT ?= 8765
+LOCAL_API_PORT ?=
 RUN_ARGS ?=
 
 .PHONY: prefect-server local-api secret deploy worker serve run-incremental
@@ -57,9 +57,10 @@ prefect-server: $(RUN_STAMP)
 	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # The local Twelve Labs-compatible API the deployments point at by default; its key comes from
-# REELSCRIBE_SERVER_API_KEYS (never from the command line).
+# REELSCRIBE_SERVER_API_KEYS (never from the command line). It listens on the server's default
+# port (DEFAULT_PORT in server/config.py) unless LOCAL_API_PORT is set.
 local-api: $(RUN_STAMP)
-	$(BIN)/reelscribe serve --host 127.0.0.1 --port $(LOCAL_API_PORT) --data-dir .reelscribe/server
+	$(BIN)/reelscribe serve --host 127.0.0.1 $(if $(LOCAL_API_PORT),--port $(LOCAL_API_PORT)) --data-dir .reelscribe/server
 
 # Stores $TWELVE_LABS_API_KEY in the Secret block the deployments name (secret/twelve-labs-api-key).
 secret: $(RUN_STAMP)

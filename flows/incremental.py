@@ -15,12 +15,14 @@ new video is hashed twice: here, and again by the upload task, which re-checks o
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.flows.params import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_OUT,
     ApiUrl,
     CredentialsBlock,
     IndexId,
@@ -37,7 +39,7 @@ from reelscribe.flows.params import (
 )
 from reelscribe.flows.report import VideoReport
 from reelscribe.flows.transcribe import finish, transcribe_each
-from reelscribe.core.errors import ConfigError, SourceError
+from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.sources import VideoSource, content_sha256, discover
 from reelscribe.tasks.connection import resolve_settings
@@ -47,7 +49,6 @@ SUMMARY_KEY = "transcribe-new-videos-summary"
 HASH_WORKERS = 4
 # ``discover`` words every "this place holds no videos" problem this way; for a watched
 # folder that is the normal state between arrivals, not an error.
-_NO_VIDEOS = "no video files"
 
 
 def _run_name() -> str:
@@ -62,14 +63,14 @@ def transcribe_new_videos(
     source: WatchedSource,
     index_name: IndexName = None,
     index_id: IndexId = None,
-    out: Out = "lake",
+    out: Out = DEFAULT_OUT,
     api_url: ApiUrl = None,
     credentials_block: CredentialsBlock = None,
     start: WindowStart = None,
     end: WindowEnd = None,
-    max_concurrency: MaxConcurrency = 8,
-    max_wait_seconds: MaxWaitSeconds = 3600.0,
-    table_format: TableFormatParam = "parquet",
+    max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
+    max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
+    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -116,20 +117,11 @@ def _hash_or_none(source: VideoSource) -> str | None:
 
 
 def _discover(source: str) -> list[VideoSource]:
-    """The videos under ``source``; none when it holds none yet. Raises if it cannot be right.
-
-    An object store has no empty folders (a prefix exists only while objects are under it), so
-    for a remote source "no such file or directory" means "nothing has arrived yet" too.
-    """
+    """The videos under ``source``; none when it holds none yet. Raises if it cannot be right."""
     found, problems = discover([source])
     for problem in problems:
-        if _NO_VIDEOS in problem.message or (_is_remote(source) and problem.message == "no such file or directory"):
-            get_run_logger().info("%s: no videos there yet", source)
+        if isinstance(problem.error, NoVideosFound):
+            get_run_logger().info("%s: no videos there yet (%s)", source, problem.message)
         else:
             raise SourceError(str(problem))
     return found
-
-
-def _is_remote(source: str) -> bool:
-    scheme = urlsplit(source).scheme.lower()
-    return len(scheme) > 1 and scheme not in ("file", "http", "https")

@@ -16,9 +16,16 @@ from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
-from reelscribe.core.lake_format import TableFormat
+# DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
+from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Each default once: the flows' signatures and the CLI's options read these.
+DEFAULT_OUT = "lake"
+DEFAULT_INDEX_NAME = "reelscribe"
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_MAX_WAIT_SECONDS = 3600.0
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
 WatchedSource = Annotated[

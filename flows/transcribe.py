@@ -11,6 +11,9 @@ from prefect.states import State
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from reelscribe.flows.params import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_OUT,
     ApiUrl,
     CredentialsBlock,
     IndexId,
@@ -69,15 +72,15 @@ def transcribe_videos(
     sources: Sources,
     index_name: IndexName = None,
     index_id: IndexId = None,
-    out: Out = "lake",
+    out: Out = DEFAULT_OUT,
     api_url: ApiUrl = None,
     credentials_block: CredentialsBlock = None,
     start: WindowStart = None,
     end: WindowEnd = None,
-    max_concurrency: MaxConcurrency = 8,
-    max_wait_seconds: MaxWaitSeconds = 3600.0,
+    max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
+    max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
-    table_format: TableFormatParam = "parquet",
+    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
 

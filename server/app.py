@@ -13,13 +13,22 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import compile_path
 
-from reelscribe.server import routes_indexes, routes_tasks, routes_videos
+from reelscribe.server import (
+    routes_assets,
+    routes_indexed_assets,
+    routes_indexes,
+    routes_multipart,
+    routes_tasks,
+    routes_videos,
+)
+from reelscribe.server.asset_workers import AssetWorkers
 from reelscribe.server.asr import AsrEngine, AsrSettings
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.context import ServerContext
 from reelscribe.server.errors import ApiError, error_response
 from reelscribe.server.faults import FaultInjector
 from reelscribe.server.guard import Guard
+from reelscribe.server.multipart import PRESIGNED_PREFIX, Presigner
 from reelscribe.server.ratelimit import RateLimiter
 from reelscribe.server.store import Store
 from reelscribe.server.workers import Indexer
@@ -28,7 +37,9 @@ log = logging.getLogger(__name__)
 
 
 def _field_name(location: tuple) -> str:
-    """``('query', 'page_limit')`` → ``page_limit``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    """``('query', 'status', 0)`` → ``status``; ``('body', 'models', 0, 'model_name')`` → ``models.0.model_name``."""
+    if location[:1] in (("query",), ("path",)) and len(location) > 1:
+        return str(location[1])
     parts = [str(part) for part in location[1:]] or [str(part) for part in location]
     return ".".join(parts) or "body"
 
@@ -49,6 +60,10 @@ ROUTERS = (
     ("/v1.3", routes_videos.router),
     ("/v1.3", routes_videos.classic_router),
     ("/v1.2", routes_videos.classic_router),
+    ("/v1.3", routes_multipart.router),
+    ("/v1.3", routes_assets.router),
+    ("/v1.3", routes_indexed_assets.router),
+    ("", routes_multipart.presigned_router),
 )
 
 
@@ -111,13 +126,18 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         store = Store(config.db_path)
         asr = engine or AsrEngine(asr_settings(config))
         indexer = Indexer(config, store, asr)
-        app.state.context = ServerContext(config=config, store=store, indexer=indexer)
+        assets = AssetWorkers(config, store, asr)
+        app.state.context = ServerContext(
+            config=config, store=store, indexer=indexer, assets=assets, presigner=Presigner.from_store(store)
+        )
         asr.warm_up()
         indexer.start()
+        assets.start()
         log.info("serving %s with %d worker(s)", config.data_dir, config.workers)
         try:
             yield
         finally:
+            assets.stop()
             indexer.stop()
             asr.close()
             store.close()
@@ -141,6 +161,7 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         api_keys=config.api_keys,
         limiter=limiter,
         faults=FaultInjector(config.fault_5xx_rate, config.fault_429_rate, config.fault_seed),
-        drain_limit=config.max_upload_bytes + 64 * 1024 * 1024,
+        drain_limit=config.drain_limit,
+        presigned_prefix=PRESIGNED_PREFIX,
     )
     return app

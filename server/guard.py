@@ -4,6 +4,10 @@ A plain ASGI middleware rather than a FastAPI dependency so that it also covers 
 runs before a request body is read. Whenever it refuses a request it first reads and discards the
 body (up to a bound), so a client in the middle of a large upload sees the answer instead of a reset
 connection.
+
+Paths under ``presigned_prefix`` (multipart chunk URLs) carry a signature instead of a key, which
+their route checks; they skip the key check and the rate limit (an object store's PUTs are not API
+calls) but not injected faults.
 """
 
 from __future__ import annotations
@@ -54,12 +58,14 @@ class Guard:
         limiter: RateLimiter | None,
         faults: FaultInjector,
         drain_limit: int,
+        presigned_prefix: str | None = None,
     ) -> None:
         self.app = app
         self.api_keys = api_keys
         self.limiter = limiter
         self.faults = faults
         self.drain_limit = drain_limit
+        self.presigned_prefix = presigned_prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -68,11 +74,12 @@ class Guard:
         extra = {"X-Api-Version": "1.2" if scope["path"].startswith("/v1.2/") else API_VERSION}
         headers = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in scope["headers"]}
         api_key = headers.get("x-api-key")
-        if not key_is_valid(api_key, self.api_keys):
+        presigned = self.presigned_prefix is not None and scope["path"].startswith(self.presigned_prefix)
+        if not presigned and not key_is_valid(api_key, self.api_keys):
             await self._refuse(scope, receive, send, "api_key_invalid", "The API key is missing or not valid.", extra)
             return
         now = time.time()
-        if self.limiter is not None:
+        if self.limiter is not None and not presigned:
             decision = self.limiter.hit(key_fingerprint(api_key or ""))
             extra.update(decision.headers(now))
             if not decision.allowed:

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from reelscribe.server.cli import KEYS_ENV
+from reelscribe.server.config import KEYS_ENV
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 _LOG_TAIL_BYTES = 4000

@@ -8,6 +8,7 @@ further in are caught later, when the audio is decoded for transcription.
 from __future__ import annotations
 
 import logging
+import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,8 @@ def probe(path: Path) -> Probe:
         has_audio=audio is not None,
         has_video=video is not None,
     )
+
+
+def mime_type(filename: str) -> str:
+    """The MIME type a file name suggests (what an asset reports as ``file_type``; content is not sniffed)."""
+    return mimetypes.guess_type(filename)[0] or "application/octet-stream"

@@ -1,54 +1,44 @@
-"""Query-parameter parsing shared by the routes (paging, sorting, numbers, booleans, metadata).
+"""Parameters shared by the routes (paging, time filters, form booleans, metadata).
 
-Type errors FastAPI finds itself become 400 ``parameter_invalid`` in ``app.py``; the checks here
-cover what a type annotation cannot say.
+Ranges and choices are declared (``Query(ge=…)``, ``Literal``): FastAPI checks them and ``app.py``
+turns its errors into 400 ``parameter_invalid`` naming the parameter. The functions here cover what
+a declaration cannot say.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Query
 
 from reelscribe.server.errors import invalid
 from reelscribe.server.ids import parse_time
-from reelscribe.server.store import Page
+from reelscribe.server.store import Page, Since, SortField
 
 MAX_PAGE_LIMIT = 50
-SORT_FIELDS = ("created_at", "updated_at")
 
 
 def paging(
-    page: int = Query(1, description="Page number, from 1."),
-    page_limit: int = Query(10, description="Items per page, 1 to 50."),
-    sort_by: str = Query("created_at"),
-    sort_option: str = Query("desc"),
+    page: int = Query(1, ge=1, description="Page number, from 1."),
+    page_limit: int = Query(10, ge=1, le=MAX_PAGE_LIMIT, description="Items per page, 1 to 50."),
+    sort_by: SortField = Query("created_at"),
+    sort_option: Literal["asc", "desc"] = Query("desc"),
 ) -> Page:
     """The requested page; pages past the end are allowed and come back empty."""
-    if page < 1:
-        raise invalid("page", "must be 1 or more")
-    if not 1 <= page_limit <= MAX_PAGE_LIMIT:
-        raise invalid("page_limit", f"must be between 1 and {MAX_PAGE_LIMIT}")
-    if sort_by not in SORT_FIELDS:
-        raise invalid("sort_by", "must be created_at or updated_at")
-    if sort_option not in ("asc", "desc"):
-        raise invalid("sort_option", "must be asc or desc")
     return Page(number=page, limit=page_limit, sort_by=sort_by, descending=sort_option == "desc")
 
 
-def finite_number(name: str, value: str | None) -> float | None:
-    """A finite decimal number or ``None``; NaN and infinities are refused."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise invalid(name, "expected a number") from None
-    if not math.isfinite(number):
-        raise invalid(name, "expected a finite number")
-    return number
+def since(
+    created_at: str | None = Query(None, description="At or after this RFC 3339 time."),
+    updated_at: str | None = Query(None, description="At or after this RFC 3339 time."),
+) -> Since:
+    """The time filters, normalised so that the store can compare them as strings."""
+    return Since(
+        created_at=parse_time("created_at", created_at) if created_at is not None else None,
+        updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
+    )
 
 
 def boolean(name: str, value: str | None) -> bool | None:
@@ -90,12 +80,3 @@ def metadata_form_field(value: str | None) -> dict[str, Any] | None:
     except ValueError:
         raise invalid("user_metadata", "expected a JSON-encoded object") from None
     return check_metadata("user_metadata", parsed)
-
-
-def since_clauses(created_at: str | None, updated_at: str | None, prefix: str = "") -> list[tuple[str, str, Any]]:
-    """Filter clauses for the ``created_at``/``updated_at`` parameters ("at or after" that time)."""
-    clauses = []
-    for column, value in (("created_at", created_at), ("updated_at", updated_at)):
-        if value is not None:
-            clauses.append((prefix + column, ">=", parse_time(column, value)))
-    return clauses

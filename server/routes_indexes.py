@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Response
-from pydantic import BaseModel, ConfigDict, StrictStr
+from pydantic import BaseModel, ConfigDict, StrictStr, StringConstraints
 
 from reelscribe.server.context import ServerContext, get_context
-from reelscribe.server.errors import ApiError, invalid, not_found
+from reelscribe.server.errors import ApiError, not_found
 from reelscribe.server.ids import check_id, new_id
-from reelscribe.server.params import paging, since_clauses
-from reelscribe.server.store import DuplicateName, Filters, Page
+from reelscribe.server.params import paging, since
+from reelscribe.server.store import DuplicateName, IndexFilter, Page, Since
 from reelscribe.server.views import index_json, page_json
 
 router = APIRouter()
 
 MAX_NAME = 255
+IndexName = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
 
 
 class ModelSpec(BaseModel):
@@ -29,23 +30,14 @@ class CreateIndex(BaseModel):
     """Model names and options are stored and echoed back, not interpreted: this server only transcribes."""
 
     model_config = ConfigDict(extra="ignore")
-    index_name: StrictStr
+    index_name: IndexName
     models: list[ModelSpec]
     addons: list[StrictStr] = []
 
 
 class RenameIndex(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    index_name: StrictStr
-
-
-def _name(value: str) -> str:
-    name = value.strip()
-    if not name:
-        raise invalid("index_name", "must not be empty")
-    if len(name) > MAX_NAME:
-        raise invalid("index_name", f"must be at most {MAX_NAME} characters")
-    return name
+    index_name: IndexName
 
 
 def _duplicate(name: str) -> ApiError:
@@ -54,7 +46,7 @@ def _duplicate(name: str) -> ApiError:
 
 @router.post("/indexes", status_code=201)
 def create_index(body: CreateIndex, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
-    name = _name(body.index_name)
+    name = body.index_name
     models = [model.model_dump() for model in body.models]
     try:
         row = ctx.store.create_index(new_id(), name, models, list(body.addons))
@@ -69,26 +61,13 @@ def list_indexes(
     index_name: str | None = Query(None),
     model_options: str | None = Query(None, description="Comma-separated; every one must be enabled."),
     model_family: str | None = Query(None, description="marengo or pegasus."),
-    created_at: str | None = Query(None),
-    updated_at: str | None = Query(None),
+    times: Since = Depends(since),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
-    clauses: list[tuple[str, str, Any]] = []
-    if index_name is not None:
-        clauses.append(("i.name", "=", index_name))
-    if model_family is not None:
-        clauses.append(("i.models", "LIKE", f'%"model_name":"{_like_literal(model_family)}%'))
-    for option in (model_options or "").split(","):
-        if option.strip():
-            clauses.append(("i.models", "LIKE", f'%"model_options":[%"{_like_literal(option.strip())}"%'))
-    clauses += since_clauses(created_at, updated_at, prefix="i.")
-    rows, total = ctx.store.list_indexes(Filters(tuple(clauses)), page)
+    options = tuple(option.strip() for option in (model_options or "").split(",") if option.strip())
+    filters = IndexFilter(name=index_name, model_family=model_family, model_options=options, since=times)
+    rows, total = ctx.store.list_indexes(filters, page)
     return page_json(rows, total, page, index_json)
-
-
-def _like_literal(text: str) -> str:
-    """Drop LIKE wildcards and JSON quoting characters from a filter value."""
-    return "".join(ch for ch in text if ch not in '%_"\\')
 
 
 @router.get("/indexes/{index_id}")
@@ -99,7 +78,7 @@ def retrieve_index(index_id: str, ctx: ServerContext = Depends(get_context)) -> 
 @router.put("/indexes/{index_id}")
 def rename_index(index_id: str, body: RenameIndex, ctx: ServerContext = Depends(get_context)) -> Response:
     check_id("index_id", index_id)
-    name = _name(body.index_name)
+    name = body.index_name
     try:
         renamed = ctx.store.rename_index(index_id, name)
     except DuplicateName:

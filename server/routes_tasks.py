@@ -12,9 +12,10 @@ from starlette.requests import ClientDisconnect
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, missing, not_found
 from reelscribe.server.ids import check_id, new_id, utc_now
-from reelscribe.server.params import boolean, metadata_form_field, paging, since_clauses
-from reelscribe.server.store import ALL_STATUSES, TERMINAL, Filters, Page, TaskRow
-from reelscribe.server.uploads import TaskForm, check_video_url, commit_file, read_task_form
+from reelscribe.server.params import boolean, metadata_form_field, paging, since
+from reelscribe.server.store import TERMINAL, Page, Since, TaskFilter, TaskRow, TaskStatus
+from reelscribe.server.uploads import TaskForm, commit_file, read_task_form
+from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import page_json, task_json
 from reelscribe.server.workers import media_path
 
@@ -39,7 +40,7 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
         raise missing("video_file")
     if has_file and form.file_size == 0:
         raise ApiError("video_file_broken", "The uploaded video file is empty.")
-    filename = check_video_url(url, ctx.config.allow_file_roots) if url else form.file_name or "video"
+    filename = check_video_url(url, UrlRules.of(ctx.config)) if url else form.file_name or "video"
     now = utc_now()
     return TaskRow(
         id=new_id(),
@@ -64,6 +65,7 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
             request.stream(),
             ctx.config.incoming_dir,
             ctx.config.max_upload_bytes,
+            ctx.config.drain_limit,
         )
     except ClientDisconnect:
         log.info("client went away during an upload; nothing was kept")
@@ -88,28 +90,24 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
 def list_tasks(
     page: Page = Depends(paging),
     index_id: str | None = Query(None),
-    status: list[str] | None = Query(None),
+    status: list[TaskStatus] | None = Query(None),
     filename: str | None = Query(None),
     duration: float | None = Query(None, allow_inf_nan=False),
     width: int | None = Query(None),
     height: int | None = Query(None),
-    created_at: str | None = Query(None),
-    updated_at: str | None = Query(None),
+    times: Since = Depends(since),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
-    clauses: list[tuple[str, str, Any]] = []
-    if index_id is not None:
-        clauses.append(("index_id", "=", check_id("index_id", index_id)))
-    if status:
-        unknown = sorted(set(status) - set(ALL_STATUSES))
-        if unknown:
-            raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ALL_STATUSES)}")
-        clauses.append(("status", "in", tuple(status)))
-    for column, value in (("filename", filename), ("duration", duration), ("width", width), ("height", height)):
-        if value is not None:
-            clauses.append((column, "=", value))
-    clauses += since_clauses(created_at, updated_at)
-    rows, total = ctx.store.list_tasks(Filters(tuple(clauses)), page)
+    filters = TaskFilter(
+        index_id=check_id("index_id", index_id) if index_id is not None else None,
+        statuses=tuple(status or ()),
+        filename=filename,
+        duration=duration,
+        width=width,
+        height=height,
+        since=times,
+    )
+    rows, total = ctx.store.list_tasks(filters, page)
     return page_json(rows, total, page, task_json)
 
 

@@ -6,7 +6,7 @@ mounts under both ``/v1.2`` and ``/v1.3``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
@@ -14,14 +14,14 @@ from pydantic import BaseModel, ConfigDict
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id
-from reelscribe.server.params import check_metadata, finite_number, paging, since_clauses
-from reelscribe.server.store import Filters, Page, VideoRow
-from reelscribe.server.views import page_json, video_json, window
+from reelscribe.server.params import check_metadata, paging, since
+from reelscribe.server.store import Page, Since, VideoFilter, VideoRow
+from reelscribe.server.views import page_json, video_json, window, without_words
 
 router = APIRouter()
 classic_router = APIRouter()
 
-EMBEDDING_OPTIONS = ("visual", "audio", "transcription", "visual-text")
+EmbeddingOption = Literal["visual", "audio", "transcription", "visual-text"]
 
 
 class VideoPatch(BaseModel):
@@ -33,11 +33,8 @@ class VideoPatch(BaseModel):
 
 def _missing_video(ctx: ServerContext, index_id: str, video_id: str) -> ApiError:
     """404, saying so when the video exists as a task that is not ready (yet, or at all)."""
-    tasks, _ = ctx.store.list_tasks(
-        Filters((("video_id", "=", video_id), ("index_id", "=", index_id))), Page(limit=1)
-    )
-    if tasks and tasks[0].status != "ready":
-        task = tasks[0]
+    task = ctx.store.task_of_video(index_id, video_id)
+    if task is not None and task.status != "ready":
         detail = f" ({task.error_code})" if task.status == "failed" else ""
         return ApiError(
             "resource_not_exist",
@@ -59,17 +56,12 @@ def list_videos(
     index_id: str,
     page: Page = Depends(paging),
     filename: str | None = Query(None),
-    created_at: str | None = Query(None),
-    updated_at: str | None = Query(None),
+    times: Since = Depends(since),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
     """Range filters (duration, fps, width, height, size) and user-metadata filters are not supported."""
     ctx.existing_index(index_id)
-    clauses: list[tuple[str, str, Any]] = [("index_id", "=", index_id)]
-    if filename is not None:
-        clauses.append(("filename", "=", filename))
-    clauses += since_clauses(created_at, updated_at)
-    rows, total = ctx.store.list_videos(Filters(tuple(clauses)), page)
+    rows, total = ctx.store.list_videos(VideoFilter(index_id=index_id, filename=filename, since=times), page)
     return page_json(rows, total, page, video_json)
 
 
@@ -78,13 +70,10 @@ def retrieve_video(
     index_id: str,
     video_id: str,
     transcription: bool = Query(False),
-    embedding_option: list[str] | None = Query(None),
+    embedding_option: list[EmbeddingOption] | None = Query(None),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
     """``embedding_option`` is validated but no embeddings are produced, so none are returned."""
-    for option in embedding_option or ():
-        if option not in EMBEDDING_OPTIONS:
-            raise invalid("embedding_option", f"expected one of {', '.join(EMBEDDING_OPTIONS)}")
     row = _existing_video(ctx, index_id, video_id, with_transcription=transcription)
     return video_json(row, transcription=transcription)
 
@@ -111,14 +100,12 @@ def delete_video(index_id: str, video_id: str, ctx: ServerContext = Depends(get_
 def classic_transcription(
     index_id: str,
     video_id: str,
-    start: str | None = Query(None, description="Window start in seconds; default unbounded."),
-    end: str | None = Query(None, description="Window end in seconds; default unbounded."),
+    start: float | None = Query(None, allow_inf_nan=False, description="Window start in seconds; default unbounded."),
+    end: float | None = Query(None, allow_inf_nan=False, description="Window end in seconds; default unbounded."),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
     """Segments overlapping the window: ``[s, e]`` is kept iff ``s < end and e > start``."""
-    low = finite_number("start", start)
-    high = finite_number("end", end)
-    if low is not None and high is not None and low > high:
+    if start is not None and end is not None and start > end:
         raise invalid("start", "must not be greater than end")
     row = _existing_video(ctx, index_id, video_id, with_transcription=True)
-    return {"_id": row.id, "index_id": row.index_id, "data": window(row.transcription, low, high)}
+    return {"_id": row.id, "index_id": row.index_id, "data": without_words(window(row.transcription, start, end))}

@@ -1,4 +1,4 @@
-"""Getting video bytes onto disk: streamed multipart uploads and bounded ``video_url`` fetches.
+"""Getting uploaded video bytes onto disk: streamed multipart uploads (``video_url`` is ``urlfetch.py``).
 
 Uploads are parsed from the request stream as it arrives (python-multipart's push parser) and the
 ``video_file`` part is written straight to ``incoming/<random id>.part``: nothing the size of a video
@@ -9,13 +9,9 @@ sees the 400 instead of a reset connection), up to a bound after which the conne
 
 from __future__ import annotations
 
-import logging
 import os
-import time
 import unicodedata
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,22 +23,9 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from reelscribe.server.errors import ApiError, invalid
 from reelscribe.server.ids import new_id
 
-log = logging.getLogger(__name__)
-
 FILE_FIELD = "video_file"
 MAX_FIELD_BYTES = 1024 * 1024
 MAX_PARTS = 32
-DRAIN_SLACK = 64 * 1024 * 1024
-CHUNK = 1024 * 1024
-
-
-class UrlFetchError(Exception):
-    """A ``video_url`` could not be fetched; ``code`` is the task's failure code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def safe_filename(name: str | None, default: str = "video") -> str:
@@ -78,8 +61,9 @@ class TaskForm:
 class _FormSink:
     """python-multipart callbacks that route each part to a file (``video_file``) or a small buffer."""
 
-    def __init__(self, incoming_dir: Path, max_file_bytes: int) -> None:
+    def __init__(self, incoming_dir: Path, max_file_bytes: int, file_field: str = FILE_FIELD) -> None:
         self.form = TaskForm()
+        self.file_field = file_field
         self.incoming_dir = incoming_dir
         self.max_file_bytes = max_file_bytes
         self.overflow: ApiError | None = None
@@ -131,7 +115,7 @@ class _FormSink:
             self.fail(invalid(self._name, "given more than once"))
             return
         self._seen.add(self._name)
-        if self._name == FILE_FIELD:
+        if self._name == self.file_field:
             filename = options.get(b"filename")
             self.form.file_name = safe_filename(filename.decode("utf-8", "replace") if filename else None)
             self.incoming_dir.mkdir(parents=True, exist_ok=True)
@@ -168,10 +152,16 @@ class _FormSink:
 
 
 async def read_task_form(
-    content_type: str, stream: AsyncIterator[bytes], incoming_dir: Path, max_file_bytes: int
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    incoming_dir: Path,
+    max_file_bytes: int,
+    drain_limit: int,
+    file_field: str = FILE_FIELD,
 ) -> TaskForm:
-    """Parse a multipart body from ``stream``, writing ``video_file`` to ``incoming_dir`` as it arrives.
+    """Parse a multipart body from ``stream``, writing ``file_field`` to ``incoming_dir`` as it arrives.
 
+    Once the file is over ``max_file_bytes``, the body is still read (and dropped) up to ``drain_limit``.
     Raises :class:`ApiError` (and leaves no file behind) for a malformed body or an oversized file.
     """
     media_type, options = parse_options_header(content_type)
@@ -180,10 +170,9 @@ async def read_task_form(
     boundary = options.get(b"boundary")
     if media_type != b"multipart/form-data" or not boundary:
         raise invalid("Content-Type", "this endpoint takes multipart/form-data (or a URL-encoded form with video_url)")
-    sink = _FormSink(incoming_dir, max_file_bytes)
+    sink = _FormSink(incoming_dir, max_file_bytes, file_field)
     parser = MultipartParser(boundary, sink.callbacks())
     received = 0
-    drain_limit = max_file_bytes + DRAIN_SLACK
     try:
         async for chunk in stream:
             received += len(chunk)
@@ -226,75 +215,3 @@ def commit_file(source: Path, destination: Path) -> None:
     with open(source, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(source, destination)
-
-
-def _file_url_path(parsed: urllib.parse.ParseResult) -> Path:
-    if parsed.netloc not in ("", "localhost"):
-        raise invalid("video_url", "file:// URLs must name a local path")
-    return Path(urllib.request.url2pathname(parsed.path))
-
-
-def check_video_url(url: str, allow_file_roots: tuple[Path, ...]) -> str:
-    """Validate a ``video_url`` at request time; returns the file name to report for it.
-
-    http(s) URLs are accepted as they are; ``file://`` only under a configured root (after resolving
-    symbolic links and ``..``), and only for an existing regular file.
-    """
-    url = url.strip()
-    parsed = urllib.parse.urlparse(url)
-    scheme = parsed.scheme.lower()
-    if scheme in ("http", "https"):
-        if not parsed.netloc:
-            raise invalid("video_url", "the URL has no host")
-    elif scheme == "file":
-        path = _file_url_path(parsed).resolve()
-        roots = [root.resolve() for root in allow_file_roots]
-        if not any(path.is_relative_to(root) for root in roots):
-            raise invalid("video_url", "file:// URLs are only allowed under a directory given with --allow-file-root")
-        if not path.is_file():
-            raise invalid("video_url", "no such file under the allowed roots")
-    else:
-        raise invalid("video_url", "only http, https and (when allowed) file URLs are supported")
-    return safe_filename(urllib.parse.unquote(parsed.path))
-
-
-def _copy_bounded(source: BinaryIO, dest: Path, max_bytes: int, deadline: float) -> int:
-    total = 0
-    with open(dest, "wb") as out:
-        while chunk := source.read(CHUNK):
-            total += len(chunk)
-            if total > max_bytes:
-                raise UrlFetchError("video_filesize_too_large", f"The video at the URL is larger than {max_bytes} bytes.")
-            if time.monotonic() > deadline:
-                raise UrlFetchError("video_file_broken", "Fetching the video URL took too long.")
-            out.write(chunk)
-    return total
-
-
-def fetch_url(
-    url: str, dest: Path, *, timeout: float, max_bytes: int, allow_file_roots: tuple[Path, ...]
-) -> int:
-    """Download ``url`` to ``dest`` (at most ``max_bytes``, within ``timeout`` seconds); return the size.
-
-    The URL is re-checked here because the file system may have changed since the request.
-    """
-    try:
-        check_video_url(url, allow_file_roots)
-    except ApiError as exc:
-        raise UrlFetchError("video_file_broken", exc.message) from None
-    deadline = time.monotonic() + timeout
-    parsed = urllib.parse.urlparse(url.strip())
-    try:
-        if parsed.scheme.lower() == "file":
-            with open(_file_url_path(parsed).resolve(), "rb") as source:
-                return _copy_bounded(source, dest, max_bytes, deadline)
-        request = urllib.request.Request(url.strip(), headers={"User-Agent": "reelscribe-server"})
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return _copy_bounded(response, dest, max_bytes, deadline)
-    except UrlFetchError:
-        dest.unlink(missing_ok=True)
-        raise
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        dest.unlink(missing_ok=True)
-        raise UrlFetchError("video_file_broken", f"The video URL could not be fetched: {exc}") from None
-

@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from reelscribe.server.store import IndexRow, Page, TaskRow, VideoRow
+from reelscribe.server.store import AssetRow, IndexedAssetRow, IndexRow, Page, TaskRow, UploadRow, VideoRow
 
 Row = TypeVar("Row")
 
@@ -67,7 +67,7 @@ def video_json(row: VideoRow, *, transcription: bool = False) -> dict[str, Any]:
     if row.user_metadata is not None:
         body["user_metadata"] = row.user_metadata
     if transcription:
-        body["transcription"] = row.transcription
+        body["transcription"] = without_words(row.transcription)
     return body
 
 
@@ -84,6 +84,13 @@ def page_json(rows: Sequence[Row], total: int, page: Page, render: Callable[[Row
     }
 
 
+def without_words(segments: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Segments as the v1.3 tasks path shows them: ``{start, end, value}``; the stored words are for the assets path."""
+    if segments is None:
+        return None
+    return [{key: value for key, value in segment.items() if key != "words"} for segment in segments]
+
+
 def window(segments: list[dict[str, Any]] | None, start: float | None, end: float | None) -> list[dict[str, Any]] | None:
     """Segments overlapping ``[start, end]``: ``s < end and e > start`` (a missing bound is unbounded).
 
@@ -94,3 +101,75 @@ def window(segments: list[dict[str, Any]] | None, start: float | None, end: floa
     low = -math.inf if start is None else start
     high = math.inf if end is None else end
     return [seg for seg in segments if seg["start"] < high and seg["end"] > low]
+
+
+def asset_json(row: AssetRow) -> dict[str, Any]:
+    """The asset object; ``size``, ``duration`` and ``technical_metadata`` once probed, ``error`` when failed."""
+    body: dict[str, Any] = {
+        "_id": row.id,
+        "method": row.method,
+        "status": row.status,
+        "filename": row.filename,
+        "file_type": row.file_type,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        **_present(size=row.size, duration=row.duration, user_metadata=row.user_metadata),
+    }
+    if row.duration is not None:
+        body["technical_metadata"] = _present(
+            file_size_bytes=row.size,
+            file_mime_type=row.file_type,
+            video_width=row.width,
+            video_height=row.height,
+            video_fps=row.fps,
+            video_duration_seconds=row.duration,
+            has_audio=row.has_audio,
+        )
+    if row.status == "failed":
+        body["error"] = {"message": row.error_message or "The asset could not be processed."}
+    return body
+
+
+def indexed_asset_json(row: IndexedAssetRow, *, transcription: bool = False) -> dict[str, Any]:
+    """The indexed asset; with ``transcription`` a top-level list of segments (``null`` for no speech or not yet)."""
+    body: dict[str, Any] = {
+        "_id": row.id,
+        "index_id": row.index_id,
+        "asset_id": row.asset_id,
+        "status": row.status,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+        "system_metadata": _present(
+            filename=row.filename, duration=row.duration, fps=row.fps, width=row.width, height=row.height, size=row.size
+        ),
+        **_present(indexed_at=row.indexed_at, user_metadata=row.user_metadata),
+    }
+    if row.status == "failed" and row.error_code:
+        body["error_reason"] = {"code": row.error_code, "message": row.error_message or row.error_code}
+    if transcription:
+        body["transcription"] = without_words(row.transcription)
+    return body
+
+
+def indexed_asset_summary_json(row: IndexedAssetRow, index: IndexRow | None) -> dict[str, Any]:
+    """An entry of ``GET /assets/{id}/indexed-assets``: ``{_id, index {_id, name}}``, plus ``status`` and ``asset_id``."""
+    return {
+        "_id": row.id,
+        "index": _present(_id=row.index_id, name=index.name if index is not None else None),
+        "asset_id": row.asset_id,
+        "status": row.status,
+    }
+
+
+def upload_summary_json(row: UploadRow) -> dict[str, Any]:
+    """An entry of ``GET /assets/multipart-uploads``."""
+    return {
+        "upload_id": row.id,
+        "asset_id": row.asset_id,
+        "status": row.status,
+        "total_size": row.total_size,
+        "chunk_size": row.chunk_size,
+        "total_chunks": row.total_chunks,
+        "created_at": row.created_at,
+        "expires_at": row.expires_at,
+    }

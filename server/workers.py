@@ -20,7 +20,7 @@ from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.store import Store, TaskRow
-from reelscribe.server.uploads import UrlFetchError, fetch_url
+from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,7 @@ class Indexer:
             partial,
             timeout=self.config.url_timeout,
             max_bytes=self.config.url_max_bytes,
-            allow_file_roots=self.config.allow_file_roots,
+            rules=UrlRules.of(self.config),
         )
         partial.replace(path)
         return size
@@ -190,11 +190,15 @@ class Indexer:
         return True
 
     def _transcribe(self, path: Path) -> list[dict]:
-        """Segments for the file, ``[]`` when it has no audio track at all."""
-        if not probe(path).has_audio:
-            return []
-        try:
-            segments, _ = self.engine.transcribe(path, should_stop=self._stop.is_set)
-        except (av.FFmpegError, IndexError, ValueError) as exc:
-            raise BrokenMedia(type(exc).__name__) from None
-        return segments
+        return transcribe_media(self.engine, path, self._stop.is_set)
+
+
+def transcribe_media(engine: AsrEngine, path: Path, should_stop: Callable[[], bool]) -> list[dict]:
+    """Segments for the file, ``[]`` when it has no audio track at all; decoding errors are :class:`BrokenMedia`."""
+    if not probe(path).has_audio:
+        return []
+    try:
+        segments, _ = engine.transcribe(path, should_stop=should_stop)
+    except (av.FFmpegError, IndexError, ValueError) as exc:
+        raise BrokenMedia(type(exc).__name__) from None
+    return segments

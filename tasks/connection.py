@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 from pydantic import SecretStr
 
 from reelscribe.core.errors import ConfigError
-from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Settings
+from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Environment, Settings
 
 
 def resolve_settings(api_url: str | None, credentials_block: str | None) -> Settings:
@@ -45,6 +43,6 @@ def _from_block(slug: str, api_url: str | None) -> Settings:
     if isinstance(block, TwelveLabsCredentials):
         return Settings(base_url=api_url or block.base_url, api_key=block.api_key)
     if isinstance(block, Secret):
-        url = api_url or os.environ.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        url = api_url or Environment().base_url or DEFAULT_BASE_URL
         return Settings(base_url=url, api_key=SecretStr(str(block.get())))
     raise ConfigError(f"block {slug!r} is a {type(block).__name__}, not a Secret or Twelve Labs Credentials block")

@@ -10,34 +10,33 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-_listeners: list[Callable[[str, str], None]] = []
+_listeners: list[Callable[[str], None]] = []
 _lock = threading.Lock()
 
 
-def add_listener(listener: Callable[[str, str], None]) -> Callable[[], None]:
-    """Register ``listener(video_name, outcome)``; returns a function that removes it."""
+def add_listener(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Register ``listener(outcome)``; returns a function that removes it."""
     with _lock:
         _listeners.append(listener)
     return lambda: _remove(listener)
 
 
-def _remove(listener: Callable[[str, str], None]) -> None:
+def _remove(listener: Callable[[str], None]) -> None:
     with _lock:
         if listener in _listeners:
             _listeners.remove(listener)
 
 
-def _notify(task_run, outcome: str) -> None:
-    name = task_run.name.split("-", 1)[-1]
+def _notify(outcome: str) -> None:
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:
-        listener(name, outcome)
+        listener(outcome)
 
 
 def video_done(task, task_run, state) -> None:
-    _notify(task_run, "done")
+    _notify("done")
 
 
 def video_failed(task, task_run, state) -> None:
-    _notify(task_run, "failed")
+    _notify("failed")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,11 +36,31 @@ def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
 
 @pytest.mark.slow
 def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path):
-    missing = tmp_path / "missing.mp4"
-    result = run_cli("run", str(JFK), str(missing), "--out", "lake", tmp_path=tmp_path)
+    """In a pipe, at 60 columns, with a path longer than any terminal line: one greppable line each."""
+    deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 6))
+    deep.mkdir(parents=True)
+    missing = deep / "missing_file_with_a_long_name.mp4"
+    result = run_cli("run", str(JFK), str(missing), "--out", "lake", tmp_path=tmp_path, env={"COLUMNS": "60"})
     assert result.returncode == 1
-    assert "no such file or directory" in result.stdout and "missing.mp4" in result.stdout
-    assert "landed" in result.stdout
+    lines = result.stdout.splitlines()
+    failed = [line for line in lines if line.startswith("failed\t")]
+    assert failed == [f"failed\t{missing}\t\t\t\tno such file or directory"]
+    assert any(line.startswith("landed\t") and str(JFK) in line for line in lines)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    assert result.stderr.strip().splitlines()[-1] == "reelscribe: 1 of 2 video(s) failed"
+
+
+@pytest.mark.slow
+def test_run_json_prints_one_object_per_video(tmp_path):
+    missing = tmp_path / "missing.mp4"
+    result = run_cli("run", str(JFK), str(missing), "--out", "lake", "--json", tmp_path=tmp_path)
+    assert result.returncode == 1
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    by_status = {row["status"]: row for row in rows}
+    assert set(by_status) == {"landed", "failed"}
+    assert by_status["failed"]["source"] == str(missing)
+    assert by_status["failed"]["error"] == "no such file or directory"
+    assert by_status["landed"]["segments"] >= 1 and by_status["landed"]["video_id"]
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from itertools import islice
 
 import pytest
 
-from reelscribe.core.errors import ConfigError, IndexingFailed
+from reelscribe.core.errors import ConfigError, IndexingFailed, NoVideosFound, SourceError
 from reelscribe.core.retry import RetryPolicy, backoff_delay, is_retryable_status, poll_intervals, server_wait
-from reelscribe.core.settings import Settings
+from reelscribe.core.settings import Environment, Settings
 from reelscribe.core.sources import content_sha256, discover
 
 
@@ -80,6 +80,63 @@ def test_discover_files_folders_globs_and_problems(tmp_path):
     assert messages[str(tmp_path / "missing.mp4")] == "no such file or directory"
     assert "folder contains no video files" in messages[str(tmp_path / "empty")]
     assert "pattern matched no video files" in messages[str(tmp_path / "*.mkv")]
+    # "nothing there yet" is a type of its own; a missing path is not that.
+    kinds = {p.source: type(p.error) for p in problems}
+    assert kinds[str(tmp_path / "empty")] is NoVideosFound
+    assert kinds[str(tmp_path / "*.mkv")] is NoVideosFound
+    assert kinds[str(tmp_path / "missing.mp4")] is SourceError
+
+
+def test_environment_is_read_in_one_place(monkeypatch, tmp_path):
+    monkeypatch.setenv("TWELVELABS_BASE_URL", "  ")
+    monkeypatch.setenv("TWELVE_LABS_API_KEY", "k")
+    monkeypatch.setenv("REELSCRIBE_HTTP_ATTEMPTS", "3")
+    monkeypatch.setenv("REELSCRIBE_HOME", str(tmp_path / "home"))
+    env = Environment()
+    assert env.base_url is None and env.api_key.get_secret_value() == "k"
+    assert env.data_home == tmp_path / "home"
+    assert Settings.from_env().retry.max_attempts == 3
+    monkeypatch.delenv("REELSCRIBE_HOME")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert Environment().data_home == tmp_path / "xdg" / "reelscribe"
+
+
+@pytest.mark.parametrize("raw", ["0", "-2", "three", "1.5"])
+def test_a_bad_retry_budget_is_named(monkeypatch, raw):
+    monkeypatch.setenv("REELSCRIBE_HTTP_ATTEMPTS", raw)
+    with pytest.raises(ConfigError, match="REELSCRIBE_HTTP_ATTEMPTS=.* must be a whole number of tries"):
+        Environment()
+
+
+def test_create_once_looks_up_before_every_resend():
+    """A create whose answer was lost is found, not sent again; a non-transient refusal is not retried."""
+    from reelscribe.core.errors import ApiError, ApiServerError
+    from reelscribe.core.ingest import create_once
+
+    class Client:
+        retry = RetryPolicy(max_attempts=4, base_delay=0)
+
+    calls: list[str] = []
+
+    def lost_create():
+        calls.append("create")
+        raise ApiServerError(502, None, "bad gateway")
+
+    def find():
+        calls.append("find")
+        return "found" if calls.count("find") == 2 else None
+
+    assert create_once(Client(), lost_create, find, what="t", sleep=lambda s: None) == ("found", True)
+    assert calls == ["create", "find", "create", "find"]
+
+    def refused():
+        calls.append("refused")
+        raise ApiError(400, "parameter_invalid", "no")
+
+    calls.clear()
+    with pytest.raises(ApiError, match="parameter_invalid"):
+        create_once(Client(), refused, find, what="t", sleep=lambda s: None)
+    assert calls == ["refused"]
 
 
 def test_content_hash_streams_file_and_hashes_url_text(tmp_path):

@@ -11,17 +11,17 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.core.settings import HOME_ENV, Environment
+from reelscribe.flows.params import (
+    DEFAULT_INDEX_NAME,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_OUT,
+    DEFAULT_TABLE_FORMAT,
+    TABLE_FORMATS,
+)
+
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEFAULT_INDEX_NAME = "reelscribe"
-HOME_ENV = "REELSCRIBE_HOME"
-
-
-def reelscribe_home() -> Path:
-    """Where the embedded server keeps its data between runs (so re-runs are idempotent)."""
-    if os.environ.get(HOME_ENV):
-        return Path(os.environ[HOME_ENV]).expanduser()
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "reelscribe"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     target.add_argument("--index-id", help="existing index id")
     run.add_argument("--api-url", help="API base URL with version, e.g. https://api.twelvelabs.io/v1.3")
     run.add_argument("--credentials-block", metavar="SLUG", help="Prefect block with the key: secret/<name> or twelve-labs-credentials/<name>")
-    run.add_argument("--out", default="lake", help="lake root: local path or filesystem URI (default: ./lake)")
+    run.add_argument("--out", default=DEFAULT_OUT, help=f"lake root: local path or filesystem URI (default: ./{DEFAULT_OUT})")
     run.add_argument("--start", type=float, help="keep segments overlapping the window from this second")
     run.add_argument("--end", type=float, help="keep segments overlapping the window up to this second")
-    run.add_argument("--concurrency", type=int, default=8, help="videos in flight at once (default: 8)")
-    run.add_argument("--max-wait", type=float, default=3600.0, help="seconds to wait for one video's indexing (default: 3600)")
+    run.add_argument("--concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, help=f"videos in flight at once (default: {DEFAULT_MAX_CONCURRENCY})")
+    run.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_SECONDS, help=f"seconds to wait for one video's indexing (default: {DEFAULT_MAX_WAIT_SECONDS:g})")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
-    run.add_argument("--table-format", choices=("parquet", "delta"), default="parquet",
-                     help="parquet: one file per video (default); delta: Delta Lake tables for lakes that grow (README: Table formats)")
+    run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
+                     help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
 
@@ -67,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="transcribe the bundled sample with the embedded server and show what landed")
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
-    demo.add_argument("--out", default="lake", help="lake root (default: ./lake)")
+    demo.add_argument("--out", default=DEFAULT_OUT, help=f"lake root (default: ./{DEFAULT_OUT})")
     demo.set_defaults(handler=_cmd_demo)
     return parser
 
@@ -92,8 +93,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     if args.concurrency < 1:
         return _usage_error("--concurrency must be at least 1")
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    _quiet_prefect(args.verbose)
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.flatten import validate_window
     from reelscribe.core.settings import Settings
@@ -115,43 +115,50 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         validate_window(args.start, args.end)
         if args.credentials_block or Settings.from_env(api_url=args.api_url):
-            return _run_flow(options)
+            return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir) as server:
-            return _run_flow({**options, "api_url": server.base_url})
+            return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
 
 
 def _embedded(data_dir: Path | None):
     """Start the local server; its key is handed to the flow through the environment only."""
+    from reelscribe.core.settings import API_KEY_ENV
     from reelscribe.server.launcher import EmbeddedServer
 
-    from reelscribe.core.settings import API_KEY_ENV
-
-    server = EmbeddedServer(data_dir or reelscribe_home() / "server")
+    server = EmbeddedServer(data_dir or Environment().data_home / "server")
     print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
     server.start()
     os.environ[API_KEY_ENV] = server.api_key
     return server
 
 
-def _run_flow(options: dict) -> int:
-    from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
-    from reelscribe.core.errors import ReelscribeError
-    from reelscribe.cli.terminal import Progress, print_reports
+def _quiet_prefect(verbose: bool) -> None:
+    """Without ``-v`` the CLI's own lines say what happened; Prefect's logs (and its traceback of
+    a partly failed batch) would only repeat it."""
+    if not verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
 
-    with Progress() as progress:
+
+def _run_flow(options: dict, *, as_json: bool = False) -> int:
+    from reelscribe.cli.terminal import Progress, print_reports, print_summary
+    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+
+    with Progress():
         state = transcribe_videos(**options, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BatchFailed):
-        print_reports(result.reports)
+        print_reports(result.reports, as_json=as_json)
+        print_summary(result.reports)
         return EXIT_FAILED
     if isinstance(result, ReelscribeError):
         return _usage_error(str(result))
     if isinstance(result, BaseException):
         print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
         return EXIT_FAILED
-    print_reports(result)
+    print_reports(result, as_json=as_json)
     return EXIT_OK
 
 
@@ -199,7 +206,6 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     sample = Path(args.sample)
     if not sample.is_file():
         return _usage_error(f"{sample}: sample video not found (run from the project root)")

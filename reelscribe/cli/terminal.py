@@ -1,9 +1,12 @@
-"""What ``reelscribe run`` and ``demo`` show in a terminal: a progress bar, a result table, the lake."""
+"""What ``reelscribe run`` and ``demo`` print: a progress bar and a table on a terminal; one
+plain line per video (or JSON lines) in a pipe, so a failed source can be grepped whole."""
 
 from __future__ import annotations
 
+import json
 import sys
-from typing import Any, Iterable
+from dataclasses import asdict
+from typing import Any, Sequence
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -28,7 +31,7 @@ class Progress:
         self._failed = 0
         self._remove = None
 
-    def _tick(self, name: str, outcome: str) -> None:
+    def _tick(self, outcome: str) -> None:
         if outcome == "failed":
             self._failed += 1
         self._bar.update(self._task, advance=1, failed=self._failed)
@@ -44,7 +47,32 @@ class Progress:
         self._bar.stop()
 
 
-def print_reports(reports: Iterable[Any]) -> None:
+def print_reports(reports: Sequence[Any], *, as_json: bool = False) -> None:
+    """A table on a terminal; otherwise one line per video that no width can wrap."""
+    if as_json:
+        for r in reports:
+            print(json.dumps(asdict(r)))
+    elif sys.stdout.isatty():
+        _print_table(reports)
+    else:
+        for r in reports:
+            print(plain_line(r))
+
+
+def plain_line(r: Any) -> str:
+    """``status<TAB>source<TAB>video_id<TAB>segments<TAB>seconds<TAB>error``, every field whole."""
+    seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
+    fields = (r.status, r.source, r.video_id or "", "" if r.segments is None else str(r.segments), seconds, r.error or "")
+    return "\t".join(" ".join(str(f).split()) for f in fields)
+
+
+def print_summary(reports: Sequence[Any]) -> None:
+    """The one line a partly failed batch ends with (on stderr, after the per-video lines)."""
+    failed = sum(r.status == "failed" for r in reports)
+    print(f"reelscribe: {failed} of {len(reports)} video(s) failed", file=sys.stderr)
+
+
+def _print_table(reports: Sequence[Any]) -> None:
     table = Table(title="reelscribe run", show_lines=False)
     for column in ("source", "status", "video_id", "segments", "seconds", "error"):
         table.add_column(column, overflow="fold")

@@ -1,7 +1,7 @@
 """The one HTTP client for a Twelve Labs-compatible API (the real one, or the embedded server).
 
 One ``requests.Session`` per client; every call has a timeout; connection errors, 5xx and 429
-are retried with the policy in ``reelscribe.core.retry`` (honouring ``Retry-After`` and
+are retried by the one policy in ``reelscribe.core.retry`` (honouring ``Retry-After`` and
 ``X-Ratelimit-Reset``); other 4xx raise at once as typed errors quoting the server's ``code``
 and ``message``. The API key lives only in the session's headers: it is never logged, formatted
 into an error, or returned.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from dataclasses import replace
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
 import pydantic
@@ -30,9 +31,9 @@ from reelscribe.core.errors import (
     ApiTransportError,
     ConfigError,
 )
-from reelscribe.core.lake import validate_partition_id
+from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.models import Index, PageInfo, Task, TaskCreated, Video
-from reelscribe.core.retry import RetryPolicy, backoff_delay, is_retryable_status, server_wait
+from reelscribe.core.retry import RetryPolicy, is_retryable_status, retrying, server_wait
 from reelscribe.core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -93,37 +94,25 @@ class TwelveLabsClient:
         retry: bool = True,
     ) -> Any:
         """Send one request (retrying transient failures when ``retry``) and return its JSON."""
+        policy = self.retry if retry else replace(self.retry, max_attempts=1)
+        for attempt in retrying(policy, what=f"{method} {path}", sleep=self._sleep, log=log.info):
+            with attempt:
+                return self._send(method, path, params=params, json=json_body, data=data, headers=headers)
+        raise AssertionError("unreachable: retrying() re-raises the last error")
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One HTTP exchange: its JSON, or the typed error for what happened."""
         url = f"{self.base_url}/{path.lstrip('/')}"
-        attempts = self.retry.max_attempts if retry else 1
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._session.request(
-                    method,
-                    url,
-                    params=params,
-                    json=json_body,
-                    data=data,
-                    headers=headers,
-                    timeout=(self.settings.connect_timeout, self.settings.read_timeout),
-                )
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                error: Exception = ApiTransportError(
-                    f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
-                )
-                wait = None
-            else:
-                if response.ok:
-                    return _json_or_empty(response, method, path)
-                error = _api_error(response, method, path)
-                if not is_retryable_status(response.status_code):
-                    raise error
-                wait = server_wait(response.headers)
-            if attempt == attempts:
-                raise error
-            delay = backoff_delay(attempt, self.retry, wait)
-            log.info("%s %s: %s; retry %d/%d in %.1f s", method, path, error, attempt, attempts - 1, delay)
-            self._sleep(delay)
-        raise AssertionError("unreachable")
+        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        try:
+            response = self._session.request(method, url, timeout=timeout, **kwargs)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            raise ApiTransportError(
+                f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
+            ) from None
+        if not response.ok:
+            raise _api_error(response, method, path)
+        return _json_or_empty(response, method, path)
 
     def paginate(self, path: str, params: list[tuple[str, Any]] | None = None) -> Iterator[dict]:
         """Every item of a paged list; stops at an empty page or at ``total_page``."""
@@ -280,7 +269,7 @@ def _api_error(response: requests.Response, method: str, path: str) -> ApiError:
         ApiAuthError if status in (401, 403)
         else ApiNotFound if status == 404 or code == "resource_not_exist"
         else ApiRateLimited if status == 429
-        else ApiServerError if status >= 500
+        else ApiServerError if is_retryable_status(status)
         else ApiError
     )
     return kind(status, code, message, method=method, path=path, retry_after=server_wait(response.headers))

@@ -20,6 +20,14 @@ class SourceError(ReelscribeError):
     """A video source that cannot be read: missing path, empty folder, unreadable file."""
 
 
+class NoVideosFound(SourceError):
+    """A source that exists but holds no video files (an empty folder, a glob matching nothing).
+
+    Its own type so that callers for whom "nothing to do" is fine (the incremental flow) can
+    tell it from a source that is missing or unreadable.
+    """
+
+
 class InvalidIdentifier(ReelscribeError):
     """An id that would be unsafe as a file or directory name (``/``, ``..``, control chars)."""
 
@@ -28,7 +36,15 @@ class TranscriptInvalid(ReelscribeError):
     """A transcription the server sent that cannot be landed as it is."""
 
 
-class ApiTransportError(ReelscribeError):
+class TransientError(ReelscribeError):
+    """A failure that may pass if the same request is sent again later: the one retry predicate.
+
+    ``reelscribe.core.retry`` retries exactly these (HTTP calls, and creates after a look-up);
+    the Prefect tasks retry a whole step only on these too.
+    """
+
+
+class ApiTransportError(TransientError):
     """The request never got an HTTP answer (connection refused or reset, timeout)."""
 
 
@@ -68,12 +84,12 @@ class ApiNotFound(ApiError):
     """404 / ``resource_not_exist``: the index, task or video is not there."""
 
 
-class ApiRateLimited(ApiError):
+class ApiRateLimited(ApiError, TransientError):
     """429: retried by the client until its budget runs out."""
 
 
-class ApiServerError(ApiError):
-    """5xx: retried by the client until its budget runs out."""
+class ApiServerError(ApiError, TransientError):
+    """5xx (and 408): retried by the client until its budget runs out."""
 
 
 class IndexingFailed(ReelscribeError):

@@ -29,16 +29,9 @@ except ImportError:  # Windows
     fcntl = None  # type: ignore[assignment]
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.errors import (
-    ApiError,
-    ApiNotFound,
-    ApiRateLimited,
-    ApiServerError,
-    ApiTransportError,
-    ConfigError,
-)
+from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
 from reelscribe.core.models import Index, Task, TaskStatus
-from reelscribe.core.retry import backoff_delay
+from reelscribe.core.retry import retrying
 from reelscribe.core.sources import VideoSource, open_source
 
 log = logging.getLogger(__name__)
@@ -46,7 +39,6 @@ log = logging.getLogger(__name__)
 LOCK_DIR_ENV = "REELSCRIBE_LOCK_DIR"
 META_SHA256 = "reelscribe_sha256"
 META_SOURCE = "reelscribe_source"
-TRANSIENT = (ApiTransportError, ApiServerError, ApiRateLimited)
 T = TypeVar("T")
 
 
@@ -99,29 +91,24 @@ def create_once(
 
     A create that failed transiently may still have happened (the answer was lost), so before it
     is sent again ``find()`` looks for it. A refusal for which ``conflict(exc)`` holds (someone
-    else created it first) is answered by ``find()`` too. The budget is the client's policy.
+    else created it first) is answered by ``find()`` too. Budget and waits: the client's policy.
     """
-    attempts = client.retry.max_attempts
-    for attempt in range(1, attempts + 1):
-        try:
-            return create(), False
-        except TRANSIENT as exc:
-            if attempt == attempts:
+    for attempt in retrying(client.retry, what=what, sleep=sleep, log=log.info):
+        with attempt:
+            if attempt.retry_state.attempt_number > 1:
+                found = find()
+                if found is not None:
+                    return found, True
+            try:
+                return create(), False
+            except TransientError:
                 raise
-            delay = backoff_delay(attempt, client.retry, getattr(exc, "retry_after", None))
-            log.info("%s: %s; checking the server, then retry %d in %.1f s", what, exc, attempt, delay)
-            sleep(delay)
-            found = find()
-            if found is not None:
+            except ApiError as exc:
+                found = find() if conflict(exc) else None
+                if found is None:
+                    raise
                 return found, True
-        except ApiError as exc:
-            if not conflict(exc):
-                raise
-            found = find()
-            if found is None:
-                raise
-            return found, True
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: retrying() re-raises the last error")
 
 
 def find_task_for(client: TwelveLabsClient, index_id: str, sha256: str, filename: str) -> Task | None:

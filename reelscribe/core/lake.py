@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
-from reelscribe.core.errors import InvalidIdentifier
+from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, require_utc
 
 __all__ = [
@@ -63,7 +62,6 @@ log = logging.getLogger(__name__)
 
 TableName = Literal["segments", "videos"]
 _TABLES: tuple[TableName, ...] = ("segments", "videos")
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TEMP_SUFFIX = ".tmp"
 _PARQUET_SUFFIX = ".parquet"
 # int64 microsecond timestamps marked UTC-adjusted, never INT96, so every reader agrees on them;
@@ -82,19 +80,6 @@ _ENCODING: dict[str, dict[str, Any]] = {
     },
     "videos": {"use_dictionary": False},
 }
-
-
-def validate_partition_id(value: str, what: str = "index_id") -> str:
-    """Return ``value`` if it is safe as one path component, else raise ``InvalidIdentifier``.
-
-    Ids come from a server: ``/``, ``..``, ``=`` or ``%`` would escape or corrupt the layout.
-    """
-    if not isinstance(value, str) or _ID.fullmatch(value) is None:
-        raise InvalidIdentifier(
-            f"invalid {what} {value!r}: only ASCII letters, digits, '_' and '-' are allowed "
-            "(1 to 128 characters)"
-        )
-    return value
 
 
 def partition_dir(out: str, table: TableName, index_id: str) -> str:

@@ -9,17 +9,14 @@ other: opening it as the wrong one is refused with the command that fixes it.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
-
 import fsspec
 
 from reelscribe.core.delta_lake import MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
+from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat
 
-TableFormat = Literal["parquet", "delta"]
-TABLE_FORMATS: tuple[TableFormat, ...] = get_args(TableFormat)
-DEFAULT_TABLE_FORMAT: TableFormat = "parquet"
+__all__ = ["DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "TableFormat", "commits_in_batches", "landing_target", "open_lake"]
 # Delta files are named part-…; a per-video lake's are <video_id>.parquet.
 _DELTA_DATA_PREFIX = "part-"
 

@@ -26,10 +26,6 @@ class TaskStatus(str, Enum):
     READY = "ready"
     FAILED = "failed"
 
-    @property
-    def is_terminal(self) -> bool:
-        return self in (TaskStatus.READY, TaskStatus.FAILED)
-
 
 class _ApiModel(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)

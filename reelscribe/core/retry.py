@@ -1,7 +1,17 @@
-"""The one retry policy: which answers are worth another try and how long to wait first.
+"""The one retry policy: what is retried, by which layer, how often and how long apart.
 
-Pure functions so that both the HTTP client and the indexing wait share the arithmetic and tests
-can check it without a clock. Jitter is added here because Prefect 3.8 ignores
+Layers, each retrying only ``TransientError`` (connection errors, 5xx, 429):
+
+- **HTTP calls** (``TwelveLabsClient.request``): idempotent calls are re-sent up to
+  ``max_attempts`` tries, honouring ``Retry-After`` / ``X-Ratelimit-Reset``.
+- **Creates** (``ingest.create_once``): never re-sent blindly; the same budget and waits, but a
+  look-up runs before every resend, because a create whose answer was lost may have happened.
+- **Whole Prefect steps** (``reelscribe.tasks.retrying``): ``step_retries`` more runs,
+  ``step_retry_delay`` apart, only after a step's calls used up their own budget (a server gone
+  for longer than one call's backoff).
+
+``retrying`` builds the tenacity loop both of the first two use; the delay arithmetic is pure so
+tests check it without a clock. Jitter is added here because Prefect 3.8 ignores
 ``retry_jitter_factor`` on tasks.
 """
 
@@ -12,6 +22,10 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Callable, Iterator, Mapping
+
+import tenacity
+
+from reelscribe.core.errors import TransientError
 
 RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 
@@ -24,6 +38,8 @@ class RetryPolicy:
     base_delay: float = 0.5
     max_delay: float = 20.0
     max_server_wait: float = 120.0
+    step_retries: int = 1
+    step_retry_delay: float = 60.0
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
@@ -83,3 +99,36 @@ def poll_intervals(
     while True:
         yield interval * (0.9 + 0.2 * rand())
         interval = min(ceiling, interval * factor)
+
+
+def retrying(
+    policy: RetryPolicy,
+    *,
+    what: str,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[..., None] | None = None,
+) -> tenacity.Retrying:
+    """The retry loop for one call: ``for attempt in retrying(...): with attempt: ...``.
+
+    Retries ``TransientError`` only, up to ``policy.max_attempts`` tries, waiting
+    ``backoff_delay`` (the server's own ``retry_after`` when the error carries one); the last
+    error is re-raised as it is.
+    """
+
+    def wait(state: tenacity.RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        return backoff_delay(state.attempt_number, policy, getattr(error, "retry_after", None))
+
+    def before_sleep(state: tenacity.RetryCallState) -> None:
+        if log is not None and state.outcome is not None and state.next_action is not None:
+            log("%s: %s; retry %d/%d in %.1f s", what, state.outcome.exception(),
+                state.attempt_number, policy.max_attempts - 1, state.next_action.sleep)
+
+    return tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(policy.max_attempts),
+        retry=tenacity.retry_if_exception_type(TransientError),
+        wait=wait,
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )

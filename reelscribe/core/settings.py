@@ -1,4 +1,4 @@
-"""The one settings object: where the API is and which key to send.
+"""The one settings object (``Environment``) and the connection settings built from it.
 
 Environment variables are the official SDK's own names, so one shell set-up serves both:
 ``TWELVELABS_BASE_URL`` (with the version, e.g. ``https://api.twelvelabs.io/v1.3``) and
@@ -7,11 +7,12 @@ Environment variables are the official SDK's own names, so one shell set-up serv
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.retry import RetryPolicy
@@ -19,22 +20,53 @@ from reelscribe.core.retry import RetryPolicy
 BASE_URL_ENV = "TWELVELABS_BASE_URL"
 API_KEY_ENV = "TWELVE_LABS_API_KEY"
 HTTP_ATTEMPTS_ENV = "REELSCRIBE_HTTP_ATTEMPTS"
+HOME_ENV = "REELSCRIBE_HOME"
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
 
 
+class Environment(BaseSettings):
+    """Every environment variable reelscribe reads, read here and nowhere else.
+
+    Read afresh on each call of ``Environment()``, so a changed variable takes effect at once.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=True)
+
+    base_url: str | None = Field(None, validation_alias=BASE_URL_ENV)
+    api_key: SecretStr | None = Field(None, validation_alias=API_KEY_ENV)
+    http_attempts: int | None = Field(None, validation_alias=HTTP_ATTEMPTS_ENV)
+    home: Path | None = Field(None, validation_alias=HOME_ENV)
+    xdg_data_home: Path | None = Field(None, validation_alias="XDG_DATA_HOME")
+
+    @field_validator("base_url", "api_key", "http_attempts", "home", "xdg_data_home", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("http_attempts", mode="wrap")
+    @classmethod
+    def _whole_number_of_tries(cls, value: object, handler) -> int | None:
+        try:
+            attempts = handler(value)
+        except ValidationError:
+            attempts = 0
+        if attempts is not None and attempts < 1:
+            raise ConfigError(f"{HTTP_ATTEMPTS_ENV}={value!r} must be a whole number of tries, 1 or more")
+        return attempts
+
+    @property
+    def data_home(self) -> Path:
+        """Where reelscribe keeps state between runs (the embedded server's data)."""
+        if self.home is not None:
+            return self.home.expanduser()
+        return (self.xdg_data_home or Path.home() / ".local" / "share") / "reelscribe"
+
+
 def default_retry_policy() -> RetryPolicy:
     """The retry budget: ``REELSCRIBE_HTTP_ATTEMPTS`` tries per call (counting the first) if set."""
-    raw = os.environ.get(HTTP_ATTEMPTS_ENV, "").strip()
-    if not raw:
-        return RetryPolicy()
-    try:
-        attempts = int(raw)
-    except ValueError:
-        attempts = 0
-    if attempts < 1:
-        raise ConfigError(f"{HTTP_ATTEMPTS_ENV}={raw!r} must be a whole number of tries, 1 or more")
-    return RetryPolicy(max_attempts=attempts)
+    attempts = Environment().http_attempts
+    return RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts)
 
 
 @dataclass(frozen=True)
@@ -64,11 +96,12 @@ class Settings:
 
         ``None`` tells callers to use the embedded local server instead.
         """
-        url = api_url or os.environ.get(BASE_URL_ENV)
-        key = api_key or os.environ.get(API_KEY_ENV)
-        if not url and not key:
+        env = Environment()
+        url = api_url or env.base_url
+        key = SecretStr(api_key) if api_key else env.api_key
+        if not url and key is None:
             return None
-        return cls(base_url=url or DEFAULT_BASE_URL, api_key=SecretStr(key) if key else None)
+        return cls(base_url=url or DEFAULT_BASE_URL, api_key=key)
 
 
 def normalise_base_url(url: str) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
-from reelscribe.core.errors import SourceError
+from reelscribe.core.errors import NoVideosFound, SourceError
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -39,8 +39,14 @@ class VideoSource:
 
 @dataclass(frozen=True)
 class SourceProblem:
+    """An input that gave no videos, with the typed error that says why."""
+
     source: str
-    message: str
+    error: SourceError
+
+    @property
+    def message(self) -> str:
+        return str(self.error)
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}"
@@ -53,13 +59,13 @@ def discover(inputs: Iterable[str]) -> tuple[list[VideoSource], list[SourceProbl
     for raw in inputs:
         text = str(raw).strip()
         if not text:
-            problems.append(SourceProblem(repr(raw), "empty source"))
+            problems.append(SourceProblem(repr(raw), SourceError("empty source")))
             continue
         try:
             for source in _expand(text):
                 found.setdefault(source.uri, source)
         except SourceError as exc:
-            problems.append(SourceProblem(text, str(exc)))
+            problems.append(SourceProblem(text, exc))
     return list(found.values()), problems
 
 
@@ -82,14 +88,14 @@ def _expand_local(text: str) -> list[VideoSource]:
         matches = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
         videos = [p for p in matches if p.is_file() and _is_video(p.name)]
         if not videos:
-            raise SourceError(f"pattern matched no video files ({_extensions()})")
+            raise NoVideosFound(f"pattern matched no video files ({_extensions()})")
         return [_local(p) for p in videos]
     if not path.exists():
         raise SourceError("no such file or directory")
     if path.is_dir():
         videos = sorted(p for p in path.rglob("*") if p.is_file() and _is_video(p.name))
         if not videos:
-            raise SourceError(f"folder contains no video files ({_extensions()})")
+            raise NoVideosFound(f"folder contains no video files ({_extensions()})")
         return [_local(p) for p in videos]
     if not os.access(path, os.R_OK):
         raise SourceError("file is not readable (permission denied)")
@@ -112,10 +118,11 @@ def _expand_remote(uri: str) -> list[VideoSource]:
     elif fs.exists(path):
         paths = [path]
     else:
-        raise SourceError("no such file or directory")
+        # An object store has no empty folders: a prefix exists only while objects are under it.
+        raise NoVideosFound("no such file or directory, or nothing under this prefix yet")
     videos = sorted(p for p in paths if _is_video(p) and fs.isfile(p))
     if not videos:
-        raise SourceError(f"no video files here ({_extensions()})")
+        raise NoVideosFound(f"no video files here ({_extensions()})")
     return [VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote") for p in videos]
 
 

@@ -31,8 +31,12 @@ UPLOAD_LIMIT = 100_000
 
 @pytest.fixture(scope="module")
 def limited_server(tmp_path_factory):
-    """A server refusing uploads over ``UPLOAD_LIMIT`` bytes (the clips here are ~14 KB, the big one ~300 KB)."""
-    with running(tmp_path_factory.mktemp("limited-server"), "--max-upload-bytes", str(UPLOAD_LIMIT)) as server:
+    """A server refusing uploads over ``UPLOAD_LIMIT`` bytes (the clips here are ~14 KB, the big one ~300 KB).
+
+    It may fetch URLs on loopback, so that an unreachable URL fails as a task rather than at once.
+    """
+    limits = ("--max-upload-bytes", str(UPLOAD_LIMIT), "--allow-url-network", "127.0.0.0/8")
+    with running(tmp_path_factory.mktemp("limited-server"), *limits) as server:
         yield server
 
 

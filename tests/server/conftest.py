@@ -20,7 +20,7 @@ import pytest
 import requests
 
 from reelscribe.server.launcher import EmbeddedServer
-from server_testkit import JFK
+from server_testkit import CHUNK_SIZE, JFK
 from tests.media import make_video
 
 
@@ -99,7 +99,7 @@ def file_root(tmp_path_factory) -> Path:
 def shared_server(tmp_path_factory, file_root) -> Iterator[EmbeddedServer]:
     server = EmbeddedServer(
         tmp_path_factory.mktemp("server-data"),
-        extra_args=("--workers", "2", "--allow-file-root", str(file_root)),
+        extra_args=("--workers", "2", "--allow-file-root", str(file_root), "--multipart-chunk-size", str(CHUNK_SIZE)),
     )
     server.start()
     yield server
@@ -138,6 +138,26 @@ def jfk_video(rest) -> dict[str, Any]:
     return {"index_id": index, "task_id": created["_id"], "video_id": created["video_id"], "task": task}
 
 
+@pytest.fixture(scope="session")
+def jfk_asset(rest) -> dict[str, Any]:
+    """samples/jfk.mp4 as an asset indexed once on the shared server, with its segments."""
+    from assets_kit import index_asset, ready_asset, wait_indexed
+
+    index = rest.create_index()
+    asset = ready_asset(rest, JFK, metadata={"content_hash": "sha256:jfk-asset"})
+    indexed_id = index_asset(rest, index, asset["_id"])
+    indexed, seen = wait_indexed(rest, index, indexed_id)
+    assert indexed["status"] == "ready", indexed
+    segments = rest.get(f"/indexes/{index}/indexed-assets/{indexed_id}", params={"transcription": "true"}).json()
+    return {
+        "index_id": index,
+        "asset_id": asset["_id"],
+        "indexed_asset_id": indexed_id,
+        "statuses": seen,
+        "transcription": segments["transcription"],
+    }
+
+
 @pytest.fixture
 def make_server(tmp_path) -> Iterator[Callable[..., EmbeddedServer]]:
     """Start a private server with extra CLI options; all are stopped after the test."""
@@ -154,7 +174,10 @@ def make_server(tmp_path) -> Iterator[Callable[..., EmbeddedServer]]:
 
 
 class _Files(dict):
-    """Bytes served by a throwaway local HTTP server, by name; ``url(name)`` gives the address."""
+    """Bytes served by a throwaway local HTTP server, by name; ``url(name)`` gives the address.
+
+    Servers fetch from it only when started with ``--allow-url-network 127.0.0.0/8``.
+    """
 
     port = 0
 

@@ -10,3 +10,5 @@ JFK_REFERENCE = (
     "And so my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 )
 OPENAPI = ROOT / "server" / "openapi" / "twelvelabs-v1.3-subset.json"
+# The shared server's multipart chunk size: small, so samples/jfk.mp4 (72,595 bytes) makes 5 chunks.
+CHUNK_SIZE = 16 * 1024

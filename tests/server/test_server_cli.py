@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from ipaddress import ip_network
 
 import pytest
 import requests
+from pydantic import ValidationError
 
 from reelscribe.server.cli import KEYS_ENV, build_parser, main, parse_config
+from reelscribe.server.config import ServerConfig
 from reelscribe.server.launcher import EmbeddedServer, ServerStartError
 
 OPTIONS = [
     "--host", "--port", "--data-dir", "--api-key", "--workers", "--model", "--compute-type", "--cpu-threads",
     "--vad", "--max-upload-bytes", "--min-duration", "--max-duration", "--url-timeout", "--url-max-bytes",
-    "--allow-file-root", "--rate-limit", "--rate-window", "--fault-latency", "--fault-5xx-rate",
+    "--allow-file-root", "--allow-url-network", "--rate-limit", "--rate-window", "--fault-latency", "--fault-5xx-rate",
     "--fault-429-rate", "--fault-seed", "--log-level",
 ]
 
@@ -60,12 +63,36 @@ def test_defaults(tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [["--workers", "0"], ["--fault-5xx-rate", "2"], ["--rate-window", "0"], ["--min-duration", "5", "--max-duration", "4"]],
+    [
+        ["--workers", "0"],
+        ["--fault-5xx-rate", "2"],
+        ["--rate-window", "0"],
+        ["--min-duration", "nan"],
+        ["--min-duration", "5", "--max-duration", "4"],
+        ["--allow-url-network", "10.0.0.0/33"],
+        ["--port", "70000"],
+    ],
 )
-def test_bad_values_are_refused(tmp_path, argv):
+def test_bad_values_are_refused_naming_the_option(tmp_path, capsys, argv):
     with pytest.raises(SystemExit) as exc:
         parse_config(["--data-dir", str(tmp_path), *argv], {KEYS_ENV: "k"})
     assert exc.value.code == 2
+    assert argv[-2] in capsys.readouterr().err
+
+
+def test_a_config_built_in_python_is_checked_like_the_command_line(tmp_path):
+    with pytest.raises(ValidationError, match="workers"):
+        ServerConfig(data_dir=tmp_path, api_keys=("k",), workers=0)
+    assert ServerConfig(data_dir=tmp_path, api_keys=("k",), allow_url_networks=("10.0.0.0/8",)).allow_url_networks == (
+        ip_network("10.0.0.0/8"),
+    )
+
+
+def test_allowed_url_networks_are_repeatable(tmp_path):
+    argv = ["--data-dir", str(tmp_path), "--allow-url-network", "127.0.0.2/32", "--allow-url-network", "fd00::/8"]
+    config = parse_config(argv, {KEYS_ENV: "k"})
+    assert config.allow_url_networks == (ip_network("127.0.0.2/32"), ip_network("fd00::/8"))
+    assert parse_config(["--data-dir", str(tmp_path)], {KEYS_ENV: "k"}).allow_url_networks == ()
 
 
 def test_parser_prog_is_the_console_command():

@@ -149,7 +149,9 @@ def test_file_url_refused_without_any_allowed_root(make_server, rest_for, media)
     assert "--allow-file-root" in response.json()["message"]
 
 
-def test_http_video_url_is_fetched(rest, index_id, media, http_files):
+def test_http_video_url_is_fetched(make_server, rest_for, media, http_files):
+    rest = rest_for(make_server("--workers", "1", "--allow-url-network", "127.0.0.0/8"))
+    index_id = rest.create_index()
     http_files["clip.mp4"] = media["silent"].read_bytes()
     response = rest.post("/tasks", data={"index_id": index_id, "video_url": http_files.url("clip.mp4")})
     assert response.status_code == 200

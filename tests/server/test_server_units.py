@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from datetime import datetime, timezone
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from reelscribe.server.ids import check_id, format_time, is_id, new_id, parse_ti
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.params import check_metadata
 from reelscribe.server.ratelimit import RateLimiter
-from reelscribe.server.uploads import check_video_url, safe_filename
+from reelscribe.server.uploads import safe_filename
+from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import window
 from reelscribe.server.workers import duration_problem
 from tests.media import make_audio_only, make_video
@@ -115,11 +117,16 @@ def test_file_urls_resolve_before_the_root_check(tmp_path):
     outside = tmp_path / "secret.mp4"
     outside.write_bytes(b"x")
     (root / "link.mp4").symlink_to(outside)
-    assert check_video_url((root / "ok.mp4").as_uri(), (root,)) == "ok.mp4"
+    rules = UrlRules(file_roots=(root,))
+    assert check_video_url((root / "ok.mp4").as_uri(), rules) == "ok.mp4"
     for url in ((root / "link.mp4").as_uri(), root.as_uri() + "/../secret.mp4", outside.as_uri()):
         with pytest.raises(ApiError, match="--allow-file-root"):
-            check_video_url(url, (root,))
-    assert check_video_url("https://example.com/a/b%20c.mp4?x=1", ()) == "b c.mp4"
+            check_video_url(url, rules)
+
+
+def test_url_file_name_is_the_decoded_last_path_component():
+    public = UrlRules(resolve=lambda host, port: (ip_address("93.184.215.14"),))
+    assert check_video_url("https://example.com/a/b%20c.mp4?x=1", public) == "b c.mp4"
 
 
 def test_probe(tmp_path):

@@ -41,7 +41,7 @@ def test_upload_over_the_limit_is_refused_and_deleted(make_server, rest_for, tmp
 
 
 def test_url_over_the_limit_fails_the_task(make_server, rest_for, http_files, tmp_path):
-    rest = rest_for(make_server("--url-max-bytes", str(LIMIT), "--workers", "1"))
+    rest = rest_for(make_server("--url-max-bytes", str(LIMIT), "--workers", "1", "--allow-url-network", "127.0.0.0/8"))
     index_id = rest.create_index()
     http_files["big.mp4"] = b"\0" * (2 * LIMIT)
     response = rest.post("/tasks", data={"index_id": index_id, "video_url": http_files.url("big.mp4")})
