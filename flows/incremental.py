@@ -23,6 +23,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_TABLE_FORMAT,
     ApiUrl,
     CredentialsBlock,
     IndexId,
