@@ -45,8 +45,16 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
-from reelscribe.core.lake import Lake, LandedRecord, LandedVideo, VideoRecord, table_path, validate_partition_id
-from reelscribe.core.lake import video_tables
+from reelscribe.core.lake import (
+    Lake,
+    LandedRecord,
+    LandedVideo,
+    VideoRecord,
+    partition_dir,
+    table_path,
+    validate_partition_id,
+    video_tables,
+)
 from reelscribe.core.schema import VIDEOS_SCHEMA
 
 __all__ = ["COMMIT_ATTEMPTS", "DeltaLake", "VideoTables", "is_delta_table"]
@@ -242,7 +250,7 @@ class DeltaLake:
     # -- staging ---------------------------------------------------------------------------
 
     def _staged_ids(self, index_id: str, *, older_than_s: float | None) -> list[str]:
-        directory = table_path(self.staging.root, MARKER_TABLE, index_id, "x").rsplit("/", 1)[0]
+        directory = partition_dir(self.staging.root, MARKER_TABLE, index_id)
         try:
             entries = self.staging.fs.ls(directory, detail=True)
         except FileNotFoundError:
