@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-worker-* .pytest_cache build *.egg-info
 
 # Scheduled runs from the Prefect UI (README: "Schedule it from the Prefect UI"). Each of these
 # runs in its own terminal or once; PREFECT_API_URL from the environment wins over the default.
@@ -72,8 +72,20 @@ deploy: $(RUN_STAMP)
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
 
-worker: $(RUN_STAMP)
-	$(PREFECT) worker start --pool $(POOL) --type process
+# A worker runs in an environment of its own (`make worker WORKER=2` for a second one): the runtime
+# dependencies of .venv but not reelscribe itself, which the deployments' pull step installs (the
+# deployed commit) before each run. One flow run at a time per worker, so installs never overlap.
+WORKER ?= 1
+WORKER_ENV := .venv-worker-$(WORKER)
+
+$(WORKER_ENV)/.ready: $(RUN_STAMP)
+	rm -rf $(WORKER_ENV)
+	$(BIN)/python -m venv --without-pip $(WORKER_ENV)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > "$$($(WORKER_ENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/reelscribe-deps.pth"
+	touch $@
+
+worker: $(WORKER_ENV)/.ready
+	cd $(WORKER_ENV) && ./bin/python -m prefect worker start --pool $(POOL) --type process --limit 1 --name reelscribe-worker-$(WORKER)
 
 serve: $(RUN_STAMP)
 	$(BIN)/python -m reelscribe.deployments.serve

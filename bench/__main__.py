@@ -38,6 +38,7 @@ BENCHES = (
     Bench("flatten", "bench_flatten", quick=("--videos", "50", "--repeats", "2")),
     Bench("upload", "bench_upload_memory", quick=("--size-mib", "256")),
     Bench("asr", "bench_asr", quick=("--minutes", "1")),
+    Bench("dask", "bench_dask", quick=("--n", "16", "--repeats", "1")),
 )
 
 
@@ -163,7 +164,18 @@ def asr_row(_: dict, output: str | None) -> tuple[str, ...] | None:
     )
 
 
-ROWS = {"batch": batch_row, "sdk": sdk_row, "polling": polling_row, "flatten": flatten_row, "upload": upload_row, "asr": asr_row}
+def dask_row(r: dict, _: str | None) -> tuple[str, ...]:
+    return (
+        f"N={r['n']} on Dask, 2 workers × {r['threads_per_worker']} threads: **{r['dask']['wall_s']:.1f} s** "
+        f"({r['dask']['videos_per_s']:.2f} videos/s)",
+        f"thread pool of 8: {r['threads']['wall_s']:.1f} s",
+        f"{r['dask_over_threads']:.2f}×",
+        "recorded (no goal)",
+        "—",
+    )
+
+
+ROWS = {"dask": dask_row, "batch": batch_row, "sdk": sdk_row, "polling": polling_row, "flatten": flatten_row, "upload": upload_row, "asr": asr_row}
 TITLES = {
     "batch": "1. Batch throughput",
     "sdk": "2. Against the official SDK",
@@ -171,6 +183,7 @@ TITLES = {
     "flatten": "4. Flatten + write",
     "upload": "5. Upload memory",
     "asr": "6. Embedded ASR",
+    "dask": "7. Dask runner vs thread pool",
 }
 
 

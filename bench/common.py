@@ -230,7 +230,9 @@ class RunTiming:
         return self.ended - max(t.finished for t in self.tasks)
 
 
-def reelscribe_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str, concurrency: int = 8) -> RunTiming:
+def reelscribe_run(
+    base_url: str, api_key: str, videos: Sequence[Path], *, label: str, concurrency: int = 8, extra: Sequence[str] = ()
+) -> RunTiming:
     """``reelscribe run <videos> --index-name … --out … --concurrency 8``, in this process, timed.
 
     ``reelscribe.cli.main`` exactly as the console script calls it, against an external API (the
@@ -243,7 +245,7 @@ def reelscribe_run(base_url: str, api_key: str, videos: Sequence[Path], *, label
     os.environ[API_KEY_ENV] = api_key
     name = f"{label}-{uuid.uuid4().hex[:8]}"
     out = Path(tempfile.mkdtemp(prefix="bench-lake-"))
-    argv = ["run", *map(str, videos), "--index-name", name, "--out", str(out), "--concurrency", str(concurrency)]
+    argv = ["run", *map(str, videos), "--index-name", name, "--out", str(out), "--concurrency", str(concurrency), *extra]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             started, began = time.time(), time.perf_counter()
@@ -332,6 +334,7 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
     """
     from concurrent.futures import ThreadPoolExecutor
 
+    from reelscribe.core.claims import ClaimStore
     from reelscribe.core.ingest import resolve_index, submit_video
     from reelscribe.core.lake import Lake
     from reelscribe.core.sources import content_sha256, discover
@@ -340,12 +343,12 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
 
     name = f"{label}-{uuid.uuid4().hex[:8]}"
     out = Path(tempfile.mkdtemp(prefix="bench-lake-"))
-    lake = Lake(str(out))
+    lake, claims = Lake(str(out)), ClaimStore(str(out))
 
     def upload(source):
         with client_for(base_url, api_key) as client:
             sha256 = content_sha256(source)
-            return source, sha256, submit_video(client, index_id, source, sha256)
+            return source, sha256, submit_video(client, index_id, source, sha256, claims=claims)
 
     def wait_and_land(uploaded) -> None:
         source, sha256, submitted = uploaded

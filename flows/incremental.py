@@ -26,11 +26,13 @@ from reelscribe.flows.params import (
     DEFAULT_TABLE_FORMAT,
     ApiUrl,
     CredentialsBlock,
+    Dask,
     IndexId,
     IndexName,
     MaxConcurrency,
     MaxWaitSeconds,
     Out,
+    StorageBlock,
     TableFormatParam,
     WatchedSource,
     WindowEnd,
@@ -43,8 +45,10 @@ from reelscribe.flows.transcribe import finish, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.sources import VideoSource, content_sha256, discover
+from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
+from reelscribe.tasks.storage import use_storage_block
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
 HASH_WORKERS = 4
@@ -71,6 +75,8 @@ def transcribe_new_videos(
     end: WindowEnd = None,
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
+    storage_block: StorageBlock = None,
+    dask: Dask = None,
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
@@ -84,8 +90,10 @@ def transcribe_new_videos(
     if bool(index_id) == bool(index_name):
         raise ConfigError("give exactly one of index_id and index_name")
     settings = resolve_settings(api_url, credentials_block)
+    runner = task_runner(dask, max_concurrency)
+    use_storage_block(storage_block)
     found = _discover(source)
-    index, landed = prepare_index(settings, index_id, index_name, out, table_format) if found else (None, frozenset())
+    index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
     new = select_new_videos(found, landed) if found else []
     headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
     logger.info(headline)
@@ -93,7 +101,7 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, table_format=table_format,
+            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

@@ -52,6 +52,14 @@ WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments 
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+StorageBlock = Annotated[
+    str | None,
+    Field(description="Block with the object store's credentials: 'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
+]
+Dask = Annotated[
+    str | None,
+    Field(description="Run the tasks on Dask: a scheduler address (tcp://host:8786) or 'local' for a local cluster. Default: a thread pool in the flow's process."),
+]
 TableFormatParam = Annotated[
     TableFormat,
     Field(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger, unmapped
+from prefect.task_runners import TaskRunner
 from prefect.artifacts import create_table_artifact
 from prefect.futures import PrefectFuture, as_completed, wait
 from prefect.states import State
-from prefect.task_runners import ThreadPoolTaskRunner
 
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
@@ -16,6 +16,7 @@ from reelscribe.flows.params import (
     DEFAULT_OUT,
     ApiUrl,
     CredentialsBlock,
+    Dask,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -23,6 +24,7 @@ from reelscribe.flows.params import (
     Out,
     Refresh,
     Sources,
+    StorageBlock,
     TableFormatParam,
     WindowEnd,
     WindowStart,
@@ -36,10 +38,12 @@ from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commi
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
+from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
 from reelscribe.tasks.upload import upload_video
+from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
@@ -81,6 +85,8 @@ def transcribe_videos(
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
+    storage_block: StorageBlock = None,
+    dask: Dask = None,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
 
@@ -90,15 +96,17 @@ def transcribe_videos(
     logger = get_run_logger()
     validate_window(start, end)
     settings = resolve_settings(api_url, credentials_block)
+    runner = task_runner(dask, max_concurrency)
+    use_storage_block(storage_block)
     found, problems = discover(sources)
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
     if found:
-        index, landed = prepare_index(settings, index_id, index_name, out, table_format)
+        index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         reports += transcribe_each(
             found, settings, index, landed, out=out, start=start, end=end,
-            max_concurrency=max_concurrency, max_wait_seconds=max_wait_seconds, refresh=refresh,
+            runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format,
         )
     return finish(reports)
@@ -113,37 +121,42 @@ def transcribe_each(
     out: str,
     start: float | None,
     end: float | None,
-    max_concurrency: int,
+    runner: TaskRunner,
     max_wait_seconds: float,
     refresh: bool = False,
+    storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> list[VideoReport]:
-    """The fan-out, inside the calling flow: upload → wait → land per video; one report each, in order.
+    """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
-    In a Delta lake the land steps stage their videos and this flow commits them in batches
-    as they finish (``commit_as_landed``).
+    One report each, in order. Everything passed here is picklable, for Dask workers. In a
+    Delta lake the land steps stage their videos and this flow commits them in batches as they
+    finish (``commit_as_landed``).
     """
     options = WaitOptions(max_wait=max_wait_seconds)
+    store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
-    with ThreadPoolTaskRunner(max_workers=max_concurrency) as runner:
+    with runner:
         uploads = runner.map(
-            upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared}
+            upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared, **store}
         )
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
         lands = runner.map(
             land_transcription,
-            {"uploaded": uploads, "ready": readies, "out": unmapped(out), "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), **shared},
+            {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
+             "table_format": unmapped(table_format), **shared, **store},
         )
-        commits = commit_as_landed(lands, out, index) if commits_in_batches(table_format) else {}
-        wait(lands)
+        commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
+        # Every future, not only the last step's: a Dask future keeps its state (and data) only
+        # once waited on; read later, it would come from the API without its result.
+        wait([*uploads, *readies, *lands])
     return [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
     ]
 
 
-def commit_as_landed(lands: list[PrefectFuture], out: str, index: str) -> dict[int, State]:
+def commit_as_landed(lands: list[PrefectFuture], out: str, index: str, storage_block: str | None = None) -> dict[int, State]:
     """Commit staged videos every ``COMMIT_EVERY`` videos or ``COMMIT_AFTER_S`` seconds, and at the end.
 
     Runs in the flow's thread while the land steps go on in the runner. Returns each staged
@@ -157,7 +170,7 @@ def commit_as_landed(lands: list[PrefectFuture], out: str, index: str) -> dict[i
     oldest = time.monotonic()
 
     def flush() -> None:
-        state = commit_landed(out, index, list(pending.values()), return_state=True)
+        state = commit_landed(out, index, list(pending.values()), storage_block, return_state=True)
         commits.update(dict.fromkeys(pending, state))
         pending.clear()
 

@@ -10,8 +10,10 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.ingest import resolve_index
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
+from reelscribe.core.stores import check_lake
 from reelscribe.core.settings import Settings
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.storage import use_storage_block
 
 
 @task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
@@ -20,15 +22,21 @@ def prepare_index(
     index_id: str | None,
     index_name: str | None,
     out: str,
+    storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> tuple[str, frozenset[str]]:
-    """Resolve (or create) the index and read the content hashes already landed for it.
+    """Check the lake's store, resolve (or create) the index, read the hashes already landed.
+
+    The store is checked first, so a missing driver, bucket or credentials stop the run with one
+    line (``StoreError``) before an index is created or anything uploaded.
 
     Also finishes what writers killed mid-write left in that index over an hour ago: temp
     files are removed (invisible to readers, but they would pile up) and, in a Delta lake,
     videos staged but never committed are committed. The landed read's duration is logged:
     it is what a "nothing new" run mostly costs.
     """
+    use_storage_block(storage_block)
+    check_lake(out)
     with TwelveLabsClient(settings) as client:
         index = resolve_index(client, index_id, index_name)
     lake = open_lake(out, table_format)

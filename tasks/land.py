@@ -23,6 +23,7 @@ from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
+from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.upload import Uploaded
 
 
@@ -53,6 +54,7 @@ def land_transcription(
     out: str,
     start: float | None = None,
     end: float | None = None,
+    storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> Landed:
     if ready is None:
@@ -65,6 +67,7 @@ def land_transcription(
         start=start,
         end=end,
     )
+    use_storage_block(storage_block)
     staged = commits_in_batches(table_format)
     with TwelveLabsClient(settings) as client:
         landed = retrieve_and_land(client, landing_target(open_lake(out, table_format)), request)
@@ -77,12 +80,13 @@ def land_transcription(
 
 
 @task(name="commit-landed", task_run_name="commit-{index_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
-def commit_landed(out: str, index_id: str, video_ids: list[str]) -> list[str]:
+def commit_landed(out: str, index_id: str, video_ids: list[str], storage_block: str | None = None) -> list[str]:
     """Commit staged videos to the Delta lake in one batch (one commit per table).
 
     Safe to retry: a commit replaces these videos' rows, and what was committed is unstaged (a
     video another run committed first is simply not found staged).
     """
+    use_storage_block(storage_block)
     committed = DeltaLake(out).commit_staged(index_id, video_ids)
     get_run_logger().info("committed %d of %d staged videos to %s", len(committed), len(video_ids), out)
     return committed

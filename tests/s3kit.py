@@ -9,6 +9,7 @@ botocore, aiobotocore (s3fs) and every child process started with ``os.environ``
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import subprocess
 import sys
@@ -24,6 +25,8 @@ from moto.server import ThreadedMotoServer
 FAKE_KEY_ID = "reelscribe-test-key"
 FAKE_SECRET = "reelscribe-test-secret"
 REGION = "us-east-1"
+# One werkzeug line per request would bury a failing test's output.
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
 
 class MotoS3:

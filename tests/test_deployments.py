@@ -1,4 +1,8 @@
-"""Deployments end to end: a real Prefect server, `make deploy`, a real worker, the real local API.
+"""Deployments end to end: a real Prefect server, `make deploy`, two real workers, the real local API.
+
+The workers start without reelscribe (`make worker`: an environment with its dependencies only);
+each run's pull step clones the deployed commit and installs it, as on a machine of its own. So
+this test runs the committed code (HEAD), not uncommitted edits.
 
 Every process here is a child in its own process group, killed (group and all) at teardown,
 also when a test fails half-way.
@@ -7,9 +11,7 @@ also when a test fails half-way.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,62 +23,19 @@ import pytest
 import requests
 
 from reelscribe.deployments.serve import load_spec, to_deployment
-from reelscribe.server.launcher import EmbeddedServer, free_port
+from reelscribe.server.launcher import EmbeddedServer
 from tests.conftest import JFK, ROOT
+from tests.prockit import Children, start_prefect_server
 from tests.flowruns import artifacts_of, log_messages, task_run_names
 
 BIN = Path(sys.executable).parent
 INCREMENTAL = "transcribe-new-videos/hourly"
 AD_HOC = "transcribe-videos/ad-hoc"
 SECRET_SLUG = "secret/twelve-labs-api-key"
-SERVER_STARTUP_S = 150
-RUN_TIMEOUT_S = 180
+RUN_TIMEOUT_S = 240
+WORKERS = ("worker-1", "worker-2")
 # The Makefile's runtime install stamp: `-o` it so that make never reinstalls the venv this test runs in.
 RUN_STAMP = ".venv/.installed-run"
-
-
-class Children:
-    """Child processes, each the leader of its own process group, with its output in a log file."""
-
-    def __init__(self, logs: Path) -> None:
-        self.logs = logs
-        self.running: list[tuple[subprocess.Popen, Path]] = []
-
-    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
-        log = self.logs / f"{name}.log"
-        with open(log, "ab") as sink:
-            process = subprocess.Popen(
-                command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        self.running.append((process, log))
-        return process
-
-    def tail(self, name: str, size: int = 3000) -> str:
-        text = (self.logs / f"{name}.log").read_text(errors="replace") if (self.logs / f"{name}.log").exists() else ""
-        return f"--- {name}.log (tail) ---\n{text[-size:]}"
-
-    def stop_all(self) -> None:
-        for process, _ in reversed(self.running):
-            _stop_group(process)
-        self.running.clear()
-
-
-def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(grace)
-            if sig is signal.SIGTERM:
-                os.killpg(process.pid, signal.SIGKILL)  # stragglers left in the group
-            return
-        except subprocess.TimeoutExpired:
-            continue
-        except ProcessLookupError:
-            return
 
 
 @pytest.fixture(scope="module")
@@ -89,32 +48,7 @@ def children(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
-    home = tmp_path_factory.mktemp("prefect-home")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-        PREFECT_API_URL=url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        DO_NOT_TRACK="1",
-        HF_HUB_OFFLINE="1",
-    )
-    server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
-    deadline = time.monotonic() + SERVER_STARTUP_S
-    while True:
-        assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
-        try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_STARTUP_S} s\n{children.tail('prefect-server')}"
-        time.sleep(0.5)
-    return url, env
+    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
 
 
 @pytest.fixture
@@ -144,8 +78,12 @@ def wait_final(flow_run_id: UUID, children: Children):
             flow_run = client.read_flow_run(flow_run_id)
             if flow_run.state and flow_run.state.is_final():
                 return flow_run
-            assert time.monotonic() < deadline, f"flow run still {flow_run.state_name} after {RUN_TIMEOUT_S} s\n{children.tail('worker')}"
+            assert time.monotonic() < deadline, f"flow run still {flow_run.state_name} after {RUN_TIMEOUT_S} s\n{worker_logs(children)}"
             time.sleep(1)
+
+
+def worker_logs(children: Children) -> str:
+    return "\n".join(children.tail(name) for name in WORKERS)
 
 
 def summary_of(flow_run_id: UUID) -> str:
@@ -164,14 +102,17 @@ def logged(flow_run_id: UUID, text: str, within: float = 15) -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(480)
+@pytest.mark.timeout(720)
 def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, children, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.deployments import run_deployment
 
     url, env = real_api
-    make("deploy", env)
-    children.start("worker", ["make", "-s", "-o", RUN_STAMP, "worker"], env)
+    # The code's origin as a worker elsewhere would reach it; here, this clone.
+    make("deploy", {**env, "REELSCRIBE_GIT_URL": str(ROOT)})
+    for name in WORKERS:
+        children.start(name, ["make", "-s", "-o", RUN_STAMP, "worker", f"WORKER={name.rsplit('-', 1)[1]}"], env)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     with get_client(sync_client=True) as client:
         hourly = client.read_deployment_by_name(INCREMENTAL)
@@ -180,7 +121,9 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
     assert ad_hoc.schedules == []
     for deployment, required in ((hourly, "source"), (ad_hoc, "sources")):
         assert deployment.work_pool_name == "reelscribe" and "reelscribe" in deployment.tags and deployment.description
-        assert deployment.pull_steps == [{"prefect.deployments.steps.set_working_directory": {"directory": str(ROOT)}}]
+        clone, install = deployment.pull_steps
+        assert clone["prefect.deployments.steps.git_clone"] | {"id": "clone"} == {"id": "clone", "repository": str(ROOT), "commit_sha": head}
+        assert install["prefect.deployments.steps.pip_install_requirements"]["requirements_file"] == "deployments/worker-requirements.txt"
         properties = deployment.parameter_openapi_schema["properties"]
         assert required in deployment.parameter_openapi_schema["required"]
         assert all(p.get("description") for p in properties.values()), properties
@@ -199,7 +142,7 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
 
         first = run_deployment(INCREMENTAL, parameters=params, timeout=0)
         first = wait_final(first.id, children)
-        assert first.state.is_completed(), f"{first.state}\n{children.tail('worker')}"
+        assert first.state.is_completed(), f"{first.state}\n{worker_logs(children)}"
         assert first.name.startswith("new-videos-reelscribe-")
         assert api.api_key not in json.dumps(first.parameters)
         segments = duckdb.sql(
@@ -217,7 +160,10 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         with get_client(sync_client=True) as client:
             runs = client.read_flow_runs()
         (second,) = [r for r in runs if r.deployment_id == hourly.id and r.id != first.id]
-        assert second.state.is_completed(), f"{second.state}\n{children.tail('worker')}"
+        assert second.state.is_completed(), f"{second.state}\n{worker_logs(children)}"
+        with get_client(sync_client=True) as client:
+            online = {w.name for w in client.read_workers_for_work_pool("reelscribe") if w.status.value == "ONLINE"}
+        assert online >= {"reelscribe-worker-1", "reelscribe-worker-2"}
         assert summary_of(second.id) == f"reelscribe: 0 new videos in {inbox} (1 already landed)"
         assert logged(second.id, "0 new videos")
         assert not any(name.startswith("upload-") for name in task_run_names(second.id))

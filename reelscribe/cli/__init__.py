@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
     run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
                      help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
+    run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
+    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
@@ -111,15 +113,34 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_wait_seconds=args.max_wait,
         refresh=args.refresh,
         table_format=args.table_format,
+        storage_block=args.storage_block,
+        dask=args.dask,
     )
     try:
         validate_window(args.start, args.end)
+        _check_before_run(args)
         if args.credentials_block or Settings.from_env(api_url=args.api_url):
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir) as server:
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+
+
+def _check_before_run(args: argparse.Namespace) -> None:
+    """What can be known wrong before a server starts or an index is made: Dask without a
+    Prefect server, a lake store that cannot be written (with the block's credentials, if any)."""
+    from reelscribe.core.stores import check_lake
+
+    if args.dask:
+        from reelscribe.flows.runners import require_prefect_api
+
+        require_prefect_api()
+    if args.storage_block:
+        from reelscribe.tasks.storage import use_storage_block
+
+        use_storage_block(args.storage_block)
+    check_lake(args.out)
 
 
 def _embedded(data_dir: Path | None):

@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 import fsspec
+import fsspec.config
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -316,13 +317,32 @@ class DeltaLake:
 
 
 def _default_storage_options(out: str) -> dict[str, str]:
-    """delta-rs refuses plain-HTTP endpoints unless told; an ``http://`` endpoint set in the
-    standard AWS variables (a local S3 such as MinIO or moto) is that consent, so say it once here.
+    """delta-rs options for ``out`` from what configures fsspec's ``s3://`` in this process.
+
+    fsspec's defaults (``fsspec.config.conf["s3"]``, where a storage block puts its credentials)
+    are translated to delta-rs' names; else delta-rs reads the standard AWS variables itself.
+    delta-rs also refuses plain-HTTP endpoints unless told: an ``http://`` endpoint (a local S3
+    such as MinIO or moto) is that consent.
     """
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
-    if out.startswith(("s3://", "s3a://")) and endpoint.startswith("http://"):
-        return {"AWS_ALLOW_HTTP": "true"}
-    return {}
+    if not out.startswith(("s3://", "s3a://")):
+        return {}
+    conf = fsspec.config.conf.get("s3", {})
+    client = conf.get("client_kwargs", {})
+    options = {
+        name: str(value)
+        for name, value in (
+            ("AWS_ACCESS_KEY_ID", conf.get("key")),
+            ("AWS_SECRET_ACCESS_KEY", conf.get("secret")),
+            ("AWS_SESSION_TOKEN", conf.get("token")),
+            ("AWS_ENDPOINT_URL", client.get("endpoint_url")),
+            ("AWS_REGION", client.get("region_name")),
+        )
+        if value
+    }
+    endpoint = options.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    if endpoint.startswith("http://"):
+        options["AWS_ALLOW_HTTP"] = "true"
+    return options
 
 
 def writer_properties() -> WriterProperties:

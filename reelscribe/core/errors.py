@@ -20,6 +20,11 @@ class SourceError(ReelscribeError):
     """A video source that cannot be read: missing path, empty folder, unreadable file."""
 
 
+class StoreError(ReelscribeError):
+    """A lake or source location that cannot be used: no driver for its scheme, no such bucket,
+    credentials the store refuses. Raised before anything is uploaded; the message names the fix."""
+
+
 class NoVideosFound(SourceError):
     """A source that exists but holds no video files (an empty folder, a glob matching nothing).
 

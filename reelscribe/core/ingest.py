@@ -3,31 +3,22 @@
 Before uploading, look for a task this content already has in the index (by the SHA-256 that
 reelscribe writes into ``user_metadata``). A ``POST /tasks`` whose answer was lost may still have
 created the task (twelvelabs-python #50), so after every failed attempt the lookup runs again
-before the upload is re-sent, whole. Lookup and upload of one content run under a host-wide lock,
-so two runs landing the same index at once do not both upload it.
+before the upload is re-sent, whole. Lookup and upload of one content run under a claim in the
+lake's store (``reelscribe.core.claims``), which every machine sees, so two runs landing the same
+index at once, on one host or many, do not both upload it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
 import re
-import tempfile
-import threading
 import time
 import unicodedata
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
-try:
-    import fcntl
-except ImportError:  # Windows
-    fcntl = None  # type: ignore[assignment]
-
+from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
 from reelscribe.core.models import Index, Task, TaskStatus
@@ -36,7 +27,6 @@ from reelscribe.core.sources import VideoSource, open_source
 
 log = logging.getLogger(__name__)
 
-LOCK_DIR_ENV = "REELSCRIBE_LOCK_DIR"
 META_SHA256 = "reelscribe_sha256"
 META_SOURCE = "reelscribe_source"
 T = TypeVar("T")
@@ -133,15 +123,17 @@ def submit_video(
     source: VideoSource,
     sha256: str,
     *,
+    claims: ClaimStore,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Submitted:
     """Find or create the indexing task of ``source`` in ``index_id``.
 
-    Under ``submission_lock``: two runs landing the same content into the same index at once
-    (threads or processes on this host) take turns, so the second finds the first one's task
-    instead of uploading the video again.
+    Under the content's claim in ``claims``: two runs landing the same content into the same
+    index at once (threads, processes, Dask workers, machines) take turns, so the second finds
+    the first one's task instead of uploading the video again. A task re-run after its Dask
+    worker died (prefect#15442) likewise finds the task its first run created.
     """
-    with submission_lock(client.base_url, index_id, sha256):
+    with claims.hold(index_id, sha256):
         return _find_or_create(client, index_id, source, sha256, sleep)
 
 
@@ -185,82 +177,3 @@ def upload_name(source: VideoSource) -> str:
         name = source.name.replace("\\", "_")
     name = "".join(c for c in unicodedata.normalize("NFC", name) if unicodedata.category(c)[0] != "C").strip()
     return name[:255] if name not in ("", ".", "..") else "video"
-
-
-@contextmanager
-def submission_lock(base_url: str, index_id: str, sha256: str) -> Iterator[None]:
-    """Exclusive, per (server, index, content), across the threads and processes of this host.
-
-    An ``flock`` on ``<tmp>/reelscribe-locks-<uid>/<key>.lock`` (``REELSCRIBE_LOCK_DIR`` overrides
-    the folder): the kernel drops it when its holder dies, even by SIGKILL, so a crashed run never
-    blocks the next one. The file is removed on release; a waiter that then holds the lock of a
-    removed file notices (its inode is no longer the path's) and locks the new file instead.
-    Where ``flock`` is unavailable (Windows) or the folder is not writable, only the threads of
-    this process are serialised. Runs on different hosts are not: see the README's guarantees.
-    """
-    key = hashlib.sha256(f"{base_url}\0{index_id}\0{sha256}".encode()).hexdigest()[:40]
-    with _local_lock(key):
-        fd = _flock(key)
-        try:
-            yield
-        finally:
-            if fd is not None:
-                _unlock(key, fd)
-
-
-_local_locks: dict[str, list] = {}  # key -> [lock, threads using it]
-_local_locks_guard = threading.Lock()
-
-
-@contextmanager
-def _local_lock(key: str) -> Iterator[None]:
-    with _local_locks_guard:
-        entry = _local_locks.setdefault(key, [threading.Lock(), 0])
-        entry[1] += 1
-    try:
-        with entry[0]:
-            yield
-    finally:
-        with _local_locks_guard:
-            entry[1] -= 1
-            if entry[1] == 0:
-                del _local_locks[key]
-
-
-def _lock_path(key: str) -> Path:
-    folder = os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / f"reelscribe-locks-{os.getuid()}"
-    return Path(folder) / f"{key}.lock"
-
-
-def _flock(key: str) -> int | None:
-    """Hold an exclusive ``flock`` on the key's lock file; ``None`` when that is not possible."""
-    if fcntl is None:
-        return None
-    path = _lock_path(key)
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        while True:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                held = os.fstat(fd)
-                current = os.stat(path)
-            except FileNotFoundError:
-                os.close(fd)
-                continue
-            except BaseException:
-                os.close(fd)
-                raise
-            if (held.st_dev, held.st_ino) == (current.st_dev, current.st_ino):
-                return fd
-            os.close(fd)
-    except OSError as exc:
-        log.warning("no cross-process upload lock (%s): only this process's uploads are serialised", exc)
-        return None
-
-
-def _unlock(key: str, fd: int) -> None:
-    try:
-        _lock_path(key).unlink(missing_ok=True)
-    finally:
-        os.close(fd)

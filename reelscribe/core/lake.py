@@ -225,6 +225,8 @@ class Lake:
             self.fs.pipe_file(path, data.to_pybytes())
 
     def _published_files(self, directory: str) -> list[str]:
+        # Object-store clients cache listings per process; other processes land files here.
+        self.fs.invalidate_cache(directory)
         try:
             paths = self.fs.ls(directory, detail=False)
         except FileNotFoundError:

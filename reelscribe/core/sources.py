@@ -14,7 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
+import fsspec
+
 from reelscribe.core.errors import NoVideosFound, SourceError
+from reelscribe.core.stores import bucket_missing, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -103,13 +106,22 @@ def _expand_local(text: str) -> list[VideoSource]:
 
 
 def _expand_remote(uri: str) -> list[VideoSource]:
-    """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``)."""
-    import fsspec
+    """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``).
 
+    A store that cannot be used (no driver, no such bucket, refused credentials) is a problem of
+    this source, worded by ``store_error`` with its fix.
+    """
     try:
-        fs, path = fsspec.core.url_to_fs(uri)
-    except (ImportError, ValueError) as exc:
-        raise SourceError(f"cannot open this filesystem: {exc}") from exc
+        return _list_remote(uri)
+    except SourceError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - each driver raises its own types; store_problem words them
+        raise SourceError(store_problem(uri, exc)) from exc
+
+
+def _list_remote(uri: str) -> list[VideoSource]:
+    fs, path = fsspec.core.url_to_fs(uri)
+    fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
         paths = fs.glob(path)
@@ -117,6 +129,8 @@ def _expand_remote(uri: str) -> list[VideoSource]:
         paths = fs.find(path)
     elif fs.exists(path):
         paths = [path]
+    elif bucket_missing(fs, path):
+        raise FileNotFoundError(path)
     else:
         # An object store has no empty folders: a prefix exists only while objects are under it.
         raise NoVideosFound("no such file or directory, or nothing under this prefix yet")
@@ -161,6 +175,9 @@ def open_source(source: VideoSource) -> BinaryIO:
             return open(source.uri, "rb")
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    import fsspec
-
-    return fsspec.open(source.uri, "rb").open()
+    stream = fsspec.open(source.uri, "rb").open()
+    # The multipart encoder sizes a stream by ``len``, ``fileno`` or ``getvalue``: an object
+    # store's file (s3fs, gcsfs) has none of them, only ``size``.
+    if not hasattr(stream, "getvalue"):
+        stream.len = stream.size
+    return stream

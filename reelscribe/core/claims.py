@@ -1,0 +1,191 @@
+"""Claims every machine sees: who may look up and upload one content into one index right now.
+
+A claim is a small JSON object in the lake's own store, created only if absent (S3
+``If-None-Match: *``, ``O_EXCL`` on local files)::
+
+    <out>/_claims/index_id=<id>/<sha256>/<generation>.json    {owner, host, pid, expires_at}
+
+The holder is the writer of the highest generation. While it lives, every other claimer (another
+thread, process, Dask worker or machine) waits; when it finishes it deletes its generation and
+every older one. A claim is stale once ``expires_at`` has passed, or at once when its owner ran
+on this host and that process is gone (a killed Dask worker). A stale claim is taken over by
+creating the next generation, again only-if-absent, so of several machines taking over exactly
+one wins, and no delete can ever remove a live claim that another machine just created.
+
+The TTL bounds how long a dead machine blocks a video; it must exceed the longest upload, or a
+slow but living holder could be taken over and the video uploaded twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from reelscribe.core.lake import validate_partition_id
+from reelscribe.core.stores import open_store
+
+log = logging.getLogger(__name__)
+
+CLAIMS_DIR = "_claims"
+DEFAULT_TTL_S = 1800.0
+DEFAULT_POLL_S = 1.0
+_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class Claim:
+    owner: str
+    host: str
+    pid: int
+    generation: int
+    expires_at: float
+
+
+class ClaimStore:
+    """Claims under ``<out>/_claims`` on the same store as the lake (any fsspec URL or path)."""
+
+    def __init__(
+        self,
+        out: str,
+        *,
+        ttl_s: float = DEFAULT_TTL_S,
+        poll_s: float = DEFAULT_POLL_S,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        **storage_options: Any,
+    ) -> None:
+        self.fs, root = open_store(out, **storage_options)
+        self.root = f"{root.rstrip('/')}/{CLAIMS_DIR}"
+        self.ttl_s = ttl_s
+        self.poll_s = poll_s
+        self.clock = clock
+        self.sleep = sleep
+
+    @contextmanager
+    def hold(self, index_id: str, sha256: str) -> Iterator[Claim]:
+        """Wait for and hold the claim of ``sha256`` in ``index_id``; released on exit."""
+        claim = self.acquire(index_id, sha256)
+        try:
+            yield claim
+        finally:
+            self.release(index_id, sha256, claim)
+
+    def acquire(self, index_id: str, sha256: str) -> Claim:
+        folder = self._folder(index_id, sha256)
+        waited_for: str | None = None
+        while True:
+            generations = self._generations(folder)
+            if generations:
+                current = self._read(folder, generations[-1])
+                if current is None:  # released or being written right now: look again
+                    self.sleep(min(self.poll_s, 0.1))
+                    continue
+                if self._alive(current):
+                    if waited_for != current.owner:
+                        log.info("%s…: claimed by %s on %s; waiting", sha256[:12], current.owner, current.host)
+                        waited_for = current.owner
+                    self.sleep(self.poll_s)
+                    continue
+                log.warning(
+                    "%s…: taking over the stale claim of %s on %s (generation %d)",
+                    sha256[:12], current.owner, current.host, current.generation,
+                )
+            claim = self._new_claim(generations[-1] + 1 if generations else 0)
+            if self._create(folder, claim):
+                return claim
+
+    def release(self, index_id: str, sha256: str, claim: Claim) -> None:
+        """Delete this claim's generation and the stale older ones, only while it is still ours."""
+        folder = self._folder(index_id, sha256)
+        current = self._read(folder, claim.generation)
+        if current is None or current.owner != claim.owner:
+            log.warning("%s…: claim generation %d was taken over before release", sha256[:12], claim.generation)
+            return
+        for generation in self._generations(folder):
+            if generation <= claim.generation:
+                try:
+                    self.fs.rm_file(self._path(folder, generation))
+                except FileNotFoundError:
+                    pass
+
+    def _new_claim(self, generation: int) -> Claim:
+        return Claim(
+            owner=uuid.uuid4().hex,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            generation=generation,
+            expires_at=self.clock() + self.ttl_s,
+        )
+
+    def _alive(self, claim: Claim) -> bool:
+        if self.clock() >= claim.expires_at:
+            return False
+        return claim.host != socket.gethostname() or _process_exists(claim.pid)
+
+    def _create(self, folder: str, claim: Claim) -> bool:
+        """Write the claim only if its generation does not exist yet; ``False`` if another won."""
+        data = json.dumps(asdict(claim)).encode()
+        path = self._path(folder, claim.generation)
+        self.fs.makedirs(folder, exist_ok=True)
+        try:
+            with self.fs.open(path, "xb") as handle:
+                handle.write(data)
+        except FileExistsError:
+            return False
+        return True
+
+    def _read(self, folder: str, generation: int) -> Claim | None:
+        path = self._path(folder, generation)
+        try:
+            return Claim(**json.loads(self.fs.cat_file(path)))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError):
+            return self._unreadable(path, generation)
+
+    def _unreadable(self, path: str, generation: int) -> Claim | None:
+        """A local claim file is empty between its create and its write, for ever if its writer
+        died right then: it counts as held until the TTL after it was created."""
+        try:
+            created = self.fs.modified(path).timestamp()
+        except FileNotFoundError:
+            return None
+        return Claim(owner="(unreadable)", host="", pid=0, generation=generation, expires_at=created + self.ttl_s)
+
+    def _generations(self, folder: str) -> list[int]:
+        self.fs.invalidate_cache(folder)
+        try:
+            names = self.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return []
+        found = []
+        for name in names:
+            stem = name.rstrip("/").rsplit("/", 1)[-1]
+            if stem.endswith(_SUFFIX) and stem[: -len(_SUFFIX)].isdigit():
+                found.append(int(stem[: -len(_SUFFIX)]))
+        return sorted(found)
+
+    def _folder(self, index_id: str, sha256: str) -> str:
+        return f"{self.root}/index_id={validate_partition_id(index_id)}/{validate_partition_id(sha256, 'sha256')}"
+
+    @staticmethod
+    def _path(folder: str, generation: int) -> str:
+        return f"{folder}/{generation:08d}{_SUFFIX}"
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

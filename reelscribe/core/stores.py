@@ -1,0 +1,108 @@
+"""Object stores (``s3://``, ``gs://``, any fsspec URL) for sources and the lake, checked up front.
+
+Credentials and endpoint come from the store's own standard chain (for S3 botocore's:
+``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``, config
+files, instance roles) or from ``fsspec.config.conf``, which a deployment fills from a Prefect
+block (``reelscribe.tasks.storage``). Nothing here takes a secret as an argument.
+
+``check_lake`` writes and deletes one small object before a run creates an index or uploads a
+video, so a missing driver, an unknown bucket or refused credentials end the run at once with
+one line naming the problem and the fix (``StoreError``), instead of a traceback after uploads.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+from urllib.parse import urlsplit
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from reelscribe.core.errors import StoreError
+
+PROBE_DIR = "_claims"
+_CREDENTIALS_FIX = {
+    "s3": "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE), and AWS_ENDPOINT_URL "
+    "for an S3-compatible store, or name a storage block",
+    "gs": "set GOOGLE_APPLICATION_CREDENTIALS or run `gcloud auth application-default login`",
+}
+_BUCKET_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs"}
+_DRIVERS = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
+
+
+def open_store(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
+    """``url_to_fs`` whose failure to even build a filesystem is a ``StoreError`` with the fix."""
+    try:
+        return fsspec.core.url_to_fs(location, **storage_options)
+    except ImportError as exc:
+        raise store_error(location, exc) from exc
+    except ValueError as exc:
+        raise StoreError(f"{location}: not a usable location ({exc})") from exc
+
+
+def bucket_missing(fs: fsspec.AbstractFileSystem, path: str) -> bool:
+    """Whether ``path`` lies in a bucket that does not exist (only for stores with buckets)."""
+    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+    if not protocols & _BUCKET_SCHEMES:
+        return False
+    return not fs.exists(path.strip("/").split("/", 1)[0])
+
+
+def check_lake(out: str, **storage_options: Any) -> None:
+    """Prove that the lake's store takes a write and a delete; raise ``StoreError`` if not.
+
+    Local paths are not probed: the writer creates their folders, and the OS error is clear.
+    """
+    fs, root = open_store(out, **storage_options)
+    if isinstance(fs, LocalFileSystem):
+        return
+    probe = f"{root.rstrip('/')}/{PROBE_DIR}/.probe-{uuid.uuid4().hex}"
+    try:
+        fs.pipe_file(probe, b"")
+        fs.rm_file(probe)
+    except Exception as exc:  # noqa: BLE001 - every driver raises its own types; translate them all
+        raise store_error(out, exc) from exc
+
+
+def store_error(location: str, exc: BaseException) -> StoreError:
+    """``StoreError`` for a failure at ``location``: the location, then ``store_problem``'s line."""
+    return StoreError(f"{location}: {store_problem(location, exc)}")
+
+
+def store_problem(location: str, exc: BaseException) -> str:
+    """What went wrong with ``location``'s store and how to fix it, in one line."""
+    scheme = urlsplit(location).scheme.lower()
+    if isinstance(exc, ImportError):
+        return _missing_driver(location)
+    if isinstance(exc, FileNotFoundError):
+        bucket = urlsplit(location).netloc
+        return (
+            f"the bucket {bucket!r} does not exist or is not visible with these credentials; "
+            f"create it (e.g. `aws s3 mb {scheme}://{bucket}`) or fix the location"
+        )
+    if isinstance(exc, PermissionError) or _is_missing_credentials(exc):
+        fix = _CREDENTIALS_FIX.get(scheme, "check the store's credentials")
+        return f"the store refused the credentials ({_first_line(exc)}); {fix}"
+    return f"cannot use this location: {type(exc).__name__}: {_first_line(exc)}"
+
+
+def _missing_driver(location: str) -> str:
+    scheme = urlsplit(location).scheme.lower()
+    package = _DRIVERS.get(scheme)
+    if package:
+        return f"no driver for {scheme}:// is installed; install it with `pip install {package}`"
+    return f"no filesystem driver for {scheme}:// is installed (see fsspec's list of implementations)"
+
+
+def _is_missing_credentials(exc: BaseException) -> bool:
+    try:
+        from botocore.exceptions import NoCredentialsError, PartialCredentialsError
+    except ImportError:
+        return False
+    return isinstance(exc, (NoCredentialsError, PartialCredentialsError))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]

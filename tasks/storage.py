@@ -1,0 +1,70 @@
+"""Object-store credentials for deployments: a Prefect block named by a flow parameter.
+
+A worker machine may have no AWS set-up of its own. The flow names a block
+(``reelscribe-object-store/<name>``); each task that touches the store loads it where it runs
+(the flow's process or a Dask worker) and makes its values the defaults of every ``s3://``
+filesystem there (``fsspec.config.conf``). So the secret never is a parameter, never crosses to
+a worker in a task's arguments, and the core code keeps using plain URLs. Without a block, the
+standard AWS chain applies (``AWS_*`` variables, ``AWS_PROFILE``, config files, instance roles).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import fsspec.config
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr
+
+from reelscribe.core.errors import ConfigError
+
+SLUG_PREFIX = "reelscribe-object-store/"
+
+
+class ObjectStoreCredentials(Block):
+    """Credentials and endpoint of S3 or an S3-compatible store (MinIO, R2, Ceph...).
+
+    Example:
+        Save one, then pass ``storage_block="reelscribe-object-store/lake"`` to a flow:
+        ```python
+        from reelscribe.tasks.storage import ObjectStoreCredentials
+        ObjectStoreCredentials(aws_access_key_id="...", aws_secret_access_key="...").save("lake")
+        ```
+    """
+
+    _block_type_name = "Reelscribe Object Store"
+    _block_type_slug = "reelscribe-object-store"
+    _description = "Credentials and endpoint of the S3-compatible store holding videos and the lake."
+
+    aws_access_key_id: str | None = Field(default=None, title="Access key id")
+    aws_secret_access_key: SecretStr | None = Field(default=None, title="Secret access key")
+    aws_session_token: SecretStr | None = Field(default=None, title="Session token")
+    endpoint_url: str | None = Field(default=None, title="Endpoint URL", description="Only for S3-compatible stores.")
+    region_name: str | None = Field(default=None, title="Region")
+
+    def storage_options(self) -> dict[str, Any]:
+        """s3fs constructor arguments; empty fields are left to the standard AWS chain."""
+        options: dict[str, Any] = {}
+        if self.aws_access_key_id:
+            options["key"] = self.aws_access_key_id
+        if self.aws_secret_access_key:
+            options["secret"] = self.aws_secret_access_key.get_secret_value()
+        if self.aws_session_token:
+            options["token"] = self.aws_session_token.get_secret_value()
+        client = {k: v for k, v in (("endpoint_url", self.endpoint_url), ("region_name", self.region_name)) if v}
+        if client:
+            options["client_kwargs"] = client
+        return options
+
+
+def use_storage_block(slug: str | None) -> None:
+    """Make the block's credentials the default of every ``s3://`` filesystem in this process."""
+    if not slug:
+        return
+    if not slug.startswith(SLUG_PREFIX):
+        raise ConfigError(f"storage block {slug!r} must be a slug like '{SLUG_PREFIX}<name>'")
+    try:
+        block = ObjectStoreCredentials.load(slug.removeprefix(SLUG_PREFIX))
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"cannot load storage block {slug!r}: {exc}; save it first (README: Run it on many machines)") from exc
+    fsspec.config.conf["s3"] = block.storage_options()

@@ -1,0 +1,138 @@
+"""Real services as child processes for tests: each in its own process group, killed at teardown.
+
+Shared by the modules that need a real Prefect server (``prefect server start``), Dask scheduler
+and workers, or the ``reelscribe`` CLI as a separate process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from reelscribe.server.launcher import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SERVER_STARTUP_S = 150
+
+
+class Children:
+    """Child processes, each the leader of its own process group, with its output in a log file."""
+
+    def __init__(self, logs: Path) -> None:
+        self.logs = logs
+        self.running: list[tuple[subprocess.Popen, Path]] = []
+
+    def start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = self.logs / f"{name}.log"
+        with open(log, "ab") as sink:
+            process = subprocess.Popen(
+                command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.running.append((process, log))
+        return process
+
+    def tail(self, name: str, size: int = 3000) -> str:
+        text = (self.logs / f"{name}.log").read_text(errors="replace") if (self.logs / f"{name}.log").exists() else ""
+        return f"--- {name}.log (tail) ---\n{text[-size:]}"
+
+    def stop_all(self) -> None:
+        for process, _ in reversed(self.running):
+            _stop_group(process)
+        self.running.clear()
+
+
+def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            if sig is signal.SIGTERM:
+                os.killpg(process.pid, signal.SIGKILL)  # stragglers left in the group
+            return
+        except subprocess.TimeoutExpired:
+            continue
+        except ProcessLookupError:
+            return
+
+
+def start_prefect_server(children: Children, home: Path) -> tuple[str, dict[str, str]]:
+    """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/api"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
+    env.update(
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+        PREFECT_API_URL=url,
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_UI_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        DO_NOT_TRACK="1",
+        HF_HUB_OFFLINE="1",
+    )
+    server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+    deadline = time.monotonic() + SERVER_STARTUP_S
+    while True:
+        assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
+        try:
+            if requests.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except requests.RequestException:
+            pass
+        assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_STARTUP_S} s\n{children.tail('prefect-server')}"
+        time.sleep(0.5)
+    return url, env
+
+
+class DaskCluster:
+    """A `dask scheduler` and named `dask worker` processes (no nanny: one process per worker)."""
+
+    def __init__(self, children: Children, env: dict[str, str], threads: int = 2) -> None:
+        self.children = children
+        self.env = env
+        self.threads = threads
+        self.address = f"tcp://127.0.0.1:{free_port()}"
+        self.workers: dict[str, subprocess.Popen] = {}
+
+    def start(self, workers: tuple[str, ...] = ("worker-1", "worker-2"), timeout: float = 120) -> DaskCluster:
+        port = self.address.rsplit(":", 1)[1]
+        self.children.start(
+            "dask-scheduler",
+            [str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", port, "--no-dashboard"],
+            self.env,
+        )
+        for name in workers:
+            self.start_worker(name)
+        self.wait_for(len(workers), timeout)
+        return self
+
+    def start_worker(self, name: str) -> None:
+        self.workers[name] = self.children.start(
+            f"dask-{name}",
+            [str(BIN / "dask"), "worker", self.address, "--name", name, "--nthreads", str(self.threads),
+             "--no-nanny", "--no-dashboard", "--host", "127.0.0.1", "--death-timeout", "60"],
+            self.env,
+        )
+
+    def kill_worker(self, name: str) -> None:
+        """SIGKILL, as a machine dies: no goodbye to the scheduler, nothing cleaned up."""
+        process = self.workers.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(30)
+
+    def wait_for(self, count: int, timeout: float = 120) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=timeout) as client:
+            client.wait_for_workers(count, timeout=timeout)

@@ -1,0 +1,119 @@
+"""Object stores checked up front: a missing driver, an unknown bucket or refused credentials is one
+line naming the fix, before any index is made or video uploaded; credentials from a Prefect block."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+
+import fsspec.config
+import pytest
+import requests
+
+from reelscribe.core.errors import StoreError
+from reelscribe.core.sources import discover
+from reelscribe.core.stores import check_lake
+from reelscribe.server.launcher import free_port
+from tests.conftest import JFK
+from tests.prockit import BIN, ROOT
+
+
+@pytest.fixture(scope="module")
+def strict_moto():
+    """moto that checks every request's credentials (only its IAM users exist; none here)."""
+    port = free_port()
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            assert process.poll() is None and time.monotonic() < deadline, "moto server did not start"
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(30)
+
+
+def test_refused_credentials_are_one_line_with_the_fix(strict_moto, monkeypatch):
+    import s3fs
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    monkeypatch.setenv("AWS_ENDPOINT_URL", strict_moto)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-a-real-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-real-secret")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with pytest.raises(StoreError) as refused:
+        check_lake("s3://some-bucket/lake")
+    message = str(refused.value)
+    assert message.startswith("s3://some-bucket/lake: the store refused the credentials")
+    assert "AWS_ACCESS_KEY_ID" in message and "\n" not in message
+
+    _, problems = discover(["s3://some-bucket/inbox/"])
+    assert [p.message.split(" (")[0] for p in problems] == ["the store refused the credentials"]
+
+
+def test_unknown_bucket_and_missing_driver_are_named_with_their_fix(s3_bucket):
+    check_lake(s3_bucket.url("lake"))  # an existing bucket passes, and the probe leaves nothing
+    assert s3_bucket.keys() == []
+
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    with pytest.raises(StoreError, match=rf"bucket '{missing}' does not exist .*`aws s3 mb s3://{missing}`"):
+        check_lake(f"s3://{missing}/lake")
+    with pytest.raises(StoreError, match=r"no driver for gs:// is installed; install it with `pip install gcsfs`"):
+        check_lake("gs://somewhere/lake")
+
+    _, problems = discover([f"s3://{missing}/inbox/", "gs://somewhere/inbox/"])
+    assert [p.source for p in problems] == [f"s3://{missing}/inbox/", "gs://somewhere/inbox/"]
+    assert "does not exist" in problems[0].message and "pip install gcsfs" in problems[1].message
+
+
+def test_the_cli_stops_before_the_index_is_made(api, s3_env):
+    """The issue's first try: `reelscribe run … --out s3://…` with a bucket that is not there."""
+    name = f"nobucket-{uuid.uuid4().hex[:8]}"
+    missing = f"missing-{uuid.uuid4().hex[:8]}"
+    done = subprocess.run(
+        [str(BIN / "reelscribe"), "run", str(JFK), "--out", f"s3://{missing}/lake", "--index-name", name],
+        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"reelscribe: error: s3://{missing}/lake: the bucket '{missing}' does not exist or is not visible with "
+        f"these credentials; create it (e.g. `aws s3 mb s3://{missing}`) or fix the location"
+    ]
+    indexes = requests.get(f"{api.base_url}/indexes", params={"index_name": name}, headers={"x-api-key": api.api_key}, timeout=10)
+    assert indexes.json()["data"] == []
+
+
+@pytest.mark.usefixtures("prefect_engine")
+def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none(api, s3_bucket, moto_s3, monkeypatch):
+    """The process's own AWS variables lead nowhere; only the block's endpoint and keys work."""
+    from reelscribe.flows.transcribe import transcribe_videos
+    from reelscribe.tasks.storage import ObjectStoreCredentials
+    from tests.s3kit import FAKE_KEY_ID, FAKE_SECRET
+
+    block = f"store-{uuid.uuid4().hex[:8]}"
+    ObjectStoreCredentials(
+        aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, endpoint_url=moto_s3.endpoint_url, region_name="us-east-1"
+    ).save(block)
+    s3_bucket.put("inbox/jfk.mp4", JFK.read_bytes())
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
+    monkeypatch.setitem(fsspec.config.conf, "s3", {})  # what the block sets is undone after the test
+
+    reports = transcribe_videos(
+        sources=[s3_bucket.url("inbox/")], index_name=f"block-{uuid.uuid4().hex[:8]}", out=s3_bucket.url("lake"),
+        storage_block=f"reelscribe-object-store/{block}",
+    )
+    assert [(r.source, r.status) for r in reports] == [(s3_bucket.url("inbox/jfk.mp4"), "landed")]
+    assert [k.split("/")[0] for k in s3_bucket.keys("lake") if k.endswith(".parquet")] == ["lake", "lake"]
+    stored = ObjectStoreCredentials.load(block)
+    assert FAKE_SECRET not in repr(stored) and FAKE_SECRET not in str(reports)
