@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
-from deltalake.exceptions import CommitFailedError, TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from reelscribe.core.lake import (
     Lake,
@@ -95,6 +95,7 @@ class DeltaLake:
         self.storage_options = {**_default_storage_options(self.out), **(storage_options or {})}
         self.staging = Lake(f"{self.out}/{STAGING}")
         self.fs, self.root = fsspec.core.url_to_fs(self.out)
+        self._known: set[str] = set()
 
     # -- the interface of Lake -------------------------------------------------------------
 
@@ -230,7 +231,28 @@ class DeltaLake:
         dataset = table.to_pyarrow_dataset(file_pruning_predicate=[(PARTITION, "=", index_id)])
         return dataset.to_table(columns=columns, filter=pc.field(PARTITION) == index_id)
 
+    def _ensure(self, name: str, schema: pa.Schema) -> None:
+        """Create the table empty before its first write, once, whoever wins.
+
+        Two writers whose data commit also creates the table both commit (delta-rs checks no
+        conflict against a table that did not exist when it started), duplicating rows; so the
+        empty table comes first and every data commit has a version to conflict against.
+        """
+        if name in self._known or self._exists(name):
+            self._known.add(name)
+            return
+        try:
+            DeltaTable.create(
+                self.table_uri(name), schema=schema, mode="ignore", partition_by=[PARTITION],
+                storage_options=self.storage_options,
+            )
+        except DeltaError:
+            if not self._exists(name):
+                raise
+        self._known.add(name)
+
     def _replace(self, name: str, index_id: str, video_ids: Sequence[str], rows: pa.Table) -> None:
+        self._ensure(name, rows.schema)
         listed = ", ".join(f"'{v}'" for v in video_ids)
         predicate = f"{PARTITION} = '{index_id}' AND video_id IN ({listed})"
         retry_commits(
