@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fsspec
 
-from reelscribe.core.delta_lake import MARKER_TABLE, DeltaLake, is_delta_table
+from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
 from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat
@@ -25,13 +25,20 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
     """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one."""
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
+    if table_format == "parquet":
+        # Through fsspec, not delta-rs: a per-video lake never needs the Delta engine.
+        lake = Lake(out)
+        log_dir = f"{lake.root.rstrip('/')}/{MARKER_TABLE}/{DELTA_LOG}"
+        lake.fs.invalidate_cache(log_dir)
+        if lake.fs.exists(log_dir):
+            raise ConfigError(_MISMATCH["delta"].format(out=out))
+        return lake
     delta = DeltaLake(out)
-    is_delta = is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options)
-    if table_format == "parquet" and is_delta:
-        raise ConfigError(_MISMATCH["delta"].format(out=out))
-    if table_format == "delta" and not is_delta and _holds_video_files(delta.fs, f"{delta.root}/{MARKER_TABLE}"):
+    if not is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options) and _holds_video_files(
+        delta.fs, f"{delta.root}/{MARKER_TABLE}"
+    ):
         raise ConfigError(_MISMATCH["parquet"].format(out=out))
-    return delta if table_format == "delta" else Lake(out)
+    return delta
 
 
 def commits_in_batches(table_format: TableFormat) -> bool:
