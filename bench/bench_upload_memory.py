@@ -8,7 +8,10 @@ body, discards it and answers like ``POST /tasks``), then reports its own peak R
 
 - ``reelscribe``: ``TwelveLabsClient.create_task`` (multipart streamed by requests-toolbelt);
 - ``requests.post(files=...)``: the usual code, which builds the whole multipart body in memory;
-- ``imports only``: the same child doing no upload, the floor both start from.
+- ``imports only``: the same child doing no upload, the floor both start from;
+- ``multipart session``: the assets path's upload of a file above the direct limit
+  (``reelscribe.core.assets.ensure_asset``), one 16 MiB chunk at a time, to the real local server
+  (not the sink: the session, chunk URLs and ETags are the server's).
 
 Goal: reelscribe's peak RSS < 150 MB.
 """
@@ -83,6 +86,13 @@ def child(kind: str, url: str, path: str) -> None:
     if kind == "reelscribe":
         with TwelveLabsClient(Settings(base_url=url, api_key=SecretStr("bench"))) as client, open(path, "rb") as handle:
             client.create_task(INDEX_ID, video_file=(Path(path).name, handle))
+    elif kind == "multipart":
+        from reelscribe.core.assets import ensure_asset
+        from reelscribe.core.sources import VideoSource
+
+        base_url, key = url.split("#", 1)
+        with TwelveLabsClient(Settings(base_url=base_url, api_key=SecretStr(key))) as client:
+            ensure_asset(client, VideoSource(path, "file"), "0" * 64, direct_limit=1)
     elif kind == "requests":
         with open(path, "rb") as handle:
             response = requests.post(
@@ -101,6 +111,21 @@ def run_child(kind: str, url: str, path: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _multipart_child(path: Path) -> dict:
+    """The multipart child against a real local server started for it (the URL carries its key after ``#``)."""
+    import tempfile
+
+    from reelscribe.server.launcher import EmbeddedServer
+
+    with tempfile.TemporaryDirectory(prefix="bench-multipart-") as folder:
+        server = EmbeddedServer(folder)
+        server.start()
+        try:
+            return run_child("multipart", f"{server.base_url}#{server.api_key}", path)
+        finally:
+            server.stop()
+
+
 def sparse_file(mib: int) -> Path:
     path = OUT / f"sparse-{mib}MiB.mp4"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -112,7 +137,7 @@ def sparse_file(mib: int) -> Path:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
-    parser.add_argument("--child", choices=["reelscribe", "requests", "none"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["reelscribe", "requests", "none", "multipart"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--file", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -130,6 +155,8 @@ def main() -> None:
         for kind, label in (("none", "imports only"), ("reelscribe", "reelscribe create_task"), ("requests", "requests.post(files=...)")):
             rows[kind] = {"label": label, **run_child(kind, url, path)}
             print(f"{label:<28}{rows[kind]['peak_rss_mb']:>9.0f} MB peak RSS{rows[kind]['seconds']:>8.1f} s", flush=True)
+        rows["multipart"] = {"label": "multipart session", **_multipart_child(path)}
+        print(f"{'multipart session (assets)':<28}{rows['multipart']['peak_rss_mb']:>9.0f} MB peak RSS{rows['multipart']['seconds']:>8.1f} s", flush=True)
     finally:
         httpd.shutdown()
         path.unlink(missing_ok=True)

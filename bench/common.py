@@ -233,7 +233,9 @@ class RunTiming:
 def reelscribe_run(
     base_url: str, api_key: str, videos: Sequence[Path], *, label: str, concurrency: int = 8, extra: Sequence[str] = ()
 ) -> RunTiming:
-    """``reelscribe run <videos> --index-name … --out … --concurrency 8``, in this process, timed.
+    """``reelscribe run <videos> --index-name … --out … --concurrency 8 --upload tasks``, in this process, timed.
+
+    The tasks path, which these figures were measured on (and which the server log is read for).
 
     ``reelscribe.cli.main`` exactly as the console script calls it, against an external API (the
     bench's server), so the CLI does not start its own. Its printed result table is swallowed.
@@ -245,7 +247,7 @@ def reelscribe_run(
     os.environ[API_KEY_ENV] = api_key
     name = f"{label}-{uuid.uuid4().hex[:8]}"
     out = Path(tempfile.mkdtemp(prefix="bench-lake-"))
-    argv = ["run", *map(str, videos), "--index-name", name, "--out", str(out), "--concurrency", str(concurrency), *extra]
+    argv = ["run", *map(str, videos), "--index-name", name, "--out", str(out), "--concurrency", str(concurrency), "--upload", "tasks", *extra]
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             started, began = time.time(), time.perf_counter()

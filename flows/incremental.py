@@ -24,6 +24,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
     DEFAULT_TABLE_FORMAT,
+    DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -34,6 +35,7 @@ from reelscribe.flows.params import (
     Out,
     StorageBlock,
     TableFormatParam,
+    Upload,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -78,6 +80,7 @@ def transcribe_new_videos(
     storage_block: StorageBlock = None,
     dask: Dask = None,
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
+    upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -102,6 +105,7 @@ def transcribe_new_videos(
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
+            upload=upload,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
 from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
+from reelscribe.core.settings import UploadChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -26,6 +27,7 @@ DEFAULT_OUT = "lake"
 DEFAULT_INDEX_NAME = "reelscribe"
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_MAX_WAIT_SECONDS = 3600.0
+DEFAULT_UPLOAD: UploadChoice = "auto"
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]
 WatchedSource = Annotated[
@@ -65,6 +67,13 @@ TableFormatParam = Annotated[
     Field(
         description="How the lake stores its tables: 'parquet' (one file per video, any reader globs it) or "
         "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3).",
+    ),
+]
+Upload = Annotated[
+    UploadChoice,
+    Field(
+        description="How videos go in: 'assets' (POST /assets, then indexed assets; also lands words and utterances), "
+        "'tasks' (POST /tasks, marked for removal in v1.3), or 'auto': assets where the server offers them, else tasks."
     ),
 ]
 

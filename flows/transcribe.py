@@ -14,6 +14,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -26,6 +27,7 @@ from reelscribe.flows.params import (
     Sources,
     StorageBlock,
     TableFormatParam,
+    Upload,
     WindowEnd,
     WindowStart,
     describe_parameters,
@@ -35,14 +37,14 @@ from reelscribe.flows.report import VideoReport, problem_report, report_for, sum
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
-from reelscribe.core.settings import Settings
+from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
-from reelscribe.tasks.upload import upload_video
+from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
 
@@ -87,8 +89,9 @@ def transcribe_videos(
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
     storage_block: StorageBlock = None,
     dask: Dask = None,
+    upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
-    """Transcribe videos into ``<out>/segments`` and ``<out>/videos``, partitioned by index.
+    """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
     A bad video never stops the batch: every other video lands, a table artifact lists each
     one, and the run ends Failed only after that if any video failed.
@@ -108,6 +111,7 @@ def transcribe_videos(
             found, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format,
+            upload=upload,
         )
     return finish(reports)
 
@@ -126,21 +130,25 @@ def transcribe_each(
     refresh: bool = False,
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
+    upload: UploadChoice = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
-    One report each, in order. Everything passed here is picklable, for Dask workers. In a
-    Delta lake the land steps stage their videos and this flow commits them in batches as they
-    finish (``commit_as_landed``).
+    One report each, in order. Everything passed here is picklable, for Dask workers. The upload
+    path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
+    their videos and this flow commits them in batches as they finish (``commit_as_landed``).
     """
     options = WaitOptions(max_wait=max_wait_seconds)
+    path = choose_upload_path(settings, upload)
     store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
     with runner:
         uploads = runner.map(
-            upload_video, {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), **shared, **store}
+            upload_video,
+            {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
+             "options": unmapped(options), **shared, **store},
         )
-        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "settings": unmapped(settings), "options": unmapped(options)})
+        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),

@@ -18,7 +18,7 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, landing_target, open_lake
-from reelscribe.core.models import Task
+from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
 from reelscribe.tasks.progress import video_done, video_failed
@@ -48,7 +48,7 @@ class Landed:
 )
 def land_transcription(
     uploaded: Uploaded,
-    ready: Task | None,
+    ready: Task | IndexedAsset | None,
     index_id: str,
     settings: Settings,
     out: str,
@@ -71,12 +71,14 @@ def land_transcription(
     staged = commits_in_batches(table_format)
     with TwelveLabsClient(settings) as client:
         landed = retrieve_and_land(client, landing_target(open_lake(out, table_format)), request)
+    video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id
+    extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
     get_run_logger().info(
-        "%s: %s %d segments of video %s", uploaded.source.name, "staged" if staged else "landed",
-        landed.segment_count, ready.video_id,
+        "%s: %s %d segments%s of video %s", uploaded.source.name, "staged" if staged else "landed",
+        landed.segment_count, extra, video_id,
     )
     duration = ready.system_metadata.duration if ready.system_metadata else None
-    return Landed(video_id=ready.video_id, segments=landed.segment_count, duration=duration, staged=staged)
+    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration, staged=staged)
 
 
 @task(name="commit-landed", task_run_name="commit-{index_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)

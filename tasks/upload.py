@@ -1,4 +1,4 @@
-"""Step 1: put a video into the index (or find it already there), once."""
+"""Step 1: put a video into the index (or find it already there), once, by the tasks or the assets path."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.ingest import submit_video
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload_path, submit
+from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
 from reelscribe.tasks.storage import use_storage_block
@@ -19,7 +20,10 @@ from reelscribe.tasks.storage import use_storage_block
 
 @dataclass(frozen=True)
 class Uploaded:
-    """What the next steps need: small on purpose (ids and a hash, never bytes)."""
+    """What the next steps need: small on purpose (ids and a hash, never bytes).
+
+    On the assets path ``task_id`` is ``None`` and ``video_id`` is the indexed asset's id.
+    """
 
     source: VideoSource
     content_sha256: str
@@ -27,6 +31,17 @@ class Uploaded:
     video_id: str | None
     reused: bool = False
     already_landed: bool = False
+    upload: UploadPath = "tasks"
+    asset_id: str | None = None
+
+
+@task(name="choose-upload-path", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
+def choose_upload_path(settings: Settings, upload: UploadChoice) -> UploadPath:
+    """``assets`` or ``tasks`` for this server (``auto``: assets where it offers them)."""
+    with TwelveLabsClient(settings) as client:
+        path = resolve_upload_path(client, upload)
+    get_run_logger().info("upload: %s path (asked for %s)", path, upload)
+    return path
 
 
 @task(
@@ -42,11 +57,13 @@ def upload_video(
     settings: Settings,
     landed: frozenset[str],
     refresh: bool = False,
+    upload: UploadPath = "tasks",
+    options: WaitOptions = WaitOptions(),
     *,
     out: str,
     storage_block: str | None = None,
 ) -> Uploaded:
-    """Hash the video; skip it if that content already landed; else find or create its task.
+    """Hash the video; skip it if that content already landed; else find or create its task or indexed asset.
 
     The lookup and upload run under the content's claim in the lake ``out``, which every machine
     and Dask worker landing there sees (``reelscribe.core.claims``).
@@ -58,7 +75,8 @@ def upload_video(
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)
     with TwelveLabsClient(settings) as client:
-        submitted = submit_video(client, index_id, source, sha256, claims=ClaimStore(out))
-    verb = "found existing" if submitted.reused else "created"
-    logger.info("%s: %s task %s (video %s)", source.name, verb, submitted.task_id, submitted.video_id)
-    return Uploaded(source, sha256, submitted.task_id, submitted.video_id, reused=submitted.reused)
+        done = submit(client, index_id, source, sha256, upload, claims=ClaimStore(out), options=options)
+    verb = "found existing" if done.reused else "created"
+    what = f"task {done.task_id}" if upload == "tasks" else f"indexed asset of asset {done.asset_id}"
+    logger.info("%s: %s %s (video %s)", source.name, verb, what, done.video_id)
+    return Uploaded(source, sha256, done.task_id, done.video_id, reused=done.reused, upload=upload, asset_id=done.asset_id)

@@ -11,22 +11,27 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.models import Task
+from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
-from reelscribe.core.waiting import WaitOptions, wait_until_indexed
+from reelscribe.core.upload_path import Submission, wait_until_ready
+from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.upload import Uploaded
 
 
 @task(name="wait-until-indexed", task_run_name="wait-{uploaded.source.name}", cache_policy=NO_CACHE, on_failure=[video_failed])
-def wait_for_indexing(uploaded: Uploaded, settings: Settings, options: WaitOptions) -> Task | None:
-    """The ready task, or ``None`` when the video had already landed and nothing was uploaded."""
+def wait_for_indexing(
+    uploaded: Uploaded, settings: Settings, options: WaitOptions, index_id: str
+) -> Task | IndexedAsset | None:
+    """The ready task or indexed asset, or ``None`` when the video had already landed and nothing was uploaded."""
     if uploaded.already_landed:
         return None
     logger = get_run_logger()
 
-    def report(task: Task, elapsed: float) -> None:
-        logger.info("%s: task %s is %s after %.1f s", uploaded.source.name, task.id, task.status.value, elapsed)
+    def report(job: Task | IndexedAsset, elapsed: float) -> None:
+        kind = "task" if isinstance(job, Task) else "indexed asset"
+        logger.info("%s: %s %s is %s after %.1f s", uploaded.source.name, kind, job.id, job.status.value, elapsed)
 
+    submission = Submission(uploaded.upload, uploaded.task_id, uploaded.video_id, uploaded.asset_id, uploaded.reused)
     with TwelveLabsClient(settings) as client:
-        return wait_until_indexed(client, uploaded.task_id, options, on_change=report)
+        return wait_until_ready(client, index_id, submission, options, on_change=report)

@@ -67,8 +67,18 @@ class FaultRates:
 
 
 class FaultProxy:
-    def __init__(self, upstream_root: str, rule: Callable[[str, str], Fault] | None = None, rates: FaultRates | None = None):
+    def __init__(
+        self,
+        upstream_root: str,
+        rule: Callable[[str, str], Fault] | None = None,
+        rates: FaultRates | None = None,
+        *,
+        keep_host: bool = False,
+    ):
+        """``keep_host``: forward the client's ``Host``, so URLs the server builds from it (multipart
+        chunk URLs) point back at the proxy and their requests meet its faults too."""
         up = urlsplit(upstream_root)
+        self._keep_host = keep_host
         self._upstream = (up.hostname, up.port)
         self.rule = rule
         self.rates = rates
@@ -84,6 +94,7 @@ class FaultProxy:
                 fault = proxy._decide(self.command, self.path)
                 proxy._count(fault.kind)
                 if fault.kind == "status":
+                    self._drain()  # an unread body would be parsed as the connection's next request
                     body = fault.body if fault.body is not None else _error_body(fault.status)
                     return self._reply(fault.status, body, fault.headers)
                 if fault.kind == "reset_before":
@@ -168,7 +179,8 @@ class FaultProxy:
                 remaining -= len(chunk)
                 yield chunk
 
-        headers = {k: v for k, v in handler.headers.items() if k.lower() not in ("host", "connection")}
+        dropped = ("connection",) if self._keep_host else ("host", "connection")
+        headers = {k: v for k, v in handler.headers.items() if k.lower() not in dropped}
         conn = http.client.HTTPConnection(*self._upstream, timeout=120)
         try:
             conn.request(handler.command, handler.path, body=body() if length else None, headers=headers)

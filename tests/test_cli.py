@@ -30,6 +30,8 @@ def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
     assert (tmp_path / "home" / "server").is_dir()
     count = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/lake/segments/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     assert count >= 1
+    words = duckdb.sql(f"select count(*) from read_parquet('{tmp_path}/lake/words/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
+    assert words >= 20, "auto should take the assets path on the local server and land words"
     again = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
     assert again.returncode == 0 and "skipped" in again.stdout
 
@@ -76,3 +78,9 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, args, message):
     result = run_cli("run", str(JFK), *args, tmp_path=tmp_path, timeout=60)
     assert result.returncode == 2
     assert message in result.stderr and result.stderr.count("\n") == 1
+
+
+def test_an_unknown_upload_path_is_refused(tmp_path):
+    result = run_cli("run", str(JFK), "--upload", "ftp", tmp_path=tmp_path, timeout=60)
+    assert result.returncode == 2
+    assert "argument --upload: invalid choice: 'ftp' (choose from 'auto', 'assets', 'tasks')" in result.stderr

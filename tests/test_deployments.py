@@ -138,7 +138,7 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         inbox, out = tmp_path / "inbox", tmp_path / "lake"
         inbox.mkdir()
         shutil.copy(JFK, inbox / "jfk.mp4")
-        params = {"source": str(inbox), "out": str(out), "api_url": api.base_url}
+        params = {"source": str(inbox), "out": str(out), "api_url": api.base_url, "upload": "tasks"}
 
         first = run_deployment(INCREMENTAL, parameters=params, timeout=0)
         first = wait_final(first.id, children)

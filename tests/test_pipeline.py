@@ -69,11 +69,11 @@ def test_jfk_lands_as_hive_partitioned_parquet(api, jfk_copy, tmp_path):
 
 def test_rerun_skips_landed_and_refresh_reuses_the_task(api, jfk_copy, tmp_path):
     out, name = tmp_path / "lake", f"rerun-{uuid.uuid4().hex[:8]}"
-    first = transcribe_videos(sources=[str(jfk_copy)], index_name=name, out=str(out))
+    first = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out))
     index_id = index_of(out)
-    second = transcribe_videos(sources=[str(jfk_copy.parent)], index_name=name, out=str(out))
+    second = transcribe_videos(upload="tasks", sources=[str(jfk_copy.parent)], index_name=name, out=str(out))
     assert [r.status for r in second] == ["skipped"]
-    refreshed = transcribe_videos(sources=[str(jfk_copy)], index_name=name, out=str(out), refresh=True)
+    refreshed = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out), refresh=True)
     assert [r.status for r in refreshed] == ["landed"] and refreshed[0].video_id == first[0].video_id
     assert len(server_tasks(api, index_id)) == 1
     assert len(segments(out)) == first[0].segments
@@ -86,33 +86,39 @@ def test_lost_upload_answer_does_not_upload_twice(api, jfk_copy, tmp_path, monke
     with FaultProxy(api.root_url, rule) as proxy:
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
         out = tmp_path / "lake"
-        reports = transcribe_videos(sources=[str(jfk_copy)], index_name=f"lost-{uuid.uuid4().hex[:8]}", out=str(out))
+        reports = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=f"lost-{uuid.uuid4().hex[:8]}", out=str(out))
     assert proxy.counts["lost_answer"] == 1
     assert [r.status for r in reports] == ["landed"]
     assert len(server_tasks(api, index_of(out))) == 1
 
 
-def test_one_bad_video_does_not_sink_the_batch(api, jfk_copy, tmp_path):
+# What each path's server says about a file that is not a video: a failed task, or a failed asset.
+BROKEN = {"tasks": "video_file_broken", "assets": "AssetFailed: asset"}
+
+
+@pytest.mark.parametrize("upload", ["tasks", "assets"])
+def test_one_bad_video_does_not_sink_the_batch(api, jfk_copy, tmp_path, upload):
     broken = jfk_copy.parent / "broken.mp4"
     broken.write_bytes(b"this is not a video at all" * 100)
     missing = tmp_path / "nope.mp4"
     out = tmp_path / "lake"
     state = transcribe_videos(
-        sources=[str(jfk_copy.parent), str(missing)], index_name=f"partial-{uuid.uuid4().hex[:8]}", out=str(out), return_state=True
+        sources=[str(jfk_copy.parent), str(missing)], index_name=f"partial-{uuid.uuid4().hex[:8]}", out=str(out),
+        upload=upload, return_state=True,
     )
     assert state.is_failed()
     failure = state.result(raise_on_failure=False)
     assert isinstance(failure, BatchFailed) and "2 of 3 videos failed" in str(failure)
     by_source = {r.source: r for r in failure.reports}
     assert by_source[str(jfk_copy)].status == "landed"
-    assert by_source[str(broken)].status == "failed" and "video_file_broken" in by_source[str(broken)].error
+    assert by_source[str(broken)].status == "failed" and BROKEN[upload] in by_source[str(broken)].error
     assert by_source[str(missing)].error == "no such file or directory"
     assert list(videos(out)["source"]) == [str(jfk_copy)]
     (artifact,) = [a for a in artifacts_of(state.state_details.flow_run_id) if a.key == "transcribe-videos-summary"]
     rows = {row["source"]: row for row in json.loads(artifact.data)}
     assert rows.keys() == by_source.keys()
     assert rows[str(jfk_copy)]["segments"] >= 1 and rows[str(jfk_copy)]["video_id"]
-    assert "video_file_broken" in rows[str(broken)]["error"]
+    assert BROKEN[upload] in rows[str(broken)]["error"]
     assert "1 landed" in artifact.description and "2 failed" in artifact.description
 
 
@@ -124,7 +130,7 @@ def test_window_is_honoured_on_v13_flow_and_v12_endpoint(api, jfk_copy, tmp_path
     from reelscribe.core.transcripts import retrieve_segments
 
     out = tmp_path / "lake"
-    reports = transcribe_videos(sources=[str(jfk_copy)], index_name=f"window-{uuid.uuid4().hex[:8]}", out=str(out), start=9.0, end=20.0)
+    reports = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=f"window-{uuid.uuid4().hex[:8]}", out=str(out), start=9.0, end=20.0)
     rows = segments(out)
     assert rows and all(r[3] < 20.0 and r[4] > 9.0 for r in rows)
     assert "country" in rows[-1][5].lower() and not any("fellow" in r[5].lower() for r in rows)

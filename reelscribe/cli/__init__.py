@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from reelscribe.core.settings import HOME_ENV, Environment
+from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
 from reelscribe.flows.params import (
     DEFAULT_INDEX_NAME,
     DEFAULT_MAX_CONCURRENCY,
@@ -19,6 +19,7 @@ from reelscribe.flows.params import (
     DEFAULT_OUT,
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
+    DEFAULT_UPLOAD,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -47,6 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
     run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
+    run.add_argument(
+        "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
+        help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
+        f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
+    )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
@@ -115,6 +121,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         table_format=args.table_format,
         storage_block=args.storage_block,
         dask=args.dask,
+        upload=args.upload,
     )
     try:
         validate_window(args.start, args.end)

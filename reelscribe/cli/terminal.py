@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, Sequence
 
 from rich.console import Console
@@ -97,3 +98,10 @@ def show_lake(out: str) -> None:
         f"from read_parquet('{glob}', hive_partitioning = true) order by video_id, segment limit 10"
     )
     rows.show(max_width=160)
+    words = table_glob(out, "words")
+    if any(Path(out, "words").glob("index_id=*/*.parquet")):
+        print(f"\n  {words}   (the assets path's word timings)")
+        duckdb.sql(
+            f"select video_id, word, round(start, 2) as start, round(\"end\", 2) as \"end\", value, segment "
+            f"from read_parquet('{words}', hive_partitioning = true) order by video_id, word limit 8"
+        ).show(max_width=160)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from urllib.parse import urlsplit
 from dataclasses import replace
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
@@ -32,7 +33,23 @@ from reelscribe.core.errors import (
     ConfigError,
 )
 from reelscribe.core.ids import validate_partition_id
-from reelscribe.core.models import Index, PageInfo, Task, TaskCreated, Video
+from reelscribe.core.models import (
+    Asset,
+    AssetTranscription,
+    ChunksReported,
+    IncompleteUpload,
+    Index,
+    IndexedAsset,
+    IndexedAssetCreated,
+    MultipartSession,
+    MultipartStatus,
+    PageInfo,
+    PresignedUrls,
+    Task,
+    TaskCreated,
+    UploadUrl,
+    Video,
+)
 from reelscribe.core.retry import RetryPolicy, is_retryable_status, retrying, server_wait
 from reelscribe.core.settings import Settings
 
@@ -102,17 +119,21 @@ class TwelveLabsClient:
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         """One HTTP exchange: its JSON, or the typed error for what happened."""
-        url = f"{self.base_url}/{path.lstrip('/')}"
+        response = self._exchange(method, f"{self.base_url}/{path.lstrip('/')}", path, **kwargs)
+        return _json_or_empty(response, method, path)
+
+    def _exchange(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
+        """One HTTP exchange: the 2xx answer, or the typed error. ``path`` names it in errors and logs."""
         timeout = (self.settings.connect_timeout, self.settings.read_timeout)
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
             raise ApiTransportError(
-                f"{method} {path}: no answer from {self.base_url} ({type(exc).__name__})"
+                f"{method} {path}: no answer from {urlsplit(url).netloc} ({type(exc).__name__})"
             ) from None
         if not response.ok:
             raise _api_error(response, method, path)
-        return _json_or_empty(response, method, path)
+        return response
 
     def paginate(self, path: str, params: list[tuple[str, Any]] | None = None) -> Iterator[dict]:
         """Every item of a paged list; stops at an empty page or at ``total_page``."""
@@ -171,9 +192,9 @@ class TwelveLabsClient:
         encoder = MultipartEncoder(fields)
         return _parse(TaskCreated, self._post_multipart(encoder), "POST", "tasks")
 
-    def _post_multipart(self, encoder: MultipartEncoder) -> Any:
+    def _post_multipart(self, encoder: MultipartEncoder, path: str = "tasks") -> Any:
         return self.request(
-            "POST", "tasks", data=encoder, headers={"Content-Type": encoder.content_type}, retry=False
+            "POST", path, data=encoder, headers={"Content-Type": encoder.content_type}, retry=False
         )
 
     def get_task(self, task_id: str) -> Task:
@@ -204,6 +225,138 @@ class TwelveLabsClient:
         if not isinstance(body, dict) or "data" not in body:
             raise _malformed("transcription answer has no 'data' field", "GET", path)
         return body["data"]
+
+    # -- assets ----------------------------------------------------------------------------
+
+    def offers_assets(self) -> bool:
+        """Whether this server has the assets path: a one-item ``GET /assets``; 404 means no."""
+        try:
+            self.request("GET", "assets", params={"page": 1, "page_limit": 1})
+        except ApiNotFound:
+            return False
+        return True
+
+    def create_asset(
+        self,
+        *,
+        file: tuple[str, BinaryIO] | None = None,
+        url: str | None = None,
+        filename: str | None = None,
+        user_metadata: Mapping[str, Any] | None = None,
+    ) -> Asset:
+        """``POST /assets`` once: ``method=direct`` with ``file`` (``(name, stream)``, streamed) or ``method=url``."""
+        if (file is None) == (url is None):
+            raise ConfigError("create_asset needs exactly one of file and url")
+        fields: dict[str, Any] = {"method": "url" if url is not None else "direct"}
+        if filename:
+            fields["filename"] = filename
+        if user_metadata:
+            fields["user_metadata"] = json.dumps(dict(user_metadata))
+        if url is not None:
+            fields["url"] = url
+        else:
+            name, stream = file
+            fields["file"] = (name, stream, "application/octet-stream")
+        encoder = MultipartEncoder(fields)
+        return _parse(Asset, self._post_multipart(encoder, "assets"), "POST", "assets")
+
+    def get_asset(self, asset_id: str) -> Asset:
+        path = f"assets/{_id(asset_id, 'asset_id')}"
+        return _parse(Asset, self.request("GET", path), "GET", path)
+
+    def iter_assets(self, *, filename: str | None = None) -> Iterator[Asset]:
+        """Every asset (``filename``: the server's case-insensitive "contains" filter)."""
+        params = [("filename", filename)] if filename else []
+        for item in self.paginate("assets", params):
+            yield _parse(Asset, item, "GET", "assets")
+
+    def get_asset_transcription(self, asset_id: str, include: tuple[str, ...] = ("words",)) -> AssetTranscription | None:
+        """``GET /assets/{id}/transcription?include=…``; ``None`` when the asset has none (404)."""
+        path = f"assets/{_id(asset_id, 'asset_id')}/transcription"
+        try:
+            body = self.request("GET", path, params={"include": ",".join(include)})
+        except ApiNotFound:
+            return None
+        return _parse(AssetTranscription, body, "GET", path)
+
+    # -- multipart upload sessions -----------------------------------------------------------
+
+    def create_multipart_upload(
+        self, filename: str, total_size: int, *, user_metadata: Mapping[str, Any] | None = None, kind: str = "video"
+    ) -> MultipartSession:
+        """``POST /assets/multipart-uploads`` once; the session reserves its asset at once."""
+        body = {"filename": filename, "type": kind, "total_size": total_size}
+        if user_metadata:
+            body["user_metadata"] = dict(user_metadata)
+        path = "assets/multipart-uploads"
+        return _parse(MultipartSession, self.request("POST", path, json_body=body, retry=False), "POST", path)
+
+    def presigned_urls(self, upload_id: str, start: int, count: int) -> list[UploadUrl]:
+        """Fresh chunk URLs ``start .. start+count-1`` (1-based); asking again is harmless, so retried."""
+        path = f"assets/multipart-uploads/{_id(upload_id, 'upload_id')}/presigned-urls"
+        body = self.request("POST", path, json_body={"start": start, "count": count})
+        return _parse(PresignedUrls, body, "POST", path).upload_urls
+
+    def put_chunk(self, url: str, data: bytes, headers: Mapping[str, str] | None = None) -> str:
+        """``PUT`` one chunk's bytes to its presigned URL; returns its ``ETag`` (the proof to report).
+
+        Re-sending the same bytes to the same URL is harmless, so this is retried like a GET. The
+        API key is not sent: a presigned URL carries its own authorisation, and may be another host.
+        """
+        sent = {"Content-Type": "application/octet-stream", **(headers or {}), "x-api-key": None}
+        for attempt in retrying(self.retry, what="PUT chunk", sleep=self._sleep, log=log.info):
+            with attempt:
+                response = self._exchange("PUT", url, "chunk upload", data=data, headers=sent)
+        etag = response.headers.get("ETag", "").strip('"')
+        if not etag:
+            raise _malformed("the chunk upload answer has no ETag header", "PUT", "chunk upload")
+        return etag
+
+    def report_chunks(self, upload_id: str, chunks: list[dict[str, Any]]) -> ChunksReported:
+        """Report uploaded chunks (``{chunk_index, proof, proof_type, chunk_size}``); duplicates are ignored, so retried."""
+        path = f"assets/multipart-uploads/{_id(upload_id, 'upload_id')}"
+        return _parse(ChunksReported, self.request("POST", path, json_body={"completed_chunks": chunks}), "POST", path)
+
+    def get_multipart_upload(self, upload_id: str) -> MultipartStatus:
+        """The session's state with every chunk's (all pages of ``uploaded_chunks``)."""
+        path = f"assets/multipart-uploads/{_id(upload_id, 'upload_id')}"
+        first: MultipartStatus | None = None
+        chunks: list[Any] = []
+        for page in range(1, MAX_PAGES + 1):
+            body = _object(self.request("GET", path, params={"page": page, "page_limit": PAGE_LIMIT}), "GET", path)
+            status = _parse(MultipartStatus, body, "GET", path)
+            first = first or status
+            chunks += status.uploaded_chunks
+            info = _parse(PageInfo, body.get("page_info") or {}, "GET", path)
+            if not status.uploaded_chunks or info.total_page is None or page >= info.total_page:
+                break
+        return first.model_copy(update={"uploaded_chunks": chunks})
+
+    def iter_incomplete_uploads(self) -> Iterator[IncompleteUpload]:
+        for item in self.paginate("assets/multipart-uploads"):
+            yield _parse(IncompleteUpload, item, "GET", "assets/multipart-uploads")
+
+    # -- indexed assets --------------------------------------------------------------------
+
+    def create_indexed_asset(
+        self, index_id: str, asset_id: str, *, user_metadata: Mapping[str, Any] | None = None
+    ) -> IndexedAssetCreated:
+        """``POST /indexes/{id}/indexed-assets`` once (202); the asset must be ``ready``."""
+        path = f"indexes/{_id(index_id, 'index_id')}/indexed-assets"
+        body: dict[str, Any] = {"asset_id": asset_id}
+        if user_metadata:
+            body["user_metadata"] = dict(user_metadata)
+        return _parse(IndexedAssetCreated, self.request("POST", path, json_body=body, retry=False), "POST", path)
+
+    def get_indexed_asset(self, index_id: str, indexed_asset_id: str, *, transcription: bool = False) -> IndexedAsset:
+        path = f"indexes/{_id(index_id, 'index_id')}/indexed-assets/{_id(indexed_asset_id, 'indexed_asset_id')}"
+        params = {"transcription": "true"} if transcription else None
+        return _parse(IndexedAsset, self.request("GET", path, params=params), "GET", path)
+
+    def iter_indexed_assets(self, index_id: str) -> Iterator[IndexedAsset]:
+        path = f"indexes/{_id(index_id, 'index_id')}/indexed-assets"
+        for item in self.paginate(path):
+            yield _parse(IndexedAsset, item, "GET", path)
 
 
 def _id(value: str, what: str) -> str:

@@ -100,11 +100,20 @@ class DeltaLake:
     # -- the interface of Lake -------------------------------------------------------------
 
     def write_video(
-        self, index_id: str, video_id: str, segments: pa.Table, video: VideoRecord
+        self,
+        index_id: str,
+        video_id: str,
+        segments: pa.Table,
+        video: VideoRecord,
+        extra: Mapping[str, pa.Table] | None = None,
     ) -> LandedVideo:
-        """Land one video now (one commit per table); flows batch with ``stage_video`` instead."""
-        self.write_batch(index_id, {video_id: video_tables(video_id, segments, video)})
-        return self._landed_video(video_id, segments.num_rows)
+        """Land one video now (one commit per table); flows batch with ``stage_video`` instead.
+
+        ``extra``: rows of optional tables (``words``, ``utterances``), as for ``Lake``.
+        """
+        self.write_batch(index_id, {video_id: video_tables(video_id, segments, video, extra)})
+        counts = {name: table.num_rows for name, table in (extra or {}).items()}
+        return LandedVideo(self.table_uri("segments"), self.table_uri(MARKER_TABLE), segments.num_rows, counts)
 
     def landed(self, index_id: str) -> dict[str, LandedRecord]:
         """``content_sha256`` -> videos row for every video in the current version of ``index_id``.
@@ -158,11 +167,15 @@ class DeltaLake:
         return ids
 
     def stage_video(
-        self, index_id: str, video_id: str, segments: pa.Table, video: VideoRecord
+        self,
+        index_id: str,
+        video_id: str,
+        segments: pa.Table,
+        video: VideoRecord,
+        extra: Mapping[str, pa.Table] | None = None,
     ) -> LandedVideo:
         """Publish a validated video to the staging area; ``commit_staged`` lands it."""
-        staged = self.staging.write_video(index_id, video_id, segments, video)
-        return LandedVideo(staged.segments_path, staged.videos_path, staged.segment_count)
+        return self.staging.write_video(index_id, video_id, segments, video, extra)
 
     def commit_staged(self, index_id: str, video_ids: Iterable[str]) -> list[str]:
         """Commit the staged videos among ``video_ids`` in one batch; returns the ids committed.
@@ -334,8 +347,6 @@ class DeltaLake:
                 except FileNotFoundError:
                     continue
 
-    def _landed_video(self, video_id: str, segment_count: int) -> LandedVideo:
-        return LandedVideo(self.table_uri("segments"), self.table_uri(MARKER_TABLE), segment_count)
 
 
 def _default_storage_options(out: str) -> dict[str, str]:

@@ -109,19 +109,30 @@ class IndexingFailed(ReelscribeError):
         return _rebuild, (type(self), (self.task_id, self.reason), {})
 
 
-class IndexingTimedOut(ReelscribeError):
-    """The task was still not ``ready`` or ``failed`` when the wait's deadline passed."""
+class AssetFailed(ReelscribeError):
+    """The platform could not process an uploaded asset (status ``failed``); ``reason`` is what it said."""
 
-    def __init__(self, task_id: str, waited: float, last_status: str) -> None:
+    def __init__(self, asset_id: str, reason: str | None) -> None:
+        self.asset_id = asset_id
+        self.reason = reason or "the server gave no reason"
+        super().__init__(f"asset {asset_id} failed: {self.reason}")
+
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.asset_id, self.reason), {})
+
+
+class IndexingTimedOut(ReelscribeError):
+    """The task (or indexed asset, or asset: ``what``) was still not ``ready`` or ``failed`` at the wait's deadline."""
+
+    def __init__(self, task_id: str, waited: float, last_status: str, what: str = "indexing task") -> None:
         self.task_id = task_id
         self.waited = waited
         self.last_status = last_status
-        super().__init__(
-            f"indexing task {task_id} still '{last_status}' after {waited:.0f} s (max wait reached)"
-        )
+        self.what = what
+        super().__init__(f"{what} {task_id} still '{last_status}' after {waited:.0f} s (max wait reached)")
 
     def __reduce__(self):
-        return _rebuild, (type(self), (self.task_id, self.waited, self.last_status), {})
+        return _rebuild, (type(self), (self.task_id, self.waited, self.last_status, self.what), {})
 
 
 def _rebuild(cls, args, kwargs):

@@ -20,9 +20,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reelscribe.core.errors import ConfigError, TranscriptInvalid
-from reelscribe.core.schema import SEGMENTS_SCHEMA, UTC_MICROS, require_utc
+from reelscribe.core.schema import SEGMENTS_SCHEMA, UTC_MICROS, UTTERANCES_SCHEMA, WORDS_SCHEMA, require_utc
 
-__all__ = ["SEGMENTS_SCHEMA", "segments_table", "validate_window", "window_filter"]
+__all__ = [
+    "SEGMENTS_SCHEMA",
+    "segments_table",
+    "utterances_table",
+    "validate_window",
+    "window_filter",
+    "words_table",
+]
 
 _TIME_FIELDS = ("start", "end")
 _NUMBER_TYPES = frozenset({int, float})
@@ -67,6 +74,80 @@ def segments_table(
     )
 
 
+def words_table(
+    words: Sequence[dict[str, Any]] | None, *, video_id: str, segments: pa.Table
+) -> pa.Table:
+    """One video's words as a ``WORDS_SCHEMA`` table, each with the segment it falls in.
+
+    ``segments`` is the video's ``segments_table``. A word belongs to the segment its interval
+    overlaps most (a word that only touches a segment, or lies between two, overlaps by zero and
+    takes the segment containing its midpoint, else none: ``segment`` is null). Validated like
+    segments; an error names the first bad word.
+    """
+    items = _as_list(words, video_id, "word")
+    starts, ends = _time_columns(items, video_id, "word")
+    values = _value_field(items, video_id, "word")
+    n = len(items)
+    return pa.Table.from_arrays(
+        [
+            pa.repeat(pa.scalar(video_id, pa.string()), n),
+            pa.array(np.arange(n, dtype=np.int32)),
+            starts,
+            ends,
+            values,
+            _segment_of(starts, ends, segments),
+        ],
+        schema=WORDS_SCHEMA,
+    )
+
+
+def utterances_table(utterances: Sequence[dict[str, Any]] | None, *, video_id: str) -> pa.Table:
+    """One video's speaker turns as an ``UTTERANCES_SCHEMA`` table; ``speaker`` may be absent or null."""
+    items = _as_list(utterances, video_id, "utterance")
+    starts, ends = _time_columns(items, video_id, "utterance")
+    values = _value_field(items, video_id, "utterance")
+    try:
+        speakers = pa.array([item.get("speaker") for item in items], type=pa.string())
+    except pa.ArrowException:
+        _raise_first_problem(items, video_id, "utterance")
+    n = len(items)
+    return pa.Table.from_arrays(
+        [
+            pa.repeat(pa.scalar(video_id, pa.string()), n),
+            pa.array(np.arange(n, dtype=np.int32)),
+            starts,
+            ends,
+            values,
+            speakers,
+        ],
+        schema=UTTERANCES_SCHEMA,
+    )
+
+
+def _segment_of(starts: pa.Array, ends: pa.Array, segments: pa.Table) -> pa.Array:
+    """For each word, the ordinal of the segment it overlaps most (see ``words_table``); nulls where none.
+
+    Vectorised over a words x segments matrix in blocks, so memory stays bounded for long videos.
+    """
+    word_start, word_end = starts.to_numpy(), ends.to_numpy()
+    seg_start = segments["start"].to_numpy()
+    seg_end = segments["end"].to_numpy()
+    ordinals = segments["segment"].to_numpy()
+    found = np.full(len(word_start), -1, dtype=np.int64)
+    if len(seg_start):
+        block = max(1, 4_000_000 // len(seg_start))
+        for at in range(0, len(word_start), block):
+            ws, we = word_start[at:at + block, None], word_end[at:at + block, None]
+            overlap = np.minimum(we, seg_end) - np.maximum(ws, seg_start)
+            middle = (ws + we) / 2
+            contains = (seg_start <= middle) & (middle <= seg_end)
+            score = np.where(overlap > 0, overlap, np.where(contains, 0.0, -np.inf))
+            best = score.argmax(axis=1)
+            hit = np.isfinite(score[np.arange(len(best)), best])
+            found[at:at + block] = np.where(hit, ordinals[best], -1)
+    return pa.array(found, type=pa.int32(), mask=found < 0)
+
+
 def validate_window(start: float | None, end: float | None) -> None:
     """Reject a window that cannot select anything sensible before any request is sent."""
     for name, bound in (("start", start), ("end", end)):
@@ -83,36 +164,37 @@ def validate_window(start: float | None, end: float | None) -> None:
 
 
 def window_filter(
-    segments: Sequence[dict[str, Any]] | None, start: float | None, end: float | None
+    segments: Sequence[dict[str, Any]] | None, start: float | None, end: float | None, kind: str = "segment"
 ) -> list[dict[str, Any]]:
     """The segments overlapping the window: [s, e] is kept iff ``s < end and e > start``.
 
     Touching segments (``e == start`` or ``s == end``) are dropped; a point window
     (``start == end``) keeps only segments that strictly contain the point. ``None`` is
-    unbounded. Used when the v1.3 endpoint returns the whole transcript. The segments are
-    validated first, so an error names the ordinal in the server's full list.
+    unbounded. Used when the v1.3 endpoint returns the whole transcript, and on words and
+    utterances (``kind`` names them in errors). The entries are validated first, so an error
+    names the ordinal in the server's full list.
     """
     validate_window(start, end)
-    items = _as_list(segments, None)
-    starts, ends = _time_columns(items, None)
+    items = _as_list(segments, None, kind)
+    starts, ends = _time_columns(items, None, kind)
     upper = math.inf if end is None else end
     lower = -math.inf if start is None else start
     keep = pc.and_(pc.less(starts, upper), pc.greater(ends, lower))
     return [items[i] for i in pc.indices_nonzero(keep).to_pylist()]
 
 
-def _as_list(segments: Sequence[dict[str, Any]] | None, video_id: str | None) -> list[Any]:
+def _as_list(segments: Sequence[dict[str, Any]] | None, video_id: str | None, kind: str = "segment") -> list[Any]:
     if segments is None:
         return []
     if not isinstance(segments, (list, tuple)):
-        raise _invalid(video_id, f"expected an array of segments, got {_json_type(segments)}")
+        raise _invalid(video_id, f"expected an array of {kind}s, got {_json_type(segments)}")
     return list(segments) if isinstance(segments, tuple) else segments
 
 
-def _time_columns(items: list[Any], video_id: str | None) -> tuple[pa.Array, pa.Array]:
+def _time_columns(items: list[Any], video_id: str | None, kind: str = "segment") -> tuple[pa.Array, pa.Array]:
     """``start`` and ``end`` as float64 arrays, proven finite, non-negative and ordered."""
-    starts = _number_field(items, "start", video_id)
-    ends = _number_field(items, "end", video_id)
+    starts = _number_field(items, "start", video_id, kind)
+    ends = _number_field(items, "end", video_id, kind)
     ok = (
         _all(pc.is_finite(starts))
         and _all(pc.is_finite(ends))
@@ -120,50 +202,50 @@ def _time_columns(items: list[Any], video_id: str | None) -> tuple[pa.Array, pa.
         and _all(pc.greater_equal(ends, starts))
     )
     if not ok:
-        _raise_first_problem(items, video_id)
+        _raise_first_problem(items, video_id, kind)
     return starts, ends
 
 
-def _number_field(items: list[Any], field: str, video_id: str | None) -> pa.Array:
+def _number_field(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> pa.Array:
     """One time field as float64; strings, objects, nulls and booleans go to the scan."""
-    raw = _pluck(items, field, video_id)
+    raw = _pluck(items, field, video_id, kind)
     try:
         column = pa.array(raw, type=pa.float64())
     except (OverflowError, pa.ArrowException):
-        column = _widened(raw, items, video_id)
+        column = _widened(raw, items, video_id, kind)
     if column.null_count or _has_bool(raw, column):
-        _raise_first_problem(items, video_id)
+        _raise_first_problem(items, video_id, kind)
     return column
 
 
-def _value_field(items: list[Any], video_id: str | None) -> pa.Array:
+def _value_field(items: list[Any], video_id: str | None, kind: str = "segment") -> pa.Array:
     """``value`` as strings; Arrow itself refuses numbers, booleans, arrays and objects."""
-    raw = _pluck(items, "value", video_id)
+    raw = _pluck(items, "value", video_id, kind)
     try:
         column = pa.array(raw, type=pa.string())
     except pa.ArrowException:
-        _raise_first_problem(items, video_id)
+        _raise_first_problem(items, video_id, kind)
     if column.null_count:
-        _raise_first_problem(items, video_id)
+        _raise_first_problem(items, video_id, kind)
     return column
 
 
-def _pluck(items: list[Any], field: str, video_id: str | None) -> list[Any]:
+def _pluck(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> list[Any]:
     """One field of every item; a non-object item or a missing key sends us to the scan."""
     try:
         return list(map(itemgetter(field), items))
     except (KeyError, TypeError):
-        _raise_first_problem(items, video_id)
+        _raise_first_problem(items, video_id, kind)
 
 
-def _widened(raw: list[Any], items: list[Any], video_id: str | None) -> pa.Array:
+def _widened(raw: list[Any], items: list[Any], video_id: str | None, kind: str = "segment") -> pa.Array:
     """Arrow refuses ints beyond int64 that ``float()`` still takes; anything else is an error."""
     if set(map(type, raw)) <= _NUMBER_TYPES:
         try:
             return pa.array(list(map(float, raw)), type=pa.float64())
         except OverflowError:
             pass
-    _raise_first_problem(items, video_id)
+    _raise_first_problem(items, video_id, kind)
 
 
 def _has_bool(raw: list[Any], column: pa.Array) -> bool:
@@ -177,17 +259,26 @@ def _all(mask: pa.Array) -> bool:
     return pc.all(mask).as_py() is not False
 
 
-def _raise_first_problem(items: list[Any], video_id: str | None) -> NoReturn:
-    """The slow path: find the first bad segment so the error can name it."""
+def _raise_first_problem(items: list[Any], video_id: str | None, kind: str = "segment") -> NoReturn:
+    """The slow path: find the first bad entry so the error can name it ("word 3: ...")."""
     for ordinal, item in enumerate(items):
         problem = _segment_problem(item)
+        if problem is None and kind == "utterance":
+            problem = _speaker_problem(item)
         if problem is not None:
-            raise _invalid(video_id, f"segment {ordinal}: {problem}")
-    raise _invalid(video_id, "segments could not be converted to Arrow columns")
+            raise _invalid(video_id, f"{kind} {ordinal}: {problem}")
+    raise _invalid(video_id, f"{kind}s could not be converted to Arrow columns")
+
+
+def _speaker_problem(item: dict[str, Any]) -> str | None:
+    speaker = item.get("speaker")
+    if speaker is None or type(speaker) is str:
+        return None
+    return f"'speaker' must be a string or null, got {_describe(speaker)}"
 
 
 def _segment_problem(item: Any) -> str | None:
-    """What is wrong with one parsed segment, or ``None``; the single statement of the rules."""
+    """What is wrong with one parsed segment, word or utterance, or ``None``: the one statement of the rules."""
     if not isinstance(item, dict):
         return f"expected an object, got {_json_type(item)}"
     for field in _TIME_FIELDS:

@@ -1,11 +1,13 @@
-"""The lake writer: one video's transcript -> two hive-partitioned Parquet files.
+"""The lake writer: one video's transcript -> hive-partitioned Parquet files, one per table.
 
-Layout (``table_path`` is the only place that knows it)::
+Layout (``table_path`` is the only place that knows it; the tables are ``schema.TABLES``)::
 
-    <out>/segments/index_id=<id>/<video_id>.parquet   one row per segment
-    <out>/videos/index_id=<id>/<video_id>.parquet     one row per video: the commit marker
+    <out>/segments/index_id=<id>/<video_id>.parquet     one row per segment
+    <out>/words/index_id=<id>/<video_id>.parquet        one row per word (when the server gives words)
+    <out>/utterances/index_id=<id>/<video_id>.parquet   one row per speaker turn (likewise)
+    <out>/videos/index_id=<id>/<video_id>.parquet       one row per video: the commit marker
 
-A video counts as landed once its ``videos`` row exists, so the segments file is written first.
+A video counts as landed once its ``videos`` row exists, so that file is written last.
 
 Every file is published whole. On a local filesystem it is written to a hidden temp name in the
 same directory (``.<video_id>.parquet.<uuid>.tmp``: no ``*.parquet`` glob, pyarrow dataset or
@@ -28,9 +30,9 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 import fsspec
 import pyarrow as pa
@@ -41,7 +43,7 @@ import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
 from reelscribe.core.ids import validate_partition_id
-from reelscribe.core.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, require_utc
+from reelscribe.core.schema import SEGMENTS_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 
 __all__ = [
     "SEGMENTS_SCHEMA",
@@ -60,8 +62,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TableName = Literal["segments", "videos"]
-_TABLES: tuple[TableName, ...] = ("segments", "videos")
+TableName = Literal["segments", "words", "utterances", "videos"]
+_TABLES: tuple[TableName, ...] = tuple(TABLES)  # type: ignore[assignment]
+OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances")
+"""Tables landed only when the server provides them; each has a count column in ``videos``."""
+_COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count"}
 _TEMP_SUFFIX = ".tmp"
 _PARQUET_SUFFIX = ".parquet"
 # int64 microsecond timestamps marked UTC-adjusted, never INT96, so every reader agrees on them;
@@ -77,6 +82,14 @@ _ENCODING: dict[str, dict[str, Any]] = {
     "segments": {
         "use_dictionary": ["video_id", "task_id", "retrieved_at"],
         "write_statistics": [n for n in SEGMENTS_SCHEMA.names if n != "value"],
+    },
+    "words": {
+        "use_dictionary": ["video_id"],
+        "write_statistics": [n for n in TABLES["words"].names if n != "value"],
+    },
+    "utterances": {
+        "use_dictionary": ["video_id", "speaker"],
+        "write_statistics": [n for n in TABLES["utterances"].names if n != "value"],
     },
     "videos": {"use_dictionary": False},
 }
@@ -116,6 +129,7 @@ class VideoRecord:
     duration: float | None
     indexed_at: datetime | None
     retrieved_at: datetime
+    asset_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -124,6 +138,8 @@ class LandedRecord(VideoRecord):
 
     video_id: str
     segment_count: int
+    word_count: int | None = None
+    utterance_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +149,8 @@ class LandedVideo:
     segments_path: str
     videos_path: str
     segment_count: int
+    counts: dict[str, int] = field(default_factory=dict)
+    """Rows landed in each optional table given (``words``, ``utterances``)."""
 
 
 class Lake:
@@ -165,15 +183,35 @@ class Lake:
         self.fsync = fsync
 
     def write_video(
-        self, index_id: str, video_id: str, segments: pa.Table, video: VideoRecord
+        self,
+        index_id: str,
+        video_id: str,
+        segments: pa.Table,
+        video: VideoRecord,
+        extra: Mapping[str, pa.Table] | None = None,
     ) -> LandedVideo:
-        """Land one video: its segments file, then its videos row (the commit marker)."""
-        segments_path = table_path(self.root, "segments", index_id, video_id)
+        """Land one video: its segments file, the ``extra`` tables given, then its videos row.
+
+        ``extra`` maps an optional table (``words``, ``utterances``) to its rows for this video.
+        A re-land replaces the video's landing whole: after the commit marker, a file an earlier
+        landing left in an optional table not given now is removed, so no table describes
+        another transcript than the videos row (whose counts say ``null`` for it).
+        """
+        extra = dict(extra or {})
+        tables = {"segments": segments, **extra}
+        for name, table in tables.items():
+            _check_table(name, table, video_id)
+        counts = {name: table.num_rows for name, table in extra.items()}
+        row = _video_row(video_id, segments.num_rows, counts, video)
+        for name in (n for n in _TABLES if n in tables):
+            self._publish(table_path(self.root, name, index_id, video_id), self._encode(tables[name], name))
         videos_path = table_path(self.root, "videos", index_id, video_id)
-        tables = video_tables(video_id, segments, video)
-        self._publish(segments_path, self._encode(tables["segments"], "segments"))
-        self._publish(videos_path, self._encode(tables["videos"], "videos"))
-        return LandedVideo(self._uri(segments_path), self._uri(videos_path), segments.num_rows)
+        self._publish(videos_path, self._encode(row, "videos"))
+        for name in OPTIONAL_TABLES:
+            if name not in extra:
+                self._remove(table_path(self.root, name, index_id, video_id))
+        segments_path = table_path(self.root, "segments", index_id, video_id)
+        return LandedVideo(self._uri(segments_path), self._uri(videos_path), segments.num_rows, counts)
 
     def landed(self, index_id: str) -> dict[str, LandedRecord]:
         """``content_sha256`` -> videos row for every video landed in ``index_id``.
@@ -224,6 +262,10 @@ class Lake:
             self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
             self.fs.pipe_file(path, data.to_pybytes())
 
+    def _remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.fs.rm_file(path)
+
     def _published_files(self, directory: str) -> list[str]:
         # Object-store clients cache listings per process; other processes land files here.
         self.fs.invalidate_cache(directory)
@@ -251,28 +293,36 @@ class Lake:
         return path if self.is_local else self.fs.unstrip_protocol(path)
 
 
-def video_tables(video_id: str, segments: pa.Table, video: VideoRecord) -> dict[TableName, pa.Table]:
+def video_tables(
+    video_id: str, segments: pa.Table, video: VideoRecord, extra: Mapping[str, pa.Table] | None = None
+) -> dict[str, pa.Table]:
     """One video's validated rows per table, ``videos`` last: what every lake format writes."""
-    _check_segments(segments, video_id)
-    return {"segments": segments, "videos": _video_row(video_id, segments.num_rows, video)}
+    tables = {"segments": segments, **dict(extra or {})}
+    for name, table in tables.items():
+        _check_table(name, table, video_id)
+    counts = {name: table.num_rows for name, table in tables.items() if name != "segments"}
+    return {**tables, "videos": _video_row(video_id, segments.num_rows, counts, video)}
 
 
-def _check_segments(segments: pa.Table, video_id: str) -> None:
-    """Refuse a table that is not ``segments_table`` output for this very video."""
-    if not segments.schema.equals(SEGMENTS_SCHEMA):
+def _check_table(name: str, table: pa.Table, video_id: str) -> None:
+    """Refuse a table that is not ``reelscribe.core.flatten`` output of ``name`` for this very video."""
+    if name not in _TABLES or name == "videos":
+        raise ValueError(f"{name!r} is not a lake table a video's rows go to: expected one of {OPTIONAL_TABLES}")
+    if not table.schema.equals(TABLES[name]):
         raise ValueError(
-            f"segments for video {video_id!r} do not have SEGMENTS_SCHEMA "
-            f"(got {segments.schema}); build them with reelscribe.core.flatten.segments_table"
+            f"{name} for video {video_id!r} do not have {name.upper()}_SCHEMA "
+            f"(got {table.schema}); build them with reelscribe.core.flatten.{name}_table"
         )
-    if segments.num_rows and not pc.all(pc.equal(segments["video_id"], video_id)).as_py():
-        raise ValueError(f"segments table holds rows of another video than {video_id!r}")
+    if table.num_rows and not pc.all(pc.equal(table["video_id"], video_id)).as_py():
+        raise ValueError(f"{name} table holds rows of another video than {video_id!r}")
 
 
-def _video_row(video_id: str, segment_count: int, video: VideoRecord) -> pa.Table:
+def _video_row(video_id: str, segment_count: int, counts: Mapping[str, int], video: VideoRecord) -> pa.Table:
     require_utc(video.retrieved_at, "retrieved_at")
     if video.indexed_at is not None:
         require_utc(video.indexed_at, "indexed_at")
     ids = {"video_id": video_id, "segment_count": segment_count}
+    ids |= {_COUNT_COLUMN[name]: counts.get(name) for name in OPTIONAL_TABLES}
     row = {name: ids[name] if name in ids else getattr(video, name) for name in VIDEOS_SCHEMA.names}
     return pa.Table.from_pylist([row], schema=VIDEOS_SCHEMA)
 

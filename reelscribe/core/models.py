@@ -79,3 +79,154 @@ class Video(_ApiModel):
 class PageInfo(_ApiModel):
     page: int = 1
     total_page: int | None = None
+
+
+# -- the assets path (v1.3: ``/assets``, multipart upload sessions, indexed assets) ----------
+
+
+class AssetStatus(str, Enum):
+    PROCESSING = "processing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class IndexedAssetStatus(str, Enum):
+    """``pending → queued → validating → indexing → ready | failed`` (the JS SDK lacks ``validating``)."""
+
+    PENDING = "pending"
+    QUEUED = "queued"
+    VALIDATING = "validating"
+    INDEXING = "indexing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+def _reason(error: Any) -> str | None:
+    """A server's failure reason, whatever shape it used (string, or an object with code/message)."""
+    if isinstance(error, dict):
+        code, message = error.get("code"), error.get("message")
+        return f"{code}: {message}" if code and message else (message or code)
+    return str(error) if error else None
+
+
+class Asset(_ApiModel):
+    """An uploaded file (``POST /assets`` or a multipart session); usable once ``ready``."""
+
+    id: str = Field(alias="_id")
+    status: AssetStatus
+    method: str | None = None
+    filename: str | None = None
+    user_metadata: dict[str, Any] | None = None
+    size: int | None = None
+    duration: float | None = None
+    error: Any = None
+    created_at: datetime | None = None
+
+    def failure_reason(self) -> str | None:
+        return _reason(self.error)
+
+
+class IndexedAssetCreated(_ApiModel):
+    id: str = Field(alias="_id")
+    asset_id: str | None = None
+
+
+class IndexedAsset(_ApiModel):
+    """An asset's indexing in one index; its id is the video id of the indexed video."""
+
+    id: str = Field(alias="_id")
+    asset_id: str | None = None
+    status: IndexedAssetStatus
+    system_metadata: SystemMetadata | None = None
+    user_metadata: dict[str, Any] | None = None
+    error: Any = None
+    error_reason: Any = None
+    indexed_at: datetime | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    transcription: list[Any] | None = None
+
+    def failure_reason(self) -> str | None:
+        return _reason(self.error) or _reason(self.error_reason)
+
+
+class UploadUrl(_ApiModel):
+    """A presigned URL for one chunk; ``chunk_index`` is 1-based."""
+
+    chunk_index: int
+    url: str
+    expires_at: datetime | None = None
+
+
+class MultipartSession(_ApiModel):
+    """``POST /assets/multipart-uploads``: the session, its asset, and the first chunk URLs."""
+
+    upload_id: str
+    asset_id: str
+    chunk_size: int = Field(gt=0)
+    total_chunks: int = Field(ge=0)
+    upload_urls: list[UploadUrl] = []
+    upload_headers: dict[str, str] | None = None
+    expires_at: datetime | None = None
+
+
+class PresignedUrls(_ApiModel):
+    upload_urls: list[UploadUrl] = []
+
+
+class ChunksReported(_ApiModel):
+    """The answer to reporting chunks; ``url`` is set once the upload is complete."""
+
+    url: str | None = None
+    asset_id: str | None = None
+    processed_chunks: int | None = None
+    duplicate_chunks: int | None = None
+    total_completed: int | None = None
+
+
+class ChunkState(_ApiModel):
+    index: int
+    status: str
+
+
+class MultipartStatus(_ApiModel):
+    """``GET /assets/multipart-uploads/{id}``: which chunks the server already has."""
+
+    upload_id: str | None = None
+    status: str
+    uploaded_chunks: list[ChunkState] = []
+    chunks_completed: int | None = None
+    total_size: int | None = None
+    uploaded_size: int | None = None
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in ("active", "completed")
+
+
+class IncompleteUpload(_ApiModel):
+    """One entry of ``GET /assets/multipart-uploads``; ``asset_id`` only where the server sends it."""
+
+    upload_id: str
+    status: str
+    asset_id: str | None = None
+    total_size: int | None = None
+    chunk_size: int | None = None
+    total_chunks: int | None = None
+
+
+class AssetTranscription(_ApiModel):
+    """``GET /assets/{id}/transcription``: each list is present only when the server has it.
+
+    Entries stay parsed JSON (``list[dict]``), for ``reelscribe.core.flatten``, like segments.
+    """
+
+    status: str
+    words: list[Any] | None = None
+    sentences: list[Any] | None = None
+    utterances: list[Any] | None = None
+    error: Any = None
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in ("pending", "processing")

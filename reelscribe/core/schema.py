@@ -1,6 +1,6 @@
-"""The lake's two table schemas, defined once for the flattener and the writer.
+"""The lake's table schemas, defined once for the flattener and the writers (``TABLES``).
 
-Neither schema has ``index_id``: it is the hive partition directory (``index_id=<id>/``), so
+No schema has ``index_id``: it is the hive partition directory (``index_id=<id>/``), so
 readers with hive partitioning get it as a column and it is never stored twice. Types are
 chosen to read back the same in DuckDB, pandas, polars and Spark: plain ``string`` (not
 ``large_string``), ``int32``/``float64``, and timestamps in microseconds adjusted to UTC.
@@ -36,8 +36,46 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("segment_count", pa.int32(), nullable=False),
         pa.field("indexed_at", UTC_MICROS, nullable=True),
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
+        pa.field("asset_id", pa.string(), nullable=True),
+        pa.field("word_count", pa.int32(), nullable=True),
+        pa.field("utterance_count", pa.int32(), nullable=True),
     ]
 )
+
+WORDS_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("word", pa.int32(), nullable=False),
+        pa.field("start", pa.float64(), nullable=False),
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("segment", pa.int32(), nullable=True),
+    ]
+)
+
+UTTERANCES_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("utterance", pa.int32(), nullable=False),
+        pa.field("start", pa.float64(), nullable=False),
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("speaker", pa.string(), nullable=True),
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "segments": SEGMENTS_SCHEMA,
+    "words": WORDS_SCHEMA,
+    "utterances": UTTERANCES_SCHEMA,
+    "videos": VIDEOS_SCHEMA,
+}
+"""Every lake table by name, in landing order: ``videos`` (the commit marker) last.
+
+Writers iterate this; ``words`` and ``utterances`` land only for videos whose server provides
+them (the assets path), and a ``videos`` row's ``word_count``/``utterance_count`` are then set
+(``null`` means the server gave none, ``0`` that it gave an empty list).
+"""
 
 
 def require_utc(moment: datetime, what: str) -> datetime:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -21,7 +22,13 @@ BASE_URL_ENV = "TWELVELABS_BASE_URL"
 API_KEY_ENV = "TWELVE_LABS_API_KEY"
 HTTP_ATTEMPTS_ENV = "REELSCRIBE_HTTP_ATTEMPTS"
 HOME_ENV = "REELSCRIBE_HOME"
+DIRECT_UPLOAD_LIMIT_ENV = "REELSCRIBE_DIRECT_UPLOAD_LIMIT"
+DIRECT_UPLOAD_LIMIT = 200 * 1000 * 1000
+"""Bytes: the platform's cap on ``POST /assets`` with a file; larger files go through a multipart session."""
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
+UploadChoice = Literal["auto", "assets", "tasks"]
+"""Which way videos go in; ``reelscribe.core.upload_path`` resolves ``auto`` per server."""
+UPLOAD_CHOICES: tuple[UploadChoice, ...] = get_args(UploadChoice)
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
 
 
@@ -38,8 +45,11 @@ class Environment(BaseSettings):
     http_attempts: int | None = Field(None, validation_alias=HTTP_ATTEMPTS_ENV)
     home: Path | None = Field(None, validation_alias=HOME_ENV)
     xdg_data_home: Path | None = Field(None, validation_alias="XDG_DATA_HOME")
+    direct_upload_limit: int | None = Field(None, validation_alias=DIRECT_UPLOAD_LIMIT_ENV)
 
-    @field_validator("base_url", "api_key", "http_attempts", "home", "xdg_data_home", mode="before")
+    @field_validator(
+        "base_url", "api_key", "http_attempts", "home", "xdg_data_home", "direct_upload_limit", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
@@ -55,6 +65,17 @@ class Environment(BaseSettings):
             raise ConfigError(f"{HTTP_ATTEMPTS_ENV}={value!r} must be a whole number of tries, 1 or more")
         return attempts
 
+    @field_validator("direct_upload_limit", mode="wrap")
+    @classmethod
+    def _whole_number_of_bytes(cls, value: object, handler) -> int | None:
+        try:
+            limit = handler(value)
+        except ValidationError:
+            limit = 0
+        if limit is not None and limit < 1:
+            raise ConfigError(f"{DIRECT_UPLOAD_LIMIT_ENV}={value!r} must be a whole number of bytes, 1 or more")
+        return limit
+
     @property
     def data_home(self) -> Path:
         """Where reelscribe keeps state between runs (the embedded server's data)."""
@@ -67,6 +88,12 @@ def default_retry_policy() -> RetryPolicy:
     """The retry budget: ``REELSCRIBE_HTTP_ATTEMPTS`` tries per call (counting the first) if set."""
     attempts = Environment().http_attempts
     return RetryPolicy() if attempts is None else RetryPolicy(max_attempts=attempts)
+
+
+def default_direct_upload_limit() -> int:
+    """``REELSCRIBE_DIRECT_UPLOAD_LIMIT`` bytes if set (tests use a small one), else the platform's 200 MB."""
+    limit = Environment().direct_upload_limit
+    return DIRECT_UPLOAD_LIMIT if limit is None else limit
 
 
 @dataclass(frozen=True)
@@ -82,6 +109,7 @@ class Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     retry: RetryPolicy = field(default_factory=default_retry_policy)
+    direct_upload_limit: int = field(default_factory=default_direct_upload_limit)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))

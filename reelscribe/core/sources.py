@@ -181,3 +181,18 @@ def open_source(source: VideoSource) -> BinaryIO:
     if not hasattr(stream, "getvalue"):
         stream.len = stream.size
     return stream
+
+
+def source_size(source: VideoSource) -> int | None:
+    """The video's size in bytes; ``None`` for an http(s) URL (the server fetches it, unseen here)."""
+    if source.kind == "url":
+        return None
+    if source.kind == "file":
+        try:
+            return os.path.getsize(source.uri)
+        except OSError as exc:
+            raise SourceError(f"cannot read file: {exc.strerror}") from exc
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(source.uri)
+    return int(fs.size(path))

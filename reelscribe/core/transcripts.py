@@ -1,16 +1,30 @@
-"""Fetch one video's transcription and land it: retrieval, flattening and the atomic write."""
+"""Fetch one video's transcription and land it: retrieval, flattening and the atomic write.
+
+Both paths land the same ``segments`` and ``videos``; the assets path also lands ``words`` and
+``utterances`` when the server provides them (``GET /assets/{id}/transcription``).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
+
+import pyarrow as pa
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import TranscriptInvalid
-from reelscribe.core.flatten import segments_table, window_filter
+from reelscribe.core.flatten import segments_table, utterances_table, window_filter, words_table
 from reelscribe.core.lake import Lake, LandedVideo, VideoRecord
-from reelscribe.core.models import Task
+from reelscribe.core.models import AssetTranscription, IndexedAsset, Task
+from reelscribe.core.retry import poll_intervals
+
+log = logging.getLogger(__name__)
+
+ASSET_VIEWS = ("words", "utterances")
+"""What the assets path asks ``/assets/{id}/transcription`` for (sentences are not landed)."""
 
 
 def retrieve_segments(
@@ -23,25 +37,34 @@ def retrieve_segments(
     """
     if client.api_version == "v1.2":
         return client.get_transcription_v12(index_id, video_id, start, end)
-    segments = client.get_video(index_id, video_id, transcription=True).transcription
+    return _windowed(client.get_video(index_id, video_id, transcription=True).transcription, start, end)
+
+
+def _windowed(segments: Any, start: float | None, end: float | None, kind: str = "segment") -> list[Any] | None:
     if segments is None:
         return None
     if not isinstance(segments, list):
-        raise TranscriptInvalid(f"transcription is {type(segments).__name__}, expected a list of segments")
-    return window_filter(segments, start, end)
+        raise TranscriptInvalid(f"transcription is {type(segments).__name__}, expected a list of {kind}s")
+    return window_filter(segments, start, end, kind)
 
 
 @dataclass(frozen=True)
 class LandRequest:
+    """``task``: the ready indexing task (tasks path) or indexed asset (assets path)."""
+
     index_id: str
-    task: Task
+    task: Task | IndexedAsset
     source: str
     content_sha256: str
     start: float | None = None
     end: float | None = None
+    max_wait: float = 600.0
+    """How long a word-level transcription still being prepared is waited for."""
 
 
 def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest) -> LandedVideo:
+    if isinstance(request.task, IndexedAsset):
+        return _land_indexed_asset(client, lake, request, request.task)
     task = request.task
     if not task.video_id:
         raise TranscriptInvalid(f"task {task.id} is ready but names no video_id")
@@ -58,3 +81,61 @@ def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest
         retrieved_at=retrieved_at,
     )
     return lake.write_video(request.index_id, task.video_id, table, record)
+
+
+def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
+    """The indexed asset's id is its video id (and stands in the ``task_id`` columns: it is the indexing job)."""
+    if not ready.asset_id:
+        raise TranscriptInvalid(f"indexed asset {ready.id} is ready but names no asset_id")
+    indexed = client.get_indexed_asset(request.index_id, ready.id, transcription=True)
+    segments = _windowed(indexed.transcription, request.start, request.end)
+    views = retrieve_asset_views(client, ready.asset_id, max_wait=request.max_wait)
+    retrieved_at = datetime.now(timezone.utc)
+    table = segments_table(segments, video_id=ready.id, task_id=ready.id, retrieved_at=retrieved_at)
+    extra: dict[str, pa.Table] = {}
+    if views is not None and views.words is not None:
+        words = _windowed(views.words, request.start, request.end, "word")
+        extra["words"] = words_table(words, video_id=ready.id, segments=table)
+    if views is not None and views.utterances is not None:
+        utterances = _windowed(views.utterances, request.start, request.end, "utterance")
+        extra["utterances"] = utterances_table(utterances, video_id=ready.id)
+    meta = indexed.system_metadata
+    record = VideoRecord(
+        task_id=ready.id,
+        source=request.source,
+        content_sha256=request.content_sha256,
+        duration=meta.duration if meta else None,
+        indexed_at=indexed.indexed_at or indexed.updated_at,
+        retrieved_at=retrieved_at,
+        asset_id=ready.asset_id,
+    )
+    return lake.write_video(request.index_id, ready.id, table, record, extra=extra)
+
+
+def retrieve_asset_views(
+    client: TwelveLabsClient,
+    asset_id: str,
+    *,
+    max_wait: float = 600.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> AssetTranscription | None:
+    """The asset's words and utterances once prepared; ``None`` when it has none, failed, or is still not ready at ``max_wait``.
+
+    Words are an extra: a video whose words cannot be had still lands its segments (counts null).
+    """
+    deadline = clock() + max_wait
+    intervals = poll_intervals(1.0, 2.0, 5.0)
+    while True:
+        views = client.get_asset_transcription(asset_id, ASSET_VIEWS)
+        if views is None or not views.is_pending:
+            break
+        remaining = deadline - clock()
+        if remaining <= 0:
+            log.warning("asset %s: word-level transcription still %s after %.0f s; landing without it", asset_id, views.status, max_wait)
+            return None
+        sleep(min(next(intervals), remaining))
+    if views is not None and views.status != "ready":
+        log.warning("asset %s: word-level transcription is %s (%s); landing without it", asset_id, views.status, views.error)
+        return None
+    return views

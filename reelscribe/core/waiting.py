@@ -29,14 +29,16 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable
+from typing import Callable, TypeVar
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
-from reelscribe.core.models import Task, TaskStatus
+from reelscribe.core.errors import AssetFailed, IndexingFailed, IndexingTimedOut
+from reelscribe.core.models import Asset, IndexedAsset, Task
 from reelscribe.core.retry import poll_intervals
+
+Polled = TypeVar("Polled", Task, IndexedAsset, Asset)
 
 MIN_SAMPLES = 3
 SPAN_QUANTILE = 0.75
@@ -100,35 +102,95 @@ def wait_until_indexed(
     wall: Callable[[], float] = time.time,
     history: WaitHistory | None = None,
 ) -> Task:
+    """The ready task; ``IndexingFailed`` or ``IndexingTimedOut`` otherwise."""
+    return _wait(
+        lambda: client.get_task(task_id), task_id, server=client.base_url, options=options, on_change=on_change,
+        clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed, what="indexing task",
+    )
+
+
+def wait_until_asset_indexed(
+    client: TwelveLabsClient,
+    index_id: str,
+    indexed_asset_id: str,
+    options: WaitOptions = WaitOptions(),
+    *,
+    on_change: Callable[[IndexedAsset, float], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    wall: Callable[[], float] = time.time,
+    history: WaitHistory | None = None,
+) -> IndexedAsset:
+    """The same wait for an indexed asset (``pending → queued → validating → indexing → ready | failed``)."""
+    return _wait(
+        lambda: client.get_indexed_asset(index_id, indexed_asset_id), indexed_asset_id, server=client.base_url,
+        options=options, on_change=on_change, clock=clock, sleep=sleep, wall=wall, history=history, failed=IndexingFailed,
+        what="indexed asset",
+    )
+
+
+def wait_until_asset_ready(
+    client: TwelveLabsClient,
+    asset_id: str,
+    options: WaitOptions = WaitOptions(),
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Asset:
+    """An uploaded asset once ``ready`` (it starts ``processing``); ``AssetFailed`` if the server gave up on it.
+
+    Nothing is learned here: an asset's processing time says nothing about indexing times.
+    """
+    return _wait(
+        lambda: client.get_asset(asset_id), asset_id, server=client.base_url, options=replace(options, learn=False),
+        on_change=None, clock=clock, sleep=sleep, wall=time.time, history=None, failed=AssetFailed, what="asset",
+    )
+
+
+def _wait(
+    fetch: Callable[[], Polled],
+    ident: str,
+    *,
+    server: str,
+    options: WaitOptions,
+    on_change: Callable[[Polled, float], None] | None,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+    wall: Callable[[], float],
+    history: WaitHistory | None,
+    failed: type[IndexingFailed] | type[AssetFailed],
+    what: str,
+) -> Polled:
+    """Poll ``fetch`` until its status is ``ready`` (returned) or ``failed`` (raised as ``failed``)."""
     history = HISTORY if history is None else history
-    server = client.base_url
     started, began_at = clock(), wall()
     deadline = started + options.max_wait
     intervals = poll_intervals(options.first_poll, options.poll_factor, options.max_poll)
     first = history.first_delay(server) if options.learn else None
     if first is not None:
         sleep(min(first, options.max_wait))
-    last: TaskStatus | None = None
+    last = None
     while True:
-        task = client.get_task(task_id)
+        task = fetch()
         if task.status is not last:
             last = task.status
             if on_change:
                 on_change(task, clock() - started)
-        if task.status is TaskStatus.READY:
-            if options.learn and task.updated_at is not None:
-                history.record(server, task.updated_at.timestamp() - began_at)
+        if task.status.value == "ready":
+            updated_at = getattr(task, "updated_at", None)
+            if options.learn and updated_at is not None:
+                history.record(server, updated_at.timestamp() - began_at)
             return task
-        if task.status is TaskStatus.FAILED:
-            raise IndexingFailed(task_id, task.failure_reason())
+        if task.status.value == "failed":
+            raise failed(ident, task.failure_reason())
         remaining = deadline - clock()
         if remaining <= 0:
-            raise IndexingTimedOut(task_id, clock() - started, task.status.value)
+            raise IndexingTimedOut(ident, clock() - started, task.status.value, what)
         hinted = _estimated_delay(task, wall(), options)
         sleep(min(next(intervals) if hinted is None else hinted, remaining))
 
 
-def _estimated_delay(task: Task, now: float, options: WaitOptions) -> float | None:
+def _estimated_delay(task: Task | IndexedAsset | Asset, now: float, options: WaitOptions) -> float | None:
     """Seconds until the server's ``estimated_time``, if it sent one (clamped to ``[first_poll, max_wait]``)."""
     value = (task.model_extra or {}).get("estimated_time")
     if not isinstance(value, str) or not value:

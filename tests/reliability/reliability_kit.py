@@ -141,7 +141,27 @@ def assert_lake_sound(out: Path, *, complete: bool = True) -> LakeState:
     if complete:
         assert set(per_video) <= set(keys), "segments landed without their videos row"
         assert len(segment_files) == len(video_files), "a video has one of its two files only"
+    for table, column in (("words", "word_count"), ("utterances", "utterance_count")):
+        rows_per_video = _rows_per_video(db, out, table) if any(p.parts[len(out.parts)] == table for p in files) else {}
+        for video in videos:
+            key = (video["index_id"], video["video_id"])
+            assert rows_per_video.get(key, 0) == (video.get(column) or 0), f"{column} disagrees with the {table} file of {key}"
     return LakeState(videos=videos, segment_rows=sum(per_video.values()))
+
+
+def _rows_per_video(db, out: Path, table: str) -> dict[tuple[str, str], int]:
+    """Rows of one optional table (words, utterances) per video; duplicated ordinals fail the check."""
+    ordinal = table[:-1]
+    total, distinct = db.sql(
+        f"select count(*), count(distinct (index_id, video_id, {ordinal})) from read_parquet('{out}/{table}/**/*.parquet', {HIVE})"
+    ).fetchall()[0]
+    assert total == distinct, f"{total - distinct} duplicated {table} rows"
+    return {
+        (i, v): n
+        for i, v, n in db.sql(
+            f"select index_id, video_id, count(*) from read_parquet('{out}/{table}/**/*.parquet', {HIVE}) group by all"
+        ).fetchall()
+    }
 
 
 def landed_count(out: Path) -> int:

@@ -74,7 +74,7 @@ def test_a_batch_of_bad_inputs_fails_each_alone_and_lands_the_rest(limited_serve
     out = tmp_path / "lake"
 
     with pytest.raises(BatchFailed) as caught:
-        transcribe_videos(sources=sources, index_name=(index := name()), out=str(out), max_concurrency=4)
+        transcribe_videos(upload="tasks", sources=sources, index_name=(index := name()), out=str(out), max_concurrency=4)
 
     reports = {r.source: r for r in caught.value.reports}
     expected_errors = {
@@ -110,7 +110,7 @@ def test_unsafe_index_id_is_refused_before_any_request(via, tmp_path, bad):
     clip = distinct_videos(tmp_path / "in", 1)[0]
     out = tmp_path / "lake"
     with pytest.raises(InvalidIdentifier, match=re.escape(f"invalid index_id {bad!r}")):
-        transcribe_videos(sources=[str(clip)], index_id=bad, out=str(out))
+        transcribe_videos(upload="tasks", sources=[str(clip)], index_id=bad, out=str(out))
     assert sum(proxy.counts.values()) == 0
     assert not out.exists()
 
@@ -119,11 +119,12 @@ def test_index_name_with_path_tricks_stays_a_name(via, limited_server, tmp_path)
     clip = distinct_videos(tmp_path / "in", 1)[0]
     out = tmp_path / "lake"
     tricky = f"../../escaped-{uuid.uuid4().hex[:6]}/x"
-    reports = transcribe_videos(sources=[str(clip)], index_name=tricky, out=str(out))
+    reports = transcribe_videos(upload="tasks", sources=[str(clip)], index_name=tricky, out=str(out))
     assert [r.status for r in reports] == ["landed"]
     index_id = index_id_named(limited_server, tricky)
     assert re.fullmatch(r"[0-9a-f]{24}", index_id)
-    assert sorted(p.name for p in out.iterdir()) == ["segments", "videos"]
+    # Only the two tables, plus the upload claims (a ``_`` folder: every reader skips those).
+    assert sorted(p.name for p in out.iterdir()) == ["_claims", "segments", "videos"]
     assert [p.name for p in (out / "videos").iterdir()] == [f"index_id={index_id}"]
     assert not list(tmp_path.rglob("escaped-*"))
 
@@ -137,7 +138,7 @@ def test_odd_file_name_is_found_again_after_a_lost_upload_answer(via, limited_se
     shutil.copy(clip, odd)
     out = tmp_path / "lake"
     source = str(tmp_path / "in" / "sub" / ".." / "sub" / odd.name)  # with a ../ in the path, too
-    reports = transcribe_videos(sources=[source], index_name=(index := name()), out=str(out))
+    reports = transcribe_videos(upload="tasks", sources=[source], index_name=(index := name()), out=str(out))
     assert proxy.counts["lost_answer"] == 1
     assert [(r.source, r.status) for r in reports] == [(str(odd), "landed")]
     (task,) = server_tasks(limited_server, index_id_named(limited_server, index))
@@ -166,7 +167,7 @@ def test_malformed_answer_fails_only_that_video(via, tmp_path, kind, fault, mess
     clips = distinct_videos(tmp_path / "in", 2)
     out = tmp_path / "lake"
     with pytest.raises(BatchFailed) as caught:
-        transcribe_videos(sources=[str(c) for c in clips], index_name=name(), out=str(out))
+        transcribe_videos(upload="tasks", sources=[str(c) for c in clips], index_name=name(), out=str(out))
     statuses = sorted(r.status for r in caught.value.reports)
     assert statuses == ["failed", "landed"]
     (failed,) = [r for r in caught.value.reports if r.status == "failed"]
@@ -179,7 +180,7 @@ def test_invalid_api_key_fails_at_once_with_the_servers_reason(via, tmp_path, mo
     monkeypatch.setenv("TWELVE_LABS_API_KEY", "not-the-key")
     clip = distinct_videos(tmp_path / "in", 1)[0]
     with pytest.raises(ApiAuthError, match=r"HTTP 401 \(api_key_invalid: The API key is missing or not valid\.\)") as caught:
-        transcribe_videos(sources=[str(clip)], index_name=name(), out=str(tmp_path / "lake"))
+        transcribe_videos(upload="tasks", sources=[str(clip)], index_name=name(), out=str(tmp_path / "lake"))
     assert caught.value.status == 401
     assert sum(proxy.counts.values()) == 1  # a 401 is not retried
     assert not (tmp_path / "lake").exists()
@@ -199,6 +200,6 @@ def test_bad_window_is_refused_before_any_request(via, tmp_path, start, end, err
     proxy = via()
     clip = distinct_videos(tmp_path / "in", 1)[0]
     with pytest.raises(error, match=re.escape(message)):
-        transcribe_videos(sources=[str(clip)], index_name=name(), out=str(tmp_path / "lake"), start=start, end=end)
+        transcribe_videos(upload="tasks", sources=[str(clip)], index_name=name(), out=str(tmp_path / "lake"), start=start, end=end)
     assert sum(proxy.counts.values()) == 0
     assert not (tmp_path / "lake").exists()

@@ -99,7 +99,7 @@ def test_two_flows_in_threads_land_one_index_at_once(rapi, tmp_path, monkeypatch
     def run(label: str, sources: list[str]) -> None:
         start.wait()
         try:
-            results[label] = transcribe_videos(sources=sources, index_name=name, out=str(out), max_concurrency=CONCURRENCY)
+            results[label] = transcribe_videos(upload="tasks", sources=sources, index_name=name, out=str(out), max_concurrency=CONCURRENCY)
         except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
             results[label] = exc
 
@@ -125,7 +125,7 @@ def test_two_cli_processes_land_one_index_at_once(rapi, tmp_path):
     name, out = f"twins-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
     with gated(rapi) as (proxy, gate):
         env = cli_env(rapi, prefect_api_url(), TWELVELABS_BASE_URL=proxy.base_url)
-        args = ["--index-name", name, "--out", str(out), "--concurrency", str(CONCURRENCY)]
+        args = ["--index-name", name, "--out", str(out), "--concurrency", str(CONCURRENCY), "--upload", "tasks"]
         runs = [start_cli(["run", *sources, *args], env, tmp_path / f"{label}.log") for label, sources in (("a", first), ("b", second))]
         codes = [run.wait(300) for run in runs]
     assert gate.opened, "the runs did not overlap"

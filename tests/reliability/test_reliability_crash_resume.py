@@ -33,7 +33,7 @@ def test_sigkill_mid_batch_then_rerun_lands_everything_once(own_server, tmp_path
     clips = distinct_videos(tmp_path / "in", VIDEOS)
     expected = {sha256_of(p) for p in clips}
     out = tmp_path / "lake"
-    args = ["run", str(tmp_path / "in"), "--index-name", "crash", "--out", str(out), "--concurrency", "4"]
+    args = ["run", str(tmp_path / "in"), "--index-name", "crash", "--out", str(out), "--concurrency", "4", "--upload", "tasks"]
     env = cli_env(server, prefect_api_url())
 
     first = start_cli(args, env, tmp_path / "first.log")

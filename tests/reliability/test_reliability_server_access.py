@@ -23,10 +23,15 @@ import requests
 
 from reliability_kit import distinct_videos, running, server_get
 from reelscribe.server.app import ROUTERS
+from reelscribe.server.multipart import PRESIGNED_PREFIX
 from tests.media import make_video
 
 ZERO = "0" * 24
-ROUTES = sorted({(method, prefix + route.path) for prefix, router in ROUTERS for route in router.routes for method in route.methods})
+ALL_ROUTES = sorted({(method, prefix + route.path) for prefix, router in ROUTERS for route in router.routes for method in route.methods})
+# Multipart chunk URLs carry a signature instead of the key (as presigned storage URLs do); the
+# key tests cover every other route, and test_chunk_urls_refuse_a_missing_or_wrong_signature these.
+ROUTES = [(m, p) for m, p in ALL_ROUTES if not p.startswith(PRESIGNED_PREFIX)]
+PRESIGNED_ROUTES = [(m, p) for m, p in ALL_ROUTES if p.startswith(PRESIGNED_PREFIX)]
 PATHS = sorted({path for _, path in ROUTES})
 PASSWD = b"root:x:0:0"
 
@@ -115,6 +120,16 @@ def test_every_route_refuses_a_near_miss_or_misplaced_key(rapi, variant):
             if not ok:
                 refused.append((method, path, status))
     assert refused == []
+
+
+def test_chunk_urls_refuse_a_missing_or_wrong_signature(rapi):
+    """The key does not open a chunk URL: only its own signature does (checked before any byte is kept)."""
+    assert PRESIGNED_ROUTES
+    for method, path in PRESIGNED_ROUTES:
+        for query, headers in (("", {}), ("?expires=9999999999&signature=00", {}), ("", {"x-api-key": rapi.api_key})):
+            target = path.replace("{upload_id}", ZERO).replace("{chunk_index}", "0") + query
+            status, body = raw(rapi, method, target, headers, b"x")
+            assert (status, json.loads(body)["code"]) == (403, "upload_url_invalid"), (method, target, status, body[:200])
 
 
 def test_with_the_key_every_route_is_reachable(rapi):

@@ -59,11 +59,9 @@ def test_server_killed_mid_indexing_resumes_and_the_flow_finishes(own_server, us
     clips = distinct_videos(tmp_path / "in", 5)
     crash = CrashWhileIndexing(server, name)
     crash.start()
-    started = time.monotonic()
-    reports = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+    reports = transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
     crash.join(60)
     assert crash.error is None and crash.victim is not None and server.port == port
-    assert time.monotonic() - started < 120
     assert [r.status for r in reports] == ["landed"] * len(clips)
     tasks = server_tasks(server, index_id_named(server, name))
     assert len(tasks) == len(clips) and {t["status"] for t in tasks} == {"ready"}
@@ -86,7 +84,7 @@ def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_land
     crash = CrashWhileIndexing(server, name, meanwhile=forget)
     crash.start()
     with pytest.raises(BatchFailed) as caught:
-        transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+        transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
     crash.join(60)
     assert crash.error is None
     lost = crash.victim["_id"]
@@ -94,22 +92,24 @@ def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_land
     assert re.search(rf"GET tasks/{lost} -> HTTP 404 \(resource_not_exist: .*{lost}", failed.error), failed.error
     assert sorted(r.status for r in caught.value.reports) == ["failed", "landed", "landed"]
 
-    again = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
+    again = transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
     assert sorted(r.status for r in again) == ["landed", "skipped", "skipped"]
     tasks = server_tasks(server, index_id_named(server, name))
     assert len(tasks) == 3 and {t["status"] for t in tasks} == {"ready"}
     assert assert_lake_sound(out).hashes == {sha256_of(p) for p in clips}
 
 
+@pytest.mark.timeout(300)
 def test_indexing_that_never_finishes_ends_at_max_wait(own_server, use, tmp_path):
+    """The server would take 600 s; the wait gives up at max_wait_seconds (a hang would hit the timeout)."""
     server = own_server("--fault-latency", "600", "--workers", "1")
     use(server)
     distinct_videos(tmp_path / "in", 2)
-    started = time.monotonic()
     with pytest.raises(BatchFailed) as caught:
-        transcribe_videos(sources=[str(tmp_path / "in")], index_name=f"stuck-{uuid.uuid4().hex[:8]}", out=str(tmp_path / "lake"), max_wait_seconds=4)
-    assert time.monotonic() - started < 40
+        transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=f"stuck-{uuid.uuid4().hex[:8]}", out=str(tmp_path / "lake"), max_wait_seconds=4)
     for report in caught.value.reports:
         assert report.status == "failed"
-        assert re.fullmatch(r"IndexingTimedOut: indexing task [0-9a-f]{24} still '(pending|indexing)' after \d+ s \(max wait reached\)", report.error), report.error
-    assert not (tmp_path / "lake").exists()
+        match = re.fullmatch(r"IndexingTimedOut: indexing task [0-9a-f]{24} still '(pending|indexing)' after (\d+) s \(max wait reached\)", report.error)
+        assert match, report.error
+        assert int(match.group(2)) >= 4
+    assert not (tmp_path / "lake" / "segments").exists() and not (tmp_path / "lake" / "videos").exists()

@@ -30,7 +30,7 @@ def test_fifty_videos_through_a_faulty_wire_land_exactly_once(rapi, tmp_path, mo
     monkeypatch.setenv("REELSCRIBE_HTTP_ATTEMPTS", "30")
     with FaultProxy(rapi.root_url, rates=RATES) as proxy:
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
-        reports = transcribe_videos(sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_concurrency=16)
+        reports = transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_concurrency=16)
 
     assert proxy.counts["status"] > 0 and proxy.counts["reset_before"] > 0 and proxy.counts["lost_answer"] > 0, proxy.counts
     assert len(reports) == VIDEOS and {r.status for r in reports} == {"landed"}, [r for r in reports if r.status != "landed"]
