@@ -1,7 +1,7 @@
 """The scheduled job: transcribe only the videos of a source that have not landed yet.
 
 "New" means a content hash (SHA-256 of the file's bytes) that the lake's ``videos`` table does
-not hold for this index (``Lake(out).landed(index_id)``). The lake is the only state: no cursor,
+not hold for this index (``open_lake(out, table_format).landed(index_id)``). The lake is the only state: no cursor,
 no watermark, no database. So a renamed or copied video is not new, a video whose landing
 failed is new again at the next run, and wiping the lake lands everything again.
 
@@ -23,6 +23,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_TABLE_FORMAT,
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
@@ -33,6 +34,7 @@ from reelscribe.flows.params import (
     MaxWaitSeconds,
     Out,
     StorageBlock,
+    TableFormatParam,
     Upload,
     WatchedSource,
     WindowEnd,
@@ -77,6 +79,7 @@ def transcribe_new_videos(
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     storage_block: StorageBlock = None,
     dask: Dask = None,
+    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
     upload: Upload = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
@@ -93,7 +96,7 @@ def transcribe_new_videos(
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
     found = _discover(source)
-    index, landed = prepare_index(settings, index_id, index_name, out, storage_block) if found else (None, frozenset())
+    index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
     new = select_new_videos(found, landed) if found else []
     headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
     logger.info(headline)
@@ -101,7 +104,8 @@ def transcribe_new_videos(
     if new:
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
-            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, upload=upload,
+            runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
+            upload=upload,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

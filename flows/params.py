@@ -16,6 +16,8 @@ from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 from pydantic import Field
 from pydantic.fields import FieldInfo
 
+# DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
+from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
 from reelscribe.core.settings import UploadChoice
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,6 +61,13 @@ StorageBlock = Annotated[
 Dask = Annotated[
     str | None,
     Field(description="Run the tasks on Dask: a scheduler address (tcp://host:8786) or 'local' for a local cluster. Default: a thread pool in the flow's process."),
+]
+TableFormatParam = Annotated[
+    TableFormat,
+    Field(
+        description="How the lake stores its tables: 'parquet' (one file per video, any reader globs it) or "
+        "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3).",
+    ),
 ]
 Upload = Annotated[
     UploadChoice,

@@ -26,7 +26,7 @@ class VideoReport:
 
 
 def report_for(source: str, states: list[Any]) -> VideoReport:
-    """The report of one video from the states of its steps, in order (upload, wait, land).
+    """The report of one video from the states of its steps, in order (upload, wait, land[, commit]).
 
     The first failed step names the error; a step that never ran because its upstream failed
     carries no error of its own.
@@ -34,7 +34,7 @@ def report_for(source: str, states: list[Any]) -> VideoReport:
     for state in states:
         if state.is_failed() or state.is_crashed():
             return VideoReport(source, "failed", error=_error_text(state))
-    upload, _, landed = (s.result(raise_on_failure=False) for s in states)
+    upload, _, landed = (s.result(raise_on_failure=False) for s in states[:3])
     if landed.skipped:
         return VideoReport(source, "skipped", video_id=upload.video_id)
     return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)

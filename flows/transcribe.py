@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import TaskRunner
 from prefect.artifacts import create_table_artifact
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.states import State
 
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
@@ -23,6 +26,7 @@ from reelscribe.flows.params import (
     Refresh,
     Sources,
     StorageBlock,
+    TableFormatParam,
     Upload,
     WindowEnd,
     WindowStart,
@@ -32,18 +36,22 @@ from reelscribe.flows.params import (
 from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.flatten import validate_window
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
-from reelscribe.tasks.land import land_transcription
+from reelscribe.tasks.land import Landed, commit_landed, land_transcription
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
+# A Delta commit costs ~50 ms whatever its size; these bound how long a landed video waits to be seen.
+COMMIT_EVERY = 50
+COMMIT_AFTER_S = 60.0
 
 
 class BatchFailed(ReelscribeError):
@@ -78,6 +86,7 @@ def transcribe_videos(
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
+    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
     storage_block: StorageBlock = None,
     dask: Dask = None,
     upload: Upload = DEFAULT_UPLOAD,
@@ -97,10 +106,11 @@ def transcribe_videos(
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
     if found:
-        index, landed = prepare_index(settings, index_id, index_name, out, storage_block)
+        index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         reports += transcribe_each(
             found, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
+            table_format=table_format,
             upload=upload,
         )
     return finish(reports)
@@ -119,12 +129,14 @@ def transcribe_each(
     max_wait_seconds: float,
     refresh: bool = False,
     storage_block: str | None = None,
+    table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
     One report each, in order. Everything passed here is picklable, for Dask workers. The upload
-    path (tasks or assets) is chosen once for the batch.
+    path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
+    their videos and this flow commits them in batches as they finish (``commit_as_landed``).
     """
     options = WaitOptions(max_wait=max_wait_seconds)
     path = choose_upload_path(settings, upload)
@@ -139,15 +151,50 @@ def transcribe_each(
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
-            {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end), **shared, **store},
+            {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
+             "table_format": unmapped(table_format), **shared, **store},
         )
+        commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait([*uploads, *readies, *lands])
     return [
-        report_for(source.uri, [u.state, r.state, l.state])
-        for source, u, r, l in zip(found, uploads, readies, lands)
+        report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
+        for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
     ]
+
+
+def commit_as_landed(lands: list[PrefectFuture], out: str, index: str, storage_block: str | None = None) -> dict[int, State]:
+    """Commit staged videos every ``COMMIT_EVERY`` videos or ``COMMIT_AFTER_S`` seconds, and at the end.
+
+    Runs in the flow's thread while the land steps go on in the runner. Returns each staged
+    video's commit state by its position. A video that failed staged nothing and delays no
+    commit; a commit that fails leaves its videos staged, and the next run commits them
+    (``prepare_index``), so nothing retrieved is lost, also when this process dies.
+    """
+    position = {future.task_run_id: i for i, future in enumerate(lands)}
+    pending: dict[int, str] = {}
+    commits: dict[int, State] = {}
+    oldest = time.monotonic()
+
+    def flush() -> None:
+        state = commit_landed(out, index, list(pending.values()), storage_block, return_state=True)
+        commits.update(dict.fromkeys(pending, state))
+        pending.clear()
+
+    for future in as_completed(lands):
+        future.wait()  # sets the final state; without it ``state`` asks the API, which may lag
+        state = future.state
+        landed = state.result(raise_on_failure=False) if state.is_completed() else None
+        if isinstance(landed, Landed) and landed.staged and landed.video_id:
+            if not pending:
+                oldest = time.monotonic()
+            pending[position[future.task_run_id]] = landed.video_id
+        if len(pending) >= COMMIT_EVERY or (pending and time.monotonic() - oldest >= COMMIT_AFTER_S):
+            flush()
+    if pending:
+        flush()
+    return commits
 
 
 def finish(reports: list[VideoReport], *, key: str = SUMMARY_KEY, headline: str = "") -> list[VideoReport]:

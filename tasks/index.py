@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
+
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.ingest import resolve_index
-from reelscribe.core.lake import Lake
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.stores import check_lake
 from reelscribe.core.settings import Settings
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
@@ -16,25 +18,36 @@ from reelscribe.tasks.storage import use_storage_block
 
 @task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def prepare_index(
-    settings: Settings, index_id: str | None, index_name: str | None, out: str, storage_block: str | None = None
+    settings: Settings,
+    index_id: str | None,
+    index_name: str | None,
+    out: str,
+    storage_block: str | None = None,
+    table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> tuple[str, frozenset[str]]:
     """Check the lake's store, resolve (or create) the index, read the hashes already landed.
 
     The store is checked first, so a missing driver, bucket or credentials stop the run with one
     line (``StoreError``) before an index is created or anything uploaded.
 
-    Also removes the temp files that writers killed mid-write left in that index's partitions
-    over an hour ago (invisible to readers, but they would pile up).
+    Also finishes what writers killed mid-write left in that index over an hour ago: temp
+    files are removed (invisible to readers, but they would pile up) and, in a Delta lake,
+    videos staged but never committed are committed. The landed read's duration is logged:
+    it is what a "nothing new" run mostly costs.
     """
     use_storage_block(storage_block)
     check_lake(out)
     with TwelveLabsClient(settings) as client:
         index = resolve_index(client, index_id, index_name)
-    lake = Lake(out)
+    lake = open_lake(out, table_format)
     logger = get_run_logger()
     stale = lake.clean_stale_temps(index.id)
     if stale:
-        logger.info("removed %d temp file(s) left by interrupted writes in %s", len(stale), out)
-    landed = frozenset(lake.landed(index.id))
-    logger.info("index %s (%s): %d videos already landed in %s", index.id, index.index_name, len(landed), out)
+        logger.info("finished %d leftover(s) of interrupted writes in %s (temp files removed, staged videos committed)", len(stale), out)
+    started = time.perf_counter()
+    landed = lake.landed_hashes(index.id)
+    logger.info(
+        "index %s (%s): %d videos already landed in %s (%s lake, read in %.2f s)",
+        index.id, index.index_name, len(landed), out, table_format, time.perf_counter() - started,
+    )
     return index.id, landed

@@ -1,8 +1,11 @@
-"""Steps 3 and 4: retrieve the transcription and land it as Parquet.
+"""Steps 3 and 4: retrieve the transcription and land it as Parquet; and the batch commit.
 
 One task for both, on purpose: a transcript passed between two tasks would be a copy in a task
 result that nobody reads, and landing is idempotent (a re-run overwrites the video's files), so
 the pair is safe to retry as a whole.
+
+In a Delta lake the land task stages the video (``landing_target``) and ``commit_landed``
+commits the staged videos of a batch at once: one Delta commit per table for many videos.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.lake import Lake
+from reelscribe.core.delta_lake import DeltaLake
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, landing_target, open_lake
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
@@ -25,10 +29,13 @@ from reelscribe.tasks.upload import Uploaded
 
 @dataclass(frozen=True)
 class Landed:
+    """``staged``: written to a Delta lake's staging area, landed once ``commit_landed`` ran."""
+
     video_id: str | None
     segments: int
     duration: float | None
     skipped: bool = False
+    staged: bool = False
 
 
 @task(
@@ -48,6 +55,7 @@ def land_transcription(
     start: float | None = None,
     end: float | None = None,
     storage_block: str | None = None,
+    table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> Landed:
     if ready is None:
         return Landed(video_id=None, segments=0, duration=None, skipped=True)
@@ -60,10 +68,27 @@ def land_transcription(
         end=end,
     )
     use_storage_block(storage_block)
+    staged = commits_in_batches(table_format)
     with TwelveLabsClient(settings) as client:
-        landed = retrieve_and_land(client, Lake(out), request)
+        landed = retrieve_and_land(client, landing_target(open_lake(out, table_format)), request)
     video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id
     extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
-    get_run_logger().info("%s: landed %d segments%s of video %s", uploaded.source.name, landed.segment_count, extra, video_id)
+    get_run_logger().info(
+        "%s: %s %d segments%s of video %s", uploaded.source.name, "staged" if staged else "landed",
+        landed.segment_count, extra, video_id,
+    )
     duration = ready.system_metadata.duration if ready.system_metadata else None
-    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration)
+    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration, staged=staged)
+
+
+@task(name="commit-landed", task_run_name="commit-{index_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+def commit_landed(out: str, index_id: str, video_ids: list[str], storage_block: str | None = None) -> list[str]:
+    """Commit staged videos to the Delta lake in one batch (one commit per table).
+
+    Safe to retry: a commit replaces these videos' rows, and what was committed is unstaged (a
+    video another run committed first is simply not found staged).
+    """
+    use_storage_block(storage_block)
+    committed = DeltaLake(out).commit_staged(index_id, video_ids)
+    get_run_logger().info("committed %d of %d staged videos to %s", len(committed), len(video_ids), out)
+    return committed

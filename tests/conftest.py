@@ -81,3 +81,26 @@ def s3_bucket(s3_env):
 
     s3fs.S3FileSystem.clear_instance_cache()
     return s3_env.new_bucket()
+
+
+@pytest.fixture(scope="session")
+def moto_s3_process():
+    """moto's S3 API in a child process (s3kit.MotoS3Process): for delta-rs, which can block the GIL."""
+    from tests.s3kit import MotoS3Process
+
+    server = MotoS3Process().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_process_bucket(moto_s3_process, monkeypatch):
+    """Like ``s3_bucket``, on the moto server that runs in its own process."""
+    import s3fs
+
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto_s3_process.env().items():
+        monkeypatch.setenv(name, value)
+    s3fs.S3FileSystem.clear_instance_cache()
+    return moto_s3_process.new_bucket()

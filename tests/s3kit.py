@@ -8,9 +8,15 @@ botocore, aiobotocore (s3fs) and every child process started with ``os.environ``
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import subprocess
+import sys
+import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 
 import s3fs
 from moto.server import ThreadedMotoServer
@@ -95,3 +101,50 @@ class Bucket:
         except FileNotFoundError:
             return []
         return sorted(path[len(self.name) + 1 :] for path in found)
+
+
+class MotoS3Process(MotoS3):
+    """moto's S3 in a child process (``moto_server``), for clients that hold the GIL while waiting.
+
+    delta-rs makes some S3 requests (``DeltaTable.is_deltatable``, for one) without releasing
+    Python's GIL; a ``ThreadedMotoServer`` in the same process can then never answer, and the
+    request times out after minutes. A separate process has its own interpreter.
+    """
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self.endpoint_url = ""
+
+    def start(self, timeout_s: float = 60.0) -> MotoS3Process:
+        port = _free_port()
+        server = Path(sys.executable).with_name("moto_server")
+        self._process = subprocess.Popen(
+            [str(server), "-H", "127.0.0.1", "-p", str(port)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        )
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {self._process.returncode}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"moto_server did not listen on port {port} within {timeout_s:.0f} s")
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(10)
+        self._process = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

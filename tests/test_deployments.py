@@ -179,12 +179,16 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
 def test_serve_script_builds_the_same_deployments_as_the_yaml():
     """`make serve` and `make deploy` read one spec; no key can hide in either."""
     specs = {spec["name"]: spec for spec in load_spec()}
-    assert set(specs) == {"hourly", "ad-hoc"}
+    assert set(specs) == {"hourly", "ad-hoc", "daily-compact"}
     built = {spec["name"]: to_deployment(spec) for spec in specs.values()}
     hourly, ad_hoc = built["hourly"], built["ad-hoc"]
     assert f"{hourly.flow_name}/{hourly.name}" == INCREMENTAL and f"{ad_hoc.flow_name}/{ad_hoc.name}" == AD_HOC
     assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"] and ad_hoc.schedules == []
     assert hourly.concurrency_limit == 1 and hourly.entrypoint == "reelscribe.flows.incremental.transcribe_new_videos"
+    compact = built.pop("daily-compact")
+    assert f"{compact.flow_name}/{compact.name}" == "compact-lake/daily-compact"
+    assert [s.schedule.cron for s in compact.schedules] == ["30 3 * * *"] and compact.concurrency_limit == 1
+    assert compact.parameters == {"out": "lake", "retention_hours": 168}
     for name, deployment in built.items():
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.parameters["credentials_block"] == SECRET_SLUG

@@ -17,6 +17,8 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_TABLE_FORMAT,
+    TABLE_FORMATS,
     DEFAULT_UPLOAD,
 )
 
@@ -42,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, help=f"videos in flight at once (default: {DEFAULT_MAX_CONCURRENCY})")
     run.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_SECONDS, help=f"seconds to wait for one video's indexing (default: {DEFAULT_MAX_WAIT_SECONDS:g})")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
+    run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
+                     help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
     run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
     run.add_argument(
@@ -57,6 +61,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
     serve.set_defaults(handler=_cmd_serve)
+
+    lake = commands.add_parser("lake", help="maintain a lake: compact a Delta lake, convert a per-video lake to Delta")
+    lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="LAKE_COMMAND")
+    compact = lake_commands.add_parser("compact", help="compact, checkpoint and vacuum every Delta table (safe while runs land)")
+    compact.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
+    compact.add_argument("--retention-hours", type=int, default=168,
+                         help="delete files no version of the last this many hours needs (default: 168, 7 days)")
+    compact.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
+    compact.set_defaults(handler=_cmd_lake_compact)
+    convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
+    convert.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
+    convert.set_defaults(handler=_cmd_lake_convert)
 
     demo = commands.add_parser("demo", help="transcribe the bundled sample with the embedded server and show what landed")
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
@@ -102,6 +118,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_concurrency=args.concurrency,
         max_wait_seconds=args.max_wait,
         refresh=args.refresh,
+        table_format=args.table_format,
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
@@ -170,6 +187,49 @@ def _run_flow(options: dict, *, as_json: bool = False) -> int:
         print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
         return EXIT_FAILED
     print_reports(result, as_json=as_json)
+    return EXIT_OK
+
+
+def _cmd_lake_compact(args: argparse.Namespace) -> int:
+    if args.retention_hours < 0:
+        return _usage_error("--retention-hours must not be negative")
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.lake_format import open_lake
+
+    try:
+        open_lake(args.out, "delta")  # a per-video lake is refused before Prefect starts
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
+    from reelscribe.flows.maintenance import compact_lake
+
+    state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, ReelscribeError):
+        return _usage_error(str(result))
+    if isinstance(result, BaseException):
+        print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
+        return EXIT_FAILED
+    for r in result:
+        print(f"{r.table}: {r.files_removed} files compacted into {r.files_added}, version {r.version}, "
+              f"{r.vacuumed} unreferenced files deleted")
+    return EXIT_OK
+
+
+def _cmd_lake_convert(args: argparse.Namespace) -> int:
+    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.lake_maintenance import convert_lake
+
+    try:
+        converted = convert_lake(args.out)
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
+    if converted:
+        print(f"converted {', '.join(converted)} of {args.out} to Delta tables; "
+              f"go on with: reelscribe run … --out {args.out} --table-format delta")
+    else:
+        print(f"{args.out} is already a Delta lake")
     return EXIT_OK
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "table_glob",
     "table_path",
     "validate_partition_id",
+    "video_tables",
 ]
 
 log = logging.getLogger(__name__)
@@ -225,6 +226,10 @@ class Lake:
         table = self._read_videos(files).sort_by("retrieved_at")
         return {row["content_sha256"]: LandedRecord(**row) for row in table.to_pylist()}
 
+    def landed_hashes(self, index_id: str) -> frozenset[str]:
+        """The content hashes landed in ``index_id``: what a run needs to skip landed videos."""
+        return frozenset(self.landed(index_id))
+
     def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
         """Remove temp files that crashed writers left in ``index_id``; returns their paths.
 
@@ -286,6 +291,17 @@ class Lake:
 
     def _uri(self, path: str) -> str:
         return path if self.is_local else self.fs.unstrip_protocol(path)
+
+
+def video_tables(
+    video_id: str, segments: pa.Table, video: VideoRecord, extra: Mapping[str, pa.Table] | None = None
+) -> dict[str, pa.Table]:
+    """One video's validated rows per table, ``videos`` last: what every lake format writes."""
+    tables = {"segments": segments, **dict(extra or {})}
+    for name, table in tables.items():
+        _check_table(name, table, video_id)
+    counts = {name: table.num_rows for name, table in tables.items() if name != "segments"}
+    return {**tables, "videos": _video_row(video_id, segments.num_rows, counts, video)}
 
 
 def _check_table(name: str, table: pa.Table, video_id: str) -> None:

@@ -1,0 +1,9 @@
+"""The names of the lake's table formats and the default, importable without loading any writer."""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+TableFormat = Literal["parquet", "delta"]
+TABLE_FORMATS: tuple[TableFormat, ...] = get_args(TableFormat)
+DEFAULT_TABLE_FORMAT: TableFormat = "parquet"
