@@ -24,6 +24,7 @@ from reelscribe.server.launcher import EmbeddedServer
 from tests.media import make_video
 from tests.prockit import BIN, Children, DaskCluster, start_prefect_server
 from tests.test_pipeline import server_tasks
+from tests.test_pipeline_assets import assets_with, indexed_assets
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 CLI_TIMEOUT_S = 300
@@ -89,6 +90,15 @@ def tasks_run_by_workers(cluster: DaskCluster) -> int:
         return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
 
 
+def uploads(server, index_id: str, hashes) -> int:
+    """Videos sent to the server for this index on either upload path (``auto`` picks assets on the
+    local server): its tasks, plus the assets carrying these hashes, each indexed into it once."""
+    assets = [a for sha in set(hashes) for a in assets_with(server, sha)]
+    indexed = indexed_assets(server, index_id)
+    assert len(indexed) == len(assets), "one indexed asset per asset"
+    return len(server_tasks(server, index_id)) + len(assets)
+
+
 def test_s3_inbox_lands_in_an_s3_lake_through_dask_workers_each_video_once(api, s3_bucket, cluster, prefect_api, clip_bytes):
     expected = put_clips(s3_bucket, clip_bytes[:3])
     name, lake = f"dask-{uuid.uuid4().hex[:8]}", s3_bucket.url("lake")
@@ -101,7 +111,7 @@ def test_s3_inbox_lands_in_an_s3_lake_through_dask_workers_each_video_once(api, 
     landed = lake_videos(s3_bucket)
     (index_id,) = {row[0] for row in landed}
     assert [(source, sha) for _, source, sha in landed] == sorted(expected.items())
-    assert len(server_tasks(api, index_id)) == 3
+    assert uploads(api, index_id, expected.values()) == 3
     assert not [k for k in s3_bucket.keys("lake") if "/_claims/" in f"/{k}"], "claims are released"
 
     # The README's readers over the same S3 lake, configured by the same AWS_* variables:
@@ -115,21 +125,22 @@ def test_s3_inbox_lands_in_an_s3_lake_through_dask_workers_each_video_once(api, 
     # Re-run on S3: nothing new is uploaded or landed again.
     again = transcribe_videos(sources=[s3_bucket.url("inbox/")], index_name=name, out=lake, dask=cluster.address)
     assert {r.status for r in again} == {"skipped"}
-    assert len(server_tasks(api, index_id)) == 3 and lake_videos(s3_bucket) == landed
+    assert uploads(api, index_id, expected.values()) == 3 and lake_videos(s3_bucket) == landed
 
 
 def test_incremental_flow_on_an_s3_prefix_lands_only_new_content(api, s3_bucket, cluster, prefect_api, clip_bytes):
+    """On the tasks path (the other tests here take the default, assets, on the local server)."""
     name, lake, inbox = f"inc-{uuid.uuid4().hex[:8]}", s3_bucket.url("lake"), s3_bucket.url("inbox/")
     first = put_clips(s3_bucket, clip_bytes[:2])
-    reports = transcribe_new_videos(source=inbox, index_name=name, out=lake, dask=cluster.address)
+    reports = transcribe_new_videos(upload="tasks", source=inbox, index_name=name, out=lake, dask=cluster.address)
     assert sorted((r.source, r.status) for r in reports) == [(url, "landed") for url in sorted(first)]
 
     newcomer = s3_bucket.put("inbox/later/clip9.mp4", clip_bytes[2])
-    reports = transcribe_new_videos(source=inbox, index_name=name, out=lake, dask=cluster.address)
+    reports = transcribe_new_videos(upload="tasks", source=inbox, index_name=name, out=lake, dask=cluster.address)
     assert [(r.source, r.status) for r in reports] == [(newcomer, "landed")]
-    assert transcribe_new_videos(source=inbox, index_name=name, out=lake, dask=cluster.address) == []
+    assert transcribe_new_videos(upload="tasks", source=inbox, index_name=name, out=lake, dask=cluster.address) == []
     # A prefix nothing has arrived under yet is "0 new videos", not an error.
-    assert transcribe_new_videos(source=s3_bucket.url("nothing-yet/"), index_name=name, out=lake) == []
+    assert transcribe_new_videos(upload="tasks", source=s3_bucket.url("nothing-yet/"), index_name=name, out=lake) == []
 
     landed = lake_videos(s3_bucket)
     assert len(landed) == 3 and len({sha for _, _, sha in landed}) == 3
@@ -174,7 +185,7 @@ def test_two_machines_landing_the_same_new_videos_upload_each_once(
     landed = lake_videos(s3_bucket)
     (index_id,) = {row[0] for row in landed}
     assert sorted({(source, sha) for _, source, sha in landed}) == sorted(expected.items())
-    assert len(server_tasks(api, index_id)) == len(expected), "each video uploaded once"
+    assert uploads(api, index_id, expected.values()) == len(expected), "each video uploaded once"
 
 
 def test_a_dask_worker_killed_mid_batch_uploads_nothing_twice(
@@ -200,11 +211,11 @@ def test_a_dask_worker_killed_mid_batch_uploads_nothing_twice(
         assert finished(children, name, run) == 0
 
         index_id = index_named(slow, name)
-        assert len(server_tasks(slow, index_id)) == len(expected), "each video uploaded once"
+        assert uploads(slow, index_id, expected.values()) == len(expected), "each video uploaded once"
         landed = lake_videos(s3_bucket)
         assert sorted((source, sha) for _, source, sha in landed) == sorted(expected.items())
         flow_run = flow_run_named(f"transcribe-{name}-1-sources")
-        assert any("found existing task" in m for m in log_messages(flow_run.id)), "an upload ran again"
+        assert any("found existing" in m for m in log_messages(flow_run.id)), "an upload ran again"
     finally:
         slow.stop()
         cluster.wait_for(2)
