@@ -17,7 +17,7 @@ from typing import Annotated
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.lake_format import open_lake
 from reelscribe.core.lake_maintenance import DEFAULT_RETENTION_HOURS, Compacted, compact_table
-from reelscribe.flows.params import Out, describe_parameters
+from reelscribe.flows.params import DEFAULT_OUT, Out, describe_parameters
 
 SUMMARY_KEY = "compact-lake-summary"
 RetentionHours = Annotated[
@@ -46,7 +46,7 @@ def compact(out: str, table: str, retention_hours: int) -> Compacted:
 
 @flow(name="compact-lake", flow_run_name="compact-{out}", validate_parameters=True)
 @describe_parameters
-def compact_lake(out: Out = "lake", retention_hours: RetentionHours = DEFAULT_RETENTION_HOURS) -> list[Compacted]:
+def compact_lake(out: Out = DEFAULT_OUT, retention_hours: RetentionHours = DEFAULT_RETENTION_HOURS) -> list[Compacted]:
     """Compact every Delta table under ``out``, one table at a time, and publish what was done."""
     lake = open_lake(out, "delta")
     commit_interrupted(out)

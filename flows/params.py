@@ -14,6 +14,8 @@ import inspect
 from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 
 from pydantic import Field
+
+from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS
 from pydantic.fields import FieldInfo
 
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
@@ -26,7 +28,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 DEFAULT_OUT = "lake"
 DEFAULT_INDEX_NAME = "reelscribe"
 DEFAULT_MAX_CONCURRENCY = 8
-DEFAULT_MAX_WAIT_SECONDS = 3600.0
 DEFAULT_UPLOAD: UploadChoice = "auto"
 
 Sources = Annotated[list[str], Field(min_length=1, description="Video files, folders, globs, http(s) URLs or fsspec URIs (s3://…).")]

@@ -23,15 +23,13 @@ Spark, pyarrow and Delta readers skip it.
 Concurrency: delta-rs commits by a conditional create of ``_delta_log/<version>.json`` (local
 disk: create-if-absent; S3: a PUT with ``If-None-Match: *``, which AWS S3 and moto honour); a
 writer that loses a race and whose change conflicts gets ``CommitFailedError`` and retries here
-(``COMMIT_ATTEMPTS``, jittered backoff). An object store that ignores ``If-None-Match`` can lose
+(``COMMIT_RETRY``, through the one retry loop of ``reelscribe.core.retry``). An object store that ignores ``If-None-Match`` can lose
 a commit silently: use one that honours it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import random
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -56,9 +54,11 @@ from reelscribe.core.lake import (
     validate_partition_id,
     video_tables,
 )
+from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import VIDEOS_SCHEMA
+from reelscribe.core.settings import Environment
 
-__all__ = ["COMMIT_ATTEMPTS", "DeltaLake", "VideoTables", "is_delta_table"]
+__all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ PARTITION = "index_id"
 MARKER_TABLE = "videos"
 STAGING = "_staging"
 DELTA_LOG = "_delta_log"
-COMMIT_ATTEMPTS = 8
+COMMIT_RETRY = RetryPolicy(max_attempts=8, base_delay=0.1, max_delay=2.0)
 # Row groups DuckDB can read in parallel; the Rust writer's default is ~1 M rows.
 ROW_GROUP_ROWS = 131_072
 _T = TypeVar("_T")
@@ -372,7 +372,7 @@ def _default_storage_options(out: str) -> dict[str, str]:
         )
         if value
     }
-    endpoint = options.get("AWS_ENDPOINT_URL") or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or ""
+    endpoint = options.get("AWS_ENDPOINT_URL") or Environment().aws_endpoint_url or ""
     if endpoint.startswith("http://"):
         options["AWS_ALLOW_HTTP"] = "true"
     return options
@@ -403,16 +403,10 @@ def _with_partition(parts: list[pa.Table], index_id: str) -> pa.Table:
 
 def retry_commits(commit: Callable[[], _T], *, what: str) -> _T:
     """Run a Delta commit again after ``CommitFailedError`` (a concurrent conflicting commit)."""
-    for attempt in range(1, COMMIT_ATTEMPTS + 1):
-        try:
+    for attempt in retrying(COMMIT_RETRY, what=f"commit of {what}", log=log.info, retry_on=(CommitFailedError,)):
+        with attempt:
             return commit()
-        except CommitFailedError as error:
-            if attempt == COMMIT_ATTEMPTS:
-                raise
-            delay = min(2.0, 0.05 * 2**attempt) * random.uniform(0.5, 1.5)
-            log.info("commit of %s conflicted (%s); retry %d in %.2f s", what, error, attempt, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: retrying() re-raises the last error")
 
 
 def _name(path: str) -> str:

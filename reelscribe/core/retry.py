@@ -107,10 +107,12 @@ def retrying(
     what: str,
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[..., None] | None = None,
+    retry_on: tuple[type[BaseException], ...] = (TransientError,),
 ) -> tenacity.Retrying:
     """The retry loop for one call: ``for attempt in retrying(...): with attempt: ...``.
 
-    Retries ``TransientError`` only, up to ``policy.max_attempts`` tries, waiting
+    Retries ``retry_on`` only (``TransientError``; a Delta commit conflict for the lake's commits),
+    up to ``policy.max_attempts`` tries, waiting
     ``backoff_delay`` (the server's own ``retry_after`` when the error carries one); the last
     error is re-raised as it is.
     """
@@ -126,7 +128,7 @@ def retrying(
 
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.max_attempts),
-        retry=tenacity.retry_if_exception_type(TransientError),
+        retry=tenacity.retry_if_exception_type(retry_on),
         wait=wait,
         sleep=sleep,
         before_sleep=before_sleep,

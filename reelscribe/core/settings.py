@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reelscribe.core.errors import ConfigError
@@ -45,10 +45,13 @@ class Environment(BaseSettings):
     http_attempts: int | None = Field(None, validation_alias=HTTP_ATTEMPTS_ENV)
     home: Path | None = Field(None, validation_alias=HOME_ENV)
     xdg_data_home: Path | None = Field(None, validation_alias="XDG_DATA_HOME")
+    # The AWS chain (botocore, for s3fs) reads its own variables; delta-rs needs the endpoint given.
+    aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"))
     direct_upload_limit: int | None = Field(None, validation_alias=DIRECT_UPLOAD_LIMIT_ENV)
 
     @field_validator(
-        "base_url", "api_key", "http_attempts", "home", "xdg_data_home", "direct_upload_limit", mode="before"
+        "base_url", "api_key", "http_attempts", "home", "xdg_data_home", "direct_upload_limit", "aws_endpoint_url",
+        mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:

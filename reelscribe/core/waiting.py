@@ -43,11 +43,13 @@ Polled = TypeVar("Polled", Task, IndexedAsset, Asset)
 MIN_SAMPLES = 3
 SPAN_QUANTILE = 0.75
 LATE_WINDOW = 8
+DEFAULT_MAX_WAIT_SECONDS = 3600.0
+"""How long one video's indexing may take before the wait gives up (the flows' default too)."""
 
 
 @dataclass(frozen=True)
 class WaitOptions:
-    max_wait: float = 3600.0
+    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
     first_poll: float = 1.0
     poll_factor: float = 2.0
     max_poll: float = 5.0
