@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 from reelscribe.server.asr import AsrEngine, TranscriptionStopped
@@ -28,7 +27,8 @@ from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.multipart import assemble, discard_chunks
 from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
 from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
-from reelscribe.server.workers import POLL_SECONDS, duration_problem, transcribe_media
+from reelscribe.server.steps import StepThreads
+from reelscribe.server.workers import duration_problem, transcribe_media
 
 log = logging.getLogger(__name__)
 
@@ -45,45 +45,24 @@ class AssetWorkers:
         self.config = config
         self.store = store
         self.engine = engine
-        self._stop = threading.Event()
+        self._steps = StepThreads()
         self._assets_wake = threading.Event()
         self._index_wake = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self._prepare_disk()
         requeued = self.store.requeue_indexed_assets()
         if requeued:
             log.info("resuming %d indexed asset(s) interrupted while validating or indexing", requeued)
-        self._spawn("assets", self._assets_wake, self._assets_step)
+        self._steps.spawn("assets", self._assets_wake, self._assets_step)
         for number in range(self.config.workers):
-            self._spawn(f"asset-indexer-{number}", self._index_wake, self._index_next)
+            self._steps.spawn(f"asset-indexer-{number}", self._index_wake, self._index_next)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._assets_wake.set()
-        self._index_wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._steps.stop(timeout)
 
     def wake_assets(self) -> None:
         self._assets_wake.set()
-
-    def _spawn(self, name: str, wake: threading.Event, step: Callable[[], bool]) -> None:
-        def run() -> None:
-            while not self._stop.is_set():
-                wake.clear()
-                try:
-                    busy = step()
-                except Exception:
-                    log.exception("%s step failed", name)
-                    busy = False
-                if not busy:
-                    wake.wait(POLL_SECONDS)
-
-        thread = threading.Thread(target=run, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
 
     def _prepare_disk(self) -> None:
         """Drop files no asset or live upload session refers to (left by a crash or a deletion)."""
@@ -233,10 +212,10 @@ class AssetWorkers:
         )
         if not moved:
             return
-        if self.config.fault_latency > 0 and self._stop.wait(self.config.fault_latency):
+        if self.config.fault_latency > 0 and self._steps.stopping.wait(self.config.fault_latency):
             return
         try:
-            segments = transcribe_media(self.engine, path, self._stop.is_set)
+            segments = transcribe_media(self.engine, path, self._steps.stopping.is_set)
         except BrokenMedia as exc:
             self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
             return

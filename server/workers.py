@@ -19,12 +19,12 @@ import av
 from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.media import BrokenMedia, probe
+from reelscribe.server.steps import StepThreads
 from reelscribe.server.store import Store, TaskRow
 from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 
 log = logging.getLogger(__name__)
 
-POLL_SECONDS = 0.5
 
 
 def media_path(config: ServerConfig, video_id: str) -> Path:
@@ -48,34 +48,24 @@ class Indexer:
         self.config = config
         self.store = store
         self.engine = engine
-        self._stop = threading.Event()
+        self._steps = StepThreads()
         self._validate_wake = threading.Event()
         self._index_wake = threading.Event()
-        self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
         self._prepare_disk()
         requeued = self.store.requeue_unfinished()
         if requeued:
             log.info("resuming %d task(s) interrupted while indexing", requeued)
-        self._spawn("validator", self._validate_loop)
+        self._steps.spawn("validator", self._validate_wake, self._validate_next)
         for number in range(self.config.workers):
-            self._spawn(f"indexer-{number}", self._index_loop)
+            self._steps.spawn(f"indexer-{number}", self._index_wake, self._index_next)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._validate_wake.set()
-        self._index_wake.set()
-        for thread in self._threads:
-            thread.join(timeout)
+        self._steps.stop(timeout)
 
     def wake(self) -> None:
         self._validate_wake.set()
-
-    def _spawn(self, name: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        thread.start()
-        self._threads.append(thread)
 
     def _prepare_disk(self) -> None:
         """Drop half-received uploads and media no unfinished task refers to (left by a crash)."""
@@ -87,24 +77,6 @@ class Indexer:
         for path in self.config.media_dir.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
-
-    def _loop(self, wake: threading.Event, step: Callable[[], bool]) -> None:
-        """Run ``step`` until it finds nothing to do, then sleep until woken (or a short poll)."""
-        while not self._stop.is_set():
-            wake.clear()
-            try:
-                busy = step()
-            except Exception:
-                log.exception("indexing step failed")
-                busy = False
-            if not busy:
-                wake.wait(POLL_SECONDS)
-
-    def _validate_loop(self) -> None:
-        self._loop(self._validate_wake, self._validate_next)
-
-    def _index_loop(self) -> None:
-        self._loop(self._index_wake, self._index_next)
 
     def _fail(self, task: TaskRow, code: str, message: str) -> None:
         log.info("task %s failed: %s (%s)", task.id, code, message)
@@ -171,7 +143,7 @@ class Indexer:
         if task is None:
             return False
         path = media_path(self.config, task.video_id)
-        if self.config.fault_latency > 0 and self._stop.wait(self.config.fault_latency):
+        if self.config.fault_latency > 0 and self._steps.stopping.wait(self.config.fault_latency):
             return True
         try:
             segments = self._transcribe(path)
@@ -190,7 +162,7 @@ class Indexer:
         return True
 
     def _transcribe(self, path: Path) -> list[dict]:
-        return transcribe_media(self.engine, path, self._stop.is_set)
+        return transcribe_media(self.engine, path, self._steps.stopping.is_set)
 
 
 def transcribe_media(engine: AsrEngine, path: Path, should_stop: Callable[[], bool]) -> list[dict]:
