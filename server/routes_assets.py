@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.requests import ClientDisconnect
 
 from reelscribe.server.asset_workers import asset_path
 from reelscribe.server.context import ServerContext, get_context
@@ -18,12 +15,11 @@ from reelscribe.server.multipart import discard_chunks
 from reelscribe.server.params import boolean, metadata_form_field, paging
 from reelscribe.server.segmentation import SEGMENTATIONS, transcription_views
 from reelscribe.server.store import AssetFilter, AssetInUse, AssetRow, Page
-from reelscribe.server.uploads import TaskForm, commit_file, read_task_form, safe_filename
+from reelscribe.server.uploads import TaskForm, accept_upload, safe_filename
 from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import asset_json, page_json
 
 router = APIRouter()
-log = logging.getLogger(__name__)
 
 FILE_FIELD = "file"
 METHODS = ("direct", "url")
@@ -86,30 +82,14 @@ def _asset_from_form(form: TaskForm, ctx: ServerContext) -> AssetRow:
 @router.post("/assets")
 async def create_asset(request: Request, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """Answer (``processing``) only after the file is on disk under its final name and the row is committed."""
-    try:
-        form = await read_task_form(
-            request.headers.get("content-type", ""),
-            request.stream(),
-            ctx.config.incoming_dir,
-            ctx.config.max_upload_bytes,
-            ctx.config.drain_limit,
-            file_field=FILE_FIELD,
-        )
-    except ClientDisconnect:
-        log.info("client went away during an asset upload; nothing was kept")
-        raise ApiError("parameter_invalid", "The upload was interrupted.") from None
-    asset = None
-    try:
-        asset = await anyio.to_thread.run_sync(_asset_from_form, form, ctx)
-        if form.file_path is not None:
-            await anyio.to_thread.run_sync(commit_file, form.file_path, asset_path(ctx.config, asset.id))
-            form.file_path = None
-        await anyio.to_thread.run_sync(ctx.store.insert_asset, asset)
-    except BaseException:
-        form.discard()
-        if asset is not None:
-            asset_path(ctx.config, asset.id).unlink(missing_ok=True)
-        raise
+    asset = await accept_upload(
+        request,
+        ctx.config,
+        lambda form: _asset_from_form(form, ctx),
+        lambda asset: asset_path(ctx.config, asset.id),
+        ctx.store.insert_asset,
+        file_field=FILE_FIELD,
+    )
     ctx.assets.wake_assets()
     return asset_json(asset)
 

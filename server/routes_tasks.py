@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
-import anyio
 from fastapi import APIRouter, Depends, Query, Request, Response
-from starlette.requests import ClientDisconnect
 
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, missing, not_found
 from reelscribe.server.ids import check_id, new_id, utc_now
 from reelscribe.server.params import boolean, metadata_form_field, paging, since
 from reelscribe.server.store import TERMINAL, Page, Since, TaskFilter, TaskRow, TaskStatus
-from reelscribe.server.uploads import TaskForm, commit_file, read_task_form
+from reelscribe.server.uploads import TaskForm, accept_upload
 from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import page_json, task_json
 from reelscribe.server.workers import media_path
 
 router = APIRouter()
-log = logging.getLogger(__name__)
 
 
 def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
@@ -59,29 +55,13 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
 @router.post("/tasks")
 async def create_task(request: Request, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """Answer only after the upload is on disk under its final name and the task row is committed."""
-    try:
-        form = await read_task_form(
-            request.headers.get("content-type", ""),
-            request.stream(),
-            ctx.config.incoming_dir,
-            ctx.config.max_upload_bytes,
-            ctx.config.drain_limit,
-        )
-    except ClientDisconnect:
-        log.info("client went away during an upload; nothing was kept")
-        raise ApiError("parameter_invalid", "The upload was interrupted.") from None
-    task = None
-    try:
-        task = await anyio.to_thread.run_sync(_task_from_form, form, ctx)
-        if form.file_path is not None:
-            await anyio.to_thread.run_sync(commit_file, form.file_path, media_path(ctx.config, task.video_id))
-            form.file_path = None
-        await anyio.to_thread.run_sync(ctx.store.insert_task, task)
-    except BaseException:
-        form.discard()
-        if task is not None:
-            media_path(ctx.config, task.video_id).unlink(missing_ok=True)
-        raise
+    task = await accept_upload(
+        request,
+        ctx.config,
+        lambda form: _task_from_form(form, ctx),
+        lambda task: media_path(ctx.config, task.video_id),
+        ctx.store.insert_task,
+    )
     ctx.indexer.wake()
     return {"_id": task.id, "video_id": task.video_id}
 

@@ -9,17 +9,21 @@ sees the 400 instead of a reset connection), up to a bound after which the conne
 
 from __future__ import annotations
 
+import logging
 import os
 import unicodedata
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
+import anyio
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from starlette.requests import ClientDisconnect, Request
 
+from reelscribe.server.config import ServerConfig
 from reelscribe.server.errors import ApiError, invalid
 from reelscribe.server.ids import new_id
 
@@ -215,3 +219,48 @@ def commit_file(source: Path, destination: Path) -> None:
     with open(source, "rb") as handle:
         os.fsync(handle.fileno())
     os.replace(source, destination)
+
+
+log = logging.getLogger(__name__)
+Row = TypeVar("Row")
+
+
+async def accept_upload(
+    request: Request,
+    config: ServerConfig,
+    build: Callable[[TaskForm], Row],
+    final_path: Callable[[Row], Path],
+    insert: Callable[[Row], None],
+    *,
+    file_field: str = FILE_FIELD,
+) -> Row:
+    """Read a create request's form, build its row, move its file to ``final_path`` and insert the row.
+
+    ``POST /tasks`` and ``POST /assets`` answer only after all three, so an answered upload is
+    never lost; on any failure (a bad field, a client that went away) nothing is kept.
+    """
+    try:
+        form = await read_task_form(
+            request.headers.get("content-type", ""),
+            request.stream(),
+            config.incoming_dir,
+            config.max_upload_bytes,
+            config.drain_limit,
+            file_field=file_field,
+        )
+    except ClientDisconnect:
+        log.info("client went away during an upload to %s; nothing was kept", request.url.path)
+        raise ApiError("parameter_invalid", "The upload was interrupted.") from None
+    row = None
+    try:
+        row = await anyio.to_thread.run_sync(build, form)
+        if form.file_path is not None:
+            await anyio.to_thread.run_sync(commit_file, form.file_path, final_path(row))
+            form.file_path = None
+        await anyio.to_thread.run_sync(insert, row)
+    except BaseException:
+        form.discard()
+        if row is not None:
+            final_path(row).unlink(missing_ok=True)
+        raise
+    return row
