@@ -184,7 +184,7 @@ def test_serve_script_builds_the_same_deployments_as_the_yaml():
     compact = built.pop("daily-compact")
     assert f"{compact.flow_name}/{compact.name}" == "compact-lake/daily-compact"
     assert [s.schedule.cron for s in compact.schedules] == ["30 3 * * *"] and compact.concurrency_limit == 1
-    assert compact.parameters == {"out": specs["hourly"]["parameters"]["out"], "retention_hours": 168}
+    assert compact.parameters == {"out": specs["hourly"]["parameters"]["out"]}  # retention: the flow's own default
     for name, deployment in built.items():
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.parameters["credentials_block"] == SECRET_SLUG
