@@ -1,6 +1,6 @@
 """``reelscribe search`` against a hand-written DuckDB query, on the same lake in the same run.
 
-    python -m bench.bench_search [--sizes 10000,100000] [--repeats 3] [--per-video 10000] [--keep]
+    python -m bench.bench_search [--sizes 10000,100000] [--repeats 3] [--per-video 10000] [--keep] [--lakes DIR,…]
 
 Lakes come from ``bench.bench_lake_scale``'s builders (60 synthetic segments of ~105 characters
 per video, one in 500 holding the phrase; a Delta lake committed 250 videos at a time, then
@@ -78,6 +78,7 @@ def main() -> None:
     parser.add_argument("--per-video", default="10000", help="per-video Parquet lake sizes too ('' for none; default: 10000)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (default: 3)")
     parser.add_argument("--keep", action="store_true", help="keep the lakes under bench/out")
+    parser.add_argument("--lakes", default="", help="also measure these compacted Delta lakes built before (--keep, or bench_lake_scale --keep), comma-separated")
     args = parser.parse_args()
     print(machine_line(), f"load {os.getloadavg()[0]:.1f}", flush=True)
     results: list[dict[str, Any]] = []
@@ -100,6 +101,9 @@ def main() -> None:
             print(f"[{size:,} delta] built and compacted in {time.perf_counter() - started:.0f} s", flush=True)
             measure(f"{size:,} videos, Delta compacted", out, False, args.repeats, results)
             shutil.rmtree(out) if not args.keep else None
+        for out in [p for p in args.lakes.split(",") if p]:
+            size = len(DeltaLake(out).landed_hashes(INDEX))
+            measure(f"{size:,} videos, Delta compacted (built before)", out, False, args.repeats, results)
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
