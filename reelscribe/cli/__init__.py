@@ -23,6 +23,8 @@ from reelscribe.flows.params import (
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
+    DEFAULT_HAND_OFF,
+    HAND_OFFS,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -55,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
+    )
+    run.add_argument(
+        "--hand-off", choices=HAND_OFFS, default=DEFAULT_HAND_OFF,
+        help="stream: read each s3:// video here and send its bytes; url: send a presigned URL the API fetches "
+        f"itself (only where it can reach the store; README: URL hand-off) (default: {DEFAULT_HAND_OFF})",
     )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
@@ -130,6 +137,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
+        hand_off=args.hand_off,
     )
     try:
         validate_window(args.start, args.end)

@@ -26,6 +26,7 @@ BIGINT; pass ``hive_types = {'index_id': VARCHAR}`` where ids might be all digit
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -41,6 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.schema import SEGMENTS_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 from reelscribe.core.stores import filesystem
@@ -339,9 +341,11 @@ def _replace_atomically(path: str, data: pa.Buffer, *, fsync: bool) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise NoSpaceLeft(f"{path}: no space left on the disk holding the lake ({directory}); free space there or land elsewhere") from exc
         raise
     if fsync:
         _fsync_directory(directory)
