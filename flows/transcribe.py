@@ -44,6 +44,7 @@ from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
+from reelscribe.tasks.progress import batch_found
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
@@ -105,6 +106,7 @@ def transcribe_videos(
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
+    batch_found(len(found))
     if found:
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         reports += transcribe_each(

@@ -25,10 +25,11 @@ def prepare_index(
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> tuple[str, frozenset[str]]:
-    """Check the lake's store, resolve (or create) the index, read the hashes already landed.
+    """Check the lake's store and format and the API, resolve (or create) the index, read the hashes already landed.
 
-    The store is checked first, so a missing driver, bucket or credentials stop the run with one
-    line (``StoreError``) before an index is created or anything uploaded.
+    The checks come first, so a missing driver, bucket or credentials (``StoreError``), a lake
+    of the other table format, an API that cannot be reached or a key that is unset stop the
+    run with one line before an index is created or anything uploaded.
 
     Also finishes what writers killed mid-write left in that index over an hour ago: temp
     files are removed (invisible to readers, but they would pile up) and, in a Delta lake,
@@ -37,9 +38,10 @@ def prepare_index(
     """
     use_storage_block(storage_block)
     check_lake(out)
-    with TwelveLabsClient(settings) as client:
-        index = resolve_index(client, index_id, index_name)
     lake = open_lake(out, table_format)
+    with TwelveLabsClient(settings) as client:
+        client.check_reachable()
+        index = resolve_index(client, index_id, index_name)
     logger = get_run_logger()
     stale = lake.clean_stale_temps(index.id)
     if stale:

@@ -67,8 +67,18 @@ def discover(inputs: Iterable[str]) -> tuple[list[VideoSource], list[SourceProbl
             for source in _expand(text):
                 found.setdefault(source.uri, source)
         except SourceError as exc:
-            problems.append(SourceProblem(text, exc))
+            problems.append(SourceProblem(_shown(text), exc))
     return list(found.values()), problems
+
+
+def _shown(text: str) -> str:
+    """How a source that gave no videos is reported: a local path absolute, like the videos found."""
+    scheme = urlsplit(text).scheme.lower()
+    if scheme == "file":
+        text = urlsplit(text).path
+    elif scheme and len(scheme) > 1:
+        return text
+    return str(Path(text).expanduser().absolute())
 
 
 def _expand(text: str) -> list[VideoSource]:
