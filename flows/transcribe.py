@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import TaskRunner
@@ -66,6 +67,17 @@ class BatchFailed(ReelscribeError):
         return self.args[0]
 
 
+def deployment_clone() -> Path | None:
+    """A deployment run's working directory, the temporary clone its pull step made; ``None`` elsewhere.
+
+    Sources in it are recorded relative to it (``samples/jfk.mp4``, as in the repository): its
+    absolute path is deleted when the run ends.
+    """
+    from prefect.runtime import deployment
+
+    return Path.cwd() if deployment.id else None
+
+
 def _run_name() -> str:
     from prefect.runtime import flow_run
 
@@ -102,7 +114,7 @@ def transcribe_videos(
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
-    found, problems = discover(sources)
+    found, problems = discover(sources, relative_to=deployment_clone())
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]

@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.ingest import resolve_index
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.stores import check_lake
@@ -39,6 +40,8 @@ def prepare_index(
     use_storage_block(storage_block)
     check_lake(out)
     lake = open_lake(out, table_format)
+    if index_id is not None:
+        validate_partition_id(index_id, "index_id")  # an unsafe id is refused before any request
     with TwelveLabsClient(settings) as client:
         client.check_reachable()
         index = resolve_index(client, index_id, index_name)

@@ -62,8 +62,9 @@ def closed_port() -> int:
         (["--start", "9", "--end", "2"], ["--start/--end", "after its end"]),
         (["--credentials-block", "twelve-labs-api-key"], ["--credentials-block twelve-labs-api-key", "secret/<name>"]),
         (["--storage-block", "secret/lake"], ["--storage-block secret/lake", "reelscribe-object-store/<name>"]),
+        (["--index-id", "../tasks"], ["--index-id", "invalid index_id '../tasks'"]),
     ],
-    ids=["max-wait", "concurrency", "start", "window", "credentials-block", "storage-block"],
+    ids=["max-wait", "concurrency", "start", "window", "credentials-block", "storage-block", "index-id"],
 )
 def test_a_bad_option_is_refused_naming_the_option(options, words, tmp_path):
     result = run_cli("run", str(JFK), "--out", "lake", *options, tmp_path=tmp_path)
@@ -178,3 +179,61 @@ def test_lake_compact_of_a_per_video_lake_names_only_a_command_that_exists(tmp_p
     assert line.startswith(f"reelscribe: error: {tmp_path} is a per-video Parquet lake")
     assert f"reelscribe lake convert {tmp_path}" in line and "--table-format" not in line
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["index_id=i1", "v1.parquet", "videos"]
+
+
+def test_prefects_usage_notice_is_not_printed_on_a_terminal(tmp_path):
+    """The CLI's stderr on a terminal, with a Prefect home that never showed the notice."""
+    import pty
+
+    from prefect._internal.analytics.ci_detection import CI_ENV_VARS
+
+    env = {k: v for k, v in os.environ.items() if k not in CI_ENV_VARS and k not in ("DO_NOT_TRACK", "PREFECT_API_URL")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), REELSCRIBE_HOME=str(tmp_path / "home"))
+    leader, follower = pty.openpty()
+    try:
+        # --dask without a Prefect server: Prefect is imported, then the run is refused (exit 2).
+        done = subprocess.run([str(BIN), "run", str(JFK), "--dask", "local"], stdin=subprocess.DEVNULL, stdout=follower,
+                              stderr=follower, env=env, cwd=tmp_path, timeout=300)
+        os.close(follower)
+        output = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal is closed once the child is gone
+                break
+            if not chunk:
+                break
+            output += chunk
+    finally:
+        os.close(leader)
+    text = output.decode(errors="replace")
+    assert done.returncode == 2 and "Dask needs a real Prefect server" in text, text
+    assert "anonymous usage data" not in text
+
+
+# -- paths: one way ----------------------------------------------------------------------------
+
+
+def test_local_sources_are_absolute_whether_found_or_not(tmp_path, monkeypatch):
+    from reelscribe.core.sources import discover
+
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    found, problems = discover(["videos", "missing.mp4", "https://example.org/talk.mp4"])
+    assert [s.uri for s in found] == [str(tmp_path / "videos" / "a.mp4"), "https://example.org/talk.mp4"]
+    assert [p.source for p in problems] == [str(tmp_path / "missing.mp4")]
+
+
+def test_sources_in_a_deployment_runs_clone_are_recorded_relative_to_it(tmp_path, monkeypatch):
+    """The clone is deleted when the run ends: its absolute path would name nothing."""
+    from reelscribe.core.sources import discover
+
+    clone, outside = tmp_path / "tmpabc-clone", tmp_path / "inbox"
+    for folder in (clone / "samples", outside):
+        folder.mkdir(parents=True)
+        (folder / "a.mp4").write_bytes(b"x")
+    monkeypatch.chdir(clone)
+    found, problems = discover(["samples/", str(outside), "gone.mp4"], relative_to=clone)
+    assert [s.uri for s in found] == ["samples/a.mp4", str(outside / "a.mp4")]
+    assert [p.source for p in problems] == ["gone.mp4"]

@@ -89,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's client (its SDK telemetry, prefect/_internal/analytics) heeds only DO_NOT_TRACK:
+    # without it, each process that imports Prefect on a terminal may print its "collects
+    # anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if argv[:1] == ["serve"]:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
-from reelscribe.core.errors import ConfigError
+from reelscribe.core.errors import ConfigError, InvalidIdentifier
 from reelscribe.core.retry import RetryWait
 from reelscribe.core.settings import Settings
 from reelscribe.flows import params
@@ -49,6 +49,7 @@ _RunParameters: type[BaseModel] = create_model(
 def check_options(options: dict[str, Any]) -> None:
     """``ConfigError`` naming the first option whose value the flow would refuse, and why."""
     from reelscribe.core.flatten import validate_window
+    from reelscribe.core.ids import validate_partition_id
 
     try:
         _RunParameters.model_validate(options)
@@ -64,6 +65,11 @@ def check_options(options: dict[str, Any]) -> None:
         validate_window(options.get("start"), options.get("end"))
     except ConfigError as exc:
         raise ConfigError(f"--start/--end: {exc}") from None
+    if options.get("index_id") is not None:
+        try:
+            validate_partition_id(options["index_id"], "index_id")
+        except InvalidIdentifier as exc:
+            raise ConfigError(f"--index-id: {exc}") from None
 
 
 def check_before_run(options: dict[str, Any]) -> Settings | None:
