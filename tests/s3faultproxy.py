@@ -2,10 +2,11 @@
 
 ``S3FaultProxy`` is a ``FaultProxy`` whose rule sorts every request into a kind (``claims``,
 ``delta-commit`` for a ``PUT`` of ``_delta_log/<version>.json``, ``delta-log``, ``lake``,
-``source``) and gives the first tries of each distinct request (method and path: the same
-request sent again by a client's retry) the faults its schedule lists for that kind, in order;
-later tries are forwarded. Deterministic: which request meets which fault depends on the
-requests, never on timing or chance; ``every`` spreads the faults over one distinct request in N.
+``source``) and fails the first try of distinct requests (method and path: a client's retry is
+the same request again) of that kind: the n-th of them meets the n-th fault of the kind's
+schedule, round and round; its retries are forwarded. With ``every=N`` only one distinct request
+in N is failed. Deterministic: which request meets which fault depends on the requests, never
+on timing or chance.
 
 Faults answer as S3 does: ``503 SlowDown`` and ``500 InternalError`` with S3's XML error body,
 a reset connection, a slow answer (held, then forwarded), and an answer lost after S3 acted.
@@ -58,14 +59,14 @@ def kind_of(method: str, path: str) -> str:
 
 
 class S3FaultProxy(FaultProxy):
-    """``schedule[kind]``: the faults of a distinct request's 1st, 2nd, … tries (of every ``every``-th one)."""
+    """``schedule[kind]`` (or ``schedule["PUT claims"]``, for one method): the faults dealt in turn to
+    the first tries of that kind's distinct requests (every ``every``-th one)."""
 
     def __init__(self, upstream: str, schedule: Mapping[str, Sequence[Fault]], *, every: int = 1) -> None:
         self.schedule = {kind: tuple(faults) for kind, faults in schedule.items()}
         self.every = every
         self.tries: Counter[tuple[str, str]] = Counter()
         self.distinct: Counter[str] = Counter()
-        self.chosen: set[tuple[str, str]] = set()
         self.requests: Counter[str] = Counter()
         self.injected: Counter[tuple[str, str]] = Counter()
         self._rule_lock = threading.Lock()
@@ -74,17 +75,16 @@ class S3FaultProxy(FaultProxy):
     def _decide_s3(self, method: str, path: str) -> Fault:
         kind = kind_of(method, path)
         request = (method, path)
+        faults = self.schedule.get(f"{method} {kind}", self.schedule.get(kind, ()))
         with self._rule_lock:
             self.requests[kind] += 1
             self.tries[request] += 1
-            if self.tries[request] == 1:
-                self.distinct[kind] += 1
-                if (self.distinct[kind] - 1) % self.every == 0:
-                    self.chosen.add(request)
-            faults = self.schedule.get(kind, ())
-            attempt = self.tries[request]
-            if request not in self.chosen or attempt > len(faults):
+            if self.tries[request] > 1 or not faults:
                 return FORWARD
-            fault = faults[attempt - 1]
+            key = f"{method} {kind}" if f"{method} {kind}" in self.schedule else kind
+            self.distinct[key] += 1
+            if (self.distinct[key] - 1) % self.every:
+                return FORWARD
+            fault = faults[((self.distinct[key] - 1) // self.every) % len(faults)]
             self.injected[(kind, NAMES.get(id(fault), fault.kind))] += 1
             return fault

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
@@ -83,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"lake root (default: ./{DEFAULT_OUT})")
     demo.set_defaults(handler=_cmd_demo)
+
+    webhooks_cli.register(commands)
     return parser
 
 
