@@ -67,8 +67,8 @@ CredentialsBlock = Annotated[
     AfterValidator(_block_slug(*CREDENTIALS_BLOCK_TYPES)),
     Field(description="Block holding the API key: 'secret/<name>' or 'twelve-labs-credentials/<name>'. Default: TWELVE_LABS_API_KEY."),
 ]
-WindowStart = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window from this second.")]
-WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window up to this second.")]
+WindowStart = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window from this second.")]
+WindowEnd = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window up to this second.")]
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]

@@ -48,7 +48,6 @@ _RunParameters: type[BaseModel] = create_model(
 
 def check_options(options: dict[str, Any]) -> None:
     """``ConfigError`` naming the first option whose value the flow would refuse, and why."""
-    from reelscribe.core.flatten import validate_window
     from reelscribe.core.ids import validate_partition_id
 
     try:
@@ -61,10 +60,13 @@ def check_options(options: dict[str, Any]) -> None:
         shown = " ".join(map(str, value)) if isinstance(value, list) else value
         reason = str(error["msg"]).removeprefix("Value error, ")
         raise ConfigError(f"{option} {shown}: {reason[:1].lower()}{reason[1:]}") from None
-    try:
-        validate_window(options.get("start"), options.get("end"))
-    except ConfigError as exc:
-        raise ConfigError(f"--start/--end: {exc}") from None
+    if options.get("start") is not None and options.get("end") is not None:
+        from reelscribe.core.flatten import validate_window  # (pyarrow: imported only for a window)
+
+        try:
+            validate_window(options["start"], options["end"])
+        except ConfigError as exc:
+            raise ConfigError(f"--start/--end: {exc}") from None
     if options.get("index_id") is not None:
         try:
             validate_partition_id(options["index_id"], "index_id")
