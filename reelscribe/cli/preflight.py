@@ -37,6 +37,7 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "storage_block": (params.StorageBlock, "--storage-block"),
     "dask": (params.Dask, "--dask"),
     "upload": (params.Upload, "--upload"),
+    "hand_off": (params.HandOffParam, "--hand-off"),
 }
 
 _RunParameters: type[BaseModel] = create_model(
