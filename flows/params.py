@@ -19,7 +19,7 @@ from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS
 from pydantic.fields import FieldInfo
 
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
-from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
+from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS, DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
 from reelscribe.core.settings import UploadChoice
 # DEFAULT_HAND_OFF and HAND_OFFS, like the table format's, for the CLI.
 from reelscribe.core.handoff import DEFAULT_HAND_OFF, HAND_OFFS, HandOff  # noqa: F401

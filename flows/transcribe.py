@@ -157,7 +157,7 @@ def transcribe_each(
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), **shared, **store},
+             "table_format": unmapped(table_format), "options": unmapped(options), **shared, **store},
         )
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only

@@ -20,6 +20,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_RETENTION_HOURS,
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
@@ -76,8 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="LAKE_COMMAND")
     compact = lake_commands.add_parser("compact", help="compact, checkpoint and vacuum every Delta table (safe while runs land)")
     compact.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
-    compact.add_argument("--retention-hours", type=int, default=168,
-                         help="delete files no version of the last this many hours needs (default: 168, 7 days)")
+    compact.add_argument("--retention-hours", type=int, default=DEFAULT_RETENTION_HOURS,
+                         help="delete files no version of the last this many hours needs (default: %(default)s, 7 days)")
     compact.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     compact.set_defaults(handler=_cmd_lake_compact)
     convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")

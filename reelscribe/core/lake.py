@@ -71,6 +71,8 @@ OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances")
 _COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count"}
 _TEMP_SUFFIX = ".tmp"
 _PARQUET_SUFFIX = ".parquet"
+STALE_TEMP_AGE_S = 3600.0
+"""Temporary files older than this are a dead writer's (a live one finishes a file in far less)."""
 # int64 microsecond timestamps marked UTC-adjusted, never INT96, so every reader agrees on them;
 # only the PLAIN and dictionary encodings, which every Parquet reader decodes.
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -232,7 +234,7 @@ class Lake:
         """The content hashes landed in ``index_id``: what a run needs to skip landed videos."""
         return frozenset(self.landed(index_id))
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
+    def clean_stale_temps(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> list[str]:
         """Remove temp files that crashed writers left in ``index_id``; returns their paths.
 
         Only files older than ``older_than_s`` go, so a writer still at work keeps its own.
