@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
@@ -94,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
 
     webhooks_cli.register(commands)
+    watch_cli.register(commands)
     return parser
 
 
