@@ -5,8 +5,8 @@
 Each upload is a silent 4.2 s clip padded to the size with an MP4 ``free`` box, so Whisper (with its
 VAD filter) spends a fraction of a second per video and the figures are about receiving, queueing and
 indexing bookkeeping, not ASR on 2 cores. The baseline, in the same run and the same server process,
-is the server's peak RSS (``VmHWM``) after one upload of the same file: the crowd's peak over it shows
-whether memory grows with the crowd (uploads stream to disk, so it should not).
+is its RSS after a warm-up crowd of one upload per worker, where its peak mark (``VmHWM``) is reset: the crowd's
+peak over it shows whether memory grows with the crowd (uploads stream to disk, so it should not).
 
 Fairness is read from the server's own timestamps: per task, how many later-created tasks became
 ready before it (below the worker count under first in, first out), and the median and maximum wait.
@@ -22,7 +22,15 @@ from pathlib import Path
 import requests
 
 from bench.common import local_server, machine_line, save_result, silent_videos
-from tests.loadkit import finished_task, overtakes, padded_copy, peak_rss_bytes, queue_summary, upload_crowd
+from tests.loadkit import (
+    finished_task,
+    overtakes,
+    padded_copy,
+    peak_rss_bytes,
+    queue_summary,
+    reset_peak_rss,
+    upload_crowd,
+)
 
 
 def wait_finished(server, task_ids: list[str], timeout: float = 1800.0) -> list[dict]:
@@ -56,9 +64,10 @@ def run(crowd: int, size_mb: int, workers: int) -> dict:
                 json={"index_name": "bench-load", "models": [{"model_name": "marengo3.0", "model_options": ["audio"]}]},
                 timeout=60,
             ).json()["_id"]
-            warm = upload_crowd(server.root_url, server.api_key, index_id, [video])
-            wait_finished(server, [warm[0].task_id])
-            baseline = peak_rss_bytes(server.pid)
+            warm = upload_crowd(server.root_url, server.api_key, index_id, [video] * workers)
+            wait_finished(server, [answer.task_id for answer in warm])
+            warm_peak = peak_rss_bytes(server.pid)
+            baseline = reset_peak_rss(server.pid)
 
             began = time.perf_counter()
             answers = upload_crowd(server.root_url, server.api_key, index_id, [video] * crowd)
@@ -80,9 +89,10 @@ def run(crowd: int, size_mb: int, workers: int) -> dict:
         "upload_mb_per_s": round(crowd * size / 1e6 / uploaded, 1),
         "end_to_end_mb_per_s": round(crowd * size / 1e6 / elapsed, 1),
         "videos_per_min": round(crowd / elapsed * 60, 1),
-        "baseline_peak_rss_mb": round(baseline / 1e6, 1),
+        "peak_rss_after_warm_up_mb": round(warm_peak / 1e6, 1),
+        "rss_before_crowd_mb": round(baseline / 1e6, 1),
         "crowd_peak_rss_mb": round(peak / 1e6, 1),
-        "rss_ratio": round(peak / baseline, 3),
+        "rss_growth_mb": round((peak - baseline) / 1e6, 1),
         "crowd_bytes_mb": round(crowd * size / 1e6),
         "max_overtaken_by": max(passed_by.values()),
         **queue_summary(tasks),

@@ -42,7 +42,12 @@ def peak_rss_bytes(pid: int) -> int:
     return kib * 1024
 
 
-def current_rss_bytes(pid: int) -> int:
+def reset_peak_rss(pid: int) -> int:
+    """Reset the process's ``VmHWM`` to its current RSS (``clear_refs`` 5, Linux ≥ 4.0); returns that RSS.
+
+    Without it the mark still holds the model's loading peak, which a crowd may never exceed.
+    """
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
     with open(f"/proc/{pid}/status") as status:
         kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
     return kib * 1024
