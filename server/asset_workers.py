@@ -20,7 +20,7 @@ import logging
 import threading
 from pathlib import Path
 
-from reelscribe.server.asr import AsrEngine, TranscriptionStopped
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.ids import utc_now
 from reelscribe.server.media import BrokenMedia, probe
@@ -218,6 +218,9 @@ class AssetWorkers:
             segments = transcribe_media(self.engine, path, self._steps.stopping.is_set)
         except BrokenMedia as exc:
             self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
+            return
+        except UnsupportedSpeech as exc:
+            self._fail_indexed(row, "indexing", exc.code, str(exc))
             return
         if self.store.finish_indexed_asset(row.id, segments or None):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))

