@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli.export import add_export_command
+from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
 from reelscribe.flows.params import (
     DEFAULT_INDEX_NAME,
@@ -78,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
     convert.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
     convert.set_defaults(handler=_cmd_lake_convert)
+
+    add_export_command(commands)
+    add_search_command(commands)
 
     demo = commands.add_parser("demo", help="transcribe the bundled sample with the embedded server and show what landed")
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
@@ -242,7 +247,7 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     if converted:
-        print(f"converted {', '.join(converted)} of {args.out} to Delta tables; "
+        print(f"converted {', '.join(converted)} of {args.out} to Delta tables and compacted them; "
               f"go on with: reelscribe run … --out {args.out} --table-format delta")
     else:
         print(f"{args.out} is already a Delta lake")

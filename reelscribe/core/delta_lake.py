@@ -57,6 +57,7 @@ from reelscribe.core.lake import (
 from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import VIDEOS_SCHEMA
 from reelscribe.core.settings import Environment
+from reelscribe.core.stores import filesystem
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
 
@@ -94,7 +95,7 @@ class DeltaLake:
         self.out = out.rstrip("/")
         self.storage_options = {**_default_storage_options(self.out), **(storage_options or {})}
         self.staging = Lake(f"{self.out}/{STAGING}")
-        self.fs, self.root = fsspec.core.url_to_fs(self.out)
+        self.fs, self.root = filesystem(self.out)
         self._known: set[str] = set()
 
     # -- the interface of Lake -------------------------------------------------------------

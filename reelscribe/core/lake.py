@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Mapping
 
-import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -44,6 +43,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.schema import SEGMENTS_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
+from reelscribe.core.stores import filesystem
 
 __all__ = [
     "SEGMENTS_SCHEMA",
@@ -179,7 +179,7 @@ class Lake:
         if not out:
             raise ValueError("the lake location (out) must not be empty")
         self.out = out
-        self.fs, self.root = fsspec.core.url_to_fs(out, **storage_options)
+        self.fs, self.root = filesystem(out, **storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.compression = compression
         self.fsync = fsync
