@@ -27,8 +27,10 @@ confidence than ``language_threshold`` keeps the video's language (:func:`window
 clips are then decoded in batches per language. The sequential mode detects once per video (from the
 first window that passes the threshold, faster-whisper's own rule). Every segment says its
 ``language``. An English-only model decodes English; with ``auto`` it also checks the result: speech
-whose decoded tokens are on average less likely than :data:`ENGLISH_LOGPROB_FLOOR` is not English,
-and the video fails with :class:`UnsupportedSpeech` instead of returning English-sounding nonsense.
+whose decoded tokens are on average less likely than :data:`ENGLISH_LOGPROB_FLOOR`, or whose text
+repeats itself (:data:`MAX_COMPRESSION_RATIO`), is taken for not English, and the video fails with
+:class:`UnsupportedSpeech` instead of returning English-sounding nonsense. This is a heuristic; a
+multilingual model is the real answer (BENCHMARKS.md, "Languages", says what it catches).
 
 Every segment carries its words with their own times (faster-whisper's ``word_timestamps``, from the
 model's alignment heads): the v1.3 tasks path does not show them, the assets path does. A speechless
@@ -61,11 +63,15 @@ MAX_SEGMENT_SECONDS = 9.0
 AUTO_LANGUAGE = "auto"
 DEFAULT_LANGUAGE_THRESHOLD = 0.5
 """faster-whisper's own default for ``language_detection_threshold``. Measured on espeak-ng speech with
-``base``: German windows came out at 0.42 to 0.9 (always right), Spanish and English above 0.85."""
+``base``: Spanish and English windows above 0.85; German 0.84 to 0.93 on some texts, but 0.39 to 0.59
+on others, some of them taken for English (BENCHMARKS.md, "Languages")."""
 ENGLISH_LOGPROB_FLOOR = -0.6
-"""Mean token log-probability below which an English-only model's output is not English. Measured with
-tiny.en (BENCHMARKS.md, "Languages"): English speech -0.09 to -0.2, JFK -0.13; German, Spanish, French,
-Italian and Portuguese speech -0.85 to -1.1 (Whisper's own fallback threshold is -1.0)."""
+"""Mean token log-probability below which an English-only model's output is taken for not English.
+Measured with tiny.en on espeak-ng speech: English -0.17, JFK -0.13; French -0.96, Spanish -0.55 to
+-1.0, German -0.57 to -0.94, Italian -0.34 (the last three caught by the compression ratio instead)."""
+MAX_COMPRESSION_RATIO = 2.4
+"""Whisper's own threshold for a decoding stuck in a loop: an English-only model given other speech
+often repeats one invented English sentence, which is likely token by token but compresses well."""
 SENTENCE_ENDS = (".", "?", "!")
 CLAUSE_ENDS = (",", ";", ":")
 
@@ -277,7 +283,7 @@ def transcribe(
     """
     segments, duration = _decode(model, path, vad, batch_size, language, language_threshold)
     out: list[Segment] = []
-    logprob_seconds = spoken_seconds = 0.0
+    logprob_seconds = compression_seconds = spoken_seconds = 0.0
     for segment, segment_language in segments:
         if should_stop is not None and should_stop():
             raise TranscriptionStopped()
@@ -288,6 +294,7 @@ def transcribe(
         end = round(min(float(segment.end), duration) if duration > 0 else float(segment.end), 3)
         end = max(start, end)
         logprob_seconds += float(segment.avg_logprob) * (end - start)
+        compression_seconds += float(segment.compression_ratio) * (end - start)
         spoken_seconds += end - start
         whole = {
             "start": start, "end": end, "value": text, "words": timed_words(segment.words or (), start, end),
@@ -295,12 +302,13 @@ def transcribe(
         }
         out.extend(split_utterances(whole))
     if language == AUTO_LANGUAGE and not model.model.is_multilingual and spoken_seconds > 0:
-        mean = logprob_seconds / spoken_seconds
-        if mean < ENGLISH_LOGPROB_FLOOR:
+        logprob, compression = logprob_seconds / spoken_seconds, compression_seconds / spoken_seconds
+        if logprob < ENGLISH_LOGPROB_FLOOR or compression > MAX_COMPRESSION_RATIO:
             raise UnsupportedSpeech(
-                f"The speech does not look like English (mean token log-probability {mean:.2f}, below "
-                f"{ENGLISH_LOGPROB_FLOOR}) and this server's model is English-only: start it with --model base "
-                "for other languages, or with --language en to keep English transcriptions unchecked."
+                f"The speech does not look like English (mean token log-probability {logprob:.2f}, floor "
+                f"{ENGLISH_LOGPROB_FLOOR}; text compression ratio {compression:.1f}, most {MAX_COMPRESSION_RATIO}) and this "
+                "server's model is English-only: start it with --model base for other languages, or with "
+                "--language en to keep English transcriptions unchecked."
             )
     return out, duration
 
