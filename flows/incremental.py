@@ -24,10 +24,12 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
     DEFAULT_TABLE_FORMAT,
+    DEFAULT_HAND_OFF,
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
+    HandOffParam,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -81,6 +83,7 @@ def transcribe_new_videos(
     dask: Dask = None,
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
     upload: Upload = DEFAULT_UPLOAD,
+    hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -105,7 +108,7 @@ def transcribe_new_videos(
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
-            upload=upload,
+            upload=upload, hand_off=hand_off,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

@@ -13,11 +13,13 @@ from prefect.states import State
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_HAND_OFF,
     DEFAULT_OUT,
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
+    HandOffParam,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -35,6 +37,7 @@ from reelscribe.flows.params import (
 )
 from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
+from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
 from reelscribe.core.settings import Settings, UploadChoice
@@ -90,6 +93,7 @@ def transcribe_videos(
     storage_block: StorageBlock = None,
     dask: Dask = None,
     upload: Upload = DEFAULT_UPLOAD,
+    hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -111,7 +115,7 @@ def transcribe_videos(
             found, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format,
-            upload=upload,
+            upload=upload, hand_off=hand_off,
         )
     return finish(reports)
 
@@ -131,6 +135,7 @@ def transcribe_each(
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
+    hand_off: HandOff = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
@@ -146,7 +151,7 @@ def transcribe_each(
         uploads = runner.map(
             upload_video,
             {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
-             "options": unmapped(options), **shared, **store},
+             "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
         )
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(

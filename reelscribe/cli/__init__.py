@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
@@ -22,6 +23,8 @@ from reelscribe.flows.params import (
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
+    DEFAULT_HAND_OFF,
+    HAND_OFFS,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -54,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
+    )
+    run.add_argument(
+        "--hand-off", choices=HAND_OFFS, default=DEFAULT_HAND_OFF,
+        help="stream: read each s3:// video here and send its bytes; url: send a presigned URL the API fetches "
+        f"itself (only where it can reach the store; README: URL hand-off) (default: {DEFAULT_HAND_OFF})",
     )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--server-model", metavar="MODEL",
@@ -88,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"lake root (default: ./{DEFAULT_OUT})")
     demo.set_defaults(handler=_cmd_demo)
+
+    webhooks_cli.register(commands)
     return parser
 
 
@@ -132,6 +142,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
+        hand_off=args.hand_off,
     )
     try:
         validate_window(args.start, args.end)
