@@ -93,8 +93,8 @@ def test_the_official_sdk_reads_the_languages(multilingual_server, lake, clips):
     """The additions (``language`` on the video and on each segment) pass through the Python SDK's models."""
     video_id = duckdb.sql(
         f"select video_id from read_parquet('{lake}/videos/**/*.parquet', hive_partitioning = true) where source like '%de.mp4'"
-    ).fetchone()[0]
-    index_id = duckdb.sql(f"select distinct index_id from read_parquet('{lake}/videos/**/*.parquet', hive_partitioning = true)").fetchone()[0]
+    ).fetchall()[0][0]
+    index_id = duckdb.sql(f"select distinct index_id from read_parquet('{lake}/videos/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     client = TwelveLabs(api_key=multilingual_server.api_key, base_url=multilingual_server.base_url)
     video = client.indexes.videos.retrieve(index_id, video_id, transcription=True)
     assert video.language == "de"
