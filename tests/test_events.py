@@ -192,3 +192,119 @@ def test_no_secret_refuses_to_start(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "reelscribe: error: no webhook secret: set $SURELY_UNSET_VARIABLE_X or give --secret-block secret/<name>"
     )
+
+
+# Arrivals: moto's S3 notifies moto's SQS; `reelscribe watch` turns the messages into Prefect events.
+
+
+def arrivals_about(api_url: str, prefix: str) -> list[dict]:
+    body = {"filter": {"event": {"name": ["reelscribe.source.created"]}, "resource": {"id_prefix": [prefix]}}, "limit": 50}
+    response = requests.post(f"{api_url}/events/filter", json=body, timeout=30)
+    response.raise_for_status()
+    return response.json()["events"]
+
+
+def wait_arrivals(api_url: str, prefix: str, count: int, timeout: float = 90.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(found := arrivals_about(api_url, prefix)) < count:
+        assert time.monotonic() < deadline, f"{len(found)} of {count} arrival events stored within {timeout} s"
+        time.sleep(0.5)
+    return found
+
+
+def notified_bucket(moto_s3) -> tuple[str, str, object, object]:
+    """A bucket whose ObjectCreated notifications go to a new queue, set up as the README shows."""
+    import boto3
+
+    kwargs = dict(endpoint_url=moto_s3.endpoint_url, region_name="us-east-1",
+                  aws_access_key_id="reelscribe-test-key", aws_secret_access_key="reelscribe-test-secret")
+    sqs, s3 = boto3.client("sqs", **kwargs), boto3.client("s3", **kwargs)
+    name = f"arrivals-{uuid.uuid4().hex[:10]}"
+    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    s3.create_bucket(Bucket=name)
+    policy = {"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"Service": "s3.amazonaws.com"}, "Action": "sqs:SendMessage", "Resource": arn,
+        "Condition": {"ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{name}"}}}]}
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"Policy": json.dumps(policy)})
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": [
+        {"QueueArn": arn, "Events": ["s3:ObjectCreated:*"], "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": "inbox/"}]}}}]})
+    return name, queue_url, s3, sqs
+
+
+def start_watcher(children: Children, env: dict[str, str], moto_s3, queue_url: str, name: str = "watcher"):
+    return children.start(name, [str(BIN / "reelscribe"), "watch", "--queue", queue_url], {**env, **moto_s3.env()})
+
+
+def queue_is_empty(sqs, queue_url: str) -> bool:
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    counts = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=names)["Attributes"]
+    return all(int(counts[n]) == 0 for n in names)
+
+
+def test_twenty_arrivals_become_twenty_events_and_a_malformed_message_is_dropped(prefect_server, moto_s3):
+    api_url, env, children = prefect_server
+    bucket, queue_url, s3, sqs = notified_bucket(moto_s3)
+    start_watcher(children, env, moto_s3, queue_url)
+    sqs.send_message(QueueUrl=queue_url, MessageBody="this is not a bucket notification")
+    for i in range(20):
+        s3.put_object(Bucket=bucket, Key=f"inbox/video {i:02d}.mp4", Body=f"bytes {i}".encode())
+    s3.put_object(Bucket=bucket, Key="elsewhere/ignored.mp4", Body=b"not under the prefix")
+    found = wait_arrivals(api_url, f"s3://{bucket}/", 20)
+    assert sorted(e["resource"]["prefect.resource.id"] for e in found) == [
+        f"s3://{bucket}/inbox/video {i:02d}.mp4" for i in range(20)
+    ]
+    assert {e["payload"]["size"] for e in found} == {len(f"bytes {i}".encode()) for i in range(20)}
+    deadline = time.monotonic() + 60
+    while not queue_is_empty(sqs, queue_url):
+        assert time.monotonic() < deadline, "messages left in the queue: not deleted after their events were accepted"
+        time.sleep(0.5)
+    log = (children.logs / "watcher.log").read_text()
+    assert "dropped: body is not JSON" in log
+    assert children.running[-1][0].poll() is None, "a malformed message must not stop the watcher"
+
+
+def test_messages_wait_in_the_queue_while_prefect_is_unreachable(prefect_server, moto_s3):
+    """With no Prefect server to accept them, nothing is deleted; a watcher that can reach Prefect then emits them."""
+    api_url, env, children = prefect_server
+    bucket, queue_url, s3, sqs = notified_bucket(moto_s3)
+    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
+    unreachable = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    blind = start_watcher(children, unreachable, moto_s3, queue_url, name="watcher-blind")
+    s3.put_object(Bucket=bucket, Key="inbox/kept.mp4", Body=b"kept")
+    deadline = time.monotonic() + 60
+    while "retrying" not in (children.logs / "watcher-blind.log").read_text():
+        assert time.monotonic() < deadline, children.tail("watcher-blind")
+        time.sleep(0.5)
+    blind.kill()
+    blind.wait(30)
+    assert not queue_is_empty(sqs, queue_url)
+    start_watcher(children, env, moto_s3, queue_url, name="watcher-again")
+    (event,) = wait_arrivals(api_url, f"s3://{bucket}/", 1)
+    assert event["resource"]["prefect.resource.id"] == f"s3://{bucket}/inbox/kept.mp4"
+
+
+def test_notification_parsing():
+    from reelscribe.events.watcher import MalformedMessage, arrivals
+
+    record = {"eventName": "ObjectCreated:Put", "eventTime": "2026-12-01T11:00:00Z",
+              "s3": {"bucket": {"name": "b"}, "object": {"key": "inbox/a+b%C3%A9.mp4", "size": 3, "eTag": "e", "sequencer": "01"}}}
+    removed = {**record, "eventName": "ObjectRemoved:Delete"}
+    (only,) = arrivals(json.dumps({"Records": [record, removed]}))
+    assert (only.uri, only.size, only.sequencer) == ("s3://b/inbox/a bé.mp4", 3, "01")
+    assert arrivals(json.dumps({"Event": "s3:TestEvent", "Bucket": "b"})) == []
+    for bad in ("", "[]", "{}", json.dumps({"Records": [{"eventName": "ObjectCreated:Put"}]})):
+        with pytest.raises(MalformedMessage):
+            arrivals(bad)
+
+
+def test_the_hourly_deployment_is_also_triggered_by_arrivals_debounced():
+    from datetime import timedelta
+
+    from reelscribe.deployments.serve import load_spec, to_deployment
+
+    (hourly,) = [to_deployment(spec) for spec in load_spec() if spec["name"] == "hourly"]
+    (trigger,) = hourly.triggers
+    assert trigger.expect == {"reelscribe.source.created"} and trigger.posture == "Reactive"
+    assert (trigger.threshold, trigger.within, trigger.schedule_after) == (1, timedelta(seconds=60), timedelta(seconds=30))
+    assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"], "the schedule stays as the backfill"

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
@@ -20,6 +21,7 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_RETENTION_HOURS,
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
@@ -81,8 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="LAKE_COMMAND")
     compact = lake_commands.add_parser("compact", help="compact, checkpoint and vacuum every Delta table (safe while runs land)")
     compact.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
-    compact.add_argument("--retention-hours", type=int, default=168,
-                         help="delete files no version of the last this many hours needs (default: 168, 7 days)")
+    compact.add_argument("--retention-hours", type=int, default=DEFAULT_RETENTION_HOURS,
+                         help="delete files no version of the last this many hours needs (default: %(default)s, 7 days)")
     compact.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     compact.set_defaults(handler=_cmd_lake_compact)
     convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
@@ -98,12 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(handler=_cmd_demo)
 
     webhooks_cli.register(commands)
+    watch_cli.register(commands)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's client (its SDK telemetry, prefect/_internal/analytics) heeds only DO_NOT_TRACK:
+    # without it, each process that imports Prefect on a terminal may print its "collects
+    # anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if argv[:1] == ["serve"]:
@@ -119,12 +126,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.concurrency < 1:
-        return _usage_error("--concurrency must be at least 1")
-    _quiet_prefect(args.verbose)
+    from reelscribe.cli.preflight import check_before_run
     from reelscribe.core.errors import ReelscribeError
-    from reelscribe.core.flatten import validate_window
-    from reelscribe.core.settings import Settings
 
     options = dict(
         sources=args.sources,
@@ -144,11 +147,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
         upload=args.upload,
         hand_off=args.hand_off,
     )
+    _quiet_prefect(args.verbose)
     try:
-        validate_window(args.start, args.end)
-        _check_before_run(args)
+        settings = check_before_run(options)
         server_args = embedded_server_args(args.server_model, args.server_language)
-        if args.credentials_block or Settings.from_env(api_url=args.api_url):
+        if settings is not None:
             if server_args:
                 return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
             return _run_flow(options, as_json=args.json)
@@ -156,22 +159,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
-
-
-def _check_before_run(args: argparse.Namespace) -> None:
-    """What can be known wrong before a server starts or an index is made: Dask without a
-    Prefect server, a lake store that cannot be written (with the block's credentials, if any)."""
-    from reelscribe.core.stores import check_lake
-
-    if args.dask:
-        from reelscribe.flows.runners import require_prefect_api
-
-        require_prefect_api()
-    if args.storage_block:
-        from reelscribe.tasks.storage import use_storage_block
-
-        use_storage_block(args.storage_block)
-    check_lake(args.out)
 
 
 def _embedded(data_dir: Path | None, server_args: list[str]):
@@ -228,12 +215,14 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelscribe.core.errors import ReelscribeError
-    from reelscribe.core.lake_format import open_lake
+    from reelscribe.core.lake_format import lake_kind
 
     try:
-        open_lake(args.out, "delta")  # a per-video lake is refused before Prefect starts
+        kind = lake_kind(args.out)  # before Prefect starts: only a Delta lake has anything to compact
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+    if kind != "delta":
+        return _usage_error(_NOT_DELTA[kind].format(out=args.out))
     from reelscribe.flows.maintenance import compact_lake
 
     state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
@@ -249,11 +238,26 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_NOT_A_LAKE = {
+    "missing": "{out}: no such file or directory",
+    "not-a-lake": "{out} is not a reelscribe lake (no videos table with landed videos)",
+}
+_NOT_DELTA = {
+    **_NOT_A_LAKE,
+    "parquet": "{out} is a per-video Parquet lake, which needs no compaction; "
+    "to make it a Delta lake: reelscribe lake convert {out}",
+}
+
+
 def _cmd_lake_convert(args: argparse.Namespace) -> int:
     from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.lake_format import lake_kind
     from reelscribe.core.lake_maintenance import convert_lake
 
     try:
+        kind = lake_kind(args.out)
+        if kind in _NOT_A_LAKE:
+            return _usage_error(_NOT_A_LAKE[kind].format(out=args.out))
         converted = convert_lake(args.out)
     except ReelscribeError as exc:
         return _usage_error(str(exc))

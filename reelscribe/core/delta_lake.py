@@ -45,6 +45,7 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from reelscribe.core.lake import (
+    STALE_TEMP_AGE_S,
     Lake,
     LandedRecord,
     LandedVideo,
@@ -134,7 +135,7 @@ class DeltaLake:
         table = self._read_partition(MARKER_TABLE, validate_partition_id(index_id), columns=["content_sha256"])
         return frozenset() if table is None else frozenset(table["content_sha256"].to_pylist())
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
+    def clean_stale_temps(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> list[str]:
         """Finish what interrupted runs left: commit their staged videos, drop stale temp files.
 
         Returns the ids of the videos committed here and the temp files removed.

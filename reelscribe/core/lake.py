@@ -26,6 +26,7 @@ BIGINT; pass ``hive_types = {'index_id': VARCHAR}`` where ids might be all digit
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -41,6 +42,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.schema import SEGMENTS_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 from reelscribe.core.stores import filesystem
@@ -69,6 +71,8 @@ OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances")
 _COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count"}
 _TEMP_SUFFIX = ".tmp"
 _PARQUET_SUFFIX = ".parquet"
+STALE_TEMP_AGE_S = 3600.0
+"""Temporary files older than this are a dead writer's (a live one finishes a file in far less)."""
 # int64 microsecond timestamps marked UTC-adjusted, never INT96, so every reader agrees on them;
 # only the PLAIN and dictionary encodings, which every Parquet reader decodes.
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -232,7 +236,7 @@ class Lake:
         """The content hashes landed in ``index_id``: what a run needs to skip landed videos."""
         return frozenset(self.landed(index_id))
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
+    def clean_stale_temps(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> list[str]:
         """Remove temp files that crashed writers left in ``index_id``; returns their paths.
 
         Only files older than ``older_than_s`` go, so a writer still at work keeps its own.
@@ -341,9 +345,11 @@ def _replace_atomically(path: str, data: pa.Buffer, *, fsync: bool) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise NoSpaceLeft(f"{path}: no space left on the disk holding the lake ({directory}); free space there or land elsewhere") from exc
         raise
     if fsync:
         _fsync_directory(directory)
