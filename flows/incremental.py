@@ -45,7 +45,7 @@ from reelscribe.flows.params import (
     index_label,
 )
 from reelscribe.flows.report import VideoReport
-from reelscribe.flows.transcribe import finish, transcribe_each
+from reelscribe.flows.transcribe import deployment_clone, finish, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.sources import VideoSource, content_sha256, discover
@@ -134,7 +134,7 @@ def _hash_or_none(source: VideoSource) -> str | None:
 
 def _discover(source: str) -> list[VideoSource]:
     """The videos under ``source``; none when it holds none yet. Raises if it cannot be right."""
-    found, problems = discover([source])
+    found, problems = discover([source], relative_to=deployment_clone())
     for problem in problems:
         if isinstance(problem.error, NoVideosFound):
             get_run_logger().info("%s: no videos there yet (%s)", source, problem.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import TaskRunner
@@ -47,6 +48,7 @@ from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
+from reelscribe.tasks.progress import batch_found
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
@@ -66,6 +68,17 @@ class BatchFailed(ReelscribeError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+def deployment_clone() -> Path | None:
+    """A deployment run's working directory, the temporary clone its pull step made; ``None`` elsewhere.
+
+    Sources in it are recorded relative to it (``samples/jfk.mp4``, as in the repository): its
+    absolute path is deleted when the run ends.
+    """
+    from prefect.runtime import deployment
+
+    return Path.cwd() if deployment.id else None
 
 
 def _run_name() -> str:
@@ -105,10 +118,11 @@ def transcribe_videos(
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
-    found, problems = discover(sources)
+    found, problems = discover(sources, relative_to=deployment_clone())
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
+    batch_found(len(found))
     if found:
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         reports += transcribe_each(
