@@ -129,7 +129,7 @@ def transcribe_videos(
             found, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format,
-            upload=upload, hand_off=hand_off,
+            upload=upload, hand_off=hand_off, index_name=index_name,
         )
     return finish(reports)
 
@@ -150,10 +150,12 @@ def transcribe_each(
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
     hand_off: HandOff = DEFAULT_HAND_OFF,
+    index_name: str | None = None,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
-    One report each, in order. Everything passed here is picklable, for Dask workers. The upload
+    One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
+    (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The upload
     path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
     their videos and this flow commits them in batches as they finish (``commit_as_landed``).
     """
@@ -171,7 +173,8 @@ def transcribe_each(
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), "options": unmapped(options), **shared, **store},
+             "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
+             **shared, **store},
         )
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
