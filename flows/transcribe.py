@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
@@ -40,7 +41,7 @@ from reelscribe.flows.report import VideoReport, problem_report, report_for, sum
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
@@ -180,9 +181,27 @@ def transcribe_each(
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait([*uploads, *readies, *lands])
-    return [
+    reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
+    ]
+    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+
+
+def with_landed_video_ids(
+    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat
+) -> list[VideoReport]:
+    """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
+    hashes = {
+        i: state.result(raise_on_failure=False).content_sha256
+        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == "skipped"
+    }
+    if not hashes:
+        return reports
+    landed = open_lake(out, table_format).landed(index)
+    return [
+        replace(report, video_id=landed[hashes[i]].video_id) if i in hashes and hashes[i] in landed else report
+        for i, report in enumerate(reports)
     ]
 
 

@@ -74,7 +74,7 @@ def test_rerun_skips_landed_and_refresh_reuses_the_task(api, jfk_copy, tmp_path)
     first = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out))
     index_id = index_of(out)
     second = transcribe_videos(upload="tasks", sources=[str(jfk_copy.parent)], index_name=name, out=str(out))
-    assert [r.status for r in second] == ["skipped"]
+    assert [(r.status, r.video_id) for r in second] == [("skipped", first[0].video_id)]  # the lake knows it
     refreshed = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out), refresh=True)
     assert [r.status for r in refreshed] == ["landed"] and refreshed[0].video_id == first[0].video_id
     assert len(server_tasks(api, index_id)) == 1
