@@ -108,7 +108,7 @@ def transcribe_new_videos(
         reports = transcribe_each(
             new, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
-            upload=upload, hand_off=hand_off,
+            upload=upload, hand_off=hand_off, index_name=index_name,
         )
     return finish(reports, key=SUMMARY_KEY, headline=headline)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
@@ -40,7 +41,7 @@ from reelscribe.flows.report import VideoReport, problem_report, report_for, sum
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
@@ -129,7 +130,7 @@ def transcribe_videos(
             found, settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format,
-            upload=upload, hand_off=hand_off,
+            upload=upload, hand_off=hand_off, index_name=index_name,
         )
     return finish(reports)
 
@@ -150,10 +151,12 @@ def transcribe_each(
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
     hand_off: HandOff = DEFAULT_HAND_OFF,
+    index_name: str | None = None,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
-    One report each, in order. Everything passed here is picklable, for Dask workers. The upload
+    One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
+    (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The upload
     path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
     their videos and this flow commits them in batches as they finish (``commit_as_landed``).
     """
@@ -171,15 +174,34 @@ def transcribe_each(
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), "options": unmapped(options), **shared, **store},
+             "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
+             **shared, **store},
         )
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait([*uploads, *readies, *lands])
-    return [
+    reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
+    ]
+    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+
+
+def with_landed_video_ids(
+    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat
+) -> list[VideoReport]:
+    """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
+    hashes = {
+        i: state.result(raise_on_failure=False).content_sha256
+        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == "skipped"
+    }
+    if not hashes:
+        return reports
+    landed = open_lake(out, table_format).landed(index)
+    return [
+        replace(report, video_id=landed[hashes[i]].video_id) if i in hashes and hashes[i] in landed else report
+        for i, report in enumerate(reports)
     ]
 
 

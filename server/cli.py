@@ -145,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-5xx-rate", type=float, help="share of requests answered 500/502/503")
     faults.add_argument("--fault-429-rate", type=float, help="share of requests answered 429")
     faults.add_argument("--fault-seed", type=int, help="seed for the fault RNG (reproducible runs)")
+    faults.add_argument(
+        "--fault-hold-file", type=Path, metavar="PATH",
+        help="while this file exists, tasks and indexed assets that reached indexing wait there (for tests)",
+    )
     parser.add_argument(
         "--log-level",
         choices=get_args(LogLevel),

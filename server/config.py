@@ -93,6 +93,8 @@ class ServerConfig:
     fault_5xx_rate: Share = 0.0
     fault_429_rate: Share = 0.0
     fault_seed: int | None = None
+    fault_hold_file: Path | None = None
+    """While this file exists, work that reached ``indexing`` waits there (a test releases it by deleting the file)."""
     log_level: LogLevel = "info"
     multipart_chunk_size: Count = 16 * 1024 * 1024
     multipart_ttl: PositiveSeconds = 24 * 3600.0

@@ -18,6 +18,7 @@ import av
 
 from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
 from reelscribe.server.config import ServerConfig
+from reelscribe.server.faults import indexing_delay
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.steps import StepThreads
 from reelscribe.server.store import Store, TaskRow
@@ -149,7 +150,7 @@ class Indexer:
         if task is None:
             return False
         path = media_path(self.config, task.video_id)
-        if self.config.fault_latency > 0 and self._steps.stopping.wait(self.config.fault_latency):
+        if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
             return True
         try:
             segments = self._transcribe(path)

@@ -134,6 +134,7 @@ class VideoRecord:
     indexed_at: datetime | None
     retrieved_at: datetime
     asset_id: str | None = None
+    index_name: str | None = None
     language: str | None = None
     """The video's spoken language as the server says it (``None`` where it does not)."""
 
