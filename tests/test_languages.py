@@ -96,7 +96,8 @@ def test_the_official_sdk_reads_the_languages(multilingual_server, lake, clips):
     ).fetchall()[0][0]
     index_id = duckdb.sql(f"select distinct index_id from read_parquet('{lake}/videos/**/*.parquet', hive_partitioning = true)").fetchall()[0][0]
     client = TwelveLabs(api_key=multilingual_server.api_key, base_url=multilingual_server.base_url)
-    video = client.indexes.videos.retrieve(index_id, video_id, transcription=True)
+    # The lake was landed on the assets path (the local server offers it), so the video is an indexed asset.
+    video = client.indexes.indexed_assets.retrieve(index_id, video_id, transcription=True)
     assert video.language == "de"
     assert {segment.language for segment in video.transcription} == {"de"}
     assert word_error_rate(GERMAN, " ".join(segment.value for segment in video.transcription)) <= MAX_WER
