@@ -10,7 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.settings import Settings
-from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import content_sha256 as hash_content
 from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload_path, submit
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
@@ -62,15 +63,19 @@ def upload_video(
     *,
     out: str,
     storage_block: str | None = None,
+    content_sha256: str | None = None,
 ) -> Uploaded:
-    """Hash the video; skip it if that content already landed; else find or create its task or indexed asset.
+    """Skip the video if its content already landed; else find or create its task or indexed asset.
+
+    ``content_sha256``: the hash the selection computed (or knew from the seen-source state),
+    so a new video's bytes are read once more only by the upload stream; hashed here if not given.
 
     The lookup and upload run under the content's claim in the lake ``out``, which every machine
     and Dask worker landing there sees (``reelscribe.core.claims``).
     """
     logger = get_run_logger()
     use_storage_block(storage_block)
-    sha256 = content_sha256(source)
+    sha256 = content_sha256 or hash_content(source)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)

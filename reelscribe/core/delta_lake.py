@@ -54,8 +54,10 @@ from reelscribe.core.lake import (
     validate_partition_id,
     video_tables,
 )
+from reelscribe.core.lake_writer import STALE_AFTER_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
-from reelscribe.core.schema import VIDEOS_SCHEMA
+from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
+from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
 from reelscribe.core.settings import Environment
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
@@ -133,17 +135,45 @@ class DeltaLake:
         table = self._read_partition(MARKER_TABLE, validate_partition_id(index_id), columns=["content_sha256"])
         return frozenset() if table is None else frozenset(table["content_sha256"].to_pylist())
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = 3600) -> list[str]:
-        """Finish what interrupted runs left: commit their staged videos, drop stale temp files.
-
-        Returns the ids of the videos committed here and the temp files removed.
-        """
-        removed = self.staging.clean_stale_temps(index_id, older_than_s)
+    def clean_up(self, index_id: str, older_than_s: float = STALE_AFTER_S) -> CleanupReport:
+        """Finish what interrupted runs left: commit their staged videos, drop stale temp files."""
+        report = self.staging.clean_up(index_id, older_than_s)
         stale = self._staged_ids(index_id, older_than_s=older_than_s)
         committed = self.commit_staged(index_id, stale) if stale else []
         if committed:
             log.info("committed %d video(s) staged by an interrupted run in %s", len(committed), index_id)
-        return committed + removed
+        return CleanupReport(committed=tuple(committed)) + report
+
+    @property
+    def commits_in_batches(self) -> bool:
+        """Land steps stage; the flow commits every few videos (``commit``)."""
+        return True
+
+    def commit(self, index_id: str, video_ids: Iterable[str]) -> list[str]:
+        return self.commit_staged(index_id, video_ids)
+
+    def seen_sources(self) -> SeenSources:
+        """The ``sources`` Delta table's current version; empty if missing or unreadable."""
+        table = self.open(SOURCES_TABLE)
+        if table is None:
+            return SeenSources()
+        try:
+            return SeenSources.from_table(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
+        except (DeltaError, pa.ArrowException, OSError) as error:
+            log.warning("the seen-source state in %s is unreadable (every source is hashed again): %s", self.out, error)
+            return SeenSources()
+
+    def record_sources(self, rows: Sequence[SeenSource]) -> None:
+        """Append this run's rows in one commit (appends never conflict; ``lake compact`` merges them)."""
+        if not rows:
+            return
+        retry_commits(
+            lambda: write_deltalake(
+                self.table_uri(SOURCES_TABLE), sources_table(rows), mode="append",
+                storage_options=self.storage_options, writer_properties=writer_properties(),
+            ),
+            what=f"{len(rows)} seen source(s)",
+        )
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -157,7 +187,7 @@ class DeltaLake:
         ids = [validate_partition_id(v, "video_id") for v in videos]
         if not ids:
             return []
-        names = {name for tables in videos.values() for name in tables} | set(self.tables())
+        names = {name for tables in videos.values() for name in tables} | set(self.tables()) - {SOURCES_TABLE}
         for name in sorted(names - {MARKER_TABLE}) + [MARKER_TABLE]:
             parts = [tables[name] for tables in videos.values() if name in tables]
             if parts:

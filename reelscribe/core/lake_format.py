@@ -14,14 +14,15 @@ import fsspec
 from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
+from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat
 
-__all__ = ["DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "TableFormat", "commits_in_batches", "landing_target", "open_lake"]
+__all__ = ["DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeWriter", "TableFormat", "commits_in_batches", "open_lake"]
 # Delta files are named part-…; a per-video lake's are <video_id>.parquet.
 _DELTA_DATA_PREFIX = "part-"
 
 
-def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lake | DeltaLake:
+def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> LakeWriter:
     """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one."""
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
@@ -42,14 +43,9 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
 
 
 def commits_in_batches(table_format: TableFormat) -> bool:
-    """Whether land steps stage videos for a later batch commit (``DeltaLake.commit_staged``)."""
+    """Whether land steps stage videos for a later batch commit (``LakeWriter.commit``), known
+    before a lake is opened."""
     return table_format == "delta"
-
-
-def landing_target(lake: Lake | DeltaLake) -> Lake:
-    """Where a land step writes one video: the per-video lake itself (each file is final), or
-    the Delta lake's staging area, from which ``commit_staged`` lands videos in batches."""
-    return lake.staging if isinstance(lake, DeltaLake) else lake
 
 
 def _holds_video_files(fs: fsspec.AbstractFileSystem, videos: str) -> bool:

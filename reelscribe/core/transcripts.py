@@ -17,7 +17,8 @@ import pyarrow as pa
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import segments_table, utterances_table, window_filter, words_table
-from reelscribe.core.lake import Lake, LandedVideo, VideoRecord
+from reelscribe.core.lake import LandedVideo, VideoRecord
+from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.models import AssetTranscription, IndexedAsset, Task
 from reelscribe.core.retry import poll_intervals
 
@@ -62,7 +63,7 @@ class LandRequest:
     """How long a word-level transcription still being prepared is waited for."""
 
 
-def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest) -> LandedVideo:
+def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest) -> LandedVideo:
     if isinstance(request.task, IndexedAsset):
         return _land_indexed_asset(client, lake, request, request.task)
     task = request.task
@@ -80,10 +81,10 @@ def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest
         indexed_at=task.updated_at,
         retrieved_at=retrieved_at,
     )
-    return lake.write_video(request.index_id, task.video_id, table, record)
+    return lake.stage_video(request.index_id, task.video_id, table, record)
 
 
-def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
+def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
     """The indexed asset's id is its video id (and stands in the ``task_id`` columns: it is the indexing job)."""
     if not ready.asset_id:
         raise TranscriptInvalid(f"indexed asset {ready.id} is ready but names no asset_id")
@@ -109,7 +110,7 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandReque
         retrieved_at=retrieved_at,
         asset_id=ready.asset_id,
     )
-    return lake.write_video(request.index_id, ready.id, table, record, extra=extra)
+    return lake.stage_video(request.index_id, ready.id, table, record, extra=extra)
 
 
 def retrieve_asset_views(
