@@ -31,6 +31,8 @@ from reelscribe.server.guard import Guard
 from reelscribe.server.multipart import PRESIGNED_PREFIX, Presigner
 from reelscribe.server.ratelimit import RateLimiter
 from reelscribe.server.store import Store
+from reelscribe.server.urlfetch import UrlRules
+from reelscribe.server.webhooks import WebhookSender, no_webhook
 from reelscribe.server.workers import Indexer
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,25 @@ def asr_settings(config: ServerConfig) -> AsrSettings:
     )
 
 
+def webhook_sender(config: ServerConfig, store: Store) -> WebhookSender | None:
+    """The webhook outbox when ``--webhook-url`` is set; the payload's models are the index's."""
+    if config.webhook_url is None or config.webhook_secret is None:
+        return None
+
+    def models_of(index_id: str) -> list[dict]:
+        index = store.get_index(index_id)
+        return index.models if index is not None else []
+
+    return WebhookSender(
+        config.webhook_url,
+        config.webhook_secret,
+        UrlRules.of(config),
+        models_of=models_of,
+        attempts=config.webhook_attempts,
+        base_backoff=config.webhook_backoff,
+    )
+
+
 def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> FastAPI:
     """The whole server as an ASGI app; workers start and stop with the app's lifespan."""
 
@@ -126,12 +147,16 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(config.db_path)
         asr = engine or AsrEngine(asr_settings(config))
-        indexer = Indexer(config, store, asr)
-        assets = AssetWorkers(config, store, asr)
+        sender = webhook_sender(config, store)
+        completed = sender.completed if sender is not None else no_webhook
+        indexer = Indexer(config, store, asr, completed)
+        assets = AssetWorkers(config, store, asr, completed)
         app.state.context = ServerContext(
             config=config, store=store, indexer=indexer, assets=assets, presigner=Presigner.from_store(store)
         )
         asr.warm_up()
+        if sender is not None:
+            sender.start()
         indexer.start()
         assets.start()
         log.info("serving %s with %d worker(s)", config.data_dir, config.workers)
@@ -140,6 +165,8 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
         finally:
             assets.stop()
             indexer.stop()
+            if sender is not None:
+                sender.stop()
             asr.close()
             store.close()
 

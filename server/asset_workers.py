@@ -28,6 +28,7 @@ from reelscribe.server.multipart import assemble, discard_chunks
 from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
 from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 from reelscribe.server.steps import StepThreads
+from reelscribe.server.webhooks import Completion, CompletionHook, no_webhook
 from reelscribe.server.workers import duration_problem, transcribe_media
 
 log = logging.getLogger(__name__)
@@ -41,10 +42,13 @@ def asset_path(config: ServerConfig, asset_id: str) -> Path:
 class AssetWorkers:
     """Owns the assets-path threads; ``wake_assets()`` after accepting an asset or an indexed asset."""
 
-    def __init__(self, config: ServerConfig, store: Store, engine: AsrEngine) -> None:
+    def __init__(
+        self, config: ServerConfig, store: Store, engine: AsrEngine, completed: CompletionHook = no_webhook
+    ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
+        self._completed = completed
         self._steps = StepThreads()
         self._assets_wake = threading.Event()
         self._index_wake = threading.Event()
@@ -168,7 +172,8 @@ class AssetWorkers:
 
     def _fail_indexed(self, row: IndexedAssetRow, status: str, code: str, message: str) -> None:
         log.info("indexed asset %s failed: %s (%s)", row.id, code, message)
-        self.store.update_indexed_asset(row.id, status, status="failed", error_code=code, error_message=message)
+        if self.store.update_indexed_asset(row.id, status, status="failed", error_code=code, error_message=message):
+            self._completed(Completion(row.id, row.index_id, "failed", row.duration))
 
     def _index_next(self) -> bool:
         row = self.store.claim_indexed_asset("queued", "validating")
@@ -221,3 +226,4 @@ class AssetWorkers:
             return
         if self.store.finish_indexed_asset(row.id, segments or None):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))
+            self._completed(Completion(row.id, row.index_id, "ready", info.duration))

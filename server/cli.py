@@ -14,7 +14,9 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from reelscribe.server.config import KEYS_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.config import KEYS_ENV, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.urlfetch import UrlRules
+from reelscribe.server.webhooks import WebhookUrlRefused, check_webhook_url
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
 PLURAL_OPTIONS = {"allow_file_roots": "--allow-file-root", "allow_url_networks": "--allow-url-network"}
@@ -98,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     limits.add_argument("--multipart-ttl", type=float, help="lifetime of a multipart upload session, seconds")
     limits.add_argument("--rate-limit", type=int, help="requests per window per API key; 0 disables")
     limits.add_argument("--rate-window", type=float, help="rate-limit window, seconds")
+    hooks = parser.add_argument_group("webhooks (index.task.ready / index.task.failed, signed as Twelve Labs signs them)")
+    hooks.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="POST a signed event here when a task or indexed asset becomes ready or failed; the address rules of "
+        "video_url apply (a loopback or LAN receiver needs --allow-url-network)",
+    )
+    hooks.add_argument(
+        "--webhook-secret-env",
+        metavar="VAR",
+        default=WEBHOOK_SECRET_ENV,
+        help="environment variable holding the webhook signing secret (never given on the command line)",
+    )
+    hooks.add_argument("--webhook-attempts", type=int, help="deliveries tried per event before giving up")
+    hooks.add_argument("--webhook-backoff", type=float, help="seconds before the first retry; doubles each time")
     faults = parser.add_argument_group("fault injection (for testing clients; all off by default)")
     faults.add_argument("--fault-latency", type=float, help="extra seconds of indexing per task")
     faults.add_argument("--fault-5xx-rate", type=float, help="share of requests answered 500/502/503")
@@ -134,10 +151,18 @@ def _problem(error: ValidationError) -> str:
     return str(cause) if cause is not None else first["msg"]
 
 
-def config_from_args(args: argparse.Namespace, keys: tuple[str, ...]) -> ServerConfig:
+SECRET_FIELDS = ("api_keys", "webhook_secret")
+
+
+def config_from_args(
+    args: argparse.Namespace, keys: tuple[str, ...], webhook_secret: str | None = None
+) -> ServerConfig:
     """Raises pydantic's ValidationError when a value breaks a constraint ServerConfig declares."""
-    values = {spec.name: getattr(args, spec.name) for spec in dataclasses.fields(ServerConfig) if spec.name != "api_keys"}
+    values = {
+        spec.name: getattr(args, spec.name) for spec in dataclasses.fields(ServerConfig) if spec.name not in SECRET_FIELDS
+    }
     values.update(
+        webhook_secret=webhook_secret,
         data_dir=args.data_dir.resolve(),
         allow_file_roots=tuple(root.resolve() for root in args.allow_file_roots),
         allow_url_networks=tuple(args.allow_url_networks),
@@ -154,10 +179,19 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
         parser.error(f"no API key: give --api-key or set {KEYS_ENV} (comma-separated)")
     if args.model and os.sep in args.model and not Path(args.model).is_dir():
         parser.error(f"--model {args.model}: no such directory")
+    webhook_secret = (environ.get(args.webhook_secret_env, "").strip() or None) if args.webhook_url else None
+    if args.webhook_url and webhook_secret is None:
+        parser.error(f"--webhook-url needs a signing secret: ${args.webhook_secret_env} is not set")
     try:
-        return config_from_args(args, keys)
+        config = config_from_args(args, keys, webhook_secret)
     except ValidationError as exc:
         parser.error(_problem(exc))
+    if config.webhook_url is not None:
+        try:
+            check_webhook_url(config.webhook_url, UrlRules.of(config))
+        except WebhookUrlRefused as exc:
+            parser.error(f"argument --webhook-url: {exc}")
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,6 +22,7 @@ API_VERSION = "1.3"
 GIB = 1024**3
 DEFAULT_PORT = 8765
 KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
+WEBHOOK_SECRET_ENV = "REELSCRIBE_SERVER_WEBHOOK_SECRET"
 DRAIN_SLACK = 64 * 1024 * 1024
 """How much of a refused request's body is still read (and dropped) past the upload limit, so a
 client still sending sees the answer rather than a reset connection."""
@@ -50,7 +51,7 @@ def api_keys(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[s
 class ServerConfig:
     """Everything the server needs to know.
 
-    ``api_keys`` are secrets: they live only in memory (never logged, never stored).
+    ``api_keys`` and ``webhook_secret`` are secrets: they live only in memory (never logged, never stored).
     """
 
     data_dir: Path
@@ -79,11 +80,21 @@ class ServerConfig:
     log_level: LogLevel = "info"
     multipart_chunk_size: Count = 16 * 1024 * 1024
     multipart_ttl: PositiveSeconds = 24 * 3600.0
+    webhook_url: str | None = None
+    webhook_secret: str | None = Field(default=None, repr=False)
+    webhook_attempts: Count = 8
+    webhook_backoff: PositiveSeconds = 1.0
 
     @model_validator(mode="after")
     def _durations_in_order(self) -> ServerConfig:
         if self.max_duration < self.min_duration:
             raise ValueError("--max-duration (max_duration) must not be below --min-duration (min_duration)")
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_signed(self) -> ServerConfig:
+        if self.webhook_url is not None and not self.webhook_secret:
+            raise ValueError("--webhook-url needs a secret: set the variable named by --webhook-secret-env")
         return self
 
     @property

@@ -237,6 +237,26 @@ def _fetch_http(url: str, dest: Path, rules: UrlRules, timeout: float, max_bytes
     raise UrlFetchError("video_file_broken", f"The video URL redirected more than {MAX_REDIRECTS} times.")
 
 
+def check_address(url: str, rules: UrlRules) -> None:
+    """UrlRefused unless every address an http(s) URL's host resolves to is allowed; OSError if it does not resolve."""
+    _target(url, rules)
+
+
+def post_checked(url: str, body: bytes, headers: dict[str, str], *, rules: UrlRules, timeout: float) -> int:
+    """POST ``body`` to an http(s) URL checked by the same rules as a fetch (redirects not followed); the status."""
+    target = _target(url, rules)
+    connection = _PinnedConnection(target, timeout, ssl.create_default_context() if target.tls else None)
+    try:
+        connection.request("POST", target.request_target, body=body, headers={"User-Agent": USER_AGENT, **headers})
+        response = connection.getresponse()
+        response.read(CHUNK)
+        return response.status
+    except http.client.HTTPException as exc:
+        raise OSError(f"bad HTTP answer: {type(exc).__name__}") from None
+    finally:
+        connection.close()
+
+
 def fetch_url(url: str, dest: Path, *, timeout: float, max_bytes: int, rules: UrlRules) -> int:
     """Download ``url`` to ``dest`` (at most ``max_bytes``, within ``timeout`` seconds); return the size.
 

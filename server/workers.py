@@ -22,6 +22,7 @@ from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.steps import StepThreads
 from reelscribe.server.store import Store, TaskRow
 from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
+from reelscribe.server.webhooks import Completion, CompletionHook, no_webhook
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +45,13 @@ def duration_problem(duration: float, minimum: float, maximum: float) -> tuple[s
 class Indexer:
     """Owns the worker threads; ``wake()`` after inserting a task to start on it at once."""
 
-    def __init__(self, config: ServerConfig, store: Store, engine: AsrEngine) -> None:
+    def __init__(
+        self, config: ServerConfig, store: Store, engine: AsrEngine, completed: CompletionHook = no_webhook
+    ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
+        self._completed = completed
         self._steps = StepThreads()
         self._validate_wake = threading.Event()
         self._index_wake = threading.Event()
@@ -80,8 +84,10 @@ class Indexer:
 
     def _fail(self, task: TaskRow, code: str, message: str) -> None:
         log.info("task %s failed: %s (%s)", task.id, code, message)
-        self.store.update_task(task.id, status="failed", error_code=code, error_message=message)
+        failed = self.store.update_task(task.id, status="failed", error_code=code, error_message=message)
         media_path(self.config, task.video_id).unlink(missing_ok=True)
+        if failed:
+            self._completed(Completion(task.id, task.index_id, "failed", task.duration))
 
     def _validate_next(self) -> bool:
         task = self.store.oldest("validating")
@@ -158,6 +164,7 @@ class Indexer:
             return True
         if self.store.finish_ready(task, segments or None):
             log.info("task %s ready: %d segment(s)", task.id, len(segments))
+            self._completed(Completion(task.id, task.index_id, "ready", task.duration))
         path.unlink(missing_ok=True)
         return True
 

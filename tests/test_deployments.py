@@ -188,9 +188,23 @@ def test_serve_script_builds_the_same_deployments_as_the_yaml():
     compact = built.pop("daily-compact")
     assert f"{compact.flow_name}/{compact.name}" == "compact-lake/daily-compact"
     assert [s.schedule.cron for s in compact.schedules] == ["30 3 * * *"] and compact.concurrency_limit == 1
-    assert compact.parameters == {"out": "lake", "retention_hours": 168}
+    assert compact.parameters == {"out": specs["hourly"]["parameters"]["out"], "retention_hours": 168}
     for name, deployment in built.items():
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.parameters["credentials_block"] == SECRET_SLUG
         assert "{{" not in json.dumps(deployment.parameters)
         assert set(deployment.tags) >= {"reelscribe"} and deployment.description
+
+
+def test_the_scheduled_deployments_land_in_and_compact_one_delta_lake():
+    """The hourly runs' lake is the one `daily-compact` compacts, in the format compaction needs (delta).
+
+    Read as `prefect deploy` reads the file (YAML anchors resolved) and as `make serve` registers it.
+    """
+    built = {spec["name"]: to_deployment(spec).parameters for spec in load_spec()}
+    writers = [built["hourly"], built["ad-hoc"]]
+    lake = built["daily-compact"]["out"]
+    assert [w["out"] for w in writers] == [lake, lake]
+    assert [w["table_format"] for w in writers] == ["delta", "delta"]
+    # Not relative to the temporary clone each run works in.
+    assert Path(lake).expanduser().is_absolute() or "://" in lake

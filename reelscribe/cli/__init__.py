@@ -226,7 +226,7 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     if converted:
-        print(f"converted {', '.join(converted)} of {args.out} to Delta tables; "
+        print(f"converted {', '.join(converted)} of {args.out} to Delta tables and compacted them; "
               f"go on with: reelscribe run … --out {args.out} --table-format delta")
     else:
         print(f"{args.out} is already a Delta lake")
