@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
 from reelscribe.flows.params import (
     DEFAULT_INDEX_NAME,
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
     )
+    add_bound_arguments(run)
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
@@ -122,6 +124,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
+        max_videos=args.max_videos,
+        max_video_minutes=args.max_video_minutes,
     )
     try:
         validate_window(args.start, args.end)

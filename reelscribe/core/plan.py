@@ -109,12 +109,13 @@ def make_plan(
         read = dict(zip((s.uri for s in unknown), pool.map(_hash_or_error, unknown)))
     videos, hashed = [], []
     for source, sha in zip(found, known):
-        error = None
+        error, recognised = None, sha is not None
         if sha is None:
             sha, error = read[source.uri]
             if sha and source.identity is not None and source.identity.usable:
                 hashed.append(SeenSource(source.uri, source.identity, sha))
-        videos.append(PlannedVideo(source, _status(source, sha, landed, seen), sha, error=error))
+        changed = not recognised and seen.knows(source.uri)
+        videos.append(PlannedVideo(source, _status(sha, landed, changed), sha, error=error))
     if durations or bounds.needs_durations:
         videos = [_with_duration(v) if v.status in ("new", "changed") else v for v in videos]
     videos, notice = _bound(videos, bounds)
@@ -141,12 +142,13 @@ def _hash_or_error(source: VideoSource) -> tuple[str | None, str | None]:
         return None, str(exc)
 
 
-def _status(source: VideoSource, sha: str | None, landed: frozenset[str], seen: SeenSources) -> PlanStatus:
+def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatus:
+    """``changed``: the state knew this source under another identity (an overwritten object)."""
     if sha is None:
         return "unreadable"
     if sha in landed:
         return "landed"
-    return "changed" if seen.knows(source.uri) else "new"
+    return "changed" if changed else "new"
 
 
 def _with_duration(video: PlannedVideo) -> PlannedVideo:
