@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from reelscribe.cli.bounds import add_bound_arguments
+from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
 from reelscribe.flows.params import (
     DEFAULT_INDEX_NAME,
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
+
+    add_plan_command(commands, {"index_name": DEFAULT_INDEX_NAME, "out": DEFAULT_OUT,
+                                "table_format": DEFAULT_TABLE_FORMAT, "table_formats": TABLE_FORMATS})
 
     serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
@@ -130,9 +134,12 @@ def _cmd_run(args: argparse.Namespace) -> int:
     try:
         validate_window(args.start, args.end)
         _check_before_run(args)
+        if (code := run_if_nothing_new(args)) is not None:
+            return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if args.credentials_block or Settings.from_env(api_url=args.api_url):
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir) as server:
+            remember_index(args, server)
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))

@@ -59,6 +59,7 @@ from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
 from reelscribe.core.settings import Environment
+from reelscribe.core.table_format import DELTA_LOG, MARKER_TABLE
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
 
@@ -68,9 +69,7 @@ VideoTables = Mapping[str, pa.Table]
 """One video's rows per table name (``segments``, ``videos``, …), without ``index_id``."""
 
 PARTITION = "index_id"
-MARKER_TABLE = "videos"
 STAGING = "_staging"
-DELTA_LOG = "_delta_log"
 COMMIT_RETRY = RetryPolicy(max_attempts=8, base_delay=0.1, max_delay=2.0)
 # Row groups DuckDB can read in parallel; the Rust writer's default is ~1 M rows.
 ROW_GROUP_ROWS = 131_072

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 import fsspec
 
-from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
 from reelscribe.core.lake_writer import LakeWriter
-from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat
+from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, DELTA_LOG, MARKER_TABLE, TABLE_FORMATS, TableFormat
 
 __all__ = ["DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeWriter", "TableFormat", "commits_in_batches", "open_lake"]
 # Delta files are named part-…; a per-video lake's are <video_id>.parquet.
@@ -34,6 +33,8 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
         if lake.fs.exists(log_dir):
             raise ConfigError(_MISMATCH["delta"].format(out=out))
         return lake
+    from reelscribe.core.delta_lake import DeltaLake, is_delta_table  # delta-rs loads only for a Delta lake
+
     delta = DeltaLake(out)
     if not is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options) and _holds_video_files(
         delta.fs, f"{delta.root}/{MARKER_TABLE}"
