@@ -94,7 +94,7 @@ def remember_index(args: argparse.Namespace, server) -> None:
     from reelscribe.core.settings import Settings
 
     name = _index_name(args)
-    with TwelveLabsClient(Settings(base_url=server.base_url, api_key=server.api_key)) as client:
+    with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
         index = resolve_index(client, None, name)
     path = server.data_dir / INDEX_IDS_FILE
     known = _read_ids(path)
@@ -159,7 +159,7 @@ def _looked_up_index_id(args: argparse.Namespace) -> str | None:
     from reelscribe.server.launcher import EmbeddedServer
 
     with EmbeddedServer(_server_dir(args)) as server:
-        with TwelveLabsClient(Settings(base_url=server.base_url, api_key=server.api_key)) as client:
+        with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
             index = client.find_index_by_name(_index_name(args))
     return index.id if index else None
 
