@@ -57,18 +57,25 @@ prefect-server: $(RUN_STAMP)
 	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
 
 # The local Twelve Labs-compatible API the deployments point at by default; its key comes from
-# REELSCRIBE_SERVER_API_KEYS (never from the command line). It listens on the server's default
-# port (DEFAULT_PORT in server/config.py) unless LOCAL_API_PORT is set.
-local-api: $(RUN_STAMP)
-	$(BIN)/reelscribe serve --host 127.0.0.1 $(if $(LOCAL_API_PORT),--port $(LOCAL_API_PORT)) --data-dir .reelscribe/server
+# REELSCRIBE_SERVER_API_KEYS, else from LOCAL_API_KEY_FILE (made on first use, readable by you
+# only), never from the command line, so that `make secret` in another terminal finds it. It
+# listens on the server's default port (DEFAULT_PORT in server/config.py) unless LOCAL_API_PORT is set.
+LOCAL_API_KEY_FILE := .reelscribe/local-api-key
 
-# Stores $TWELVE_LABS_API_KEY in the Secret block the deployments name (secret/twelve-labs-api-key).
+local-api: $(RUN_STAMP)
+	@test -n "$$REELSCRIBE_SERVER_API_KEYS" || test -s $(LOCAL_API_KEY_FILE) || { mkdir -p $(dir $(LOCAL_API_KEY_FILE)) && umask 077 && $(BIN)/python -c "import secrets; print(secrets.token_urlsafe(24))" > $(LOCAL_API_KEY_FILE); }
+	@REELSCRIBE_SERVER_API_KEYS="$${REELSCRIBE_SERVER_API_KEYS:-$$(cat $(LOCAL_API_KEY_FILE))}" $(BIN)/reelscribe serve --host 127.0.0.1 $(if $(LOCAL_API_PORT),--port $(LOCAL_API_PORT)) --data-dir .reelscribe/server
+
+# Stores the key in the Secret block the deployments name (secret/twelve-labs-api-key): $TWELVE_LABS_API_KEY
+# if set (e.g. a tlk_… key of Twelve Labs), else the local API's key from LOCAL_API_KEY_FILE.
 secret: $(RUN_STAMP)
-	@test -n "$$TWELVE_LABS_API_KEY" || { echo "set TWELVE_LABS_API_KEY to the key to store" >&2; exit 2; }
-	@$(BIN)/python -c "import os; from prefect.blocks.system import Secret; Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
+	@test -n "$$TWELVE_LABS_API_KEY" || test -s $(LOCAL_API_KEY_FILE) || { echo "set TWELVE_LABS_API_KEY to the key to store (or run make local-api first, which makes $(LOCAL_API_KEY_FILE))" >&2; exit 2; }
+	@TWELVE_LABS_API_KEY="$${TWELVE_LABS_API_KEY:-$$(cat $(LOCAL_API_KEY_FILE))}" $(BIN)/python -c "import os; from prefect.blocks.system import Secret; Secret(value=os.environ['TWELVE_LABS_API_KEY']).save('twelve-labs-api-key', overwrite=True)"
 	@echo "saved Secret block twelve-labs-api-key in $$PREFECT_API_URL"
 
+# Refuses (one line, nothing registered) a commit that workers could not fetch: deployments/git-source.sh.
 deploy: $(RUN_STAMP)
+	@sh deployments/git-source.sh >/dev/null
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
 

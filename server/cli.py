@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import ipaddress
 import logging
 import os
+import socket
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -14,7 +16,7 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from reelscribe.server.config import KEYS_ENV, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.config import KEYS_ENV, PORT_TAKEN_EXIT, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys
 from reelscribe.server.urlfetch import UrlRules
 from reelscribe.server.webhooks import WebhookUrlRefused, check_webhook_url
 
@@ -200,6 +202,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = parse_config(argv, os.environ)
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else 2
+    try:
+        listener = _listen(config.host, config.port)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        print(f"reelscribe serve: error: port {config.port} on {config.host} is taken ({exc.strerror})", file=sys.stderr)
+        return PORT_TAKEN_EXIT
     import uvicorn
 
     from reelscribe.server.app import create_app
@@ -217,5 +226,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             server_header=False,
         )
     )
-    server.run()
+    server.run(sockets=[listener])
     return 0 if server.started else 1
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before the app loads its model, so a taken port fails at once and typed."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+    return socket.create_server((host, port), family=family, backlog=2048)

@@ -22,6 +22,9 @@ API_VERSION = "1.3"
 GIB = 1024**3
 DEFAULT_PORT = 8765
 KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
+PORT_TAKEN_EXIT = 98
+"""The server's exit status when its port is already taken (EADDRINUSE's number on Linux): the
+launcher tells this case from any other failed start by the status, never by the log text."""
 WEBHOOK_SECRET_ENV = "REELSCRIBE_SERVER_WEBHOOK_SECRET"
 DRAIN_SLACK = 64 * 1024 * 1024
 """How much of a refused request's body is still read (and dropped) past the upload limit, so a

@@ -20,7 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from reelscribe.server.config import KEYS_ENV
+from reelscribe.server.config import KEYS_ENV, PORT_TAKEN_EXIT
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 _LOG_TAIL_BYTES = 4000
@@ -28,6 +28,10 @@ _LOG_TAIL_BYTES = 4000
 
 class ServerStartError(RuntimeError):
     """The server process died or did not become ready in time; the message ends with its log tail."""
+
+
+class PortTaken(ServerStartError):
+    """The server exited because another process holds its port (its exit status says so)."""
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -132,8 +136,7 @@ class EmbeddedServer:
                 return self
             except ServerStartError as exc:
                 self._terminate(kill=True)
-                port_taken = "address already in use" in str(exc).lower()
-                if not (port_taken and attempt + 1 < attempts):
+                if not (isinstance(exc, PortTaken) and attempt + 1 < attempts):
                     raise
                 self._port = free_port(self.host)
         return self
@@ -159,7 +162,8 @@ class EmbeddedServer:
         while True:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise ServerStartError(
+                failed = PortTaken if self._process.returncode == PORT_TAKEN_EXIT else ServerStartError
+                raise failed(
                     f"server exited with status {self._process.returncode}; log tail:\n{_log_tail(self.log_path)}"
                 )
             try:

@@ -80,12 +80,13 @@ def land_transcription(
     return Landed(video_id=video_id, segments=landed.segment_count, duration=duration, staged=staged)
 
 
-@task(name="commit-landed", task_run_name="commit-{index_id}", retries=2, retry_delay_seconds=[5, 30], cache_policy=NO_CACHE)
+@task(name="commit-landed", task_run_name="commit-{index_id}", **RETRY_TRANSIENT, cache_policy=NO_CACHE)
 def commit_landed(out: str, index_id: str, video_ids: list[str], storage_block: str | None = None) -> list[str]:
     """Commit staged videos to the Delta lake in one batch (one commit per table).
 
     Safe to retry: a commit replaces these videos' rows, and what was committed is unstaged (a
-    video another run committed first is simply not found staged).
+    video another run committed first is simply not found staged). Retried as a step only after a
+    transient failure; the store's own faults are retried inside delta-rs (``core/stores.py``).
     """
     use_storage_block(storage_block)
     committed = open_lake(out, "delta").commit(index_id, video_ids)

@@ -25,9 +25,10 @@ CHUNK = 1 << 16
 
 @dataclass(frozen=True)
 class Fault:
-    """What to do with one request. ``kind``: forward, status, reset_before, lost_answer, mutate.
+    """What to do with one request. ``kind``: forward, status, reset_before, lost_answer, mutate, slow.
 
     ``body``: the raw bytes a ``status`` fault answers with (default: a JSON error body).
+    ``hold``: for ``slow``, called before forwarding (a test's barrier: the answer is as slow as it says).
     """
 
     kind: str = "forward"
@@ -35,6 +36,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     mutate: Callable[[Any], Any] | None = None
     body: bytes | None = None
+    hold: Callable[[], None] | None = None
 
 
 FORWARD = Fault()
@@ -100,6 +102,8 @@ class FaultProxy:
                 if fault.kind == "reset_before":
                     self._drain()
                     return self._reset()
+                if fault.kind == "slow" and fault.hold is not None:
+                    fault.hold()
                 status, headers, payload = proxy._forward(self)
                 if fault.kind == "lost_answer":
                     return self._reset()
@@ -107,7 +111,7 @@ class FaultProxy:
                     payload = json.dumps(fault.mutate(json.loads(payload))).encode()
                 self._reply(status, payload, headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _handle
 
             def _drain(self) -> None:
                 remaining = int(self.headers.get("Content-Length") or 0)
@@ -120,13 +124,16 @@ class FaultProxy:
                 self.connection.close()
 
             def _reply(self, status: int, payload: bytes, headers: dict[str, str]) -> None:
+                head = self.command == "HEAD"  # its Content-Length is the object's, and it has no body
                 self.send_response(status)
                 for key, value in headers.items():
-                    if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    if key.lower() not in ("transfer-encoding", "connection") and (head or key.lower() != "content-length"):
                         self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
+                if not head:
+                    self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
-                self.wfile.write(payload)
+                if not head:
+                    self.wfile.write(payload)
 
             def log_message(self, *args: Any) -> None:
                 pass

@@ -66,8 +66,13 @@ def _stop_group(process: subprocess.Popen, grace: float = 20.0) -> None:
             return
 
 
-def start_prefect_server(children: Children, home: Path) -> tuple[str, dict[str, str]]:
-    """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
+def start_prefect_server(
+    children: Children, home: Path, settings: dict[str, str] | None = None
+) -> tuple[str, dict[str, str]]:
+    """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children.
+
+    ``settings``: more ``PREFECT_*`` variables for the server (and the children), e.g. its services' loops.
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
@@ -81,6 +86,7 @@ def start_prefect_server(children: Children, home: Path) -> tuple[str, dict[str,
         DO_NOT_TRACK="1",
         HF_HUB_OFFLINE="1",
     )
+    env.update(settings or {})
     server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
     deadline = time.monotonic() + SERVER_STARTUP_S
     while True:

@@ -48,7 +48,11 @@ def children(tmp_path_factory):
 @pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
-    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
+    # No scheduler: an hourly run it created could start on these workers at the top of the hour,
+    # with the deployment's defaults (tests/test_schedules.py checks the scheduler).
+    return start_prefect_server(
+        children, tmp_path_factory.mktemp("prefect-home"), {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+    )
 
 
 @pytest.fixture

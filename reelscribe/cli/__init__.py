@@ -13,6 +13,8 @@ from pathlib import Path
 
 from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
+from reelscribe.cli.export import add_export_command
+from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
 from reelscribe.flows.params import (
     DEFAULT_INDEX_NAME,
@@ -79,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
     convert.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
     convert.set_defaults(handler=_cmd_lake_convert)
+
+    add_export_command(commands)
+    add_search_command(commands)
 
     demo = commands.add_parser("demo", help="transcribe the bundled sample with the embedded server and show what landed")
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")

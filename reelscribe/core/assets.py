@@ -19,9 +19,8 @@ from typing import Any, Callable, ContextManager
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ConfigError, TransientError
-from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
+from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_first, lookup_names, upload_name
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
-from reelscribe.core.retry import retrying
 from reelscribe.core.sources import VideoSource, open_source, source_size
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
@@ -89,20 +88,24 @@ def ensure_asset(
     """The asset holding this content: found by hash, else uploaded once; an unfinished multipart upload is resumed."""
     if direct_limit < 1:
         raise ConfigError(f"the direct upload limit must be a positive number of bytes, got {direct_limit!r}")
-    name = upload_name(source)
-    asset = find_asset_for(client, sha256, name)
+    name = upload_name(source, sha256)
+    asset = find_first(lambda n: find_asset_for(client, sha256, n), lookup_names(source, name))
     if asset is None:
-        asset, _ = create_once(
+        created, _ = create_once(
             client,
-            lambda: _upload(client, source, name, _metadata(source, sha256), direct_limit, sleep),
+            lambda: _create(client, source, name, _metadata(source, sha256), direct_limit),
             lambda: find_asset_for(client, sha256, name),
             what=f"upload of {source.name} as an asset",
             sleep=sleep,
         )
+        if isinstance(created, MultipartSession):
+            _send_chunks(client, _from_created(created), source, urls=created.upload_urls)
+            return client.get_asset(created.asset_id)
+        asset = created
     if asset.status is AssetStatus.PROCESSING and asset.method == "multipart":
         session = _open_session_of(client, asset.id)
         if session is not None:
-            _send_chunks(client, session, source, sleep)
+            _send_chunks(client, session, source, resume=True)
     return asset
 
 
@@ -154,28 +157,19 @@ def _metadata(source: VideoSource, sha256: str) -> dict[str, str]:
     return {META_SHA256: sha256, META_SOURCE: source.name}
 
 
-def _upload(
-    client: TwelveLabsClient, source: VideoSource, name: str, metadata: dict, direct_limit: int,
-    sleep: Callable[[float], None],
-) -> Asset:
-    """One upload attempt: by URL, directly, or (above ``direct_limit`` bytes) through a multipart session."""
+def _create(
+    client: TwelveLabsClient, source: VideoSource, name: str, metadata: dict, direct_limit: int
+) -> Asset | MultipartSession:
+    """One create: an asset by URL or by direct upload, or (above ``direct_limit`` bytes) a
+    multipart session, whose asset is reserved at once with the metadata. Its chunks are sent
+    after the create, outside its retries, so that no layer multiplies another's tries."""
     if source.kind == "url":
         return client.create_asset(url=source.uri, filename=name, user_metadata=metadata)
     size = source_size(source)
     if size > direct_limit:
-        return _upload_multipart(client, source, name, size, metadata, sleep)
+        return client.create_multipart_upload(name, size, user_metadata=metadata)
     with open_source(source) as stream:
         return client.create_asset(file=(name, stream), filename=name, user_metadata=metadata)
-
-
-def _upload_multipart(
-    client: TwelveLabsClient, source: VideoSource, name: str, size: int, metadata: dict,
-    sleep: Callable[[float], None],
-) -> Asset:
-    """Open a session (its asset is reserved at once, with the metadata), send every chunk, return the asset."""
-    created = client.create_multipart_upload(name, size, user_metadata=metadata)
-    _send_chunks(client, _from_created(created), source, sleep, urls=created.upload_urls)
-    return client.get_asset(created.asset_id)
 
 
 def _from_created(created: MultipartSession) -> _Session:
@@ -194,30 +188,26 @@ def _send_chunks(
     client: TwelveLabsClient,
     session: _Session,
     source: VideoSource,
-    sleep: Callable[[float], None],
     urls: list[UploadUrl] = (),
+    *,
+    resume: bool = False,
 ) -> None:
     """Send the chunks the session lacks, one at a time (memory: one chunk), reporting them in batches.
 
-    Each chunk's ``PUT`` is retried alone (by the client). When a round fails anyway, the session
-    is asked which chunks it has, and the next round sends only the rest with fresh URLs (each URL
-    is single-use). The retry budget and waits are the client's policy.
+    One retry layer: each chunk's ``PUT`` and each report is retried by the client alone (at most
+    its policy's ``max_attempts`` tries). A chunk that still fails ends this run; the next run
+    ``resume``s: the session says which chunks it already has, and only the rest are sent.
     """
     have: set[int] = set()
-    known = {url.chunk_index: url.url for url in urls}
-    what = f"multipart upload {session.upload_id}"
-    for attempt in retrying(client.retry, what=what, sleep=sleep, log=log.info):
-        with attempt:
-            if attempt.retry_state.attempt_number > 1:
-                status = client.get_multipart_upload(session.upload_id)
-                if status.status == "completed":
-                    return
-                if not status.is_active:
-                    raise ApiError(409, f"upload_{status.status}", f"the upload session is {status.status}",
-                                   method="GET", path="assets/multipart-uploads")
-                have = {chunk.index for chunk in status.uploaded_chunks if chunk.status == "completed"}
-                known = {}
-            _send_round(client, session, source, have, known)
+    if resume:
+        status = client.get_multipart_upload(session.upload_id)
+        if status.status == "completed":
+            return
+        if not status.is_active:
+            raise ApiError(409, f"upload_{status.status}", f"the upload session is {status.status}",
+                           method="GET", path="assets/multipart-uploads")
+        have = {chunk.index for chunk in status.uploaded_chunks if chunk.status == "completed"}
+    _send_round(client, session, source, have, {url.chunk_index: url.url for url in urls})
 
 
 def _send_round(

@@ -12,8 +12,14 @@ on this host and that process is gone (a killed Dask worker). A stale claim is t
 creating the next generation, again only-if-absent, so of several machines taking over exactly
 one wins, and no delete can ever remove a live claim that another machine just created.
 
-The TTL bounds how long a dead machine blocks a video; it must exceed the longest upload, or a
-slow but living holder could be taken over and the video uploaded twice.
+While a claim is held, a heartbeat thread renews it (a new ``expires_at``) every third of the
+TTL, so a living holder is never taken over however long its upload takes; a dead holder stops
+renewing, and its claim goes stale one TTL after its last renewal at the latest. The TTL thus
+bounds how long a dead machine blocks a video, not how long an upload may take.
+
+Each claim names its owner (a fresh random token). A create whose answer was lost and which the
+store's client sent again meets its own object (S3: ``412 Precondition Failed``); the claimer
+reads it back and, finding its own token, holds the claim instead of waiting for itself.
 """
 
 from __future__ import annotations
@@ -22,11 +28,12 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from reelscribe.core.lake import validate_partition_id
@@ -37,6 +44,7 @@ log = logging.getLogger(__name__)
 CLAIMS_DIR = "_claims"
 DEFAULT_TTL_S = 1800.0
 DEFAULT_POLL_S = 1.0
+RENEWALS_PER_TTL = 3
 _SUFFIX = ".json"
 
 
@@ -49,8 +57,16 @@ class Claim:
     expires_at: float
 
 
+def wait_for_stop(stop: threading.Event, seconds: float) -> bool:
+    """The heartbeat's pause between renewals: ``True`` once the holder is done."""
+    return stop.wait(seconds)
+
+
 class ClaimStore:
-    """Claims under ``<out>/_claims`` on the same store as the lake (any fsspec URL or path)."""
+    """Claims under ``<out>/_claims`` on the same store as the lake (any fsspec URL or path).
+
+    ``heartbeat_wait(stop, seconds)`` is the pause between renewals (tests pass one they step).
+    """
 
     def __init__(
         self,
@@ -60,6 +76,7 @@ class ClaimStore:
         poll_s: float = DEFAULT_POLL_S,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
+        heartbeat_wait: Callable[[threading.Event, float], bool] = wait_for_stop,
         **storage_options: Any,
     ) -> None:
         self.fs, root = open_store(out, **storage_options)
@@ -68,15 +85,40 @@ class ClaimStore:
         self.poll_s = poll_s
         self.clock = clock
         self.sleep = sleep
+        self.heartbeat_wait = heartbeat_wait
+        self.renewals = 0
+        """Renewals written by this store's heartbeats (tests step on it)."""
 
     @contextmanager
     def hold(self, index_id: str, sha256: str) -> Iterator[Claim]:
-        """Wait for and hold the claim of ``sha256`` in ``index_id``; released on exit."""
+        """Wait for and hold the claim of ``sha256`` in ``index_id``, renewed while held; released on exit."""
         claim = self.acquire(index_id, sha256)
+        stop = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._renew_until, args=(index_id, sha256, claim, stop),
+            name=f"claim-heartbeat-{sha256[:12]}", daemon=True,
+        )
+        heartbeat.start()
         try:
             yield claim
         finally:
+            stop.set()
+            heartbeat.join()
             self.release(index_id, sha256, claim)
+
+    def _renew_until(self, index_id: str, sha256: str, claim: Claim, stop: threading.Event) -> None:
+        """Push ``expires_at`` one TTL ahead every third of a TTL until ``stop``; give up once taken over."""
+        folder = self._folder(index_id, sha256)
+        while not self.heartbeat_wait(stop, self.ttl_s / RENEWALS_PER_TTL):
+            try:
+                if self._generations(folder)[-1:] != [claim.generation]:
+                    log.warning("%s…: claim generation %d was taken over; no longer renewed", sha256[:12], claim.generation)
+                    return
+                claim = replace(claim, expires_at=self.clock() + self.ttl_s)
+                self.fs.pipe_file(self._path(folder, claim.generation), _encode(claim))
+                self.renewals += 1
+            except OSError as exc:  # the store failed this once; the next beat tries again, well within the TTL
+                log.warning("%s…: claim renewal failed (%s); trying again", sha256[:12], exc)
 
     def acquire(self, index_id: str, sha256: str) -> Claim:
         folder = self._folder(index_id, sha256)
@@ -131,14 +173,21 @@ class ClaimStore:
         return claim.host != socket.gethostname() or _process_exists(claim.pid)
 
     def _create(self, folder: str, claim: Claim) -> bool:
-        """Write the claim only if its generation does not exist yet; ``False`` if another won."""
-        data = json.dumps(asdict(claim)).encode()
+        """Write the claim only if its generation does not exist yet; ``False`` if another won.
+
+        "Exists" may be this very claim: the first try took effect, its answer was lost, and the
+        client's retry met it. The owner token read back tells the two apart.
+        """
         path = self._path(folder, claim.generation)
         self.fs.makedirs(folder, exist_ok=True)
         try:
             with self.fs.open(path, "xb") as handle:
-                handle.write(data)
+                handle.write(_encode(claim))
         except FileExistsError:
+            found = self._read(folder, claim.generation)
+            if found is not None and found.owner == claim.owner:
+                log.info("claim generation %d: a lost answer; the object is ours", claim.generation)
+                return True
             return False
         return True
 
@@ -179,6 +228,10 @@ class ClaimStore:
     @staticmethod
     def _path(folder: str, generation: int) -> str:
         return f"{folder}/{generation:08d}{_SUFFIX}"
+
+
+def _encode(claim: Claim) -> bytes:
+    return json.dumps(asdict(claim)).encode()
 
 
 def _process_exists(pid: int) -> bool:

@@ -59,6 +59,7 @@ from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
 from reelscribe.core.settings import Environment
+from reelscribe.core.stores import filesystem
 from reelscribe.core.table_format import DELTA_LOG, MARKER_TABLE
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
@@ -95,7 +96,7 @@ class DeltaLake:
         self.out = out.rstrip("/")
         self.storage_options = {**_default_storage_options(self.out), **(storage_options or {})}
         self.staging = Lake(f"{self.out}/{STAGING}")
-        self.fs, self.root = fsspec.core.url_to_fs(self.out)
+        self.fs, self.root = filesystem(self.out)
         self._known: set[str] = set()
 
     # -- the interface of Lake -------------------------------------------------------------

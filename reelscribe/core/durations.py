@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import importlib.util
 
-import fsspec
-
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.sources import VideoSource
+from reelscribe.core.stores import filesystem
 
 HEADER_BLOCK = 1 << 18
 
@@ -38,7 +37,8 @@ def video_seconds(source: VideoSource) -> float | None:
     try:
         if source.kind == "file":
             return _seconds(av.open(source.uri))
-        with fsspec.open(source.uri, "rb", block_size=HEADER_BLOCK, cache_type="readahead") as stream:
+        fs, path = filesystem(source.uri)
+        with fs.open(path, "rb", block_size=HEADER_BLOCK, cache_type="readahead") as stream:
             return _seconds(av.open(stream))
     except (av.error.FFmpegError, OSError, ValueError):
         return None

@@ -138,3 +138,11 @@ class IndexingTimedOut(ReelscribeError):
 def _rebuild(cls, args, kwargs):
     """Unpickle errors whose constructors take more than a message (Prefect may pickle states)."""
     return cls(*args, **kwargs)
+
+
+class LakeNotFound(ReelscribeError):
+    """No lake (no ``videos`` table) under the location given."""
+
+
+class NotInLake(ReelscribeError):
+    """An index or video asked for that the lake does not hold."""

@@ -6,6 +6,12 @@ created the task (twelvelabs-python #50), so after every failed attempt the look
 before the upload is re-sent, whole. Lookup and upload of one content run under a claim in the
 lake's store (``reelscribe.core.claims``), which every machine sees, so two runs landing the same
 index at once, on one host or many, do not both upload it.
+
+The lookup lists by file name, so each content is sent under a name of its own
+(``upload_name``: ``video.mp4`` → ``video-3f2a9c1e.mp4``): the list holds that one upload, not
+every video ever called ``video.mp4``, and the lookup costs the same at the 10,000th video as
+at the first. Earlier versions sent the plain name; one more lookup by it (``legacy_name``),
+before the first attempt only, still finds what they uploaded.
 """
 
 from __future__ import annotations
@@ -140,8 +146,9 @@ def submit_video(
 def _find_or_create(
     client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None]
 ) -> Submitted:
-    name = upload_name(source)
-    existing = find_task_for(client, index_id, sha256, name)
+    # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
+    name = legacy_name(source) if source.kind == "url" else upload_name(source, sha256)
+    existing = find_first(lambda n: find_task_for(client, index_id, sha256, n), lookup_names(source, name))
     if existing:
         return Submitted(existing.id, existing.video_id, reused=True)
     metadata = {META_SHA256: sha256, META_SOURCE: source.name}
@@ -162,8 +169,43 @@ def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: st
         return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
 
 
-def upload_name(source: VideoSource) -> str:
-    """The file name the server records for ``source``, which ``find_task_for`` filters by.
+def find_first(find: Callable[[str], T | None], names: tuple[str, ...]) -> T | None:
+    """The first of ``find(name)`` over ``names`` that finds something (later names are not asked)."""
+    for name in names:
+        found = find(name)
+        if found is not None:
+            return found
+    return None
+
+
+def lookup_names(source: VideoSource, name: str) -> tuple[str, ...]:
+    """What to look ``source`` up by before its first upload: ``name``, then the plain name earlier versions sent."""
+    legacy = legacy_name(source)
+    return (name,) if legacy == name else (name, legacy)
+
+
+NAME_HASH_CHARS = 8
+"""Hex digits of the content hash in an upload's name: two same-named videos share a name once in 4 billion."""
+
+
+def upload_name(source: VideoSource, sha256: str) -> str:
+    """The name ``source`` is sent under: its plain name with the content hash before the extension.
+
+    ``video.mp4`` → ``video-3f2a9c1e.mp4``: it still reads well in a dashboard and keeps the
+    extension last. The hash goes before the extension, not in front, because some list filters
+    match a substring: a lookup by an earlier version's ``video.mp4`` then matches only the
+    videos sent under that plain name, never the hashed ones.
+    """
+    plain = legacy_name(source)
+    stem, dot, extension = plain.rpartition(".")
+    if not stem or len(extension) > 16:  # no extension (".mp4" is a name, not an extension)
+        stem, dot, extension = plain, "", ""
+    tail = f"-{sha256[:NAME_HASH_CHARS]}{dot}{extension}"
+    return stem[: 255 - len(tail)] + tail
+
+
+def legacy_name(source: VideoSource) -> str:
+    """The plain file name the server records for ``source`` (what earlier versions sent).
 
     Servers keep a client's file name as metadata only: the last path component, without control
     characters, at most 255 characters (as this project's server does). A name they rewrite

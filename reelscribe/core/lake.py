@@ -34,7 +34,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
-import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -46,6 +45,7 @@ from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.lake_writer import STALE_AFTER_S, CleanupReport
 from reelscribe.core.schema import SEGMENTS_SCHEMA, SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, latest_per_source, sources_table
+from reelscribe.core.stores import filesystem
 
 __all__ = [
     "SEGMENTS_SCHEMA",
@@ -183,7 +183,7 @@ class Lake:
         if not out:
             raise ValueError("the lake location (out) must not be empty")
         self.out = out
-        self.fs, self.root = fsspec.core.url_to_fs(out, **storage_options)
+        self.fs, self.root = filesystem(out, **storage_options)
         self.is_local = isinstance(self.fs, LocalFileSystem)
         self.compression = compression
         self.fsync = fsync
@@ -337,12 +337,12 @@ class Lake:
         return self._read_files(files, VIDEOS_SCHEMA)
 
     def _read_files(self, files: list[str], schema: pa.Schema) -> pa.Table:
-        filesystem = self._arrow_fs()
+        arrow_fs = self._arrow_fs()
         try:
-            dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=filesystem)
+            dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=arrow_fs)
             return dataset.to_table()
         except (pa.ArrowException, OSError):
-            return _read_each(files, filesystem, schema)
+            return _read_each(files, arrow_fs, schema)
 
     def _arrow_fs(self) -> pafs.FileSystem:
         """pyarrow's native local filesystem is much faster than going through Python."""

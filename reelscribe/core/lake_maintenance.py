@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-import fsspec
 from deltalake import Field, Schema, convert_to_deltalake
 from deltalake.schema import PrimitiveType
 
@@ -30,6 +29,7 @@ from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
 from reelscribe.core.lake_writer import CleanupReport
 from reelscribe.core.source_state import SOURCES_TABLE
+from reelscribe.core.stores import filesystem
 
 __all__ = [
     "COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
@@ -113,7 +113,7 @@ def convert_lake(out: str) -> list[str]:
     and reading 30,000 of them made each run's landed read several times slower than on a
     compacted lake. The per-video files stay until ``vacuum`` deletes them after the retention.
     """
-    fs, root = fsspec.core.url_to_fs(out)
+    fs, root = filesystem(out)
     fs.invalidate_cache()
     if not fs.exists(f"{root.rstrip('/')}/{MARKER_TABLE}"):
         raise ConfigError(f"{out} holds no lake (no {MARKER_TABLE}/ table) to convert")

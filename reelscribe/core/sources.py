@@ -14,11 +14,10 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
-import fsspec
 
 from reelscribe.core.errors import NoVideosFound, SourceError
 from reelscribe.core.source_state import SourceIdentity, identity_from_info, identity_from_stat
-from reelscribe.core.stores import bucket_missing, store_problem
+from reelscribe.core.stores import bucket_missing, filesystem, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -127,7 +126,7 @@ def _expand_remote(uri: str) -> list[VideoSource]:
 
 def _list_remote(uri: str) -> list[VideoSource]:
     """List with details: sizes, ETags and times come with the listing (no request per object)."""
-    fs, path = fsspec.core.url_to_fs(uri)
+    fs, path = filesystem(uri)
     fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
@@ -187,7 +186,8 @@ def open_source(source: VideoSource) -> BinaryIO:
             return open(source.uri, "rb")
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    stream = fsspec.open(source.uri, "rb").open()
+    fs, path = filesystem(source.uri)
+    stream = fs.open(path, "rb")
     # The multipart encoder sizes a stream by ``len``, ``fileno`` or ``getvalue``: an object
     # store's file (s3fs, gcsfs) has none of them, only ``size``.
     if not hasattr(stream, "getvalue"):
@@ -204,7 +204,5 @@ def source_size(source: VideoSource) -> int | None:
             return os.path.getsize(source.uri)
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    import fsspec
-
-    fs, path = fsspec.core.url_to_fs(source.uri)
+    fs, path = filesystem(source.uri)
     return int(fs.size(path))

@@ -5,6 +5,12 @@ Credentials and endpoint come from the store's own standard chain (for S3 botoco
 files, instance roles) or from ``fsspec.config.conf``, which a deployment fills from a Prefect
 block (``reelscribe.tasks.storage``). Nothing here takes a secret as an argument.
 
+Every filesystem is built here (``filesystem``), so each store has one retry layer, set once:
+for S3, botocore's ``standard`` retry mode with ``REELSCRIBE_HTTP_ATTEMPTS`` tries of each request
+(default 8; it retries ``503 SlowDown``, ``500 InternalError``, other 5xx, throttling and lost
+connections, with exponential backoff), and s3fs's own retry loop, which would wrap botocore's
+(one request up to 8 x 5 times), off (one try).
+
 ``check_lake`` writes and deletes one small object before a run creates an index or uploads a
 video, so a missing driver, an unknown bucket or refused credentials end the run at once with
 one line naming the problem and the fix (``StoreError``), instead of a traceback after uploads.
@@ -20,6 +26,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from reelscribe.core.errors import StoreError
+from reelscribe.core.settings import default_retry_policy
 
 PROBE_DIR = "_claims"
 _CREDENTIALS_FIX = {
@@ -31,10 +38,35 @@ _BUCKET_SCHEMES = {"s3", "s3a", "gs", "gcs", "az", "abfs"}
 _DRIVERS = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs"}
 
 
+_S3_SCHEMES = {"s3", "s3a"}
+S3_RETRY_MODE = "standard"
+
+
+def filesystem(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
+    """``fsspec.core.url_to_fs`` with the store's one retry layer (``with_retries``)."""
+    fs, path = fsspec.core.url_to_fs(location, **with_retries(location, storage_options))
+    if _is_s3(location):
+        fs.retries = 1  # s3fs takes its own loop's tries only as this attribute: one try, botocore retries
+    return fs, path
+
+
+def with_retries(location: str, storage_options: dict[str, Any]) -> dict[str, Any]:
+    """``storage_options`` plus botocore's retry settings for an S3 location, unless they set their own."""
+    if not _is_s3(location):
+        return storage_options
+    config = dict(storage_options.get("config_kwargs") or {})
+    config.setdefault("retries", {"max_attempts": default_retry_policy().max_attempts, "mode": S3_RETRY_MODE})
+    return {**storage_options, "config_kwargs": config}
+
+
+def _is_s3(location: str) -> bool:
+    return urlsplit(location).scheme.lower() in _S3_SCHEMES
+
+
 def open_store(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """``url_to_fs`` whose failure to even build a filesystem is a ``StoreError`` with the fix."""
+    """``filesystem`` whose failure to even build a filesystem is a ``StoreError`` with the fix."""
     try:
-        return fsspec.core.url_to_fs(location, **storage_options)
+        return filesystem(location, **storage_options)
     except ImportError as exc:
         raise store_error(location, exc) from exc
     except ValueError as exc:

@@ -1,0 +1,190 @@
+"""Phrase search over the lake: where, in which video and at what second, a phrase was said.
+
+Matching is **phrase-exact on words**: the phrase's words must be consecutive words of the
+transcript, compared in lower case with the punctuation around each word ignored (``Country,``
+matches ``country``; an all-punctuation token such as ``—`` is skipped on both sides). Videos
+with a ``words`` table are searched on their words (exact times); others on their segments'
+text, split into words timed in proportion to their length (``subtitles.segment_words``). Words
+run on across segment boundaries, so a phrase spanning two segments is found, at its first
+word's time.
+
+How it stays fast at 100,000 videos: DuckDB first picks the words (or segments) containing the
+phrase's longest word as a substring, a cheap scan that over-selects, then fetches only the
+rows around those; the exact match runs on that handful here (``reelscribe.core.lake_sql``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from reelscribe.core.errors import ConfigError
+from reelscribe.core.lake_sql import LakeReader
+from reelscribe.core.subtitles import TimedWord, segment_words
+
+__all__ = ["Hit", "clock", "phrase_words", "search_lake"]
+
+MARK_OPEN, MARK_CLOSE = "«", "»"
+_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
+_LEADING_PUNCTUATION = re.compile(r"^[\W_]*")
+_TRAILING_PUNCTUATION = re.compile(r"[\W_]*$")
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One place the phrase was said; ``marked`` is ``text`` with the phrase in ``«…»``."""
+
+    index_id: str
+    video_id: str
+    source: str
+    start: float
+    end: float
+    text: str
+    marked: str
+
+    @property
+    def link(self) -> str:
+        """A media-fragment link (``<source>#t=83.2``) that players open at the hit."""
+        return f"{self.source}#t={self.start:.1f}"
+
+    @property
+    def at(self) -> str:
+        return clock(self.start)
+
+
+def clock(seconds: float) -> str:
+    """``hh:mm:ss.s``."""
+    tenths = round(seconds * 10)
+    hours, rest = divmod(tenths, 36_000)
+    minutes, rest = divmod(rest, 600)
+    return f"{hours:02d}:{minutes:02d}:{rest // 10:02d}.{rest % 10}"
+
+
+def normalise(word: str) -> str:
+    """A word as matching compares it: lower case, punctuation at either end removed."""
+    return _EDGE_PUNCTUATION.sub("", word).lower()
+
+
+def phrase_words(phrase: str) -> list[str]:
+    """The phrase's words as matched; ``ConfigError`` if it has none (only punctuation)."""
+    words = [w for w in (normalise(p) for p in phrase.split()) if w]
+    if not words:
+        raise ConfigError(f"the phrase {phrase!r} has no words to search for (only punctuation or spaces)")
+    return words
+
+
+def search_lake(reader: LakeReader, phrase: str, *, index_id: str | None = None, limit: int | None = None) -> tuple[list[Hit], int]:
+    """The hits for ``phrase`` (by index, source and time) up to ``limit``, and how many there are."""
+    wanted = phrase_words(phrase)
+    needle = max(wanted, key=len)
+    reach = len(wanted) - 1
+    runs: list[list[TimedWord]] = []
+    keys: list[tuple[str, str]] = []
+    if "words" in reader.tables:
+        for key, rows in _by_video(reader.word_windows(needle, reach, index_id)):
+            words = [(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]
+            for run in _consecutive(words):
+                runs.append(run)
+                keys.append(key)
+    for key, rows in _by_video(
+        reader.segment_windows(needle, reach, index_id, without_words="words" in reader.tables)
+    ):
+        for run in _consecutive([(r[2], r) for r in rows]):
+            runs.append(segment_words((r[2], r[3], r[4], r[5]) for r in run))
+            keys.append(key)
+    found = [(key, match) for key, run in zip(keys, runs) for match in _matches(run, wanted)]
+    sources = reader.sources({key for key, _ in found})
+    found.sort(key=lambda f: (f[0][0], sources.get(f[0], ""), f[0][1], f[1][0].start))
+    total = len(found)
+    found = found[:limit] if limit is not None else found
+    return _hits(reader, found, sources), total
+
+
+def _by_video(rows: list[tuple]) -> Iterable[tuple[tuple[str, str], list[tuple]]]:
+    group: list[tuple] = []
+    for row in rows:
+        if group and (row[0], row[1]) != (group[0][0], group[0][1]):
+            yield (group[0][0], group[0][1]), group
+            group = []
+        group.append(row)
+    if group:
+        yield (group[0][0], group[0][1]), group
+
+
+def _consecutive(items: list[tuple[int, object]]) -> list[list]:
+    """Items split where their positions (word or segment ordinals) are not consecutive."""
+    runs: list[list] = []
+    last = None
+    for position, item in items:
+        if last is None or position != last + 1:
+            runs.append([])
+        runs[-1].append(item)
+        last = position
+    return runs
+
+
+def _matches(run: Sequence[TimedWord], wanted: list[str]) -> list[list[TimedWord]]:
+    kept = [w for w in run if normalise(w.text)]
+    words = [normalise(w.text) for w in kept]
+    n = len(wanted)
+    return [kept[i : i + n] for i in range(len(words) - n + 1) if words[i : i + n] == wanted]
+
+
+def _hits(
+    reader: LakeReader, found: list[tuple[tuple[str, str], list[TimedWord]]], sources: dict[tuple[str, str], str]
+) -> list[Hit]:
+    """Each match with the text of the segments it touches, the phrase marked."""
+    needed = {(k[0], k[1], w.segment) for k, match in found for w in match if w.segment is not None}
+    texts = reader.segment_texts(sorted(needed))
+    hits = []
+    for (index_id, video_id), match in found:
+        segments = sorted({w.segment for w in match if w.segment is not None})
+        rows = [(s, *texts[(index_id, video_id, s)]) for s in segments if (index_id, video_id, s) in texts]
+        text, marked = _marked(rows, match)
+        hits.append(
+            Hit(index_id, video_id, sources.get((index_id, video_id), ""), match[0].start, match[-1].end, text, marked)
+        )
+    return hits
+
+
+def _marked(rows: list[tuple[int, float, float, str]], match: list[TimedWord]) -> tuple[str, str]:
+    """The segments' text, and the same with the occurrence of the match nearest its time marked."""
+    if not rows:
+        text = " ".join(w.text for w in match)
+        return text, f"{MARK_OPEN}{text}{MARK_CLOSE}"
+    words = segment_words(rows)
+    text = " ".join(w.text for w in words)
+    wanted = [normalise(w.text) for w in match if normalise(w.text)]
+    spans = [
+        (i, j)
+        for i in range(len(words))
+        for j in [_span_end(words, i, wanted)]
+        if j is not None
+    ]
+    if not spans:
+        return text, text
+    i, j = min(spans, key=lambda s: abs(words[s[0]].start - match[0].start))
+    pieces = [w.text for w in words]
+    lead = _LEADING_PUNCTUATION.match(pieces[i]).end()  # type: ignore[union-attr]
+    pieces[i] = pieces[i][:lead] + MARK_OPEN + pieces[i][lead:]
+    trail = _TRAILING_PUNCTUATION.search(pieces[j]).start()  # type: ignore[union-attr]
+    pieces[j] = pieces[j][:trail] + MARK_CLOSE + pieces[j][trail:]
+    return text, " ".join(pieces)
+
+
+def _span_end(words: Sequence[TimedWord], i: int, wanted: list[str]) -> int | None:
+    """The index of the last word of ``wanted`` matched from ``words[i]``, or ``None``."""
+    if not normalise(words[i].text):
+        return None
+    k = 0
+    for j in range(i, len(words)):
+        word = normalise(words[j].text)
+        if not word:
+            continue
+        if word != wanted[k]:
+            return None
+        k += 1
+        if k == len(wanted):
+            return j
+    return None

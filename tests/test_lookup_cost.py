@@ -1,0 +1,137 @@
+"""The exactly-once lookup costs the same at the 200th same-named video as at the first.
+
+Real parts: the shared local server, behind a loopback proxy that counts every request (and
+loses one answer on purpose). Every video is called ``video.mp4``, as in a camera dump.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import unquote
+
+import pytest
+from pydantic import SecretStr
+
+from reelscribe.core.assets import ensure_asset
+from reelscribe.core.claims import ClaimStore
+from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ingest import META_SHA256, legacy_name, resolve_index, submit_video, upload_name
+from reelscribe.core.settings import Settings
+from reelscribe.core.sources import VideoSource, content_sha256
+from tests.faultproxy import FORWARD, Fault, FaultProxy
+from tests.media import make_video
+
+VIDEOS = 200
+
+
+class Counting:
+    """A proxy rule: counts requests by (method, path with query); loses the answer of the ``lose_post``-th POST."""
+
+    def __init__(self, lose_post: int | None = None) -> None:
+        self.seen: Counter[tuple[str, str]] = Counter()
+        self.posts = 0
+        self.lose_post = lose_post
+        self._lock = threading.Lock()
+
+    def __call__(self, method: str, path: str) -> Fault:
+        with self._lock:
+            self.seen[(method, unquote(path))] += 1
+            if method == "POST":
+                self.posts += 1
+                if self.posts == self.lose_post:
+                    return Fault("lost_answer")  # the server creates it; the answer never arrives
+        return FORWARD
+
+    def take(self) -> Counter[tuple[str, str]]:
+        with self._lock:
+            seen, self.seen = self.seen, Counter()
+        return seen
+
+    def count(self, method: str, route: str, seen: Counter[tuple[str, str]]) -> int:
+        return sum(n for (m, path), n in seen.items() if m == method and path.split("?", 1)[0] == route)
+
+
+@pytest.fixture
+def counted(pipeline_server):
+    rule = Counting()
+    with FaultProxy(pipeline_server.root_url, rule) as proxy:
+        settings = Settings(base_url=proxy.base_url, api_key=SecretStr(pipeline_server.api_key))
+        with TwelveLabsClient(settings) as client:
+            yield client, rule
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> bytes:
+    return make_video(tmp_path_factory.mktemp("clip") / "clip.mp4", 5.0).read_bytes()
+
+
+def same_named(root: Path, clip: bytes, n: int, tag: str) -> VideoSource:
+    """``<root>/<tag>/<n>/video.mp4``: the clip with a trailer of its own, so each is new content."""
+    path = root / tag / str(n) / "video.mp4"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(clip + f"reelscribe-test {root} {tag} {n}".encode())
+    return VideoSource(str(path), "file")
+
+
+def lookups_by(name: str, seen: Counter[tuple[str, str]]) -> int:
+    """``GET /assets`` pages that asked for exactly this file name."""
+    return sum(n for (m, path), n in seen.items() if m == "GET" and path.startswith("/v1.3/assets?") and f"filename={name}&" in f"{path}&")
+
+
+def test_two_hundred_same_named_videos_cost_the_same_lookup_each(counted, tmp_path, clip):
+    """8 in flight, as a flow uploads; the 100th create's answer is lost on the way back."""
+    client, rule = counted
+    sources = [same_named(tmp_path, clip, n, "assets") for n in range(VIDEOS)]
+    hashes = [content_sha256(s) for s in sources]
+    rule.take()
+    rule.lose_post = rule.posts + VIDEOS // 2
+    with ThreadPoolExecutor(8) as pool:
+        assets = list(pool.map(
+            lambda job: ensure_asset(client, job[0], job[1], direct_limit=client.settings.direct_upload_limit, sleep=lambda s: None),
+            zip(sources, hashes),
+        ))
+    seen = rule.take()
+    names = [upload_name(s, h) for s, h in zip(sources, hashes)]
+    assert [a.filename for a in assets] == names == [f"video-{h[:8]}.mp4" for h in hashes]
+    # Each upload: one page by its own name, one by the plain name earlier versions sent; the
+    # 200th as the 1st (sending plain names, the 200th alone lists 4 pages of 50).
+    own = [lookups_by(name, seen) for name in names]
+    assert sorted(own) == [1] * (VIDEOS - 1) + [2]  # the lost answer: one more lookup finds it
+    assert lookups_by("video.mp4", seen) == VIDEOS
+    assert rule.count("GET", "/v1.3/assets", seen) == 2 * VIDEOS + 1
+    assert rule.count("POST", "/v1.3/assets", seen) == VIDEOS  # the lost one is not sent again
+    lost = names[own.index(2)]
+    assert [(a.user_metadata or {}).get(META_SHA256) for a in client.iter_assets(filename=lost)] == [hashes[own.index(2)]]
+
+
+def test_an_asset_an_earlier_version_sent_under_the_plain_name_is_found_not_sent_again(counted, tmp_path, clip):
+    client, rule = counted
+    source = same_named(tmp_path, clip, 0, "legacy")
+    sha256 = content_sha256(source)
+    with open(source.uri, "rb") as handle:
+        old = client.create_asset(file=("video.mp4", handle), filename="video.mp4", user_metadata={META_SHA256: sha256})
+    rule.take()
+    found = ensure_asset(client, source, sha256, direct_limit=client.settings.direct_upload_limit)
+    seen = rule.take()
+    assert found.id == old.id and legacy_name(source) == "video.mp4"
+    assert (rule.count("GET", "/v1.3/assets", seen), rule.count("POST", "/v1.3/assets", seen)) == (2, 0)
+
+
+def test_the_tasks_path_sends_the_hashed_name_and_finds_a_plain_named_task(counted, tmp_path, clip):
+    client, rule = counted
+    index = resolve_index(client, None, f"lookup-{tmp_path.name[-20:]}")
+    claims = ClaimStore(str(tmp_path / "lake"))
+    old_source, new_source = (same_named(tmp_path, clip, n, "tasks") for n in (0, 1))
+    old_sha = content_sha256(old_source)
+    with open(old_source.uri, "rb") as handle:
+        old = client.create_task(index.id, video_file=("video.mp4", handle), user_metadata={META_SHA256: old_sha})
+    rule.take()
+    assert submit_video(client, index.id, old_source, old_sha, claims=claims).task_id == old.id
+    assert rule.count("POST", "/v1.3/tasks", rule.take()) == 0
+    new_sha = content_sha256(new_source)
+    created = submit_video(client, index.id, new_source, new_sha, claims=claims)
+    assert not created.reused
+    assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{new_sha[:8]}.mp4")] == [created.task_id]
