@@ -61,7 +61,12 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
     """
     if args.refresh or args.dask or args.credentials_block:
         return None
-    index_id = _known_index_id(args)
+    from reelscribe.core.errors import ReelscribeError
+
+    try:
+        index_id = _known_index_id(args)
+    except ReelscribeError:
+        return None  # an API that does not answer: the full path says so, in its own words
     if index_id is None:
         return None
     from reelscribe.cli.terminal import print_reports
