@@ -17,6 +17,7 @@ import yaml
 from prefect import serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
+from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Schedule
 
 SPEC = Path(__file__).with_name("prefect.yaml")
@@ -37,6 +38,7 @@ def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
         tags=spec.get("tags"),
         parameters=spec.get("parameters"),
         schedules=[_schedule(s) for s in spec.get("schedules") or []],
+        triggers=[_trigger(t) for t in spec.get("triggers") or []],
         concurrency_limit=ConcurrencyLimitConfig(**limit) if isinstance(limit, dict) else limit,
         enforce_parameter_schema=spec.get("enforce_parameter_schema", True),
         # Importable by module from any working directory (the package is installed).
@@ -48,6 +50,12 @@ def _schedule(spec: dict[str, Any]) -> Schedule:
     if set(spec) - {"cron", "timezone", "active"}:
         raise ValueError(f"only cron schedules are translated, not {spec}")
     return Cron(spec["cron"], timezone=spec.get("timezone"), active=spec.get("active", True))
+
+
+def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:
+    if spec.get("type", "event") != "event":
+        raise ValueError(f"only event triggers are translated, not {spec}")
+    return DeploymentEventTrigger(**{k: v for k, v in spec.items() if k != "type"})
 
 
 def main() -> None:

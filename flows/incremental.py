@@ -22,10 +22,12 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
     DEFAULT_TABLE_FORMAT,
+    DEFAULT_HAND_OFF,
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
+    HandOffParam,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -84,6 +86,7 @@ def transcribe_new_videos(
     upload: Upload = DEFAULT_UPLOAD,
     max_videos: MaxVideos = None,
     max_video_minutes: MaxVideoMinutes = None,
+    hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -111,7 +114,7 @@ def transcribe_new_videos(
         reports = transcribe_each(
             [v.source for v in sending], settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
-            upload=upload, hashes=[v.content_sha256 for v in sending],
+            upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off,
         )
     waiting = Plan(tuple(v for v in plan.videos if v.status in ("new", "changed", "unreadable", "deferred")))
     return finish(reports_in_plan_order(waiting, reports), key=SUMMARY_KEY, headline=headline)

@@ -19,8 +19,10 @@ from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS
 from pydantic.fields import FieldInfo
 
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
-from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
+from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS, DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
 from reelscribe.core.settings import UploadChoice
+# DEFAULT_HAND_OFF and HAND_OFFS, like the table format's, for the CLI.
+from reelscribe.core.handoff import DEFAULT_HAND_OFF, HAND_OFFS, HandOff  # noqa: F401
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +79,14 @@ TableFormatParam = Annotated[
     Field(
         description="How the lake stores its tables: 'parquet' (one file per video, any reader globs it) or "
         "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3).",
+    ),
+]
+HandOffParam = Annotated[
+    HandOff,
+    Field(
+        description="How an s3:// (object-store) video reaches the API: 'stream' (read here and sent) or 'url' "
+        "(a presigned URL the API fetches itself, valid REELSCRIBE_HAND_OFF_EXPIRY_S seconds, 6 h by default; "
+        "only where the API can reach the store). Files and http(s) URLs are sent as they are.",
     ),
 ]
 Upload = Annotated[

@@ -13,11 +13,13 @@ from prefect.states import State
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
+    DEFAULT_HAND_OFF,
     DEFAULT_OUT,
     DEFAULT_UPLOAD,
     ApiUrl,
     CredentialsBlock,
     Dask,
+    HandOffParam,
     IndexId,
     IndexName,
     MaxConcurrency,
@@ -37,6 +39,7 @@ from reelscribe.flows.params import (
 )
 from reelscribe.flows.report import VideoReport, deferred_report, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
+from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.durations import require_durations
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
@@ -97,6 +100,7 @@ def transcribe_videos(
     upload: Upload = DEFAULT_UPLOAD,
     max_videos: MaxVideos = None,
     max_video_minutes: MaxVideoMinutes = None,
+    hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -121,7 +125,7 @@ def transcribe_videos(
         reports += reports_in_plan_order(plan, transcribe_each(
             [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
-            table_format=table_format, upload=upload,
+            table_format=table_format, upload=upload, hand_off=hand_off,
             hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"],
         ))
     return finish(reports)
@@ -157,6 +161,7 @@ def transcribe_each(
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
     hashes: list[str | None] | None = None,
+    hand_off: HandOff = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
@@ -174,13 +179,13 @@ def transcribe_each(
             upload_video,
             {"source": found, "content_sha256": hashes or [None] * len(found),
              "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
-             "options": unmapped(options), **shared, **store},
+             "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
         )
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), **shared, **store},
+             "table_format": unmapped(table_format), "options": unmapped(options), **shared, **store},
         )
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only

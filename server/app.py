@@ -127,7 +127,7 @@ def webhook_sender(config: ServerConfig, store: Store) -> WebhookSender | None:
         return None
 
     def models_of(index_id: str) -> list[dict]:
-        index = store.get_index(index_id)
+        index = store.indexes.get(index_id)
         return index.models if index is not None else []
 
     return WebhookSender(

@@ -24,7 +24,7 @@ from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.ids import utc_now
 from reelscribe.server.media import BrokenMedia, probe
-from reelscribe.server.multipart import assemble, discard_chunks
+from reelscribe.server.multipart import assemble, discard_chunks, expire_uploads
 from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
 from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
 from reelscribe.server.steps import StepThreads
@@ -55,7 +55,7 @@ class AssetWorkers:
 
     def start(self) -> None:
         self._prepare_disk()
-        requeued = self.store.requeue_indexed_assets()
+        requeued = self.store.indexed_assets.requeue_interrupted()
         if requeued:
             log.info("resuming %d indexed asset(s) interrupted while validating or indexing", requeued)
         self._steps.spawn("assets", self._assets_wake, self._assets_step)
@@ -72,11 +72,11 @@ class AssetWorkers:
         """Drop files no asset or live upload session refers to (left by a crash or a deletion)."""
         self.config.assets_dir.mkdir(parents=True, exist_ok=True)
         self.config.multipart_dir.mkdir(parents=True, exist_ok=True)
-        keep = self.store.asset_ids()
+        keep = self.store.assets.ids()
         for path in self.config.assets_dir.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
-        live = self.store.uploads_needing_chunks()
+        live = self.store.uploads.needing_chunks()
         for folder in self.config.multipart_dir.iterdir():
             if folder.name not in live:
                 discard_chunks(self.config.multipart_dir, folder.name)
@@ -87,15 +87,15 @@ class AssetWorkers:
     # Assets
 
     def _assets_step(self) -> bool:
-        for upload in self.store.expire_uploads(utc_now()):
+        for upload in expire_uploads(self.store, utc_now()):
             log.info("multipart upload %s expired; asset %s failed", upload.id, upload.asset_id)
             discard_chunks(self.config.multipart_dir, upload.id)
         promoted = False
-        while self.store.claim_indexed_asset("pending", "queued") is not None:
+        while self.store.indexed_assets.claim("pending", "queued") is not None:
             promoted = True
         if promoted:
             self._index_wake.set()
-        asset = self.store.next_processable_asset()
+        asset = self.store.assets.next_processable()
         if asset is None:
             return promoted
         try:
@@ -110,11 +110,11 @@ class AssetWorkers:
         log.info("asset %s failed: %s", asset.id, message)
         asset_path(self.config, asset.id).unlink(missing_ok=True)
         self._discard_upload(asset)
-        self.store.update_asset(asset.id, status="failed", error_message=message)
+        self.store.assets.update(asset.id, status="failed", error_message=message)
 
     def _discard_upload(self, asset: AssetRow) -> None:
         if asset.method == "multipart":
-            upload = self.store.upload_for_asset(asset.id)
+            upload = self.store.uploads.for_asset(asset.id)
             if upload is not None:
                 discard_chunks(self.config.multipart_dir, upload.id)
 
@@ -130,10 +130,10 @@ class AssetWorkers:
                 return
         elif asset.method == "multipart":
             if not path.exists():
-                upload = self.store.upload_for_asset(asset.id)
+                upload = self.store.uploads.for_asset(asset.id)
                 if upload is None:
                     return
-                assemble(self.config.multipart_dir, upload, self.store.chunks(upload.id), path)
+                assemble(self.config.multipart_dir, upload, self.store.uploads.chunks(upload.id), path)
             self._discard_upload(asset)
             size = path.stat().st_size
         try:
@@ -141,7 +141,7 @@ class AssetWorkers:
         except BrokenMedia as exc:
             self._fail_asset(asset, f"The file is not a readable video or audio file: {exc}.")
             return
-        ready = self.store.update_asset(
+        ready = self.store.assets.update(
             asset.id,
             status="ready",
             size=size,
@@ -172,11 +172,11 @@ class AssetWorkers:
 
     def _fail_indexed(self, row: IndexedAssetRow, status: str, code: str, message: str) -> None:
         log.info("indexed asset %s failed: %s (%s)", row.id, code, message)
-        if self.store.update_indexed_asset(row.id, status, status="failed", error_code=code, error_message=message):
+        if self.store.indexed_assets.update(row.id, status, status="failed", error_code=code, error_message=message):
             self._completed(Completion(row.id, row.index_id, "failed", row.duration))
 
     def _index_next(self) -> bool:
-        row = self.store.claim_indexed_asset("queued", "validating")
+        row = self.store.indexed_assets.claim("queued", "validating")
         if row is None:
             return False
         try:
@@ -185,14 +185,14 @@ class AssetWorkers:
             pass
         except Exception as exc:
             log.exception("indexing of indexed asset %s failed", row.id)
-            current = self.store.get_indexed_asset(row.index_id, row.id)
+            current = self.store.indexed_assets.get(row.index_id, row.id)
             if current is not None:
                 self._fail_indexed(row, current.status, "internal_error", f"Indexing failed: {type(exc).__name__}.")
         return True
 
     def _index(self, row: IndexedAssetRow) -> None:
         path = asset_path(self.config, row.asset_id)
-        asset = self.store.get_asset(row.asset_id)
+        asset = self.store.assets.get(row.asset_id)
         if asset is None or not path.exists():
             self._fail_indexed(row, "validating", "asset_deleted", f"Asset {row.asset_id} was deleted before it was indexed.")
             return
@@ -205,7 +205,7 @@ class AssetWorkers:
         if problem is not None:
             self._fail_indexed(row, "validating", *problem)
             return
-        moved = self.store.update_indexed_asset(
+        moved = self.store.indexed_assets.update(
             row.id,
             "validating",
             status="indexing",
@@ -224,6 +224,6 @@ class AssetWorkers:
         except BrokenMedia as exc:
             self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
             return
-        if self.store.finish_indexed_asset(row.id, segments or None):
+        if self.store.indexed_assets.finish(row.id, segments or None):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))
             self._completed(Completion(row.id, row.index_id, "ready", info.duration))

@@ -25,7 +25,7 @@ class ServerContext:
 
     def existing_index(self, index_id: str) -> IndexRow:
         """The index named in a request, after checking the id's shape; 404 if unknown."""
-        row = self.store.get_index(check_id("index_id", index_id))
+        row = self.store.indexes.get(check_id("index_id", index_id))
         if row is None:
             raise not_found("indexes", index_id)
         return row

@@ -9,6 +9,9 @@ A chunk is written to ``multipart/<upload_id>/<n>.<random>.part`` while its MD5 
 computed, then renamed to ``<n>-<etag>``: a repeated PUT of the same bytes lands on the same name,
 different bytes on another, and the database row says which one counts. Nothing is held in memory
 beyond one network read.
+
+The session rules (which session takes a chunk, which reports are accepted, when a session expires)
+are here too; ``store.uploads`` only stores, and each rule below runs in one store transaction.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -35,6 +38,24 @@ INITIAL_URLS = 4
 MAX_URLS_PER_REQUEST = 1000
 MAX_TOTAL_BYTES = 10 * 1024**3
 DRAIN_SLACK = 1024 * 1024
+EXPIRED_MESSAGE = "The multipart upload session expired before every chunk was reported."
+
+
+class UploadClosed(Exception):
+    """The multipart session no longer takes chunks; ``args[0]`` is its status."""
+
+
+class ChunkAlreadyCompleted(Exception):
+    """The chunk was reported complete, so its bytes are final."""
+
+
+class ChunkReportRejected(Exception):
+    """A reported chunk does not match what was received; ``kind`` says how, ``chunk_index`` which."""
+
+    def __init__(self, kind: str, chunk_index: int) -> None:
+        super().__init__(kind, chunk_index)
+        self.kind = kind
+        self.chunk_index = chunk_index
 
 
 def total_chunks(total_size: int, chunk_size: int) -> int:
@@ -72,7 +93,7 @@ class Presigner:
 
     @classmethod
     def from_store(cls, store: Store) -> Presigner:
-        return cls(bytes.fromhex(store.secret("presign", lambda: secrets.token_hex(32))))
+        return cls(bytes.fromhex(store.secrets.get_or_create("presign", lambda: secrets.token_hex(32))))
 
     def _signature(self, upload_id: str, chunk_index: int, expires: int) -> str:
         message = f"{upload_id}:{chunk_index}:{expires}".encode()
@@ -162,3 +183,88 @@ def assemble(root: Path, upload: UploadRow, chunks: dict[int, ChunkRow], destina
 
 def discard_chunks(root: Path, upload_id: str) -> None:
     shutil.rmtree(chunk_dir(root, upload_id), ignore_errors=True)
+
+
+def open_status(upload: UploadRow | None, now: str) -> str:
+    """The session's status, ``expired`` for an active one past its expiry; ``deleted`` if it is gone."""
+    if upload is None:
+        return "deleted"
+    if upload.status == "active" and upload.expires_at <= now:
+        return "expired"
+    return upload.status
+
+
+def sort_reports(chunks: dict[int, ChunkRow], reports: Sequence[tuple[int, str, int]]) -> tuple[set[int], int]:
+    """The reported ``(index, etag, size)`` chunks not yet completed, and how many were repeats.
+
+    Raises :class:`ChunkReportRejected` for a chunk never received or whose ETag or size differ.
+    """
+    fresh: set[int] = set()
+    duplicates = 0
+    for index, etag, size in reports:
+        row = chunks.get(index)
+        if row is None:
+            raise ChunkReportRejected("not_uploaded", index)
+        if row.etag != etag:
+            raise ChunkReportRejected("etag_mismatch", index)
+        if row.size != size:
+            raise ChunkReportRejected("size_mismatch", index)
+        if row.completed or index in fresh:
+            duplicates += 1
+        else:
+            fresh.add(index)
+    return fresh, duplicates
+
+
+def record_chunk(store: Store, upload_id: str, chunk_index: int, size: int, etag: str, now: str) -> None:
+    """Remember a received chunk (replacing an unreported earlier copy).
+
+    Raises :class:`UploadClosed` unless the session is active and unexpired at ``now``, and
+    :class:`ChunkAlreadyCompleted` if the chunk was already reported.
+    """
+    with store.transaction():
+        status = open_status(store.uploads.get(upload_id), now)
+        if status != "active":
+            raise UploadClosed(status)
+        old = store.uploads.chunk(upload_id, chunk_index)
+        if old is not None and old.completed:
+            raise ChunkAlreadyCompleted()
+        store.uploads.put_chunk(upload_id, chunk_index, size, etag, now)
+
+
+def report_chunks(
+    store: Store, upload_id: str, reports: Sequence[tuple[int, str, int]], now: str
+) -> tuple[int, int, int, bool]:
+    """Mark reported chunks ``(index, etag, size)`` completed, all or none.
+
+    Returns ``(newly completed, duplicates, total completed, session now complete)``. Raises
+    :class:`UploadClosed` for a session that is not active (a completed one accepts repeats of
+    its reports, so a client that lost the answer can ask again) and
+    :class:`ChunkReportRejected` (see :func:`sort_reports`).
+    """
+    with store.transaction():
+        upload = store.uploads.get(upload_id)
+        status = open_status(upload, now)
+        if upload is None or status not in ("active", "completed"):
+            raise UploadClosed(status)
+        fresh, duplicates = sort_reports(store.uploads.chunks(upload_id), reports)
+        if fresh and status != "active":
+            raise UploadClosed(status)
+        total = store.uploads.complete_chunks(upload_id, fresh, now)
+        complete = total == upload.total_chunks
+        if complete and status == "active":
+            store.uploads.set_status(upload_id, "completed", now)
+        elif fresh:
+            store.uploads.touch(upload_id, now)
+    return len(fresh), duplicates, total, complete
+
+
+def expire_uploads(store: Store, now: str) -> list[UploadRow]:
+    """Active sessions past their expiry become ``expired`` and their assets ``failed``; returns them."""
+    with store.transaction():
+        expired = store.uploads.expired(now)
+        for upload in expired:
+            store.uploads.set_status(upload.id, "expired", now)
+            store.uploads.drop_chunks(upload.id)
+            store.assets.update(upload.asset_id, status="failed", error_message=EXPIRED_MESSAGE)
+    return expired

@@ -87,7 +87,7 @@ async def create_asset(request: Request, ctx: ServerContext = Depends(get_contex
         ctx.config,
         lambda form: _asset_from_form(form, ctx),
         lambda asset: asset_path(ctx.config, asset.id),
-        ctx.store.insert_asset,
+        ctx.store.assets.insert,
         file_field=FILE_FIELD,
     )
     ctx.assets.wake_assets()
@@ -116,12 +116,12 @@ def list_assets(
     if unknown:
         raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ASSET_STATUSES)}")
     filters = AssetFilter(ids=ids, filename_contains=filename, statuses=tuple(status or ()))
-    rows, total = ctx.store.list_assets(filters, page)
+    rows, total = ctx.store.assets.listing(filters, page)
     return page_json(rows, total, page, asset_json)
 
 
 def existing_asset(ctx: ServerContext, asset_id: str) -> AssetRow:
-    asset = ctx.store.get_asset(check_id("asset_id", asset_id))
+    asset = ctx.store.assets.get(check_id("asset_id", asset_id))
     if asset is None:
         raise not_found("assets", asset_id)
     return asset
@@ -138,9 +138,9 @@ def delete_asset(
 ) -> Response:
     """409 ``asset_in_use`` while indexed assets reference the asset, unless ``force=true``."""
     check_id("asset_id", asset_id)
-    upload = ctx.store.upload_for_asset(asset_id)
+    upload = ctx.store.uploads.for_asset(asset_id)
     try:
-        deleted = ctx.store.delete_asset(asset_id, force=bool(boolean("force", force)))
+        deleted = ctx.store.assets.delete(asset_id, force=bool(boolean("force", force)))
     except AssetInUse as exc:
         raise ApiError(
             "asset_in_use",
@@ -170,7 +170,7 @@ def retrieve_transcription(
     """The transcription made when the asset was indexed (the latest ready indexing, else the latest one)."""
     wanted = _include(include)
     asset = existing_asset(ctx, asset_id)
-    source = ctx.store.asset_transcription(asset.id)
+    source = ctx.store.indexed_assets.transcription_of_asset(asset.id)
     if source is None:
         raise ApiError(
             "resource_not_exist",

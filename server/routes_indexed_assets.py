@@ -31,7 +31,7 @@ class CreateIndexedAsset(BaseModel):
 def create_indexed_asset(index_id: str, body: CreateIndexedAsset, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """Accept a ``ready`` asset for indexing; one live indexed asset per asset and index (a failed one may be retried)."""
     ctx.existing_index(index_id)
-    asset = ctx.store.get_asset(check_id("asset_id", body.asset_id))
+    asset = ctx.store.assets.get(check_id("asset_id", body.asset_id))
     if asset is None:
         raise not_found("assets", body.asset_id)
     if asset.status != "ready":
@@ -58,7 +58,7 @@ def create_indexed_asset(index_id: str, body: CreateIndexedAsset, ctx: ServerCon
         user_metadata=metadata if metadata is not None else asset.user_metadata,
     )
     try:
-        ctx.store.insert_indexed_asset(row)
+        ctx.store.indexed_assets.insert(row)
     except AlreadyIndexed as exc:
         raise ApiError(
             "asset_already_indexed",
@@ -92,13 +92,13 @@ def list_indexed_assets(
         created_at=parse_time("created_at", created_at) if created_at is not None else None,
         updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
     )
-    rows, total = ctx.store.list_indexed_assets(filters, page)
+    rows, total = ctx.store.indexed_assets.listing(filters, page)
     return page_json(rows, total, page, indexed_asset_json)
 
 
 def _existing(ctx: ServerContext, index_id: str, indexed_asset_id: str, *, with_transcription: bool = False) -> IndexedAssetRow:
     ctx.existing_index(index_id)
-    row = ctx.store.get_indexed_asset(
+    row = ctx.store.indexed_assets.get(
         index_id, check_id("indexed_asset_id", indexed_asset_id), with_transcription=with_transcription
     )
     if row is None:
@@ -123,7 +123,7 @@ def retrieve_indexed_asset(
 def delete_indexed_asset(index_id: str, indexed_asset_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
     """Only a finished (``ready`` or ``failed``) indexed asset; the asset itself stays."""
     row = _existing(ctx, index_id, indexed_asset_id)
-    if not ctx.store.delete_finished_indexed_asset(row.id):
+    if not ctx.store.indexed_assets.delete_finished(row.id):
         raise ApiError(
             "parameter_invalid",
             f"Indexed asset {row.id} is {row.status}; only ready or failed indexed assets can be deleted.",
@@ -136,9 +136,9 @@ def list_indexed_assets_of_asset(
     asset_id: str, page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)
 ) -> dict[str, Any]:
     """The indexed assets that reference an asset (those that block its deletion), with their index."""
-    asset = ctx.store.get_asset(check_id("asset_id", asset_id))
+    asset = ctx.store.assets.get(check_id("asset_id", asset_id))
     if asset is None:
         raise not_found("assets", asset_id)
-    rows, total = ctx.store.list_indexed_assets(IndexedAssetFilter(asset_id=asset.id), page)
-    names = {row.index_id: ctx.store.get_index(row.index_id) for row in rows}
+    rows, total = ctx.store.indexed_assets.listing(IndexedAssetFilter(asset_id=asset.id), page)
+    names = {row.index_id: ctx.store.indexes.get(row.index_id) for row in rows}
     return page_json(rows, total, page, lambda row: indexed_asset_summary_json(row, names[row.index_id]))

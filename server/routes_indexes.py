@@ -49,7 +49,7 @@ def create_index(body: CreateIndex, ctx: ServerContext = Depends(get_context)) -
     name = body.index_name
     models = [model.model_dump() for model in body.models]
     try:
-        row = ctx.store.create_index(new_id(), name, models, list(body.addons))
+        row = ctx.store.indexes.create(new_id(), name, models, list(body.addons))
     except DuplicateName:
         raise _duplicate(name) from None
     return {"_id": row.id}
@@ -66,7 +66,7 @@ def list_indexes(
 ) -> dict[str, Any]:
     options = tuple(option.strip() for option in (model_options or "").split(",") if option.strip())
     filters = IndexFilter(name=index_name, model_family=model_family, model_options=options, since=times)
-    rows, total = ctx.store.list_indexes(filters, page)
+    rows, total = ctx.store.indexes.listing(filters, page)
     return page_json(rows, total, page, index_json)
 
 
@@ -80,7 +80,7 @@ def rename_index(index_id: str, body: RenameIndex, ctx: ServerContext = Depends(
     check_id("index_id", index_id)
     name = body.index_name
     try:
-        renamed = ctx.store.rename_index(index_id, name)
+        renamed = ctx.store.indexes.rename(index_id, name)
     except DuplicateName:
         raise _duplicate(name) from None
     if not renamed:
@@ -90,6 +90,6 @@ def rename_index(index_id: str, body: RenameIndex, ctx: ServerContext = Depends(
 
 @router.delete("/indexes/{index_id}")
 def delete_index(index_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
-    if not ctx.store.delete_index(check_id("index_id", index_id)):
+    if not ctx.store.indexes.delete(check_id("index_id", index_id)):
         raise not_found("indexes", index_id)
     return Response(status_code=200)

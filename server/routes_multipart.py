@@ -1,7 +1,7 @@
 """``/assets/multipart-uploads``: sessions for large files, and the presigned chunk URLs this server serves.
 
 The session logic (geometry, signatures, streaming, assembly) is in ``multipart.py``; the state in
-``store.py``; assembling and probing the finished file is the asset worker's job.
+``store/uploads.py``; assembling and probing the finished file is the asset worker's job.
 """
 
 from __future__ import annotations
@@ -17,10 +17,14 @@ from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id, new_id, utc_now
 from reelscribe.server.media import mime_type
+from reelscribe.server import multipart
 from reelscribe.server.multipart import (
     INITIAL_URLS,
     MAX_TOTAL_BYTES,
     MAX_URLS_PER_REQUEST,
+    ChunkAlreadyCompleted,
+    ChunkReportRejected,
+    UploadClosed,
     chunk_dir,
     chunk_urls,
     discard_chunks,
@@ -31,14 +35,7 @@ from reelscribe.server.multipart import (
     url_expired,
 )
 from reelscribe.server.params import check_metadata, paging
-from reelscribe.server.store import (
-    AssetRow,
-    ChunkAlreadyCompleted,
-    ChunkReportRejected,
-    Page,
-    UploadClosed,
-    UploadRow,
-)
+from reelscribe.server.store import AssetRow, Page, UploadRow
 from reelscribe.server.uploads import safe_filename
 from reelscribe.server.views import page_json, upload_summary_json
 
@@ -84,7 +81,7 @@ def _root_url(request: Request) -> str:
 
 
 def _existing_upload(ctx: ServerContext, upload_id: str) -> UploadRow:
-    upload = ctx.store.get_upload(check_id("upload_id", upload_id))
+    upload = ctx.store.uploads.get(check_id("upload_id", upload_id))
     if upload is None:
         raise not_found("multipart uploads", upload_id)
     return upload
@@ -151,7 +148,7 @@ def create_upload(body: CreateUpload, request: Request, ctx: ServerContext = Dep
         size=body.total_size,
         user_metadata=metadata,
     )
-    ctx.store.insert_asset(asset, upload)
+    ctx.store.assets.insert(asset, upload)
     count = min(INITIAL_URLS, upload.total_chunks)
     return {
         "upload_id": upload.id,
@@ -167,7 +164,7 @@ def create_upload(body: CreateUpload, request: Request, ctx: ServerContext = Dep
 @router.get("/assets/multipart-uploads")
 def list_uploads(page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """The sessions still taking chunks (active and not expired)."""
-    rows, total = ctx.store.list_active_uploads(page)
+    rows, total = ctx.store.uploads.list_active(page)
     return page_json(rows, total, page, upload_summary_json)
 
 
@@ -175,7 +172,7 @@ def list_uploads(page: Page = Depends(paging), ctx: ServerContext = Depends(get_
 def upload_status(upload_id: str, page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """The session and one page of its chunks (every chunk is listed: ``completed`` once reported, else ``pending``)."""
     upload = _existing_upload(ctx, upload_id)
-    chunks = ctx.store.chunks(upload.id)
+    chunks = ctx.store.uploads.chunks(upload.id)
     completed = [chunk for chunk in chunks.values() if chunk.completed]
     first = (page.number - 1) * page.limit + 1
     listed = []
@@ -224,7 +221,7 @@ def report_chunks(
         _check_index(upload, item.chunk_index)
         reports.append((item.chunk_index, item.proof.strip().strip('"').lower(), item.chunk_size))
     try:
-        processed, duplicates, total, complete = ctx.store.report_chunks(upload.id, reports, utc_now())
+        processed, duplicates, total, complete = multipart.report_chunks(ctx.store, upload.id, reports, utc_now())
     except UploadClosed as exc:
         raise _closed(upload.id, exc.args[0]) from None
     except ChunkReportRejected as exc:
@@ -293,7 +290,7 @@ async def put_chunk(
     folder = chunk_dir(ctx.config.multipart_dir, upload.id)
     etag, size = await receive_chunk(request.stream(), folder, chunk_index, expected_chunk_size(upload, chunk_index))
     try:
-        await anyio.to_thread.run_sync(ctx.store.record_chunk, upload.id, chunk_index, size, etag, utc_now())
+        await anyio.to_thread.run_sync(multipart.record_chunk, ctx.store, upload.id, chunk_index, size, etag, utc_now())
     except UploadClosed as exc:
         await anyio.to_thread.run_sync(_drop_unrecorded, ctx, upload.id, chunk_index, etag, exc.args[0])
         raise _closed(upload.id, exc.args[0]) from None
@@ -310,6 +307,6 @@ def _drop_unrecorded(ctx: ServerContext, upload_id: str, chunk_index: int, etag:
     if status in ("expired", "deleted", "failed"):
         discard_chunks(ctx.config.multipart_dir, upload_id)
         return
-    recorded = ctx.store.chunks(upload_id).get(chunk_index)
+    recorded = ctx.store.uploads.chunks(upload_id).get(chunk_index)
     if recorded is None or recorded.etag != etag:
         (chunk_dir(ctx.config.multipart_dir, upload_id) / f"{chunk_index}-{etag}").unlink(missing_ok=True)

@@ -60,7 +60,7 @@ async def create_task(request: Request, ctx: ServerContext = Depends(get_context
         ctx.config,
         lambda form: _task_from_form(form, ctx),
         lambda task: media_path(ctx.config, task.video_id),
-        ctx.store.insert_task,
+        ctx.store.tasks.insert,
     )
     ctx.indexer.wake()
     return {"_id": task.id, "video_id": task.video_id}
@@ -87,12 +87,12 @@ def list_tasks(
         height=height,
         since=times,
     )
-    rows, total = ctx.store.list_tasks(filters, page)
+    rows, total = ctx.store.tasks.listing(filters, page)
     return page_json(rows, total, page, task_json)
 
 
 def _existing_task(ctx: ServerContext, task_id: str) -> TaskRow:
-    task = ctx.store.get_task(check_id("task_id", task_id))
+    task = ctx.store.tasks.get(check_id("task_id", task_id))
     if task is None:
         raise not_found("tasks", task_id)
     return task
@@ -107,7 +107,7 @@ def retrieve_task(task_id: str, ctx: ServerContext = Depends(get_context)) -> di
 def delete_task(task_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
     """Only ``ready`` or ``failed`` tasks; the task's video (if any) is kept."""
     task = _existing_task(ctx, task_id)
-    if task.status not in TERMINAL or not ctx.store.delete_finished_task(task.id):
+    if task.status not in TERMINAL or not ctx.store.tasks.delete_finished(task.id):
         raise ApiError(
             "task_cannot_be_deleted",
             f"Task {task.id} is {task.status}; only ready or failed tasks can be deleted.",

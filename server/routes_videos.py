@@ -33,7 +33,7 @@ class VideoPatch(BaseModel):
 
 def _missing_video(ctx: ServerContext, index_id: str, video_id: str) -> ApiError:
     """404, saying so when the video exists as a task that is not ready (yet, or at all)."""
-    task = ctx.store.task_of_video(index_id, video_id)
+    task = ctx.store.tasks.of_video(index_id, video_id)
     if task is not None and task.status != "ready":
         detail = f" ({task.error_code})" if task.status == "failed" else ""
         return ApiError(
@@ -45,7 +45,7 @@ def _missing_video(ctx: ServerContext, index_id: str, video_id: str) -> ApiError
 
 def _existing_video(ctx: ServerContext, index_id: str, video_id: str, *, with_transcription: bool = False) -> VideoRow:
     ctx.existing_index(index_id)
-    row = ctx.store.get_video(index_id, check_id("video_id", video_id), with_transcription=with_transcription)
+    row = ctx.store.videos.get(index_id, check_id("video_id", video_id), with_transcription=with_transcription)
     if row is None:
         raise _missing_video(ctx, index_id, video_id)
     return row
@@ -61,7 +61,7 @@ def list_videos(
 ) -> dict[str, Any]:
     """Range filters (duration, fps, width, height, size) and user-metadata filters are not supported."""
     ctx.existing_index(index_id)
-    rows, total = ctx.store.list_videos(VideoFilter(index_id=index_id, filename=filename, since=times), page)
+    rows, total = ctx.store.videos.listing(VideoFilter(index_id=index_id, filename=filename, since=times), page)
     return page_json(rows, total, page, video_json)
 
 
@@ -84,14 +84,14 @@ def update_video(index_id: str, video_id: str, body: VideoPatch, ctx: ServerCont
     row = _existing_video(ctx, index_id, video_id)
     if body.user_metadata:
         changes = check_metadata("user_metadata", body.user_metadata, allow_null=True)
-        ctx.store.update_video_metadata(index_id, row.id, changes)
+        ctx.store.videos.update_metadata(index_id, row.id, changes)
     return Response(status_code=200)
 
 
 @router.delete("/indexes/{index_id}/videos/{video_id}")
 def delete_video(index_id: str, video_id: str, ctx: ServerContext = Depends(get_context)) -> Response:
     ctx.existing_index(index_id)
-    if not ctx.store.delete_video(index_id, check_id("video_id", video_id)):
+    if not ctx.store.videos.delete(index_id, check_id("video_id", video_id)):
         raise _missing_video(ctx, index_id, video_id)
     return Response(status_code=200)
 

@@ -58,7 +58,7 @@ class Indexer:
 
     def start(self) -> None:
         self._prepare_disk()
-        requeued = self.store.requeue_unfinished()
+        requeued = self.store.tasks.requeue_interrupted()
         if requeued:
             log.info("resuming %d task(s) interrupted while indexing", requeued)
         self._steps.spawn("validator", self._validate_wake, self._validate_next)
@@ -77,20 +77,20 @@ class Indexer:
         self.config.incoming_dir.mkdir(parents=True, exist_ok=True)
         for leftover in self.config.incoming_dir.iterdir():
             leftover.unlink(missing_ok=True)
-        keep = self.store.unfinished_video_ids()
+        keep = self.store.tasks.unfinished_video_ids()
         for path in self.config.media_dir.iterdir():
             if path.name not in keep:
                 path.unlink(missing_ok=True)
 
     def _fail(self, task: TaskRow, code: str, message: str) -> None:
         log.info("task %s failed: %s (%s)", task.id, code, message)
-        failed = self.store.update_task(task.id, status="failed", error_code=code, error_message=message)
+        failed = self.store.tasks.update(task.id, status="failed", error_code=code, error_message=message)
         media_path(self.config, task.video_id).unlink(missing_ok=True)
         if failed:
             self._completed(Completion(task.id, task.index_id, "failed", task.duration))
 
     def _validate_next(self) -> bool:
-        task = self.store.oldest("validating")
+        task = self.store.tasks.oldest("validating")
         if task is None:
             return False
         try:
@@ -119,7 +119,7 @@ class Indexer:
         if problem is not None:
             self._fail(task, *problem)
             return
-        updated = self.store.update_task(
+        updated = self.store.tasks.update(
             task.id,
             status="pending",
             size=size,
@@ -145,7 +145,7 @@ class Indexer:
         return size
 
     def _index_next(self) -> bool:
-        task = self.store.claim("pending", "indexing")
+        task = self.store.tasks.claim("pending", "indexing")
         if task is None:
             return False
         path = media_path(self.config, task.video_id)
@@ -162,7 +162,7 @@ class Indexer:
             log.exception("transcription of task %s failed", task.id)
             self._fail(task, "internal_error", f"Transcription failed: {type(exc).__name__}.")
             return True
-        if self.store.finish_ready(task, segments or None):
+        if self.store.tasks.finish_ready(task, segments or None):
             log.info("task %s ready: %d segment(s)", task.id, len(segments))
             self._completed(Completion(task.id, task.index_id, "ready", task.duration))
         path.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commi
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
+from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
 from reelscribe.tasks.storage import use_storage_block
@@ -55,7 +56,9 @@ def land_transcription(
     end: float | None = None,
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
+    options: WaitOptions = WaitOptions(),
 ) -> Landed:
+    """``options``: the batch's wait, which also bounds waiting for the assets path's word timings."""
     if ready is None:
         return Landed(video_id=None, segments=0, duration=None, skipped=True)
     request = LandRequest(
@@ -65,6 +68,7 @@ def land_transcription(
         content_sha256=uploaded.content_sha256,
         start=start,
         end=end,
+        wait=options,
     )
     use_storage_block(storage_block)
     staged = commits_in_batches(table_format)

@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.handoff import DEFAULT_HAND_OFF, HandOff, sent_as
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource
 from reelscribe.core.sources import content_sha256 as hash_content
@@ -64,6 +65,7 @@ def upload_video(
     out: str,
     storage_block: str | None = None,
     content_sha256: str | None = None,
+    hand_off: HandOff = DEFAULT_HAND_OFF,
 ) -> Uploaded:
     """Skip the video if its content already landed; else find or create its task or indexed asset.
 
@@ -71,7 +73,8 @@ def upload_video(
     so a new video's bytes are read once more only by the upload stream; hashed here if not given.
 
     The lookup and upload run under the content's claim in the lake ``out``, which every machine
-    and Dask worker landing there sees (``reelscribe.core.claims``).
+    and Dask worker landing there sees (``reelscribe.core.claims``). ``hand_off="url"`` sends an
+    object-store video as a presigned URL the API fetches (``reelscribe.core.handoff``).
     """
     logger = get_run_logger()
     use_storage_block(storage_block)
@@ -80,7 +83,8 @@ def upload_video(
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)
     with TwelveLabsClient(settings) as client:
-        done = submit(client, index_id, source, sha256, upload, claims=ClaimStore(out), options=options)
+        sent = sent_as(source, hand_off, settings.hand_off_expiry_s)
+        done = submit(client, index_id, sent, sha256, upload, claims=ClaimStore(out), options=options)
     verb = "found existing" if done.reused else "created"
     what = f"task {done.task_id}" if upload == "tasks" else f"indexed asset of asset {done.asset_id}"
     logger.info("%s: %s %s (video %s)", source.name, verb, what, done.video_id)

@@ -10,12 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
 
 from reelscribe.server.launcher import free_port
+from tests.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -88,16 +88,15 @@ def start_prefect_server(
     )
     env.update(settings or {})
     server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
-    deadline = time.monotonic() + SERVER_STARTUP_S
-    while True:
+
+    def healthy() -> bool:
         assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
         try:
-            if requests.get(f"{url}/health", timeout=2).status_code == 200:
-                break
+            return requests.get(f"{url}/health", timeout=2).status_code == 200
         except requests.RequestException:
-            pass
-        assert time.monotonic() < deadline, f"prefect server not healthy after {SERVER_STARTUP_S} s\n{children.tail('prefect-server')}"
-        time.sleep(0.5)
+            return False
+
+    wait_until(healthy, SERVER_STARTUP_S, "the prefect server to be healthy", 0.5)
     return url, env
 
 

@@ -13,13 +13,14 @@ import logging
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import s3fs
 from moto.server import ThreadedMotoServer
+
+from tests.polling import wait_until
 
 # moto accepts any credentials; fixed fake ones keep every client (and child process) consistent.
 FAKE_KEY_ID = "reelscribe-test-key"
@@ -123,15 +124,21 @@ class MotoS3Process(MotoS3):
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         self.endpoint_url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self._process.returncode}")
+        process = self._process
+
+        def listening() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"moto_server exited with {process.returncode}")
             with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"moto_server did not listen on port {port} within {timeout_s:.0f} s")
+                return True
+            return False
+
+        try:
+            wait_until(listening, timeout_s, f"moto_server to listen on port {port}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

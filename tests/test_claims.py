@@ -35,26 +35,27 @@ def claim_files(store: ClaimStore) -> list[str]:
         return []
 
 
-def test_one_holder_at_a_time_across_threads_and_nothing_left_behind(lake_url):
-    inside, most, lock = [0], [0], threading.Lock()
+def test_a_second_holder_waits_until_the_first_releases_and_nothing_is_left_behind(lake_url):
+    """Deterministic: the second acquirer's own ``sleep`` says it saw the claim held and is waiting."""
+    waiting, entered = threading.Event(), threading.Event()
 
-    def worker():
-        store = ClaimStore(lake_url, poll_s=0.02)
-        for _ in range(3):
-            with store.hold(INDEX, SHA):
-                with lock:
-                    inside[0] += 1
-                    most[0] = max(most[0], inside[0])
-                time.sleep(0.01)
-                with lock:
-                    inside[0] -= 1
+    def note_wait(seconds: float) -> None:
+        waiting.set()
+        time.sleep(0.01)
 
-    threads = [threading.Thread(target=worker) for _ in range(4)]
-    for thread in threads:
+    second = ClaimStore(lake_url, poll_s=0.01, sleep=note_wait)
+
+    def take_second() -> None:
+        with second.hold(INDEX, SHA):
+            entered.set()
+
+    with ClaimStore(lake_url).hold(INDEX, SHA):
+        thread = threading.Thread(target=take_second)
         thread.start()
-    for thread in threads:
-        thread.join()
-    assert most[0] == 1
+        assert waiting.wait(60), "the second acquirer never waited"
+        assert not entered.is_set(), "two holders of one claim at once"
+    thread.join(60)
+    assert entered.is_set()
     assert claim_files(ClaimStore(lake_url)) == []
 
 

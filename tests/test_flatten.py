@@ -195,6 +195,9 @@ def test_bad_windows_are_refused(start: object, end: object, message: str) -> No
         window_filter(WINDOW_SEGMENTS, start, end)
 
 
-@pytest.mark.parametrize(("start", "end"), [(None, None), (0, 0), (1.5, 1.5), (0, 10), (3, None)])
-def test_good_windows_pass(start: float | None, end: float | None) -> None:
-    validate_window(start, end)
+@pytest.mark.parametrize(
+    ("start", "end", "kept"), [(None, None, "abcd"), (0, 0, ""), (1.5, 1.5, "a"), (0, 10, "abcd"), (3, None, "bcd")]
+)
+def test_good_windows_pass_and_select_what_they_bound(start: float | None, end: float | None, kept: str) -> None:
+    assert validate_window(start, end) is None
+    assert values(window_filter(WINDOW_SEGMENTS, start, end)) == kept

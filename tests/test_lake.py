@@ -489,3 +489,14 @@ def test_all_digit_index_ids_read_as_text_with_hive_types(lake: Lake, out: Path)
         f"hive_partitioning = true, hive_types = {{'index_id': VARCHAR}})"
     ).fetchall()
     assert rows == [("0123",)]
+
+
+def test_the_demo_shows_a_lake_whose_path_has_a_quote(tmp_path: Path, capsys) -> None:
+    """The path goes to DuckDB as a parameter, never pasted into the SQL text."""
+    from reelscribe.cli.terminal import show_lake
+
+    out = tmp_path / "it's a lake"
+    land(Lake(str(out)), "vid-quote", 3)
+    show_lake(str(out))
+    shown = capsys.readouterr().out
+    assert "vid-quote" in shown and "word 2" in shown

@@ -19,8 +19,10 @@ API = "http://127.0.0.1:4200/api"
 
 
 def test_the_thread_pool_stays_the_default():
+    """Prefect's own equality of thread-pool runners is by their worker count (public API, no private field)."""
     runner = task_runner(None, 5)
-    assert isinstance(runner, ThreadPoolTaskRunner) and runner._max_workers == 5
+    assert isinstance(runner, ThreadPoolTaskRunner)
+    assert runner == ThreadPoolTaskRunner(max_workers=5) and runner != ThreadPoolTaskRunner(max_workers=4)
 
 
 def test_dask_by_address_or_a_local_cluster_sized_by_the_concurrency():

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-import time
 import uuid
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from reelscribe.flows.incremental import transcribe_new_videos
 from reelscribe.flows.transcribe import transcribe_videos
 from reelscribe.server.launcher import EmbeddedServer
 from tests.media import make_video
+from tests.polling import wait_for
 from tests.prockit import BIN, Children, DaskCluster, start_prefect_server
 from tests.test_pipeline import server_tasks
 from tests.test_pipeline_assets import assets_with, indexed_assets
@@ -223,18 +223,17 @@ def test_a_dask_worker_killed_mid_batch_uploads_nothing_twice(
 
 def worker_holding_uploads(client, run: subprocess.Popen, uploads: int, timeout: float = 180) -> str:
     """The name of a worker holding finished upload results, once all ``uploads`` have finished."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def held() -> dict:
         assert run.poll() is None, "the run ended before the worker could be killed"
-        held = {
+        return {
             worker: [k for k in keys if str(k).startswith("upload_video-")]
             for worker, keys in client.has_what().items()
         }
-        if len(set().union(*held.values())) == uploads:
-            worker = max(held, key=lambda w: len(held[w]))
-            return client.scheduler_info()["workers"][worker]["name"]
-        time.sleep(0.2)
-    raise AssertionError("the uploads did not all finish in time")
+
+    holding = wait_for(held, lambda h: len(set().union(*h.values())) == uploads, timeout, "every upload to finish", 0.2)
+    worker = max(holding, key=lambda w: len(holding[w]))
+    return client.scheduler_info()["workers"][worker]["name"]
 
 
 def index_named(server: EmbeddedServer, name: str) -> str:

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 
 import fsspec.config
@@ -19,6 +18,7 @@ from reelscribe.core.sources import discover
 from reelscribe.core.stores import check_lake
 from reelscribe.server.launcher import free_port
 from tests.conftest import JFK
+from tests.polling import wait_until
 from tests.prockit import BIN, ROOT
 
 
@@ -31,14 +31,16 @@ def strict_moto():
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while True:
+
+    def listening() -> bool:
+        assert process.poll() is None, "moto server exited"
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return True
         except OSError:
-            assert process.poll() is None and time.monotonic() < deadline, "moto server did not start"
-            time.sleep(0.2)
+            return False
+
+    wait_until(listening, 60, "the moto server to listen", 0.2)
     yield f"http://127.0.0.1:{port}"
     process.terminate()
     process.wait(30)

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
-from reelscribe.core.models import Task
+from reelscribe.core.models import AssetTranscription, Task
+from reelscribe.core.transcripts import retrieve_asset_views
 from reelscribe.core.waiting import WaitHistory, WaitOptions, wait_until_indexed
 
 T0 = 1_700_000_000.0
@@ -133,3 +134,26 @@ def test_failed_and_deadline_outcomes_are_typed():
     with pytest.raises(IndexingTimedOut):
         wait(FakeServer(clock, ready_after=100), clock, history, max_wait=10)
     assert clock.now <= T0 + 1 + 10 + 6
+
+
+class PendingWords:
+    """An asset whose word-level transcription stays ``processing``."""
+
+    def __init__(self, clock: "FakeClock") -> None:
+        self.clock = clock
+        self.polls: list[float] = []
+
+    def get_asset_transcription(self, asset_id: str, views: tuple[str, ...]) -> AssetTranscription:
+        self.polls.append(self.clock.now)
+        return AssetTranscription(status="processing")
+
+
+def test_the_word_wait_takes_the_batchs_wait_options():
+    """The flow's ``max_wait_seconds`` (``WaitOptions.max_wait``) bounds the word wait, with the same poll steps."""
+    clock = FakeClock()
+    server = PendingWords(clock)
+    options = WaitOptions(max_wait=30, first_poll=1, poll_factor=2, max_poll=5)
+    assert retrieve_asset_views(server, "a" * 24, options, clock=lambda: clock.now, sleep=clock.sleep) is None
+    assert server.polls[-1] - T0 == pytest.approx(30, abs=0.01)
+    steps = [b - a for a, b in zip(server.polls, server.polls[1:])]
+    assert all(s == pytest.approx(want, rel=0.11) for s, want in zip(steps, [1, 2, 4, 5, 5]))

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
+from reelscribe.cli import watch as watch_cli
+from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
@@ -21,9 +23,12 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
+    DEFAULT_RETENTION_HOURS,
     DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
+    DEFAULT_HAND_OFF,
+    HAND_OFFS,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -58,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
     )
     add_bound_arguments(run)
+    run.add_argument(
+        "--hand-off", choices=HAND_OFFS, default=DEFAULT_HAND_OFF,
+        help="stream: read each s3:// video here and send its bytes; url: send a presigned URL the API fetches "
+        f"itself (only where it can reach the store; README: URL hand-off) (default: {DEFAULT_HAND_OFF})",
+    )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
@@ -74,8 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     lake_commands = lake.add_subparsers(dest="lake_command", required=True, metavar="LAKE_COMMAND")
     compact = lake_commands.add_parser("compact", help="compact, checkpoint and vacuum every Delta table (safe while runs land)")
     compact.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
-    compact.add_argument("--retention-hours", type=int, default=168,
-                         help="delete files no version of the last this many hours needs (default: 168, 7 days)")
+    compact.add_argument("--retention-hours", type=int, default=DEFAULT_RETENTION_HOURS,
+                         help="delete files no version of the last this many hours needs (default: %(default)s, 7 days)")
     compact.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     compact.set_defaults(handler=_cmd_lake_compact)
     convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
@@ -89,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--sample", default="samples/jfk.mp4", help="video to use (default: samples/jfk.mp4)")
     demo.add_argument("--out", default=DEFAULT_OUT, help=f"lake root (default: ./{DEFAULT_OUT})")
     demo.set_defaults(handler=_cmd_demo)
+
+    webhooks_cli.register(commands)
+    watch_cli.register(commands)
     return parser
 
 
@@ -135,6 +148,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         upload=args.upload,
         max_videos=args.max_videos,
         max_video_minutes=args.max_video_minutes,
+        hand_off=args.hand_off,
     )
     try:
         validate_window(args.start, args.end)

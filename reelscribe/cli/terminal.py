@@ -93,15 +93,16 @@ def show_lake(out: str) -> None:
     glob = table_glob(out, "segments")
     print(f"\nLanded under {out}/ (hive-partitioned by index_id):")
     print(f"  {glob}")
-    rows = duckdb.sql(
-        f"select index_id, video_id, segment, round(start, 2) as start, round(\"end\", 2) as \"end\", value "
-        f"from read_parquet('{glob}', hive_partitioning = true) order by video_id, segment limit 10"
-    )
-    rows.show(max_width=160)
+    duckdb.sql(
+        "select index_id, video_id, segment, round(start, 2) as start, round(\"end\", 2) as \"end\", value "
+        "from read_parquet($glob, hive_partitioning = true) order by video_id, segment limit 10",
+        params={"glob": glob},
+    ).show(max_width=160)
     words = table_glob(out, "words")
     if any(Path(out, "words").glob("index_id=*/*.parquet")):
         print(f"\n  {words}   (the assets path's word timings)")
         duckdb.sql(
-            f"select video_id, word, round(start, 2) as start, round(\"end\", 2) as \"end\", value, segment "
-            f"from read_parquet('{words}', hive_partitioning = true) order by video_id, word limit 8"
+            "select video_id, word, round(start, 2) as start, round(\"end\", 2) as \"end\", value, segment "
+            "from read_parquet($glob, hive_partitioning = true) order by video_id, word limit 8",
+            params={"glob": words},
         ).show(max_width=160)

@@ -24,6 +24,8 @@ reads it back and, finding its own token, holds the claim instead of waiting for
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -36,6 +38,9 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from fsspec.implementations.local import LocalFileSystem
+
+from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.lake import validate_partition_id
 from reelscribe.core.stores import open_store
 
@@ -115,7 +120,7 @@ class ClaimStore:
                     log.warning("%s…: claim generation %d was taken over; no longer renewed", sha256[:12], claim.generation)
                     return
                 claim = replace(claim, expires_at=self.clock() + self.ttl_s)
-                self.fs.pipe_file(self._path(folder, claim.generation), _encode(claim))
+                self._rewrite(self._path(folder, claim.generation), _encode(claim))
                 self.renewals += 1
             except OSError as exc:  # the store failed this once; the next beat tries again, well within the TTL
                 log.warning("%s…: claim renewal failed (%s); trying again", sha256[:12], exc)
@@ -181,8 +186,11 @@ class ClaimStore:
         path = self._path(folder, claim.generation)
         self.fs.makedirs(folder, exist_ok=True)
         try:
-            with self.fs.open(path, "xb") as handle:
-                handle.write(_encode(claim))
+            if isinstance(self.fs, LocalFileSystem):
+                _create_local(path, _encode(claim))
+            else:
+                with self.fs.open(path, "xb") as handle:
+                    handle.write(_encode(claim))
         except FileExistsError:
             found = self._read(folder, claim.generation)
             if found is not None and found.owner == claim.owner:
@@ -190,6 +198,20 @@ class ClaimStore:
                 return True
             return False
         return True
+
+    def _rewrite(self, path: str, data: bytes) -> None:
+        """Replace a claim's content whole (one PUT on an object store, a rename on local files)."""
+        if not isinstance(self.fs, LocalFileSystem):
+            self.fs.pipe_file(path, data)
+            return
+        temp = f"{path}.{uuid.uuid4().hex}.tmp"
+        try:
+            with open(temp, "xb") as handle:
+                handle.write(data)
+            os.replace(temp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(temp)
 
     def _read(self, folder: str, generation: int) -> Claim | None:
         path = self._path(folder, generation)
@@ -201,8 +223,9 @@ class ClaimStore:
             return self._unreadable(path, generation)
 
     def _unreadable(self, path: str, generation: int) -> Claim | None:
-        """A local claim file is empty between its create and its write, for ever if its writer
-        died right then: it counts as held until the TTL after it was created."""
+        """A claim that is not JSON (an older version's local claim, empty between its create and
+        its write, for ever if its writer died right then) counts as held until the TTL after it
+        was created."""
         try:
             created = self.fs.modified(path).timestamp()
         except FileNotFoundError:
@@ -228,6 +251,23 @@ class ClaimStore:
     @staticmethod
     def _path(folder: str, generation: int) -> str:
         return f"{folder}/{generation:08d}{_SUFFIX}"
+
+
+def _create_local(path: str, data: bytes) -> None:
+    """Create ``path`` whole or not at all: written to a private temp file, then hard-linked into
+    place (``FileExistsError`` if it exists). A full disk leaves nothing, never an empty claim."""
+    temp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(data)
+        os.link(temp, path)
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise NoSpaceLeft(f"{path}: no space left on the disk holding the lake's claims") from exc
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(temp)
 
 
 def _encode(claim: Claim) -> bytes:

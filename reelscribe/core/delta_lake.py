@@ -16,7 +16,7 @@ its video's validated tables with ``stage_video`` to ``<out>/_staging/`` (the pe
 atomic files, ``videos`` file last as the marker) and returns; a committer calls
 ``commit_staged`` every few videos and at the end, then deletes what it committed (marker
 first). A failed video stages nothing and blocks nobody; a run that dies leaves its staged
-videos, which the next run's ``clean_stale_temps`` commits once they are an hour old (a live
+videos, which the next run's ``clean_up`` commits once they are an hour old (a live
 run commits its own long before), so nothing retrieved is lost. ``_staging`` starts with ``_``:
 Spark, pyarrow and Delta readers skip it.
 
@@ -54,7 +54,7 @@ from reelscribe.core.lake import (
     validate_partition_id,
     video_tables,
 )
-from reelscribe.core.lake_writer import STALE_AFTER_S, CleanupReport
+from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
@@ -135,7 +135,7 @@ class DeltaLake:
         table = self._read_partition(MARKER_TABLE, validate_partition_id(index_id), columns=["content_sha256"])
         return frozenset() if table is None else frozenset(table["content_sha256"].to_pylist())
 
-    def clean_up(self, index_id: str, older_than_s: float = STALE_AFTER_S) -> CleanupReport:
+    def clean_up(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> CleanupReport:
         """Finish what interrupted runs left: commit their staged videos, drop stale temp files."""
         report = self.staging.clean_up(index_id, older_than_s)
         stale = self._staged_ids(index_id, older_than_s=older_than_s)

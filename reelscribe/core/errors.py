@@ -25,6 +25,11 @@ class StoreError(ReelscribeError):
     credentials the store refuses. Raised before anything is uploaded; the message names the fix."""
 
 
+class NoSpaceLeft(ReelscribeError):
+    """The disk holding the lake or its claims is full (``ENOSPC``). What failed to be written is
+    removed whole: no torn file, no temp file and no empty claim stay behind."""
+
+
 class NoVideosFound(SourceError):
     """A source that exists but holds no video files (an empty folder, a glob matching nothing).
 

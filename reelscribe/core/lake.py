@@ -12,7 +12,7 @@ A video counts as landed once its ``videos`` row exists, so that file is written
 Every file is published whole. On a local filesystem it is written to a hidden temp name in the
 same directory (``.<video_id>.parquet.<uuid>.tmp``: no ``*.parquet`` glob, pyarrow dataset or
 Spark listing picks it up) and moved into place with ``os.replace``, which is atomic within a
-directory; a crash leaves at most a stray temp file (see ``clean_stale_temps``), never a torn
+directory; a crash leaves at most a stray temp file (see ``clean_up``), never a torn
 ``.parquet``. On object stores (``s3://``, ``gs://``, ``memory://``...) the encoded bytes go up
 in one ``pipe_file`` PUT: an object becomes visible only once completely uploaded, and there is no
 rename to make atomic (an S3 "rename" is a copy plus a delete). Either way concurrent writers of
@@ -26,6 +26,7 @@ BIGINT; pass ``hive_types = {'index_id': VARCHAR}`` where ids might be all digit
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import time
@@ -41,8 +42,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 from fsspec.implementations.local import LocalFileSystem
 
+from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.ids import validate_partition_id
-from reelscribe.core.lake_writer import STALE_AFTER_S, CleanupReport
+from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.schema import SEGMENTS_SCHEMA, SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, latest_per_source, sources_table
 from reelscribe.core.stores import filesystem
@@ -285,7 +287,7 @@ class Lake:
         for path in files:
             self._remove(path)
 
-    def clean_up(self, index_id: str, older_than_s: float = STALE_AFTER_S) -> CleanupReport:
+    def clean_up(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> CleanupReport:
         """Remove temp files that crashed writers left in ``index_id`` (``removed``).
 
         Only files older than ``older_than_s`` go, so a writer still at work keeps its own.
@@ -400,9 +402,11 @@ def _replace_atomically(path: str, data: pa.Buffer, *, fsync: bool) -> None:
                 handle.flush()
                 os.fsync(handle.fileno())
         os.replace(temp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.remove(temp)
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            raise NoSpaceLeft(f"{path}: no space left on the disk holding the lake ({directory}); free space there or land elsewhere") from exc
         raise
     if fsync:
         _fsync_directory(directory)

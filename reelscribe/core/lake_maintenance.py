@@ -30,6 +30,7 @@ from reelscribe.core.lake import Lake
 from reelscribe.core.lake_writer import CleanupReport
 from reelscribe.core.source_state import SOURCES_TABLE
 from reelscribe.core.stores import filesystem
+from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS
 
 __all__ = [
     "COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
@@ -38,7 +39,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETENTION_HOURS = 168
 # Files of ~4 MB (~1,300 videos of 60 segments): refreshing a video rewrites the whole file that
 # holds it (delta-rs writes no deletion vectors), so files stay small enough for that to take a
 # fraction of a second; a query over 100,000 videos then reads ~75 files, which costs little.

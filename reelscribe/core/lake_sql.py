@@ -101,10 +101,9 @@ class LakeReader:
             {"pattern": _contains(needle), "reach": reach, "index": index_id},  # type: ignore[arg-type]
         )
 
-    def segment_windows(self, needle: str, reach: int, index_id: str | None, *, without_words: bool) -> list[tuple]:
-        """Segments within ``reach`` of one containing ``needle`` (any case):
-        ``(index_id, video_id, segment, start, end, value)`` in order; ``without_words``: only
-        of videos the lake has no words for."""
+    def segments_containing(self, needle: str, index_id: str | None, *, without_words: bool) -> list[tuple]:
+        """Segments containing ``needle`` (any case): ``(index_id, video_id, segment, start, end,
+        value)``; ``without_words``: only of videos the lake has no words for."""
         only = (
             "and (index_id, video_id) in (select index_id, video_id from videos where coalesce(word_count, 0) = 0)"
             if without_words
@@ -112,17 +111,37 @@ class LakeReader:
         )
         return self._rows(
             f"""
-            with hit as (
-                select distinct index_id, video_id, segment from segments
-                where value ilike $pattern escape '\\' and ($index is null or index_id = $index) {only}
-            )
-            select distinct s.index_id, s.video_id, s.segment, s.start, s."end", s.value
-            from segments s join hit h on s.index_id = h.index_id and s.video_id = h.video_id
-            where s.segment between h.segment - $reach and h.segment + $reach
-            order by 1, 2, 3
+            select index_id, video_id, segment, start, "end", value from segments
+            where value ilike $pattern escape '\\' and ($index is null or index_id = $index) {only}
             """,
-            {"pattern": _contains(needle), "reach": reach, "index": index_id},  # type: ignore[arg-type]
+            {"pattern": _contains(needle), "index": index_id},  # type: ignore[arg-type]
         )
+
+    def segment_windows(self, around: list[tuple[str, str, int]], reach: int) -> list[tuple]:
+        """The segments within ``reach`` of each ``(index_id, video_id, segment)`` given:
+        ``(index_id, video_id, segment, start, end, value)`` in order."""
+        if not around:
+            return []
+        centres = pa.table(
+            {
+                "index_id": [k[0] for k in around],
+                "video_id": [k[1] for k in around],
+                "segment": pa.array([k[2] for k in around], pa.int32()),
+            }
+        )
+        self.con.register("window_centres", centres)
+        try:
+            return self._rows(
+                """
+                select distinct s.index_id, s.video_id, s.segment, s.start, s."end", s.value
+                from segments s join window_centres c on s.index_id = c.index_id and s.video_id = c.video_id
+                where s.segment between c.segment - $reach and c.segment + $reach
+                order by 1, 2, 3
+                """,
+                {"reach": reach},  # type: ignore[arg-type]
+            )
+        finally:
+            self.con.unregister("window_centres")
 
     def segment_texts(self, keys: list[tuple[str, str, int]]) -> dict[tuple[str, str, int], tuple[float, float, str]]:
         """``(index_id, video_id, segment)`` -> ``(start, end, value)`` for the segments asked."""

@@ -18,8 +18,9 @@ if TYPE_CHECKING:
     from reelscribe.core.source_state import SeenSource, SeenSources
 
 
-STALE_AFTER_S = 3600.0
-"""How old a crashed writer's leftover (temp file, staged video) is before a clean-up takes it."""
+STALE_TEMP_AGE_S = 3600.0
+"""How old a crashed writer's leftover (temp file, staged video) is before a clean-up takes it
+(a live writer finishes a file, and commits what it staged, in far less)."""
 
 
 @dataclass(frozen=True)
@@ -82,5 +83,5 @@ class LakeWriter(Protocol):
     def record_sources(self, rows: Sequence[SeenSource]) -> None:
         """Append identities hashed by this run to the state."""
 
-    def clean_up(self, index_id: str, older_than_s: float = STALE_AFTER_S) -> CleanupReport:
+    def clean_up(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> CleanupReport:
         """Finish what crashed writers left in ``index_id`` longer than ``older_than_s`` ago."""

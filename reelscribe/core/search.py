@@ -9,19 +9,21 @@ run on across segment boundaries, so a phrase spanning two segments is found, at
 word's time.
 
 How it stays fast at 100,000 videos: DuckDB first picks the words (or segments) containing the
-phrase's longest word as a substring, a cheap scan that over-selects, then fetches only the
-rows around those; the exact match runs on that handful here (``reelscribe.core.lake_sql``).
+phrase's longest word as a substring, a cheap scan that over-selects; the exact match runs on
+that handful here. Rows around them are fetched only where a match can reach beyond: always for
+words, for a segment only when the longest word is among its first or last words.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake_sql import LakeReader
-from reelscribe.core.subtitles import TimedWord, segment_words
+from reelscribe.core.subtitles import TimedWord, segment_words, word_start
 
 __all__ = ["Hit", "clock", "phrase_words", "search_lake"]
 
@@ -61,6 +63,7 @@ def clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 10:02d}.{rest % 10}"
 
 
+@lru_cache(maxsize=1 << 16)
 def normalise(word: str) -> str:
     """A word as matching compares it: lower case, punctuation at either end removed."""
     return _EDGE_PUNCTUATION.sub("", word).lower()
@@ -79,26 +82,52 @@ def search_lake(reader: LakeReader, phrase: str, *, index_id: str | None = None,
     wanted = phrase_words(phrase)
     needle = max(wanted, key=len)
     reach = len(wanted) - 1
-    runs: list[list[TimedWord]] = []
-    keys: list[tuple[str, str]] = []
+    # identity (video, segment, start) -> (video, start, the matched words: built only if shown)
+    found: dict[tuple, tuple[tuple[str, str], float, Callable[[], list[TimedWord]]]] = {}
+    texts: dict[tuple[str, str, int], tuple[float, float, str]] = {}
+
+    def add(key: tuple[str, str], run: Sequence[TimedWord]) -> None:
+        for match in _matches(run, wanted):
+            found[(key, match[0].segment, match[0].start)] = (key, match[0].start, lambda m=match: m)
+
     if "words" in reader.tables:
         for key, rows in _by_video(reader.word_windows(needle, reach, index_id)):
-            words = [(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]
-            for run in _consecutive(words):
-                runs.append(run)
-                keys.append(key)
-    for key, rows in _by_video(
-        reader.segment_windows(needle, reach, index_id, without_words="words" in reader.tables)
-    ):
+            for run in _consecutive([(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]):
+                add(key, run)
+    # Segments: each one holding the needle alone first; its neighbours only where the phrase
+    # could run over its edge (the needle among its first or last words). Words get times only
+    # for the hits shown: counting and ordering need just the first word's start.
+    edges = []
+    at = [k for k, w in enumerate(wanted) if w == needle]
+    for row in reader.segments_containing(needle, index_id, without_words="words" in reader.tables):
+        pieces = row[5].split()
+        norms = list(map(normalise, pieces))
+        if needle not in norms:
+            continue  # the needle only inside a longer word: no match can use this segment
+        kept = [i for i, w in enumerate(norms) if w] if "" in norms else range(len(norms))
+        words = [norms[i] for i in kept]
+        key, segment = (row[0], row[1]), (row[2], row[3], row[4], row[5])
+        texts[(row[0], row[1], row[2])] = (row[3], row[4], row[5])
+        near_edge = False
+        for p in (i for i, w in enumerate(words) if w == needle):
+            for j in (p - k for k in at):
+                if j < 0 or j + len(wanted) > len(words):
+                    near_edge = True
+                elif words[j : j + len(wanted)] == wanted:
+                    first, last = kept[j], kept[j + len(wanted) - 1]
+                    start = word_start(row[3], row[4], pieces, first)
+                    found[(key, row[2], start)] = (key, start, lambda s=segment, f=first, l=last: segment_words([s])[f : l + 1])
+        if near_edge:
+            edges.append((row[0], row[1], row[2]))
+    for key, rows in _by_video(reader.segment_windows(edges, reach)):
         for run in _consecutive([(r[2], r) for r in rows]):
-            runs.append(segment_words((r[2], r[3], r[4], r[5]) for r in run))
-            keys.append(key)
-    found = [(key, match) for key, run in zip(keys, runs) for match in _matches(run, wanted)]
-    sources = reader.sources({key for key, _ in found})
-    found.sort(key=lambda f: (f[0][0], sources.get(f[0], ""), f[0][1], f[1][0].start))
-    total = len(found)
-    found = found[:limit] if limit is not None else found
-    return _hits(reader, found, sources), total
+            texts.update({(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in run})
+            add(key, segment_words((r[2], r[3], r[4], r[5]) for r in run))
+    hits = list(found.values())
+    sources = reader.sources({key for key, _, _ in hits})
+    hits.sort(key=lambda f: (f[0][0], sources.get(f[0], ""), f[0][1], f[1]))
+    shown = [(key, words()) for key, _, words in (hits[:limit] if limit is not None else hits)]
+    return _hits(reader, shown, sources, texts), len(hits)
 
 
 def _by_video(rows: list[tuple]) -> Iterable[tuple[tuple[str, str], list[tuple]]]:
@@ -132,11 +161,14 @@ def _matches(run: Sequence[TimedWord], wanted: list[str]) -> list[list[TimedWord
 
 
 def _hits(
-    reader: LakeReader, found: list[tuple[tuple[str, str], list[TimedWord]]], sources: dict[tuple[str, str], str]
+    reader: LakeReader,
+    found: list[tuple[tuple[str, str], list[TimedWord]]],
+    sources: dict[tuple[str, str], str],
+    texts: dict[tuple[str, str, int], tuple[float, float, str]],
 ) -> list[Hit]:
-    """Each match with the text of the segments it touches, the phrase marked."""
+    """Each match with the text of the segments it touches (read here if not yet), the phrase marked."""
     needed = {(k[0], k[1], w.segment) for k, match in found for w in match if w.segment is not None}
-    texts = reader.segment_texts(sorted(needed))
+    texts = {**texts, **reader.segment_texts(sorted(needed - texts.keys()))}
     hits = []
     for (index_id, video_id), match in found:
         segments = sorted({w.segment for w in match if w.segment is not None})

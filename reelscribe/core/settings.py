@@ -25,6 +25,11 @@ HOME_ENV = "REELSCRIBE_HOME"
 DIRECT_UPLOAD_LIMIT_ENV = "REELSCRIBE_DIRECT_UPLOAD_LIMIT"
 DIRECT_UPLOAD_LIMIT = 200 * 1000 * 1000
 """Bytes: the platform's cap on ``POST /assets`` with a file; larger files go through a multipart session."""
+HAND_OFF_EXPIRY_ENV = "REELSCRIBE_HAND_OFF_EXPIRY_S"
+HAND_OFF_EXPIRY_S = 6 * 3600
+"""Seconds a hand-off URL stays valid: it must outlast the API's queue before it fetches, and the fetch."""
+MAX_HAND_OFF_EXPIRY_S = 7 * 24 * 3600
+"""S3's limit for a presigned (SigV4) URL."""
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 UploadChoice = Literal["auto", "assets", "tasks"]
 """Which way videos go in; ``reelscribe.core.upload_path`` resolves ``auto`` per server."""
@@ -48,10 +53,11 @@ class Environment(BaseSettings):
     # The AWS chain (botocore, for s3fs) reads its own variables; delta-rs needs the endpoint given.
     aws_endpoint_url: str | None = Field(None, validation_alias=AliasChoices("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"))
     direct_upload_limit: int | None = Field(None, validation_alias=DIRECT_UPLOAD_LIMIT_ENV)
+    hand_off_expiry_s: int | None = Field(None, validation_alias=HAND_OFF_EXPIRY_ENV)
 
     @field_validator(
         "base_url", "api_key", "http_attempts", "home", "xdg_data_home", "direct_upload_limit", "aws_endpoint_url",
-        mode="before",
+        "hand_off_expiry_s", mode="before",
     )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
@@ -79,6 +85,19 @@ class Environment(BaseSettings):
             raise ConfigError(f"{DIRECT_UPLOAD_LIMIT_ENV}={value!r} must be a whole number of bytes, 1 or more")
         return limit
 
+    @field_validator("hand_off_expiry_s", mode="wrap")
+    @classmethod
+    def _seconds_a_url_can_live(cls, value: object, handler) -> int | None:
+        try:
+            seconds = handler(value)
+        except ValidationError:
+            seconds = 0
+        if seconds is not None and not 1 <= seconds <= MAX_HAND_OFF_EXPIRY_S:
+            raise ConfigError(
+                f"{HAND_OFF_EXPIRY_ENV}={value!r} must be a whole number of seconds from 1 to {MAX_HAND_OFF_EXPIRY_S} (7 days)"
+            )
+        return seconds
+
     @property
     def data_home(self) -> Path:
         """Where reelscribe keeps state between runs (the embedded server's data)."""
@@ -99,6 +118,12 @@ def default_direct_upload_limit() -> int:
     return DIRECT_UPLOAD_LIMIT if limit is None else limit
 
 
+def default_hand_off_expiry() -> int:
+    """``REELSCRIBE_HAND_OFF_EXPIRY_S`` seconds if set, else 6 hours."""
+    seconds = Environment().hand_off_expiry_s
+    return HAND_OFF_EXPIRY_S if seconds is None else seconds
+
+
 @dataclass(frozen=True)
 class Settings:
     """Connection settings. ``api_key`` stays a ``SecretStr`` until the client sets the header.
@@ -113,6 +138,7 @@ class Settings:
     read_timeout: float = 120.0
     retry: RetryPolicy = field(default_factory=default_retry_policy)
     direct_upload_limit: int = field(default_factory=default_direct_upload_limit)
+    hand_off_expiry_s: int = field(default_factory=default_hand_off_expiry)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_url", normalise_base_url(self.base_url))

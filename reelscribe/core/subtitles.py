@@ -27,7 +27,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 __all__ = [
     "LONG_SILENCE_S",
@@ -41,6 +41,7 @@ __all__ = [
     "build_cues",
     "format_cues",
     "segment_words",
+    "word_start",
     "SUBTITLE_FORMATS",
     "SubtitleFormat",
 ]
@@ -57,9 +58,11 @@ _SENTENCE_END = re.compile(r"[.?!…][\"'”’)\]]*$")
 _CLAUSE_END = re.compile(r"[,;:—–-][\"'”’)\]]*$")
 
 
-@dataclass(frozen=True)
-class TimedWord:
-    """One word (with its punctuation) and when it was said, in seconds; ``segment`` it falls in."""
+class TimedWord(NamedTuple):
+    """One word (with its punctuation) and when it was said, in seconds; ``segment`` it falls in.
+
+    A named tuple: search makes one per word of every candidate segment, and tuples are cheap.
+    """
 
     text: str
     start: float
@@ -90,10 +93,19 @@ def segment_words(segments: Iterable[tuple[int, float, float, str]]) -> list[Tim
         total = sum(len(p) for p in pieces) or 1
         done = 0
         for piece in pieces:
-            first = start + (end - start) * done / total
+            first = _share(start, end, done, total)
             done += len(piece)
-            words.append(TimedWord(piece, first, start + (end - start) * done / total, segment))
+            words.append(TimedWord(piece, first, _share(start, end, done, total), segment))
     return words
+
+
+def word_start(start: float, end: float, pieces: Sequence[str], i: int) -> float:
+    """When ``pieces[i]`` of a segment's text starts, as ``segment_words`` times it."""
+    return _share(start, end, sum(map(len, pieces[:i])), sum(map(len, pieces)) or 1)
+
+
+def _share(start: float, end: float, done: int, total: int) -> float:
+    return start + (end - start) * done / total
 
 
 def build_cues(words: Sequence[TimedWord]) -> list[Cue]:

@@ -1,4 +1,4 @@
-"""The names of the lake's table formats and the default, importable without loading any writer."""
+"""The names of the lake's table formats, the default, and the Delta retention: importable without loading any writer."""
 
 from __future__ import annotations
 
@@ -12,3 +12,5 @@ MARKER_TABLE = "videos"
 """The table whose row marks a video landed, in every format."""
 DELTA_LOG = "_delta_log"
 """A Delta table's log directory: its presence under ``MARKER_TABLE`` makes a lake a Delta lake."""
+DEFAULT_RETENTION_HOURS = 168
+"""How long a compaction keeps files an older Delta version still needs (7 days; ``lake compact``, ``compact_lake``)."""

@@ -21,6 +21,7 @@ from reelscribe.core.lake import LandedVideo, VideoRecord
 from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.models import AssetTranscription, IndexedAsset, Task
 from reelscribe.core.retry import poll_intervals
+from reelscribe.core.waiting import WaitOptions
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,8 @@ class LandRequest:
     content_sha256: str
     start: float | None = None
     end: float | None = None
-    max_wait: float = 600.0
-    """How long a word-level transcription still being prepared is waited for."""
+    wait: WaitOptions = WaitOptions()
+    """The batch's wait (``max_wait_seconds``, poll steps), also for a word-level transcription still being prepared."""
 
 
 def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest) -> LandedVideo:
@@ -90,7 +91,7 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: Lan
         raise TranscriptInvalid(f"indexed asset {ready.id} is ready but names no asset_id")
     indexed = client.get_indexed_asset(request.index_id, ready.id, transcription=True)
     segments = _windowed(indexed.transcription, request.start, request.end)
-    views = retrieve_asset_views(client, ready.asset_id, max_wait=request.max_wait)
+    views = retrieve_asset_views(client, ready.asset_id, request.wait)
     retrieved_at = datetime.now(timezone.utc)
     table = segments_table(segments, video_id=ready.id, task_id=ready.id, retrieved_at=retrieved_at)
     extra: dict[str, pa.Table] = {}
@@ -116,24 +117,24 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: Lan
 def retrieve_asset_views(
     client: TwelveLabsClient,
     asset_id: str,
+    options: WaitOptions,
     *,
-    max_wait: float = 600.0,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AssetTranscription | None:
-    """The asset's words and utterances once prepared; ``None`` when it has none, failed, or is still not ready at ``max_wait``.
+    """The asset's words and utterances once prepared; ``None`` when it has none, failed, or is still not ready at ``options.max_wait``.
 
     Words are an extra: a video whose words cannot be had still lands its segments (counts null).
     """
-    deadline = clock() + max_wait
-    intervals = poll_intervals(1.0, 2.0, 5.0)
+    deadline = clock() + options.max_wait
+    intervals = poll_intervals(options.first_poll, options.poll_factor, options.max_poll)
     while True:
         views = client.get_asset_transcription(asset_id, ASSET_VIEWS)
         if views is None or not views.is_pending:
             break
         remaining = deadline - clock()
         if remaining <= 0:
-            log.warning("asset %s: word-level transcription still %s after %.0f s; landing without it", asset_id, views.status, max_wait)
+            log.warning("asset %s: word-level transcription still %s after %.0f s; landing without it", asset_id, views.status, options.max_wait)
             return None
         sleep(min(next(intervals), remaining))
     if views is not None and views.status != "ready":

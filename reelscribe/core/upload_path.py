@@ -71,11 +71,6 @@ class Submission:
     asset_id: str | None
     reused: bool
 
-    @property
-    def job_id(self) -> str:
-        """What is waited for: the task, or the indexed asset."""
-        return self.task_id if self.path == "tasks" else self.video_id
-
 
 def submit(
     client: TwelveLabsClient,

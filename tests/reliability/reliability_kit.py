@@ -11,11 +11,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import duckdb
 import pyarrow.parquet as pq
@@ -23,6 +22,7 @@ import requests
 
 from reelscribe.server.launcher import EmbeddedServer
 from tests.media import make_video
+from tests.polling import wait_until  # noqa: F401  (the reliability tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 REELSCRIBE = Path(sys.executable).parent / "reelscribe"
@@ -205,13 +205,6 @@ def kill_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait(30)
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out after {timeout:g} s waiting for {what}"
-        time.sleep(interval)
 
 
 def prefect_api_url() -> str:

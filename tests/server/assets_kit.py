@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import requests
+
+from tests.polling import wait_for
 
 TERMINAL = ("ready", "failed")
 INDEXED_ORDER = ("pending", "queued", "validating", "indexing", "ready")
@@ -27,15 +28,12 @@ def create_asset(rest, path: Path, *, metadata: dict | None = None, filename: st
 
 
 def wait_asset(rest, asset_id: str, timeout: float = 60.0) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
+    def fetch() -> dict[str, Any]:
         response = rest.get(f"/assets/{asset_id}")
         assert response.status_code == 200, response.text
-        asset = response.json()
-        if asset["status"] != "processing":
-            return asset
-        assert time.monotonic() < deadline, f"asset still processing after {timeout} s"
-        time.sleep(0.05)
+        return response.json()
+
+    return wait_for(fetch, lambda asset: asset["status"] != "processing", timeout, f"asset {asset_id} to be processed", 0.05)
 
 
 def ready_asset(rest, path: Path, **kwargs: Any) -> dict[str, Any]:
@@ -55,18 +53,18 @@ def wait_indexed(
     rest, index_id: str, indexed_id: str, *, until: tuple[str, ...] = TERMINAL, timeout: float = 120.0
 ) -> tuple[dict[str, Any], list[str]]:
     """The indexed asset once its status is in ``until``, and the distinct statuses seen on the way."""
-    deadline = time.monotonic() + timeout
     seen: list[str] = []
-    while True:
+
+    def fetch() -> dict[str, Any]:
         response = rest.get(f"/indexes/{index_id}/indexed-assets/{indexed_id}")
         assert response.status_code == 200, response.text
         body = response.json()
         if not seen or seen[-1] != body["status"]:
             seen.append(body["status"])
-        if body["status"] in until:
-            return body, seen
-        assert time.monotonic() < deadline, f"indexed asset still {body['status']} after {timeout} s"
-        time.sleep(0.05)
+        return body
+
+    body = wait_for(fetch, lambda body: body["status"] in until, timeout, f"indexed asset {indexed_id} in {until}", 0.05)
+    return body, seen
 
 
 def put_chunk(url: str, data: bytes) -> requests.Response:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import requests
 from reelscribe.server.launcher import EmbeddedServer
 from server_testkit import CHUNK_SIZE, JFK
 from tests.media import make_video
+from tests.polling import wait_for
 
 
 @dataclass
@@ -74,15 +74,12 @@ class Rest:
         return response.json()
 
     def wait(self, task_id: str, timeout: float = 90.0, until: tuple[str, ...] = ("ready", "failed")) -> dict:
-        deadline = time.monotonic() + timeout
-        while True:
+        def fetch() -> dict:
             response = self.get(f"/tasks/{task_id}")
             assert response.status_code == 200, response.text
-            task = response.json()
-            if task["status"] in until:
-                return task
-            assert time.monotonic() < deadline, f"task still {task['status']} after {timeout} s"
-            time.sleep(0.1)
+            return response.json()
+
+        return wait_for(fetch, lambda task: task["status"] in until, timeout, f"task {task_id} in {until}")
 
 
 def _rest(server: EmbeddedServer) -> Rest:

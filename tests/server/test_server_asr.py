@@ -129,7 +129,7 @@ def test_tasks_path_hides_words_the_store_keeps(rest, shared_server, jfk_video):
     assert classic == shown
     store = Store(ServerConfig(data_dir=shared_server.data_dir, api_keys=("k",)).db_path)
     try:
-        stored = store.get_video(jfk_video["index_id"], jfk_video["video_id"], with_transcription=True).transcription
+        stored = store.videos.get(jfk_video["index_id"], jfk_video["video_id"], with_transcription=True).transcription
     finally:
         store.close()
     assert [{k: s[k] for k in ("start", "end", "value")} for s in stored] == shown

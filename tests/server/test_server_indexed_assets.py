@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import time
 import uuid
 
 import pytest
@@ -12,6 +11,8 @@ from server_testkit import JFK, JFK_REFERENCE
 from twelvelabs import TwelveLabs
 from twelvelabs.indexes.types import IndexesCreateRequestModelsItem
 from wer import word_error_rate
+
+from tests.polling import wait_for
 
 MAX_ITEMS = 200
 
@@ -170,20 +171,17 @@ def test_official_sdk_on_the_assets_path(shared_server):
     with open(JFK, "rb") as handle:
         created = client.assets.create(method="direct", file=handle, user_metadata='{"source": "sdk"}')
     assert created.status == "processing"
-    deadline = time.monotonic() + 60
-    while (asset := client.assets.retrieve(created.id)).status == "processing":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    asset = wait_for(lambda: client.assets.retrieve(created.id), lambda a: a.status != "processing", 60, "the asset")
     assert asset.status == "ready"
     assert asset.user_metadata == {"source": "sdk"}
 
     indexed = client.indexes.indexed_assets.create(index.id, asset_id=asset.id)
     assert indexed.asset_id == asset.id
-    deadline = time.monotonic() + 120
-    while (detail := client.indexes.indexed_assets.retrieve(index.id, indexed.id)).status not in ("ready", "failed"):
+    def finished(detail) -> bool:
         assert detail.status in INDEXED_ORDER
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+        return detail.status in ("ready", "failed")
+
+    detail = wait_for(lambda: client.indexes.indexed_assets.retrieve(index.id, indexed.id), finished, 120, "indexing", 0.2)
     assert detail.status == "ready"
     assert detail.system_metadata.filename == "jfk.mp4"
     with_text = client.indexes.indexed_assets.retrieve(index.id, indexed.id, transcription=True)

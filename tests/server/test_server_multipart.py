@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
-import time
 
 import pytest
 from assets_kit import chunks_of, md5, put_chunk, report, wait_asset
 from server_testkit import CHUNK_SIZE, JFK
 from twelvelabs import TwelveLabs
+
+from tests.polling import wait_for, wait_until
 
 DATA = JFK.read_bytes()
 CHUNKS = chunks_of(DATA, CHUNK_SIZE)
@@ -160,10 +161,7 @@ def test_expired_session_refuses_everything(make_server, rest_for):
     rest = rest_for(server)
     session = _session(rest)
     upload_id = session["upload_id"]
-    deadline = time.monotonic() + 60
-    while rest.get(f"/assets/multipart-uploads/{upload_id}").json()["status"] != "expired":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until(lambda: rest.get(f"/assets/multipart-uploads/{upload_id}").json()["status"] == "expired", 60, "the session to expire")
     chunk = put_chunk(session["upload_urls"][0]["url"], CHUNKS[1])
     assert (chunk.status_code, chunk.json()["code"]) == (400, "upload_session_expired")
     late = report(rest, upload_id, [(1, md5(CHUNKS[1]), len(CHUNKS[1]))])
@@ -222,10 +220,7 @@ def test_official_sdk_upload_file_helper(shared_server, tmp_path):
     shutil.copyfile(JFK, source)
     result = client.multipart_upload.upload_file(source, filename="sdk-multipart.mp4", batch_size=2, max_workers=2)
     assert result.asset_url.endswith(f"/assets/{result.asset_id}")
-    deadline = time.monotonic() + 60
-    while (asset := client.assets.retrieve(result.asset_id)).status == "processing":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    asset = wait_for(lambda: client.assets.retrieve(result.asset_id), lambda a: a.status != "processing", 60, "the asset")
     assert asset.status == "ready"
     assert (asset.method, asset.filename, asset.size) == ("multipart", "sdk-multipart.mp4", len(DATA))
 
