@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test imports install bench clean
+.PHONY: demo test check imports install bench clean
 
 # The demo needs only the runtime and the embedded server; the test tools install with `make test`.
 $(RUN_STAMP): pyproject.toml
@@ -27,6 +27,15 @@ demo: $(RUN_STAMP)
 
 test: $(STAMP) imports
 	$(BIN)/python -m pytest
+
+# The fast lane, for every change (at most 3 minutes on 2 cores): the unit tests and the API
+# in-process (TestClient), with no server process, Prefect server or S3 server. `make test` is
+# the whole suite (.ci/run); a new test file goes here only if it starts none of those.
+CHECK_TESTS := tests/test_core_units.py tests/test_flatten.py tests/test_words.py tests/test_waiting.py \
+	tests/test_upload_path.py tests/test_client.py tests/test_lake.py \
+	tests/server/test_server_units.py tests/server/test_server_segmentation.py tests/server/test_server_inprocess.py
+check: $(STAMP) imports
+	$(BIN)/python -m pytest -m "not slow" $(CHECK_TESTS)
 
 # import-linter reads the installed layout (flows/, tasks/, … mapped under reelscribe.), so the
 # contracts in pyproject.toml are checked against a non-editable install of this tree.

@@ -45,7 +45,7 @@ from reelscribe.flows.params import (
     index_label,
 )
 from reelscribe.flows.report import VideoReport
-from reelscribe.flows.transcribe import checked_bounds, finish, reports_in_plan_order, transcribe_each
+from reelscribe.flows.transcribe import checked_bounds, deployment_clone, finish, reports_in_plan_order, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.plan import Plan
@@ -114,7 +114,7 @@ def transcribe_new_videos(
         reports = transcribe_each(
             [v.source for v in sending], settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
-            upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off,
+            upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off, index_name=index_name,
         )
     waiting = Plan(tuple(v for v in plan.videos if v.status in ("new", "changed", "unreadable", "deferred")))
     return finish(reports_in_plan_order(waiting, reports), key=SUMMARY_KEY, headline=headline)
@@ -130,7 +130,7 @@ def _headline(plan: Plan, source: str) -> str:
 
 def _discover(source: str) -> list[VideoSource]:
     """The videos under ``source``; none when it holds none yet. Raises if it cannot be right."""
-    found, problems = discover([source])
+    found, problems = discover([source], relative_to=deployment_clone())
     for problem in problems:
         if isinstance(problem.error, NoVideosFound):
             get_run_logger().info("%s: no videos there yet (%s)", source, problem.message)

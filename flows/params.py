@@ -13,7 +13,7 @@ from __future__ import annotations
 import inspect
 from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS
 from pydantic.fields import FieldInfo
@@ -48,12 +48,29 @@ ApiUrl = Annotated[
     str | None,
     Field(description="API base URL with version, e.g. https://api.twelvelabs.io/v1.3. Default: the credentials block's, else TWELVELABS_BASE_URL."),
 ]
+# The block types' slugs (``Secret``, ``tasks.credentials``, ``tasks.storage``; tests/test_cli_fail_fast.py
+# checks them): a malformed slug is refused when the parameters are validated, before anything starts.
+CREDENTIALS_BLOCK_TYPES = ("secret", "twelve-labs-credentials")
+STORAGE_BLOCK_TYPES = ("reelscribe-object-store",)
+
+
+def _block_slug(*types: str) -> Callable[[str | None], str | None]:
+    def check(slug: str | None) -> str | None:
+        block_type, _, name = (slug or "").partition("/")
+        if slug is not None and (block_type not in types or not name or "/" in name or name != name.strip()):
+            raise ValueError(f"must be a block slug like {' or '.join(f'{t}/<name>' for t in types)}, not {slug!r}")
+        return slug
+
+    return check
+
+
 CredentialsBlock = Annotated[
     str | None,
+    AfterValidator(_block_slug(*CREDENTIALS_BLOCK_TYPES)),
     Field(description="Block holding the API key: 'secret/<name>' or 'twelve-labs-credentials/<name>'. Default: TWELVE_LABS_API_KEY."),
 ]
-WindowStart = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window from this second.")]
-WindowEnd = Annotated[float | None, Field(ge=0, description="Keep only segments overlapping the window up to this second.")]
+WindowStart = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window from this second.")]
+WindowEnd = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window up to this second.")]
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
 MaxVideos = Annotated[
@@ -68,6 +85,7 @@ MaxVideoMinutes = Annotated[
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
 StorageBlock = Annotated[
     str | None,
+    AfterValidator(_block_slug(*STORAGE_BLOCK_TYPES)),
     Field(description="Block with the object store's credentials: 'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
 ]
 Dask = Annotated[

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import TaskRunner
@@ -42,7 +44,7 @@ from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.durations import require_durations
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
 from reelscribe.core.plan import Bounds, Plan
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
@@ -51,6 +53,7 @@ from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
+from reelscribe.tasks.progress import batch_found
 from reelscribe.tasks.select import select_videos
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
@@ -71,6 +74,17 @@ class BatchFailed(ReelscribeError):
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+def deployment_clone() -> Path | None:
+    """A deployment run's working directory, the temporary clone its pull step made; ``None`` elsewhere.
+
+    Sources in it are recorded relative to it (``samples/jfk.mp4``, as in the repository): its
+    absolute path is deleted when the run ends.
+    """
+    from prefect.runtime import deployment
+
+    return Path.cwd() if deployment.id else None
 
 
 def _run_name() -> str:
@@ -114,12 +128,19 @@ def transcribe_videos(
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
-    found, problems = discover(sources)
+    found, problems = discover(sources, relative_to=deployment_clone())
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
+    batch_found(len(found))
     if found:
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
+        reports += transcribe_each(
+            found, settings, index, landed, out=out, start=start, end=end,
+            runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
+            table_format=table_format,
+            upload=upload, hand_off=hand_off, index_name=index_name,
+        )
         # With refresh every video is sent again: the plan then sees nothing as landed.
         plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block)
         reports += reports_in_plan_order(plan, transcribe_each(
@@ -162,11 +183,13 @@ def transcribe_each(
     upload: UploadChoice = DEFAULT_UPLOAD,
     hashes: list[str | None] | None = None,
     hand_off: HandOff = DEFAULT_HAND_OFF,
+    index_name: str | None = None,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
     ``hashes``: each video's content hash from the selection (``None``: the upload hashes it).
-    One report each, in order. Everything passed here is picklable, for Dask workers. The upload
+    One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
+    (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The upload
     path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
     their videos and this flow commits them in batches as they finish (``commit_as_landed``).
     """
@@ -185,15 +208,34 @@ def transcribe_each(
         lands = runner.map(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), "options": unmapped(options), **shared, **store},
+             "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
+             **shared, **store},
         )
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait([*uploads, *readies, *lands])
-    return [
+    reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
+    ]
+    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+
+
+def with_landed_video_ids(
+    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat
+) -> list[VideoReport]:
+    """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
+    hashes = {
+        i: state.result(raise_on_failure=False).content_sha256
+        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == "skipped"
+    }
+    if not hashes:
+        return reports
+    landed = open_lake(out, table_format).landed(index)
+    return [
+        replace(report, video_id=landed[hashes[i]].video_id) if i in hashes and hashes[i] in landed else report
+        for i, report in enumerate(reports)
     ]
 
 

@@ -8,6 +8,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.ingest import resolve_index
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.stores import check_lake
@@ -25,10 +26,11 @@ def prepare_index(
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
 ) -> tuple[str, frozenset[str]]:
-    """Check the lake's store, resolve (or create) the index, read the hashes already landed.
+    """Check the lake's store and format and the API, resolve (or create) the index, read the hashes already landed.
 
-    The store is checked first, so a missing driver, bucket or credentials stop the run with one
-    line (``StoreError``) before an index is created or anything uploaded.
+    The checks come first, so a missing driver, bucket or credentials (``StoreError``), a lake
+    of the other table format, an API that cannot be reached or a key that is unset stop the
+    run with one line before an index is created or anything uploaded.
 
     Also finishes what writers killed mid-write left in that index over an hour ago: temp
     files are removed (invisible to readers, but they would pile up) and, in a Delta lake,
@@ -37,9 +39,12 @@ def prepare_index(
     """
     use_storage_block(storage_block)
     check_lake(out)
-    with TwelveLabsClient(settings) as client:
-        index = resolve_index(client, index_id, index_name)
     lake = open_lake(out, table_format)
+    if index_id is not None:
+        validate_partition_id(index_id, "index_id")  # an unsafe id is refused before any request
+    with TwelveLabsClient(settings) as client:
+        client.check_reachable()
+        index = resolve_index(client, index_id, index_name)
     logger = get_run_logger()
     cleaned = lake.clean_up(index.id)
     if cleaned:

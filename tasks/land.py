@@ -57,6 +57,7 @@ def land_transcription(
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     options: WaitOptions = WaitOptions(),
+    index_name: str | None = None,
 ) -> Landed:
     """``options``: the batch's wait, which also bounds waiting for the assets path's word timings."""
     if ready is None:
@@ -69,6 +70,7 @@ def land_transcription(
         start=start,
         end=end,
         wait=options,
+        index_name=index_name,
     )
     use_storage_block(storage_block)
     staged = commits_in_batches(table_format)

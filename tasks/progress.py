@@ -1,8 +1,9 @@
 """In-process progress for the terminal: task state hooks tick a listener the CLI registers.
 
 Each video ends exactly once: a failed upload, a failed wait, or a finished land (completed or
-failed). Hooks run in the flow's process, so a listener is a plain callable; with none
-registered (a deployment run) they do nothing.
+failed). Hooks run in the flow's process, so a listener is a plain callable
+``listener(event, count)``: ``found`` once with the batch's size (the bar's total), then ``done``
+or ``failed`` once per video. With none registered (a deployment run) they do nothing.
 """
 
 from __future__ import annotations
@@ -10,28 +11,34 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-_listeners: list[Callable[[str], None]] = []
+Listener = Callable[[str, int], None]
+_listeners: list[Listener] = []
 _lock = threading.Lock()
 
 
-def add_listener(listener: Callable[[str], None]) -> Callable[[], None]:
-    """Register ``listener(outcome)``; returns a function that removes it."""
+def add_listener(listener: Listener) -> Callable[[], None]:
+    """Register ``listener(event, count)``; returns a function that removes it."""
     with _lock:
         _listeners.append(listener)
     return lambda: _remove(listener)
 
 
-def _remove(listener: Callable[[str], None]) -> None:
+def _remove(listener: Listener) -> None:
     with _lock:
         if listener in _listeners:
             _listeners.remove(listener)
 
 
-def _notify(outcome: str) -> None:
+def _notify(event: str, count: int = 1) -> None:
     with _lock:
         listeners = list(_listeners)
     for listener in listeners:
-        listener(outcome)
+        listener(event, count)
+
+
+def batch_found(count: int) -> None:
+    """The flow has ``count`` videos to go through (called from the flow, before the fan-out)."""
+    _notify("found", count)
 
 
 def video_done(task, task_run, state) -> None:

@@ -88,3 +88,69 @@ class S3FaultProxy(FaultProxy):
             fault = faults[((self.distinct[key] - 1) // self.every) % len(faults)]
             self.injected[(kind, NAMES.get(id(fault), fault.kind))] += 1
             return fault
+
+
+COUNTS_PATH = "/__faultproxy__/injected"
+FAULTS = {"slowdown": SLOW_DOWN, "internal": INTERNAL_ERROR, "reset": RESET, "lost": LOST_ANSWER, "slow": SLOW}
+
+
+class S3FaultProxyProcess:
+    """An ``S3FaultProxy`` in a child process, for clients that hold the GIL while they wait (delta-rs).
+
+    ``schedule`` maps a kind to fault names (``FAULTS``); ``injected()`` asks the child for its counts.
+    """
+
+    def __init__(self, upstream: str, schedule: Mapping[str, Sequence[str]]) -> None:
+        self.upstream = upstream
+        self.schedule = schedule
+        self._process = None
+        self.root_url = ""
+
+    def __enter__(self) -> "S3FaultProxyProcess":
+        import json
+        import subprocess
+        import sys
+
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "tests.s3faultproxy", self.upstream, json.dumps(dict(self.schedule))],
+            stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        )
+        self.root_url = self._process.stdout.readline().strip()
+        assert self.root_url.startswith("http://"), "the fault proxy did not start"
+        return self
+
+    def injected(self) -> dict[str, int]:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.root_url}{COUNTS_PATH}", timeout=30) as answer:
+            return json.loads(answer.read())
+
+    def __exit__(self, *exc: object) -> None:
+        self._process.terminate()
+        self._process.wait(30)
+
+
+def _serve(upstream: str, schedule_json: str) -> None:
+    import json
+
+    schedule = {kind: [FAULTS[name] for name in names] for kind, names in json.loads(schedule_json).items()}
+    proxy = S3FaultProxy(upstream, schedule)
+    decide = proxy.rule
+
+    def rule(method: str, path: str) -> Fault:
+        if path == COUNTS_PATH:
+            counts = {f"{kind}: {name}": n for (kind, name), n in proxy.injected.items()}
+            return Fault("status", status=200, body=json.dumps(counts).encode(), headers={"Content-Type": "application/json"})
+        return decide(method, path)
+
+    proxy.rule = rule
+    with proxy:
+        print(proxy.root_url, flush=True)
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    import sys
+
+    _serve(sys.argv[1], sys.argv[2])

@@ -69,7 +69,7 @@ def test_run_json_prints_one_object_per_video(tmp_path):
 @pytest.mark.parametrize(
     "args,message",
     [
-        (["--concurrency", "0"], "--concurrency must be at least 1"),
+        (["--concurrency", "0"], "--concurrency 0: input should be greater than or equal to 1"),
         (["--start", "5", "--end", "2"], "window start (5.0) is after its end (2.0)"),
         (["--api-url", "http://127.0.0.1:1/v9"], "must end with an API version"),
         (["--start", "nan"], "finite"),

@@ -32,11 +32,6 @@ def test_convert_then_convert_again(tmp_path):
     assert again.returncode == 0 and "already a Delta lake" in again.stdout
 
 
-def test_convert_of_no_lake_exits_2(tmp_path):
-    result = run_cli("lake", "convert", str(tmp_path / "nothing"), tmp_path=tmp_path, timeout=120)
-    assert result.returncode == 2 and "holds no lake" in result.stderr
-
-
 @pytest.mark.slow
 def test_compact_after_convert_finds_nothing_left_to_merge(tmp_path):
     out = per_video_lake(tmp_path, videos=5)

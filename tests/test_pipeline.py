@@ -47,7 +47,8 @@ def index_of(out) -> str:
 
 def test_jfk_lands_as_hive_partitioned_parquet(api, jfk_copy, tmp_path):
     out = tmp_path / "lake"
-    reports = transcribe_videos(sources=[str(jfk_copy)], index_name=f"jfk-{uuid.uuid4().hex[:8]}", out=str(out))
+    name = f"jfk-{uuid.uuid4().hex[:8]}"
+    reports = transcribe_videos(sources=[str(jfk_copy)], index_name=name, out=str(out))
     assert [r.status for r in reports] == ["landed"]
     rows = duckdb.sql(
         f"select index_id, video_id, segment, start, \"end\", value, task_id, retrieved_at "
@@ -63,6 +64,7 @@ def test_jfk_lands_as_hive_partitioned_parquet(api, jfk_copy, tmp_path):
     video = videos(out).iloc[0]
     assert video["segment_count"] == len(rows) and video["duration"] == pytest.approx(11.0, abs=0.2)
     assert video["source"] == str(jfk_copy) and len(video["content_sha256"]) == 64
+    assert video["index_name"] == name
     schema = {r[0]: r[1] for r in duckdb.sql(f"describe select * from read_parquet('{out}/segments/**/*.parquet', hive_partitioning = true)").fetchall()}
     assert schema["segment"] == "INTEGER" and schema["start"] == "DOUBLE" and schema["retrieved_at"].startswith("TIMESTAMP")
 
@@ -72,7 +74,7 @@ def test_rerun_skips_landed_and_refresh_reuses_the_task(api, jfk_copy, tmp_path)
     first = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out))
     index_id = index_of(out)
     second = transcribe_videos(upload="tasks", sources=[str(jfk_copy.parent)], index_name=name, out=str(out))
-    assert [r.status for r in second] == ["skipped"]
+    assert [(r.status, r.video_id) for r in second] == [("skipped", first[0].video_id)]  # the lake knows it
     refreshed = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=name, out=str(out), refresh=True)
     assert [r.status for r in refreshed] == ["landed"] and refreshed[0].video_id == first[0].video_id
     assert len(server_tasks(api, index_id)) == 1

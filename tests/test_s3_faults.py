@@ -11,7 +11,7 @@ import s3fs
 from pydantic import SecretStr
 
 from reelscribe.core.claims import ClaimStore
-from tests.s3faultproxy import INTERNAL_ERROR, LOST_ANSWER, RESET, SLOW, SLOW_DOWN, S3FaultProxy
+from tests.s3faultproxy import INTERNAL_ERROR, LOST_ANSWER, RESET, SLOW, SLOW_DOWN, S3FaultProxy, S3FaultProxyProcess
 
 INDEX = "6650a1b2c3d4e5f6a7b8c9d0"
 SHA = "cd" * 32
@@ -91,3 +91,22 @@ def test_a_batch_from_s3_into_a_lake_on_s3_lands_once_through_s3_faults(api, s3_
     assert kinds == {"source", "lake", "claims"}
     assert {name for _, name in proxy.injected} == {"503 SlowDown", "500 InternalError", "reset", "slow answer", "lost answer"}
     print("faults injected:", dict(proxy.injected), "requests:", dict(proxy.requests))
+
+
+def test_a_lost_answer_to_a_delta_commit_is_known_as_our_own(s3_process_bucket, moto_s3_process, monkeypatch):
+    """delta-rs sends the commit's conditional ``PUT`` once: a lost answer is an error after S3
+    stored it. The writer finds its own transaction in the log and does not commit again. (The
+    proxy runs in its own process: delta-rs holds the GIL during some requests.)"""
+    from reelscribe.core.delta_lake import DeltaLake
+    from tests.test_delta_lake import batch, current_segments
+
+    with S3FaultProxyProcess(moto_s3_process.endpoint_url, {"PUT delta-commit": ["lost"]}) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
+        s3fs.S3FileSystem.clear_instance_cache()
+        lake = DeltaLake(s3_process_bucket.url("lake"))
+        lake.write_batch(INDEX, batch(["v1", "v2"]))
+        assert proxy.injected()["delta-commit: lost answer"] >= 4  # each table's create and its commit
+        for name in ("segments", "videos"):
+            assert lake.open(name).version() == 1  # the empty table, then one commit: none twice
+        assert sorted(r.video_id for r in lake.landed(INDEX).values()) == ["v1", "v2"]
+        assert len(current_segments(lake)) == 6

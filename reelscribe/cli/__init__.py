@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's client (its SDK telemetry, prefect/_internal/analytics) heeds only DO_NOT_TRACK:
+    # without it, each process that imports Prefect on a terminal may print its "collects
+    # anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
     # A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
     if argv[:1] == ["serve"]:
@@ -123,12 +127,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    if args.concurrency < 1:
-        return _usage_error("--concurrency must be at least 1")
-    _quiet_prefect(args.verbose)
+    from reelscribe.cli.preflight import check_before_run
     from reelscribe.core.errors import ReelscribeError
-    from reelscribe.core.flatten import validate_window
-    from reelscribe.core.settings import Settings
 
     options = dict(
         sources=args.sources,
@@ -150,34 +150,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_video_minutes=args.max_video_minutes,
         hand_off=args.hand_off,
     )
+    _quiet_prefect(args.verbose)
     try:
-        validate_window(args.start, args.end)
-        _check_before_run(args)
+        settings = check_before_run(options)
         if (code := run_if_nothing_new(args)) is not None:
             return code  # planned in the core: nothing to send, so neither Prefect nor a server started
-        if args.credentials_block or Settings.from_env(api_url=args.api_url):
+        if settings is not None:
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir) as server:
             remember_index(args, server)
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
-
-
-def _check_before_run(args: argparse.Namespace) -> None:
-    """What can be known wrong before a server starts or an index is made: Dask without a
-    Prefect server, a lake store that cannot be written (with the block's credentials, if any)."""
-    from reelscribe.core.stores import check_lake
-
-    if args.dask:
-        from reelscribe.flows.runners import require_prefect_api
-
-        require_prefect_api()
-    if args.storage_block:
-        from reelscribe.tasks.storage import use_storage_block
-
-        use_storage_block(args.storage_block)
-    check_lake(args.out)
 
 
 def _embedded(data_dir: Path | None):
@@ -226,12 +210,14 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     if not args.verbose:
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelscribe.core.errors import ReelscribeError
-    from reelscribe.core.lake_format import open_lake
+    from reelscribe.core.lake_format import lake_kind
 
     try:
-        open_lake(args.out, "delta")  # a per-video lake is refused before Prefect starts
+        kind = lake_kind(args.out)  # before Prefect starts: only a Delta lake has anything to compact
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+    if kind != "delta":
+        return _usage_error(_NOT_DELTA[kind].format(out=args.out))
     from reelscribe.flows.maintenance import compact_lake
 
     state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
@@ -247,11 +233,26 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+_NOT_A_LAKE = {
+    "missing": "{out}: no such file or directory",
+    "not-a-lake": "{out} is not a reelscribe lake (no videos table with landed videos)",
+}
+_NOT_DELTA = {
+    **_NOT_A_LAKE,
+    "parquet": "{out} is a per-video Parquet lake, which needs no compaction; "
+    "to make it a Delta lake: reelscribe lake convert {out}",
+}
+
+
 def _cmd_lake_convert(args: argparse.Namespace) -> int:
     from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.lake_format import lake_kind
     from reelscribe.core.lake_maintenance import convert_lake
 
     try:
+        kind = lake_kind(args.out)
+        if kind in _NOT_A_LAKE:
+            return _usage_error(_NOT_A_LAKE[kind].format(out=args.out))
         converted = convert_lake(args.out)
     except ReelscribeError as exc:
         return _usage_error(str(exc))

@@ -20,7 +20,7 @@ console = Console(stderr=True)
 
 
 class Progress:
-    """A bar ticked once per finished video (landed, skipped or failed)."""
+    """A bar ticked once per finished video (landed, skipped or failed); its total comes from the flow."""
 
     def __init__(self, total: int | None = None) -> None:
         self._bar = RichProgress(
@@ -32,10 +32,13 @@ class Progress:
         self._failed = 0
         self._remove = None
 
-    def _tick(self, outcome: str) -> None:
-        if outcome == "failed":
+    def _tick(self, event: str, count: int) -> None:
+        if event == "found":
+            self._bar.update(self._task, total=count)
+            return
+        if event == "failed":
             self._failed += 1
-        self._bar.update(self._task, advance=1, failed=self._failed)
+        self._bar.update(self._task, advance=count, failed=self._failed)
 
     def __enter__(self) -> "Progress":
         self._bar.start()

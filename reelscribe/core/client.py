@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
+import ssl
 import time
 from urllib.parse import urlsplit
 from dataclasses import replace
@@ -21,6 +23,7 @@ from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
 import pydantic
 import requests
+import urllib3
 from requests_toolbelt import MultipartEncoder
 
 from reelscribe.core.errors import (
@@ -30,6 +33,7 @@ from reelscribe.core.errors import (
     ApiRateLimited,
     ApiServerError,
     ApiTransportError,
+    ApiUnreachable,
     ConfigError,
 )
 from reelscribe.core.ids import validate_partition_id
@@ -50,8 +54,8 @@ from reelscribe.core.models import (
     UploadUrl,
     Video,
 )
-from reelscribe.core.retry import RetryPolicy, is_retryable_status, retrying, server_wait
-from reelscribe.core.settings import Settings
+from reelscribe.core.retry import RetryPolicy, RetryWait, is_retryable_status, retrying, server_wait
+from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV, Settings
 
 log = logging.getLogger(__name__)
 ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
@@ -59,6 +63,13 @@ ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
 DEFAULT_MODELS = ({"model_name": "marengo3.0", "model_options": ["visual", "audio"]},)
 PAGE_LIMIT = 50
 MAX_PAGES = 10_000
+CHECK_CONNECT_TIMEOUT = 5.0
+"""Seconds the connection check waits for a connection: a host that gives none fails the run then."""
+
+
+def log_wait(wait: RetryWait) -> None:
+    """The default ``on_wait``: one warning per wait (Prefect shows it in the run's logs and console)."""
+    log.warning("%s", wait.line())
 
 
 class TwelveLabsClient:
@@ -71,9 +82,11 @@ class TwelveLabsClient:
         retry: RetryPolicy | None = None,
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[RetryWait], None] = log_wait,
     ) -> None:
         self.settings = settings
         self.retry = retry or settings.retry
+        self.on_wait = on_wait
         self._sleep = sleep
         self._session = session or requests.Session()
         self._session.headers["User-Agent"] = "reelscribe/0.1"
@@ -112,24 +125,60 @@ class TwelveLabsClient:
     ) -> Any:
         """Send one request (retrying transient failures when ``retry``) and return its JSON."""
         policy = self.retry if retry else replace(self.retry, max_attempts=1)
-        for attempt in retrying(policy, what=f"{method} {path}", sleep=self._sleep, log=log.info):
+        for attempt in retrying(policy, what=f"{method} {path}", sleep=self._sleep, target=self.host, on_wait=self.on_wait):
             with attempt:
                 return self._send(method, path, params=params, json=json_body, data=data, headers=headers)
         raise AssertionError("unreachable: retrying() re-raises the last error")
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).netloc
+
+    def check_reachable(self) -> None:
+        """One short ``GET /indexes`` before anything is uploaded: fail at once on what no retry fixes.
+
+        No connection at all (refused, unknown host, TLS failure, none within
+        ``CHECK_CONNECT_TIMEOUT``) raises ``ApiUnreachable`` naming the URL and the fix, without
+        retries; a 401 without a key says the key is unset. A live server that is only briefly
+        failing (5xx, 429, a reset) is retried by the usual policy, each wait told to ``on_wait``.
+        """
+        path = "indexes"
+        timeout = (min(CHECK_CONNECT_TIMEOUT, self.settings.connect_timeout), self.settings.read_timeout)
+        try:
+            for attempt in retrying(self.retry, what=f"GET {path}", sleep=self._sleep, target=self.host, on_wait=self.on_wait):
+                with attempt:
+                    try:
+                        self._exchange("GET", f"{self.base_url}/{path}", path, params={"page": 1, "page_limit": 1}, timeout=timeout)
+                    except ApiTransportError as exc:
+                        if exc.reached:
+                            raise
+                        raise ApiUnreachable(
+                            f"cannot reach the API at {self.base_url} ({exc.reason}): start the server there, or fix "
+                            f"the URL (--api-url, {BASE_URL_ENV} or the credentials block's)"
+                        ) from None
+        except ApiAuthError as exc:
+            if self.settings.api_key is None:
+                raise ConfigError(
+                    f"{self.base_url} needs an API key (HTTP {exc.status}): {API_KEY_ENV} (or --credentials-block) is unset"
+                ) from None
+            raise
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         """One HTTP exchange: its JSON, or the typed error for what happened."""
         response = self._exchange(method, f"{self.base_url}/{path.lstrip('/')}", path, **kwargs)
         return _json_or_empty(response, method, path)
 
-    def _exchange(self, method: str, url: str, path: str, **kwargs: Any) -> requests.Response:
+    def _exchange(
+        self, method: str, url: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any
+    ) -> requests.Response:
         """One HTTP exchange: the 2xx answer, or the typed error. ``path`` names it in errors and logs."""
-        timeout = (self.settings.connect_timeout, self.settings.read_timeout)
+        timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout) as exc:
+            reason, reached = transport_failure(exc, timeout[0])
             raise ApiTransportError(
-                f"{method} {path}: no answer from {urlsplit(url).netloc} ({type(exc).__name__})"
+                f"{method} {path}: no answer from {urlsplit(url).netloc} ({reason})", reason, reached=reached
             ) from None
         if not response.ok:
             raise _api_error(response, method, path)
@@ -304,7 +353,7 @@ class TwelveLabsClient:
         API key is not sent: a presigned URL carries its own authorisation, and may be another host.
         """
         sent = {"Content-Type": "application/octet-stream", **(headers or {}), "x-api-key": None}
-        for attempt in retrying(self.retry, what="PUT chunk", sleep=self._sleep, log=log.info):
+        for attempt in retrying(self.retry, what="PUT chunk", sleep=self._sleep, target=urlsplit(url).netloc, on_wait=self.on_wait):
             with attempt:
                 response = self._exchange("PUT", url, "chunk upload", data=data, headers=sent)
         etag = response.headers.get("ETag", "").strip('"')
@@ -357,6 +406,43 @@ class TwelveLabsClient:
         path = f"indexes/{_id(index_id, 'index_id')}/indexed-assets"
         for item in self.paginate(path):
             yield _parse(IndexedAsset, item, "GET", path)
+
+
+def transport_failure(exc: BaseException, connect_timeout: float) -> tuple[str, bool]:
+    """Why a request got no answer, in a few words, and whether a connection was made at all.
+
+    Follows the chain requests and urllib3 wrap the socket's own error in: ``NewConnectionError``
+    (and its ``NameResolutionError``) and TLS errors mean no connection; anything else (a reset, a
+    dropped answer) happened on a connection to a live server.
+    """
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {connect_timeout:g} s", False
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return "no answer in time", True
+    chain = _causes(exc)
+    if any(isinstance(e, urllib3.exceptions.NameResolutionError | socket.gaierror) for e in chain):
+        return "host not found", False
+    if any(isinstance(e, ssl.SSLError | urllib3.exceptions.SSLError | requests.exceptions.SSLError) for e in chain):
+        return "TLS failure", False
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return "connection refused", False
+    if any(isinstance(e, urllib3.exceptions.NewConnectionError) for e in chain):
+        return "no connection", False
+    if any(isinstance(e, ConnectionResetError) for e in chain):
+        return "connection reset", True
+    return "connection lost", True
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every error it wraps (causes, contexts, urllib3's ``reason``, arguments)."""
+    found: list[BaseException] = []
+    pending: list[object] = [exc]
+    while pending:
+        error = pending.pop()
+        if isinstance(error, BaseException) and not any(error is f for f in found):
+            found.append(error)
+            pending += [error.__cause__, error.__context__, getattr(error, "reason", None), *error.args]
+    return found
 
 
 def _id(value: str, what: str) -> str:

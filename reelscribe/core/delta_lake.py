@@ -289,7 +289,7 @@ class DeltaLake:
                 self.table_uri(name), schema=schema, mode="ignore", partition_by=[PARTITION],
                 storage_options=self.storage_options,
             )
-        except DeltaError:
+        except (DeltaError, OSError):  # another writer created it, or our create's answer was lost
             if not self._exists(name):
                 raise
         self._known.add(name)
@@ -298,20 +298,36 @@ class DeltaLake:
         self._ensure(name, rows.schema)
         listed = ", ".join(f"'{v}'" for v in video_ids)
         predicate = f"{PARTITION} = '{index_id}' AND video_id IN ({listed})"
-        retry_commits(
-            lambda: write_deltalake(
-                self.table_uri(name),
-                rows,
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=[PARTITION],
-                schema_mode="merge",
-                storage_options=self.storage_options,
-                writer_properties=writer_properties(),
-                commit_properties=_claim(index_id),
-            ),
-            what=f"{name} of {len(video_ids)} video(s) in {index_id}",
-        )
+        def commit() -> None:
+            transaction = _transaction(index_id)
+            try:
+                write_deltalake(
+                    self.table_uri(name),
+                    rows,
+                    mode="overwrite",
+                    predicate=predicate,
+                    partition_by=[PARTITION],
+                    schema_mode="merge",
+                    storage_options=self.storage_options,
+                    writer_properties=writer_properties(),
+                    commit_properties=CommitProperties(app_transactions=[transaction]),
+                )
+            except OSError:
+                if not self._committed(name, transaction):
+                    raise
+                log.info("commit of %s in %s: its answer was lost, but the commit is ours", name, index_id)
+
+        retry_commits(commit, what=f"{name} of {len(video_ids)} video(s) in {index_id}")
+
+    def _committed(self, name: str, transaction: Transaction) -> bool:
+        """Whether a commit that failed on the wire took effect anyway (delta-rs 1.6.6 does not
+        retry the conditional ``PUT`` of ``_delta_log/<version>.json``, so a lost answer is an
+        ``OSError`` after S3 stored it): the table's latest version of our application id is ours."""
+        try:
+            found = DeltaTable(self.table_uri(name), storage_options=self.storage_options).transaction_version(transaction.app_id)
+        except (DeltaError, OSError):
+            return False
+        return found == transaction.version
 
     # -- staging ---------------------------------------------------------------------------
 
@@ -413,7 +429,7 @@ def writer_properties() -> WriterProperties:
     return WriterProperties(compression="SNAPPY", max_row_group_size=ROW_GROUP_ROWS)
 
 
-def _claim(index_id: str) -> CommitProperties:
+def _transaction(index_id: str) -> Transaction:
     """Make concurrent commits into one index conflict, so the loser retries against the winner.
 
     delta-rs 1.6.6 does not check an overwrite's predicate against files a concurrent commit
@@ -421,8 +437,7 @@ def _claim(index_id: str) -> CommitProperties:
     Both commits carry the same application id (a Delta ``txn`` action); the conflict checker
     refuses the second (``CommitFailedError``), whose retry then replaces the winner's rows.
     """
-    version = time.time_ns() // 1000
-    return CommitProperties(app_transactions=[Transaction(f"reelscribe:{index_id}", version)])
+    return Transaction(f"reelscribe:{index_id}", time.time_ns() // 1000)
 
 
 def _with_partition(parts: list[pa.Table], index_id: str) -> pa.Table:

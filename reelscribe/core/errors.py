@@ -55,7 +55,24 @@ class TransientError(ReelscribeError):
 
 
 class ApiTransportError(TransientError):
-    """The request never got an HTTP answer (connection refused or reset, timeout)."""
+    """The request never got an HTTP answer (connection refused or reset, timeout).
+
+    ``reason`` says why in a few words (``connection refused``, ``host not found``); ``reached``
+    whether a connection to the server was made at all (a reset or a read timeout: a live server).
+    """
+
+    def __init__(self, message: str, reason: str = "no answer", *, reached: bool = True) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.reached = reached
+
+    def __reduce__(self):
+        return _rebuild, (type(self), (self.args[0], self.reason), {"reached": self.reached})
+
+
+class ApiUnreachable(ConfigError):
+    """No connection to the API could be made at all (refused, unknown host, TLS failure, no
+    answer to connect): a wrong URL or a server that is not running, which no retry fixes."""
 
 
 class ApiError(ReelscribeError):
@@ -80,6 +97,11 @@ class ApiError(ReelscribeError):
         where = f"{method} {path} " if method else ""
         said = f"{code}: {message}" if code else (message or "no error body")
         super().__init__(f"{where}-> HTTP {status} ({said})")
+
+    @property
+    def reason(self) -> str:
+        """What the server answered, in a few words (``HTTP 503``, ``HTTP 429 too_many_requests``)."""
+        return f"HTTP {self.status} {self.code}" if self.code else f"HTTP {self.status}"
 
     def __reduce__(self):
         kwargs = dict(method=self.method, path=self.path, retry_after=self.retry_after)

@@ -138,6 +138,7 @@ class VideoRecord:
     indexed_at: datetime | None
     retrieved_at: datetime
     asset_id: str | None = None
+    index_name: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

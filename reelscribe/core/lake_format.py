@@ -9,6 +9,8 @@ other: opening it as the wrong one is refused with the command that fixes it.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import fsspec
 
 from reelscribe.core.errors import ConfigError
@@ -16,7 +18,11 @@ from reelscribe.core.lake import Lake
 from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, DELTA_LOG, MARKER_TABLE, TABLE_FORMATS, TableFormat
 
-__all__ = ["DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeWriter", "TableFormat", "commits_in_batches", "open_lake"]
+__all__ = [
+    "DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeKind", "LakeWriter", "TableFormat", "commits_in_batches", "lake_kind",
+    "open_lake",
+]
+LakeKind = Literal["missing", "not-a-lake", "parquet", "delta"]
 # Delta files are named part-…; a per-video lake's are <video_id>.parquet.
 _DELTA_DATA_PREFIX = "part-"
 
@@ -41,6 +47,25 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
     ):
         raise ConfigError(_MISMATCH["parquet"].format(out=out))
     return delta
+
+
+def lake_kind(out: str) -> LakeKind:
+    """What ``out`` holds: nothing (``missing``), something else (``not-a-lake``), or a lake of a format.
+
+    For maintenance commands, which must not "succeed" on a mistyped path or turn a folder that
+    merely has a ``videos/`` subfolder into Delta tables.
+    """
+    from reelscribe.core.delta_lake import DeltaLake, is_delta_table
+
+    delta = DeltaLake(out)
+    delta.fs.invalidate_cache()
+    if not delta.fs.exists(delta.root):
+        return "missing"
+    if is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options):
+        return "delta"
+    if _holds_video_files(delta.fs, f"{delta.root}/{MARKER_TABLE}"):
+        return "parquet"
+    return "not-a-lake"
 
 
 def commits_in_batches(table_format: TableFormat) -> bool:

@@ -11,7 +11,9 @@ Layers, each retrying only ``TransientError`` (connection errors, 5xx, 429):
   for longer than one call's backoff).
 
 ``retrying`` builds the tenacity loop both of the first two use; the delay arithmetic is pure so
-tests check it without a clock. Jitter is added here because Prefect 3.8 ignores
+tests check it without a clock. Each wait is told to the loop's ``on_wait`` hook (a ``RetryWait``),
+so that whoever started the call can say what is happening (``waiting 8 s for host: connection
+refused``) instead of falling silent for the whole backoff. Jitter is added here because Prefect 3.8 ignores
 ``retry_jitter_factor`` on tasks.
 """
 
@@ -44,6 +46,25 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
+
+
+@dataclass(frozen=True)
+class RetryWait:
+    """One wait of a retry loop: what is retried, against whom, for how long, and why."""
+
+    what: str
+    target: str
+    seconds: float
+    attempt: int
+    attempts: int
+    error: BaseException
+
+    def line(self) -> str:
+        """``waiting 8 s for 127.0.0.1:9999: connection refused (GET indexes, try 2 of 8)``."""
+        reason = getattr(self.error, "reason", None) or str(self.error)
+        seconds = f"{self.seconds:.1f}" if self.seconds < 10 else f"{self.seconds:.0f}"
+        target = f" for {self.target}" if self.target else ""
+        return f"waiting {seconds} s{target}: {reason} ({self.what}, try {self.attempt + 1} of {self.attempts})"
 
 
 def is_retryable_status(status: int) -> bool:
@@ -108,13 +129,16 @@ def retrying(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[..., None] | None = None,
     retry_on: tuple[type[BaseException], ...] = (TransientError,),
+    target: str = "",
+    on_wait: Callable[[RetryWait], None] | None = None,
 ) -> tenacity.Retrying:
     """The retry loop for one call: ``for attempt in retrying(...): with attempt: ...``.
 
     Retries ``retry_on`` only (``TransientError``; a Delta commit conflict for the lake's commits),
     up to ``policy.max_attempts`` tries, waiting
     ``backoff_delay`` (the server's own ``retry_after`` when the error carries one); the last
-    error is re-raised as it is.
+    error is re-raised as it is. ``on_wait`` hears of each wait before it starts (``target``:
+    the host, for its line).
     """
 
     def wait(state: tenacity.RetryCallState) -> float:
@@ -125,6 +149,9 @@ def retrying(
         if log is not None and state.outcome is not None and state.next_action is not None:
             log("%s: %s; retry %d/%d in %.1f s", what, state.outcome.exception(),
                 state.attempt_number, policy.max_attempts - 1, state.next_action.sleep)
+        if on_wait is not None and state.outcome is not None and state.next_action is not None:
+            on_wait(RetryWait(what, target, state.next_action.sleep, state.attempt_number, policy.max_attempts,
+                              state.outcome.exception()))
 
     return tenacity.Retrying(
         stop=tenacity.stop_after_attempt(policy.max_attempts),

@@ -39,6 +39,9 @@ VIDEOS_SCHEMA = pa.schema(
         pa.field("asset_id", pa.string(), nullable=True),
         pa.field("word_count", pa.int32(), nullable=True),
         pa.field("utterance_count", pa.int32(), nullable=True),
+        # The index's name, as the run that landed the video knew it (null: given by id only, or
+        # landed before this column existed; the partition's index_id is the identity).
+        pa.field("index_name", pa.string(), nullable=True),
     ]
 )
 

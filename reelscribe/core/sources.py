@@ -60,8 +60,15 @@ class SourceProblem:
         return f"{self.source}: {self.message}"
 
 
-def discover(inputs: Iterable[str]) -> tuple[list[VideoSource], list[SourceProblem]]:
-    """Expand every input; de-duplicate (the same file via a folder and a glob is one video)."""
+def discover(
+    inputs: Iterable[str], *, relative_to: Path | None = None
+) -> tuple[list[VideoSource], list[SourceProblem]]:
+    """Expand every input; de-duplicate (the same file via a folder and a glob is one video).
+
+    Local paths come out absolute, also those of inputs that gave no videos; with
+    ``relative_to``, those under that folder relative to it instead (a deployment run's
+    temporary clone: its absolute path is gone once the run ends).
+    """
     found: dict[str, VideoSource] = {}
     problems: list[SourceProblem] = []
     for raw in inputs:
@@ -71,10 +78,25 @@ def discover(inputs: Iterable[str]) -> tuple[list[VideoSource], list[SourceProbl
             continue
         try:
             for source in _expand(text):
+                if source.kind == "file":
+                    source = VideoSource(_shown(source.uri, relative_to), "file")
                 found.setdefault(source.uri, source)
         except SourceError as exc:
-            problems.append(SourceProblem(text, exc))
+            problems.append(SourceProblem(_shown(text, relative_to), exc))
     return list(found.values()), problems
+
+
+def _shown(text: str, relative_to: Path | None) -> str:
+    """A local path absolute (or relative to ``relative_to`` when under it); anything else as given."""
+    scheme = urlsplit(text).scheme.lower()
+    if scheme == "file":
+        text = urlsplit(text).path
+    elif scheme and len(scheme) > 1:
+        return text
+    path = Path(text).expanduser().absolute()
+    if relative_to is not None and path.is_relative_to(relative_to.absolute()):
+        return str(path.relative_to(relative_to.absolute()))
+    return str(path)
 
 
 def _expand(text: str) -> list[VideoSource]:

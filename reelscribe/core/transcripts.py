@@ -60,6 +60,7 @@ class LandRequest:
     content_sha256: str
     start: float | None = None
     end: float | None = None
+    index_name: str | None = None
     wait: WaitOptions = WaitOptions()
     """The batch's wait (``max_wait_seconds``, poll steps), also for a word-level transcription still being prepared."""
 
@@ -78,6 +79,7 @@ def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandR
         task_id=task.id,
         source=request.source,
         content_sha256=request.content_sha256,
+        index_name=request.index_name,
         duration=meta.duration if meta else None,
         indexed_at=task.updated_at,
         retrieved_at=retrieved_at,
@@ -106,6 +108,7 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: Lan
         task_id=ready.id,
         source=request.source,
         content_sha256=request.content_sha256,
+        index_name=request.index_name,
         duration=meta.duration if meta else None,
         indexed_at=indexed.indexed_at or indexed.updated_at,
         retrieved_at=retrieved_at,
