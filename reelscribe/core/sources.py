@@ -79,7 +79,7 @@ def discover(
         try:
             for source in _expand(text):
                 if source.kind == "file":
-                    source = VideoSource(_shown(source.uri, relative_to), "file")
+                    source = VideoSource(_shown(source.uri, relative_to), "file", source.identity)
                 found.setdefault(source.uri, source)
         except SourceError as exc:
             problems.append(SourceProblem(_shown(text, relative_to), exc))
