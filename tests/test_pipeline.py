@@ -140,7 +140,7 @@ def test_window_is_honoured_on_v13_flow_and_v12_endpoint(api, jfk_copy, tmp_path
     v12 = TwelveLabsClient(Settings(base_url=f"{api.root_url}/v1.2", api_key=SecretStr(api.api_key)))
     v13 = TwelveLabsClient(Settings(base_url=api.base_url, api_key=SecretStr(api.api_key)))
     for start, end in [(9.0, 20.0), (None, 3.0), (0.0, None)]:
-        assert retrieve_segments(v12, index_id, video_id, start, end) == retrieve_segments(v13, index_id, video_id, start, end)
+        assert retrieve_segments(v12, index_id, video_id, start, end).segments == retrieve_segments(v13, index_id, video_id, start, end).segments
 
 
 def test_video_without_speech_lands_zero_segments(api, tmp_path):

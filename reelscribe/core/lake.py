@@ -139,6 +139,8 @@ class VideoRecord:
     retrieved_at: datetime
     asset_id: str | None = None
     index_name: str | None = None
+    language: str | None = None
+    """The video's spoken language as the server says it (``None`` where it does not)."""
 
 
 @dataclass(frozen=True, kw_only=True)

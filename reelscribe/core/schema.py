@@ -23,6 +23,7 @@ SEGMENTS_SCHEMA = pa.schema(
         pa.field("value", pa.string(), nullable=False),
         pa.field("task_id", pa.string(), nullable=False),
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
+        pa.field("language", pa.string(), nullable=True),
     ]
 )
 
@@ -42,6 +43,7 @@ VIDEOS_SCHEMA = pa.schema(
         # The index's name, as the run that landed the video knew it (null: given by id only, or
         # landed before this column existed; the partition's index_id is the identity).
         pa.field("index_name", pa.string(), nullable=True),
+        pa.field("language", pa.string(), nullable=True),
     ]
 )
 
@@ -78,6 +80,10 @@ TABLES: dict[str, pa.Schema] = {
 Writers iterate this; ``words`` and ``utterances`` land only for videos whose server provides
 them (the assets path), and a ``videos`` row's ``word_count``/``utterance_count`` are then set
 (``null`` means the server gave none, ``0`` that it gave an empty list).
+
+``language`` (a Whisper/ISO 639-1 code such as ``en`` or ``de``) is the video's spoken language in
+``videos`` and each segment's in ``segments``; ``null`` where the server does not say. Lakes written
+before it existed read back with it ``null``.
 """
 
 

@@ -10,7 +10,7 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pyarrow as pa
 
@@ -29,17 +29,26 @@ ASSET_VIEWS = ("words", "utterances")
 """What the assets path asks ``/assets/{id}/transcription`` for (sentences are not landed)."""
 
 
+class Transcript(NamedTuple):
+    """``segments``: ``None`` when the video has no speech; ``language``: ``None`` where the server does not say."""
+
+    segments: list[Any] | None
+    language: str | None
+
+
 def retrieve_segments(
     client: TwelveLabsClient, index_id: str, video_id: str, start: float | None, end: float | None
-) -> list[Any] | None:
-    """Segments overlapping ``[start, end]``; ``None`` when the video has no speech.
+) -> Transcript:
+    """Segments overlapping ``[start, end]``, and the video's language.
 
-    v1.2 servers apply the window themselves on the classic endpoint; v1.3 servers give the whole
-    transcript on the video object and the window is applied here, with the same overlap rule.
+    v1.2 servers apply the window themselves on the classic endpoint (which has no room for a video's
+    language); v1.3 servers give the whole transcript on the video object and the window is applied
+    here, with the same overlap rule.
     """
     if client.api_version == "v1.2":
-        return client.get_transcription_v12(index_id, video_id, start, end)
-    return _windowed(client.get_video(index_id, video_id, transcription=True).transcription, start, end)
+        return Transcript(client.get_transcription_v12(index_id, video_id, start, end), None)
+    video = client.get_video(index_id, video_id, transcription=True)
+    return Transcript(_windowed(video.transcription, start, end), video.language)
 
 
 def _windowed(segments: Any, start: float | None, end: float | None, kind: str = "segment") -> list[Any] | None:
@@ -71,7 +80,7 @@ def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandR
     task = request.task
     if not task.video_id:
         raise TranscriptInvalid(f"task {task.id} is ready but names no video_id")
-    segments = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
+    segments, language = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
     retrieved_at = datetime.now(timezone.utc)
     table = segments_table(segments, video_id=task.video_id, task_id=task.id, retrieved_at=retrieved_at)
     meta = task.system_metadata
@@ -83,6 +92,7 @@ def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandR
         duration=meta.duration if meta else None,
         indexed_at=task.updated_at,
         retrieved_at=retrieved_at,
+        language=language,
     )
     return lake.stage_video(request.index_id, task.video_id, table, record)
 
@@ -113,6 +123,7 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: Lan
         indexed_at=indexed.indexed_at or indexed.updated_at,
         retrieved_at=retrieved_at,
         asset_id=ready.asset_id,
+        language=indexed.language,
     )
     return lake.stage_video(request.index_id, ready.id, table, record, extra=extra)
 
