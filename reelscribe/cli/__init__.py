@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli.bounds import add_bound_arguments
+from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
 from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
@@ -60,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
     )
+    add_bound_arguments(run)
     run.add_argument(
         "--hand-off", choices=HAND_OFFS, default=DEFAULT_HAND_OFF,
         help="stream: read each s3:// video here and send its bytes; url: send a presigned URL the API fetches "
@@ -74,6 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
+
+    add_plan_command(commands, {"index_name": DEFAULT_INDEX_NAME, "out": DEFAULT_OUT,
+                                "table_format": DEFAULT_TABLE_FORMAT, "table_formats": TABLE_FORMATS})
 
     serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
@@ -145,17 +151,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
+        max_videos=args.max_videos,
+        max_video_minutes=args.max_video_minutes,
         hand_off=args.hand_off,
     )
     _quiet_prefect(args.verbose)
     try:
         settings = check_before_run(options)
         server_args = embedded_server_args(args.server_model, args.server_language)
+        if settings is not None and server_args:
+            return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
+        if (code := run_if_nothing_new(args)) is not None:
+            return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:
-            if server_args:
-                return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir, server_args) as server:
+            remember_index(args, server)
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))

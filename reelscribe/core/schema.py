@@ -87,6 +87,26 @@ before it existed read back with it ``null``.
 """
 
 
+SOURCES_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=True),
+        pa.field("mtime_ns", pa.int64(), nullable=True),
+        pa.field("etag", pa.string(), nullable=True),
+        pa.field("version_id", pa.string(), nullable=True),
+        pa.field("content_sha256", pa.string(), nullable=False),
+        pa.field("seen_at", UTC_MICROS, nullable=False),
+    ]
+)
+"""The seen-source state (table ``sources``, not per index): one row per source object hashed.
+
+``source`` with ``size``, ``mtime_ns``, ``etag`` and ``version_id`` is the identity the store's
+listing gives without reading the object (local files: size and ``mtime_ns``; S3: size, ETag,
+LastModified as ``mtime_ns``, VersionId where versioned); ``content_sha256`` the hash its bytes
+had. Not in ``TABLES``: it holds no per-video rows and is not partitioned by index.
+"""
+
+
 def require_utc(moment: datetime, what: str) -> datetime:
     """A naive datetime is ambiguous (local time? UTC?), so only aware ones reach the lake."""
     if not isinstance(moment, datetime) or moment.utcoffset() is None:

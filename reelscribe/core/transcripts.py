@@ -17,7 +17,8 @@ import pyarrow as pa
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import segments_table, utterances_table, window_filter, words_table
-from reelscribe.core.lake import Lake, LandedVideo, VideoRecord
+from reelscribe.core.lake import LandedVideo, VideoRecord
+from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.models import AssetTranscription, IndexedAsset, Task
 from reelscribe.core.retry import poll_intervals
 from reelscribe.core.waiting import WaitOptions
@@ -73,7 +74,7 @@ class LandRequest:
     """The batch's wait (``max_wait_seconds``, poll steps), also for a word-level transcription still being prepared."""
 
 
-def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest) -> LandedVideo:
+def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest) -> LandedVideo:
     if isinstance(request.task, IndexedAsset):
         return _land_indexed_asset(client, lake, request, request.task)
     task = request.task
@@ -93,10 +94,10 @@ def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest
         retrieved_at=retrieved_at,
         language=language,
     )
-    return lake.write_video(request.index_id, task.video_id, table, record)
+    return lake.stage_video(request.index_id, task.video_id, table, record)
 
 
-def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
+def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
     """The indexed asset's id is its video id (and stands in the ``task_id`` columns: it is the indexing job)."""
     if not ready.asset_id:
         raise TranscriptInvalid(f"indexed asset {ready.id} is ready but names no asset_id")
@@ -124,7 +125,7 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandReque
         asset_id=ready.asset_id,
         language=indexed.language,
     )
-    return lake.write_video(request.index_id, ready.id, table, record, extra=extra)
+    return lake.stage_video(request.index_id, ready.id, table, record, extra=extra)
 
 
 def retrieve_asset_views(
