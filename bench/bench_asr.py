@@ -46,6 +46,7 @@ from bench.common import OUT, ROOT, machine_line, save_result
 from reelscribe.server.asr import BEAM_SIZE, AsrEngine, AsrSettings, transcribe
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.launcher import EmbeddedServer
+from reelscribe.server.models import resolve_model
 from tests.server.server_testkit import JFK, JFK_REFERENCE
 from tests.server.wer import word_error_rate, words
 
@@ -317,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     shorts = short_clips(args.clips)
     jfk = [Clip(JFK, JFK_REFERENCE)]
     config = ServerConfig(data_dir=Path("."), api_keys=("unused",))
-    model_dir = config.model_path
+    model_dir = resolve_model(config.model, config.model_cache_dir).path
     print(f"machine: {machine_line()}")
     print(f"long clip: {long[0].path.relative_to(ROOT)}; short clips: {', '.join(c.path.name for c in shorts)}")
     print(f"server: defaults{' + ' + ' '.join(args.server_arg) if args.server_arg else ''}")

@@ -1,23 +1,21 @@
 """The scheduled job: transcribe only the videos of a source that have not landed yet.
 
 "New" means a content hash (SHA-256 of the file's bytes) that the lake's ``videos`` table does
-not hold for this index (``open_lake(out, table_format).landed(index_id)``). The lake is the only state: no cursor,
-no watermark, no database. So a renamed or copied video is not new, a video whose landing
-failed is new again at the next run, and wiping the lake lands everything again.
+not hold for this index. The lake is the only state: no cursor, no watermark, no database.
+So a renamed or copied video is not new, a video whose landing failed is new again at the next
+run, and wiping the lake lands everything again.
 
-Cost: every run hashes every file under the source, i.e. reads all of its bytes
-(``HASH_WORKERS`` files at a time). That is fine for a folder of a few GB; for a large bucket
-the bytes read per run grow with the bucket, not with what is new. The cheaper scheme, not
-built yet, keys a small cache on (path, size, mtime or ETag) and hashes only what changed. A
-new video is hashed twice: here, and again by the upload task, which re-checks on its own.
+Cost: a source whose store identity (size, modification time, ETag, VersionId: what the
+listing gives, no read) is in the lake's seen-source state keeps its recorded hash and is not
+opened; only new or changed objects are read, once to hash (the hash then travels to the
+upload) and once by the upload stream. A run with nothing new lists the source, reads the
+state and the landed set, and reads no video byte. ``max_videos`` and ``max_video_minutes``
+bound a run; what is over them is deferred to the next run, oldest first.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
 from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
@@ -33,6 +31,8 @@ from reelscribe.flows.params import (
     IndexId,
     IndexName,
     MaxConcurrency,
+    MaxVideoMinutes,
+    MaxVideos,
     MaxWaitSeconds,
     Out,
     StorageBlock,
@@ -45,17 +45,18 @@ from reelscribe.flows.params import (
     index_label,
 )
 from reelscribe.flows.report import VideoReport
-from reelscribe.flows.transcribe import deployment_clone, finish, transcribe_each
+from reelscribe.flows.transcribe import checked_bounds, deployment_clone, finish, reports_in_plan_order, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.sources import VideoSource, content_sha256, discover
+from reelscribe.core.plan import Plan
+from reelscribe.core.sources import VideoSource, discover
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
+from reelscribe.tasks.select import select_videos
 from reelscribe.tasks.storage import use_storage_block
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
-HASH_WORKERS = 4
 # ``discover`` words every "this place holds no videos" problem this way; for a watched
 # folder that is the normal state between arrivals, not an error.
 
@@ -83,53 +84,48 @@ def transcribe_new_videos(
     dask: Dask = None,
     table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
     upload: Upload = DEFAULT_UPLOAD,
+    max_videos: MaxVideos = None,
+    max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
     Runs the same upload → wait → land fan-out as ``transcribe-videos``, on the new videos only,
     and attaches a table artifact listing them (empty, with "0 new videos", when there are none).
-    An empty source is not an error; a source that does not exist is.
+    An empty source is not an error; a source that does not exist is. Videos over the bounds
+    are listed ``deferred``: not failed, first in line at the next run.
     """
     logger = get_run_logger()
     validate_window(start, end)
     if bool(index_id) == bool(index_name):
         raise ConfigError("give exactly one of index_id and index_name")
+    bounds = checked_bounds(max_videos, max_video_minutes)
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
     found = _discover(source)
     index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
-    new = select_new_videos(found, landed) if found else []
-    headline = f"{len(new)} new video{'' if len(new) == 1 else 's'} in {source} ({len(found) - len(new)} already landed)"
+    plan = select_videos(found, landed, out, bounds, table_format, storage_block) if found else Plan(())
+    sending = plan.to_send
+    headline = _headline(plan, source)
     logger.info(headline)
     reports: list[VideoReport] = []
-    if new:
+    if sending:
         reports = transcribe_each(
-            new, settings, index, landed, out=out, start=start, end=end,
+            [v.source for v in sending], settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
-            upload=upload, hand_off=hand_off, index_name=index_name,
+            upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off, index_name=index_name,
         )
-    return finish(reports, key=SUMMARY_KEY, headline=headline)
+    waiting = Plan(tuple(v for v in plan.videos if v.status in ("new", "changed", "unreadable", "deferred")))
+    return finish(reports_in_plan_order(waiting, reports), key=SUMMARY_KEY, headline=headline)
 
 
-@task(name="select-new-videos", task_run_name="select-new-videos", cache_policy=NO_CACHE)
-def select_new_videos(found: list[VideoSource], landed: frozenset[str]) -> list[VideoSource]:
-    """The sources whose content has not landed, in order.
-
-    A file that cannot be read counts as new, so the upload step reports it as a failed video
-    with its own error instead of it silently never landing.
-    """
-    with ThreadPoolExecutor(max_workers=min(HASH_WORKERS, len(found))) as pool:
-        hashes = list(pool.map(_hash_or_none, found))
-    return [source for source, sha256 in zip(found, hashes) if sha256 is None or sha256 not in landed]
-
-
-def _hash_or_none(source: VideoSource) -> str | None:
-    try:
-        return content_sha256(source)
-    except (SourceError, OSError):
-        return None
+def _headline(plan: Plan, source: str) -> str:
+    """``2 new videos in <source> (5 already landed)``, with the changed and deferred counts when any."""
+    sent = len(plan.to_send)
+    extra = "".join(f", {plan.counts[s]} {s}" for s in ("changed", "deferred") if plan.counts[s])
+    minutes = f"; {plan.minutes:.1f} min" if plan.minutes is not None else ""
+    return f"{sent} new video{'' if sent == 1 else 's'} in {source} ({plan.counts['landed']} already landed{extra}){minutes}"
 
 
 def _discover(source: str) -> list[VideoSource]:

@@ -14,9 +14,14 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 from typing import Annotated
 
-from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.lake_format import open_lake
-from reelscribe.core.lake_maintenance import DEFAULT_RETENTION_HOURS, Compacted, compact_table
+from reelscribe.core.lake_maintenance import (
+    DEFAULT_RETENTION_HOURS,
+    Compacted,
+    compact_delta_table,
+    delta_tables,
+    finish_interrupted,
+)
 from reelscribe.flows.params import DEFAULT_OUT, Out, describe_parameters
 
 SUMMARY_KEY = "compact-lake-summary"
@@ -29,14 +34,12 @@ RetentionHours = Annotated[
 @task(name="commit-interrupted", task_run_name="commit-interrupted", cache_policy=NO_CACHE)
 def commit_interrupted(out: str) -> int:
     """Commit videos that runs which died left staged over an hour ago, in every index."""
-    lake = DeltaLake(out)
-    indexes = lake.staging_indexes()
-    return sum(len(lake.clean_stale_temps(index_id)) for index_id in indexes)
+    return len(finish_interrupted(out).committed)
 
 
 @task(name="compact-table", task_run_name="compact-{table}", cache_policy=NO_CACHE, retries=1, retry_delay_seconds=30)
 def compact(out: str, table: str, retention_hours: int) -> Compacted:
-    result = compact_table(DeltaLake(out), table, retention_hours=retention_hours)
+    result = compact_delta_table(out, table, retention_hours=retention_hours)
     get_run_logger().info(
         "%s: %d files compacted into %d, version %d, %d unreferenced files deleted",
         table, result.files_removed, result.files_added, result.version, result.vacuumed,
@@ -48,9 +51,9 @@ def compact(out: str, table: str, retention_hours: int) -> Compacted:
 @describe_parameters
 def compact_lake(out: Out = DEFAULT_OUT, retention_hours: RetentionHours = DEFAULT_RETENTION_HOURS) -> list[Compacted]:
     """Compact every Delta table under ``out``, one table at a time, and publish what was done."""
-    lake = open_lake(out, "delta")
+    open_lake(out, "delta")  # refuses a per-video lake with the command that converts it
     commit_interrupted(out)
-    results = [compact(out, table, retention_hours) for table in lake.tables()]
+    results = [compact(out, table, retention_hours) for table in delta_tables(out)]
     create_table_artifact(
         table=[vars(r) for r in results],
         key=SUMMARY_KEY,

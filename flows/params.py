@@ -73,6 +73,15 @@ WindowStart = Annotated[float | None, Field(ge=0, allow_inf_nan=False, descripti
 WindowEnd = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window up to this second.")]
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
+MaxVideos = Annotated[
+    int | None,
+    Field(ge=0, description="Send at most this many new videos per run, oldest first; the rest are deferred to the next run. Default: no bound."),
+]
+MaxVideoMinutes = Annotated[
+    float | None,
+    Field(ge=0, description="Send at most this many minutes of new video per run (the unit the platform bills), oldest first; "
+          "the rest are deferred to the next run. Needs PyAV to read lengths. Default: no bound."),
+]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
 StorageBlock = Annotated[
     str | None,

@@ -7,7 +7,7 @@ from typing import Any
 
 from reelscribe.core.sources import SourceProblem
 
-STATUSES = ("landed", "skipped", "failed")
+STATUSES = ("landed", "skipped", "deferred", "failed")
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,11 @@ def report_for(source: str, states: list[Any]) -> VideoReport:
     return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
 
 
+def deferred_report(source: str, seconds: float | None) -> VideoReport:
+    """Over the run's bounds: not failed, not lost, first in line at the next run."""
+    return VideoReport(source, "deferred", seconds=seconds)
+
+
 def problem_report(problem: SourceProblem) -> VideoReport:
     return VideoReport(problem.source, "failed", error=problem.message)
 
@@ -52,4 +57,4 @@ def _error_text(state: Any) -> str:
 
 def summary_markdown(reports: list[VideoReport]) -> str:
     counts = {status: sum(r.status == status for r in reports) for status in STATUSES}
-    return ", ".join(f"{n} {status}" for status, n in counts.items())
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "deferred")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
@@ -24,6 +25,8 @@ from reelscribe.flows.params import (
     IndexId,
     IndexName,
     MaxConcurrency,
+    MaxVideoMinutes,
+    MaxVideos,
     MaxWaitSeconds,
     Out,
     Refresh,
@@ -36,11 +39,13 @@ from reelscribe.flows.params import (
     describe_parameters,
     index_label,
 )
-from reelscribe.flows.report import VideoReport, problem_report, report_for, summary_markdown
+from reelscribe.flows.report import VideoReport, deferred_report, problem_report, report_for, summary_markdown
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches
+from reelscribe.core.durations import require_durations
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
+from reelscribe.core.plan import Bounds, Plan
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitOptions
@@ -49,6 +54,7 @@ from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
 from reelscribe.tasks.progress import batch_found
+from reelscribe.tasks.select import select_videos
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import use_storage_block
 from reelscribe.tasks.wait import wait_for_indexing
@@ -106,15 +112,19 @@ def transcribe_videos(
     storage_block: StorageBlock = None,
     dask: Dask = None,
     upload: Upload = DEFAULT_UPLOAD,
+    max_videos: MaxVideos = None,
+    max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
     A bad video never stops the batch: every other video lands, a table artifact lists each
-    one, and the run ends Failed only after that if any video failed.
+    one, and the run ends Failed only after that if any video failed. Videos over the bounds
+    are reported ``deferred`` (not failed).
     """
     logger = get_run_logger()
     validate_window(start, end)
+    bounds = checked_bounds(max_videos, max_video_minutes)
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
     use_storage_block(storage_block)
@@ -131,7 +141,29 @@ def transcribe_videos(
             table_format=table_format,
             upload=upload, hand_off=hand_off, index_name=index_name,
         )
+        # With refresh every video is sent again: the plan then sees nothing as landed.
+        plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block)
+        reports += reports_in_plan_order(plan, transcribe_each(
+            [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
+            end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
+            table_format=table_format, upload=upload, hand_off=hand_off,
+            hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"],
+        ))
     return finish(reports)
+
+
+def checked_bounds(max_videos: int | None, max_video_minutes: float | None) -> Bounds:
+    """The run's bounds; bounding by minutes needs PyAV, checked before anything is sent."""
+    if max_video_minutes is not None:
+        require_durations()
+    return Bounds(max_videos, max_video_minutes)
+
+
+def reports_in_plan_order(plan: Plan, sent: list[VideoReport]) -> list[VideoReport]:
+    """``sent``: the reports of the plan's videos not deferred, in order; a ``deferred`` report
+    takes each other video's place."""
+    reports = iter(sent)
+    return [deferred_report(v.source.uri, v.seconds) if v.status == "deferred" else next(reports) for v in plan.videos]
 
 
 def transcribe_each(
@@ -149,11 +181,13 @@ def transcribe_each(
     storage_block: str | None = None,
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     upload: UploadChoice = DEFAULT_UPLOAD,
+    hashes: list[str | None] | None = None,
     hand_off: HandOff = DEFAULT_HAND_OFF,
     index_name: str | None = None,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
+    ``hashes``: each video's content hash from the selection (``None``: the upload hashes it).
     One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
     (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The upload
     path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
@@ -166,7 +200,8 @@ def transcribe_each(
     with runner:
         uploads = runner.map(
             upload_video,
-            {"source": found, "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
+            {"source": found, "content_sha256": hashes or [None] * len(found),
+             "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
              "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
         )
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
@@ -180,9 +215,27 @@ def transcribe_each(
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait([*uploads, *readies, *lands])
-    return [
+    reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
+    ]
+    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+
+
+def with_landed_video_ids(
+    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat
+) -> list[VideoReport]:
+    """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
+    hashes = {
+        i: state.result(raise_on_failure=False).content_sha256
+        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == "skipped"
+    }
+    if not hashes:
+        return reports
+    landed = open_lake(out, table_format).landed(index)
+    return [
+        replace(report, video_id=landed[hashes[i]].video_id) if i in hashes and hashes[i] in landed else report
+        for i, report in enumerate(reports)
     ]
 
 

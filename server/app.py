@@ -23,6 +23,7 @@ from reelscribe.server import (
 )
 from reelscribe.server.asset_workers import AssetWorkers
 from reelscribe.server.asr import AsrEngine, AsrSettings
+from reelscribe.server.models import resolve_model
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.context import ServerContext
 from reelscribe.server.errors import ApiError, error_response
@@ -111,8 +112,11 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
 
 
 def asr_settings(config: ServerConfig) -> AsrSettings:
+    """The engine's settings; resolves the model (checked at start-up by the CLI, so this does not fail there)."""
     return AsrSettings(
-        model=config.model_path,
+        model=resolve_model(config.model, config.model_cache_dir).path,
+        language=config.language,
+        language_threshold=config.language_threshold,
         compute_type=config.compute_type,
         cpu_threads=config.asr_threads,
         num_workers=config.workers,

@@ -20,6 +20,18 @@ both modes:
 - sequential (``--no-batch``, and always with ``--no-vad``): ``WhisperModel.transcribe`` with
   temperature fallback and Whisper's no-speech check, and the VAD filter unless ``--no-vad``.
 
+Languages (``--language``): a fixed language is decoded as given. ``auto`` with a multilingual model
+detects the language of every clip (each Whisper window of up to 30 s, :func:`detect_windows`): the
+video's language is the one confidently detected over the most speech, and a clip detected with less
+confidence than ``language_threshold`` keeps the video's language (:func:`window_languages`); the
+clips are then decoded in batches per language. The sequential mode detects once per video (from the
+first window that passes the threshold, faster-whisper's own rule). Every segment says its
+``language``. An English-only model decodes English; with ``auto`` it also checks the result: speech
+whose decoded tokens are on average less likely than :data:`ENGLISH_LOGPROB_FLOOR`, or whose text
+repeats itself (:data:`MAX_COMPRESSION_RATIO`), is taken for not English, and the video fails with
+:class:`UnsupportedSpeech` instead of returning English-sounding nonsense. This is a heuristic; a
+multilingual model is the real answer (BENCHMARKS.md, "Languages", says what it catches).
+
 Every segment carries its words with their own times (faster-whisper's ``word_timestamps``, from the
 model's alignment heads): the v1.3 tasks path does not show them, the assets path does. A speechless
 track yields no segments and the API reports ``null``.
@@ -27,9 +39,11 @@ track yields no segments and the API reports ``null``.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +60,30 @@ MAX_BRIDGED_SILENCE = 3.0
 """A chunk spans pauses up to this long; longer silence is skipped (Whisper invents text on silence)."""
 MAX_SEGMENT_SECONDS = 9.0
 """Longer segments are cut; Whisper's own timestamped segments are mostly 2 to 9 s long."""
+AUTO_LANGUAGE = "auto"
+DEFAULT_LANGUAGE_THRESHOLD = 0.5
+"""faster-whisper's own default for ``language_detection_threshold``. Measured on espeak-ng speech with
+``base``: Spanish and English windows above 0.85; German 0.84 to 0.93 on some texts, but 0.39 to 0.59
+on others, some of them taken for English (BENCHMARKS.md, "Languages")."""
+ENGLISH_LOGPROB_FLOOR = -0.6
+"""Mean token log-probability below which an English-only model's output is taken for not English.
+Measured with tiny.en on espeak-ng speech: English -0.17, JFK -0.13; French -0.96, Spanish -0.55 to
+-1.0, German -0.57 to -0.94, Italian -0.34 (the last three caught by the compression ratio instead)."""
+MAX_COMPRESSION_RATIO = 2.4
+"""Whisper's own threshold for a decoding stuck in a loop: an English-only model given other speech
+often repeats one invented English sentence, which is likely token by token but compresses well."""
 SENTENCE_ENDS = (".", "?", "!")
 CLAUSE_ENDS = (",", ";", ":")
 
 
 class TranscriptionStopped(Exception):
     """The server is shutting down; the task stays unfinished and is resumed on restart."""
+
+
+class UnsupportedSpeech(Exception):
+    """The model cannot transcribe this speech: an English-only model given speech that is not English."""
+
+    code = "language_not_supported"
 
 
 @dataclass(frozen=True)
@@ -62,6 +94,8 @@ class AsrSettings:
     num_workers: int = 1
     vad: bool = True
     batch_size: int = DEFAULT_BATCH_SIZE
+    language: str = AUTO_LANGUAGE
+    language_threshold: float = DEFAULT_LANGUAGE_THRESHOLD
 
 
 Segment = dict[str, Any]
@@ -121,6 +155,7 @@ def split_utterances(segment: Segment, max_seconds: float = MAX_SEGMENT_SECONDS)
             "end": segment["end"] if number == last else words[-1]["end"],
             "value": " ".join(word["value"] for word in words),
             "words": words,
+            **({"language": segment["language"]} if "language" in segment else {}),
         }
         for number, words in enumerate(groups)
     ]
@@ -145,11 +180,63 @@ def pack_speech(regions: Iterable[tuple[float, float]], max_seconds: float = CHU
     return clips
 
 
-def _decode(model: Any, path: str | Path, vad: bool, batch_size: int) -> tuple[Iterable[Any], float]:
-    """faster-whisper's segment generator and the audio's duration, batched when the VAD allows it."""
+def window_languages(detected: list[tuple[str, float]], seconds: list[float], threshold: float) -> tuple[str, list[str]]:
+    """The video's language and each window's, from each window's detected ``(language, probability)``.
+
+    The video's language is the one detected with at least ``threshold`` over the most seconds (when
+    no window is that sure: the one with the most probability-weighted seconds); a window below the
+    threshold takes the video's language.
+    """
+    weight: dict[str, float] = defaultdict(float)
+    for (language, probability), length in zip(detected, seconds):
+        if probability >= threshold:
+            weight[language] += length
+    if not weight:
+        for (language, probability), length in zip(detected, seconds):
+            weight[language] += probability * length
+    video = max(weight, key=weight.__getitem__)
+    return video, [language if probability >= threshold else video for language, probability in detected]
+
+
+def detect_windows(model: Any, audio: Any, clips: list[dict[str, float]], batch_size: int) -> list[tuple[str, float]]:
+    """The most probable language of each clip and its probability, encoded ``batch_size`` clips at a time."""
+    import numpy as np
+    from faster_whisper.audio import pad_or_trim
+
+    rate = model.feature_extractor.sampling_rate
+    found: list[tuple[str, float]] = []
+    for at in range(0, len(clips), max(1, batch_size)):
+        features = [
+            pad_or_trim(model.feature_extractor(audio[round(clip["start"] * rate) : round(clip["end"] * rate)])[..., :-1])
+            for clip in clips[at : at + max(1, batch_size)]
+        ]
+        for ranked in model.model.detect_language(model.encode(np.stack(features))):
+            token, probability = ranked[0]
+            found.append((token[2:-2], float(probability)))  # "<|de|>" -> "de"
+    return found
+
+
+def _clip_languages(model: Any, audio: Any, clips: list[dict[str, float]], language: str, threshold: float, batch_size: int) -> list[str]:
+    if not model.model.is_multilingual:
+        return ["en"] * len(clips)
+    if language != AUTO_LANGUAGE:
+        return [language] * len(clips)
+    detected = detect_windows(model, audio, clips, batch_size)
+    video, per_clip = window_languages(detected, [clip["end"] - clip["start"] for clip in clips], threshold)
+    log.info("language %s; windows %s", video, ", ".join(f"{lang} {p:.2f}" for lang, p in detected))
+    return per_clip
+
+
+def _decode(
+    model: Any, path: str | Path, vad: bool, batch_size: int, language: str, threshold: float
+) -> tuple[Iterable[tuple[Any, str]], float]:
+    """faster-whisper's segments, each with its language, and the audio's duration; batched when the VAD allows it."""
     if not (vad and batch_size > 0):
-        segments, info = model.transcribe(str(path), beam_size=BEAM_SIZE, vad_filter=vad, word_timestamps=True)
-        return segments, float(info.duration)
+        segments, info = model.transcribe(
+            str(path), beam_size=BEAM_SIZE, vad_filter=vad, word_timestamps=True,
+            language=None if language == AUTO_LANGUAGE else language, language_detection_threshold=threshold,
+        )
+        return ((segment, info.language) for segment in segments), float(info.duration)
     from faster_whisper import BatchedInferencePipeline, decode_audio
     from faster_whisper.vad import VadOptions, get_speech_timestamps
 
@@ -161,11 +248,20 @@ def _decode(model: Any, path: str | Path, vad: bool, batch_size: int) -> tuple[I
     duration = len(audio) / rate
     if not clips:
         return [], duration
-    # A pipeline per call: it keeps per-transcription state, and the workers share the model.
-    segments, _ = BatchedInferencePipeline(model).transcribe(
-        audio, beam_size=BEAM_SIZE, batch_size=batch_size, clip_timestamps=clips, word_timestamps=True
-    )
-    return segments, duration
+    by_language: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for clip, clip_language in zip(clips, _clip_languages(model, audio, clips, language, threshold, batch_size)):
+        by_language[clip_language].append(clip)
+
+    def decoded(clip_language: str, group: list[dict[str, float]]) -> Iterator[tuple[Any, str]]:
+        # A pipeline per call: it keeps per-transcription state, and the workers share the model.
+        segments, _ = BatchedInferencePipeline(model).transcribe(
+            audio, language=clip_language, beam_size=BEAM_SIZE, batch_size=batch_size, clip_timestamps=group,
+            word_timestamps=True,
+        )
+        return ((segment, clip_language) for segment in segments)
+
+    streams = [decoded(clip_language, group) for clip_language, group in by_language.items()]
+    return (streams[0] if len(streams) == 1 else heapq.merge(*streams, key=lambda pair: pair[0].start)), duration
 
 
 def transcribe(
@@ -174,17 +270,21 @@ def transcribe(
     *,
     vad: bool = True,
     batch_size: int = DEFAULT_BATCH_SIZE,
+    language: str = AUTO_LANGUAGE,
+    language_threshold: float = DEFAULT_LANGUAGE_THRESHOLD,
     should_stop: Callable[[], bool] | None = None,
 ) -> tuple[list[Segment], float]:
-    """Transcribe the audio of ``path``; return ``([{start, end, value, words}], audio duration in s)``.
+    """Transcribe the audio of ``path``; return ``([{start, end, value, words, language}], audio duration in s)``.
 
     ``batch_size`` 0 decodes sequentially. Segments with no text are dropped; ends are clamped to the
     audio's duration, words to their segment; segments longer than :data:`MAX_SEGMENT_SECONDS` are
-    cut at their words (:func:`split_utterances`).
+    cut at their words (:func:`split_utterances`). Raises :class:`UnsupportedSpeech` when an
+    English-only model, asked for ``auto``, decoded speech that is not English.
     """
-    segments, duration = _decode(model, path, vad, batch_size)
+    segments, duration = _decode(model, path, vad, batch_size, language, language_threshold)
     out: list[Segment] = []
-    for segment in segments:
+    logprob_seconds = compression_seconds = spoken_seconds = 0.0
+    for segment, segment_language in segments:
         if should_stop is not None and should_stop():
             raise TranscriptionStopped()
         text = segment.text.strip()
@@ -193,8 +293,23 @@ def transcribe(
         start = round(max(0.0, float(segment.start)), 3)
         end = round(min(float(segment.end), duration) if duration > 0 else float(segment.end), 3)
         end = max(start, end)
-        whole = {"start": start, "end": end, "value": text, "words": timed_words(segment.words or (), start, end)}
+        logprob_seconds += float(segment.avg_logprob) * (end - start)
+        compression_seconds += float(segment.compression_ratio) * (end - start)
+        spoken_seconds += end - start
+        whole = {
+            "start": start, "end": end, "value": text, "words": timed_words(segment.words or (), start, end),
+            "language": segment_language,
+        }
         out.extend(split_utterances(whole))
+    if language == AUTO_LANGUAGE and not model.model.is_multilingual and spoken_seconds > 0:
+        logprob, compression = logprob_seconds / spoken_seconds, compression_seconds / spoken_seconds
+        if logprob < ENGLISH_LOGPROB_FLOOR or compression > MAX_COMPRESSION_RATIO:
+            raise UnsupportedSpeech(
+                f"The speech does not look like English (mean token log-probability {logprob:.2f}, floor "
+                f"{ENGLISH_LOGPROB_FLOOR}; text compression ratio {compression:.1f}, most {MAX_COMPRESSION_RATIO}) and this "
+                "server's model is English-only: start it with --model base for other languages, or with "
+                "--language en to keep English transcriptions unchecked."
+            )
     return out, duration
 
 
@@ -256,4 +371,7 @@ class AsrEngine:
 
     def transcribe(self, path: str | Path, should_stop: Callable[[], bool] | None = None) -> tuple[list[Segment], float]:
         s = self.settings
-        return transcribe(self.load(), path, vad=s.vad, batch_size=s.batch_size, should_stop=should_stop)
+        return transcribe(
+            self.load(), path, vad=s.vad, batch_size=s.batch_size, language=s.language,
+            language_threshold=s.language_threshold, should_stop=should_stop,
+        )

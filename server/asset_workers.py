@@ -20,8 +20,9 @@ import logging
 import threading
 from pathlib import Path
 
-from reelscribe.server.asr import AsrEngine, TranscriptionStopped
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
 from reelscribe.server.config import ServerConfig
+from reelscribe.server.faults import indexing_delay
 from reelscribe.server.ids import utc_now
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.multipart import assemble, discard_chunks, expire_uploads
@@ -217,12 +218,15 @@ class AssetWorkers:
         )
         if not moved:
             return
-        if self.config.fault_latency > 0 and self._steps.stopping.wait(self.config.fault_latency):
+        if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
             return
         try:
             segments = transcribe_media(self.engine, path, self._steps.stopping.is_set)
         except BrokenMedia as exc:
             self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
+            return
+        except UnsupportedSpeech as exc:
+            self._fail_indexed(row, "indexing", exc.code, str(exc))
             return
         if self.store.indexed_assets.finish(row.id, segments or None):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))

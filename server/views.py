@@ -68,7 +68,22 @@ def video_json(row: VideoRow, *, transcription: bool = False) -> dict[str, Any]:
         body["user_metadata"] = row.user_metadata
     if transcription:
         body["transcription"] = without_words(row.transcription)
+        body.update(_present(language=spoken_language(row.transcription)))
     return body
+
+
+def spoken_language(segments: list[dict[str, Any]] | None) -> str | None:
+    """The video's language: the one its segments (each of which says its ``language``) speak for longest.
+
+    ``None`` when there is no speech or the segments say no language (transcribed before languages were kept).
+    An addition to the v1.3 video and indexed-asset objects, next to the ``language`` of each segment; both
+    SDKs keep unknown fields.
+    """
+    seconds: dict[str, float] = {}
+    for segment in segments or ():
+        if segment.get("language"):
+            seconds[segment["language"]] = seconds.get(segment["language"], 0.0) + segment["end"] - segment["start"]
+    return max(seconds, key=seconds.__getitem__) if seconds else None
 
 
 def page_json(rows: Sequence[Row], total: int, page: Page, render: Callable[[Row], dict[str, Any]]) -> dict[str, Any]:
@@ -85,7 +100,7 @@ def page_json(rows: Sequence[Row], total: int, page: Page, render: Callable[[Row
 
 
 def without_words(segments: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-    """Segments as the v1.3 tasks path shows them: ``{start, end, value}``; the stored words are for the assets path."""
+    """Segments as the v1.3 tasks path shows them: ``{start, end, value, language}``; the stored words are for the assets path."""
     if segments is None:
         return None
     return [{key: value for key, value in segment.items() if key != "words"} for segment in segments]
@@ -148,6 +163,7 @@ def indexed_asset_json(row: IndexedAssetRow, *, transcription: bool = False) -> 
         body["error_reason"] = {"code": row.error_code, "message": row.error_message or row.error_code}
     if transcription:
         body["transcription"] = without_words(row.transcription)
+        body.update(_present(language=spoken_language(row.transcription)))
     return body
 
 

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import av
 
-from reelscribe.server.asr import AsrEngine, TranscriptionStopped
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
 from reelscribe.server.config import ServerConfig
+from reelscribe.server.faults import indexing_delay
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.steps import StepThreads
 from reelscribe.server.store import Store, TaskRow
@@ -149,7 +150,7 @@ class Indexer:
         if task is None:
             return False
         path = media_path(self.config, task.video_id)
-        if self.config.fault_latency > 0 and self._steps.stopping.wait(self.config.fault_latency):
+        if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
             return True
         try:
             segments = self._transcribe(path)
@@ -157,6 +158,9 @@ class Indexer:
             return True
         except BrokenMedia as exc:
             self._fail(task, "video_file_broken", f"The audio could not be decoded: {exc}.")
+            return True
+        except UnsupportedSpeech as exc:
+            self._fail(task, exc.code, str(exc))
             return True
         except Exception as exc:
             log.exception("transcription of task %s failed", task.id)

@@ -46,9 +46,12 @@ def prepare_index(
         client.check_reachable()
         index = resolve_index(client, index_id, index_name)
     logger = get_run_logger()
-    stale = lake.clean_stale_temps(index.id)
-    if stale:
-        logger.info("finished %d leftover(s) of interrupted writes in %s (temp files removed, staged videos committed)", len(stale), out)
+    cleaned = lake.clean_up(index.id)
+    if cleaned:
+        logger.info(
+            "finished interrupted writes in %s: %d staged video(s) committed, %d temp file(s) removed",
+            out, len(cleaned.committed), len(cleaned.removed),
+        )
     started = time.perf_counter()
     landed = lake.landed_hashes(index.id)
     logger.info(

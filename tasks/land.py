@@ -4,7 +4,7 @@ One task for both, on purpose: a transcript passed between two tasks would be a 
 result that nobody reads, and landing is idempotent (a re-run overwrites the video's files), so
 the pair is safe to retry as a whole.
 
-In a Delta lake the land task stages the video (``landing_target``) and ``commit_landed``
+In a Delta lake the land task stages the video (``LakeWriter.stage_video``) and ``commit_landed``
 commits the staged videos of a batch at once: one Delta commit per table for many videos.
 """
 
@@ -16,8 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.delta_lake import DeltaLake
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, landing_target, open_lake
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
 from reelscribe.core.transcripts import LandRequest, retrieve_and_land
@@ -76,7 +75,7 @@ def land_transcription(
     use_storage_block(storage_block)
     staged = commits_in_batches(table_format)
     with TwelveLabsClient(settings) as client:
-        landed = retrieve_and_land(client, landing_target(open_lake(out, table_format)), request)
+        landed = retrieve_and_land(client, open_lake(out, table_format), request)
     video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id
     extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
     get_run_logger().info(
@@ -96,6 +95,6 @@ def commit_landed(out: str, index_id: str, video_ids: list[str], storage_block: 
     transient failure; the store's own faults are retried inside delta-rs (``core/stores.py``).
     """
     use_storage_block(storage_block)
-    committed = DeltaLake(out).commit_staged(index_id, video_ids)
+    committed = open_lake(out, "delta").commit(index_id, video_ids)
     get_run_logger().info("committed %d of %d staged videos to %s", len(committed), len(video_ids), out)
     return committed

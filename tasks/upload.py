@@ -11,7 +11,8 @@ from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.handoff import DEFAULT_HAND_OFF, HandOff, sent_as
 from reelscribe.core.settings import Settings
-from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import content_sha256 as hash_content
 from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload_path, submit
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
@@ -63,9 +64,13 @@ def upload_video(
     *,
     out: str,
     storage_block: str | None = None,
+    content_sha256: str | None = None,
     hand_off: HandOff = DEFAULT_HAND_OFF,
 ) -> Uploaded:
-    """Hash the video; skip it if that content already landed; else find or create its task or indexed asset.
+    """Skip the video if its content already landed; else find or create its task or indexed asset.
+
+    ``content_sha256``: the hash the selection computed (or knew from the seen-source state),
+    so a new video's bytes are read once more only by the upload stream; hashed here if not given.
 
     The lookup and upload run under the content's claim in the lake ``out``, which every machine
     and Dask worker landing there sees (``reelscribe.core.claims``). ``hand_off="url"`` sends an
@@ -73,7 +78,7 @@ def upload_video(
     """
     logger = get_run_logger()
     use_storage_block(storage_block)
-    sha256 = content_sha256(source)
+    sha256 = content_sha256 or hash_content(source)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)

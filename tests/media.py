@@ -6,6 +6,9 @@ Shared by the server tests and the pipeline tests (silent 4-second clips are the
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
+import tempfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Literal
@@ -97,3 +100,51 @@ def make_audio_only(path: str | Path, seconds: float, *, audio: Literal["silence
     with av.open(str(path), mode="w", format="mp4") as container:
         _write_audio(container, _add_audio_stream(container), seconds, audio)
     return path
+
+
+def espeak_samples(text: str, voice: str, words_per_minute: int = 140) -> np.ndarray:
+    """``text`` read by espeak-ng in ``voice`` (``en-us``, ``de``, ``es``, …) as 16 kHz mono int16 samples.
+
+    Needs ``espeak-ng`` on the PATH (``make test`` installs it).
+    """
+    if shutil.which("espeak-ng") is None:
+        raise RuntimeError("espeak-ng is needed to synthesise speech: apt-get install -y espeak-ng")
+    with tempfile.TemporaryDirectory() as scratch:
+        wav = Path(scratch) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(words_per_minute), "-w", str(wav), text], check=True)
+        return decode_mono(wav)
+
+
+def decode_mono(path: str | Path) -> np.ndarray:
+    """The first audio track of ``path`` as 16 kHz mono int16 samples."""
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(frame))
+        chunks.extend(out.to_ndarray().reshape(-1) for out in resampler.resample(None))
+    return np.concatenate(chunks)
+
+
+def write_aac(samples: np.ndarray, target: str | Path) -> Path:
+    """16 kHz mono int16 ``samples`` as an AAC track in an MP4 container, written to a temp name then renamed."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    with av.open(str(partial), mode="w", format="mp4") as container:
+        stream = _add_audio_stream(container)
+        for start in range(0, len(samples), _AUDIO_FRAME):
+            frame = av.AudioFrame.from_ndarray(samples[start : start + _AUDIO_FRAME].reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate = SAMPLE_RATE
+            frame.pts = start
+            _flush(container, stream, frame)
+        _flush(container, stream)
+    partial.replace(target)
+    return target
+
+
+def speech_clip(target: str | Path, parts: list[tuple[str, str]], pause_seconds: float = 1.2) -> Path:
+    """An MP4 of ``(voice, text)`` parts read one after another by espeak-ng, ``pause_seconds`` of silence between."""
+    pause = np.zeros(round(pause_seconds * SAMPLE_RATE), dtype=np.int16)
+    pieces = [piece for voice, text in parts for piece in (espeak_samples(text, voice), pause)][:-1]
+    return write_aac(np.concatenate(pieces), target)

@@ -34,6 +34,7 @@ def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
     assert words >= 20, "auto should take the assets path on the local server and land words"
     again = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
     assert again.returncode == 0 and "skipped" in again.stdout
+    assert "starting the embedded server" not in again.stderr, "nothing new: decided without a server or Prefect"
 
 
 @pytest.mark.slow

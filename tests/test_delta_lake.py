@@ -136,8 +136,8 @@ def test_staged_videos_land_only_when_committed(where: str) -> None:
 def test_videos_staged_by_a_dead_run_are_committed_by_the_next(where: str) -> None:
     DeltaLake(where).stage_video(INDEX, "v1", segments("v1", 2), record("v1"))
     next_run = DeltaLake(where)
-    assert next_run.clean_stale_temps(INDEX, older_than_s=3600) == []
-    assert next_run.clean_stale_temps(INDEX, older_than_s=0) == ["v1"]
+    assert not next_run.clean_up(INDEX, older_than_s=3600)
+    assert next_run.clean_up(INDEX, older_than_s=0).committed == ("v1",)
     assert list(next_run.landed(INDEX)) == ["sha-v1"]
     assert next_run.staged(INDEX) == []
 

@@ -34,7 +34,18 @@ def test_columns_types_and_values() -> None:
         "value": ["Ask not", "what your country"],
         "task_id": ["task1", "task1"],
         "retrieved_at": [RETRIEVED, RETRIEVED],
+        "language": [None, None],
     }
+
+
+def test_each_segment_keeps_the_language_the_server_gives() -> None:
+    table = flat([{**seg(0, 1, "Hallo"), "language": "de"}, seg(1, 2, "no language"), {**seg(2, 3, "hi"), "language": None}])
+    assert table["language"].to_pylist() == ["de", None, None]
+
+
+def test_a_language_that_is_not_a_string_names_its_segment() -> None:
+    with pytest.raises(TranscriptInvalid, match=r"segment 1: 'language' must be a string or null, got number 7"):
+        flat([seg(0, 1), {**seg(1, 2), "language": 7}])
 
 
 def test_retrieved_at_is_stored_in_utc() -> None:

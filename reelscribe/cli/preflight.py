@@ -38,6 +38,8 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "dask": (params.Dask, "--dask"),
     "upload": (params.Upload, "--upload"),
     "hand_off": (params.HandOffParam, "--hand-off"),
+    "max_videos": (params.MaxVideos, "--max-videos"),
+    "max_video_minutes": (params.MaxVideoMinutes, "--max-video-minutes"),
 }
 
 _RunParameters: type[BaseModel] = create_model(

@@ -16,7 +16,7 @@ its video's validated tables with ``stage_video`` to ``<out>/_staging/`` (the pe
 atomic files, ``videos`` file last as the marker) and returns; a committer calls
 ``commit_staged`` every few videos and at the end, then deletes what it committed (marker
 first). A failed video stages nothing and blocks nobody; a run that dies leaves its staged
-videos, which the next run's ``clean_stale_temps`` commits once they are an hour old (a live
+videos, which the next run's ``clean_up`` commits once they are an hour old (a live
 run commits its own long before), so nothing retrieved is lost. ``_staging`` starts with ``_``:
 Spark, pyarrow and Delta readers skip it.
 
@@ -45,7 +45,6 @@ from deltalake import CommitProperties, DeltaTable, Transaction, WriterPropertie
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from reelscribe.core.lake import (
-    STALE_TEMP_AGE_S,
     Lake,
     LandedRecord,
     LandedVideo,
@@ -55,10 +54,13 @@ from reelscribe.core.lake import (
     validate_partition_id,
     video_tables,
 )
+from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
-from reelscribe.core.schema import VIDEOS_SCHEMA
+from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
+from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
 from reelscribe.core.settings import Environment
 from reelscribe.core.stores import filesystem
+from reelscribe.core.table_format import DELTA_LOG, MARKER_TABLE
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
 
@@ -68,9 +70,7 @@ VideoTables = Mapping[str, pa.Table]
 """One video's rows per table name (``segments``, ``videos``, …), without ``index_id``."""
 
 PARTITION = "index_id"
-MARKER_TABLE = "videos"
 STAGING = "_staging"
-DELTA_LOG = "_delta_log"
 COMMIT_RETRY = RetryPolicy(max_attempts=8, base_delay=0.1, max_delay=2.0)
 # Row groups DuckDB can read in parallel; the Rust writer's default is ~1 M rows.
 ROW_GROUP_ROWS = 131_072
@@ -135,17 +135,45 @@ class DeltaLake:
         table = self._read_partition(MARKER_TABLE, validate_partition_id(index_id), columns=["content_sha256"])
         return frozenset() if table is None else frozenset(table["content_sha256"].to_pylist())
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> list[str]:
-        """Finish what interrupted runs left: commit their staged videos, drop stale temp files.
-
-        Returns the ids of the videos committed here and the temp files removed.
-        """
-        removed = self.staging.clean_stale_temps(index_id, older_than_s)
+    def clean_up(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> CleanupReport:
+        """Finish what interrupted runs left: commit their staged videos, drop stale temp files."""
+        report = self.staging.clean_up(index_id, older_than_s)
         stale = self._staged_ids(index_id, older_than_s=older_than_s)
         committed = self.commit_staged(index_id, stale) if stale else []
         if committed:
             log.info("committed %d video(s) staged by an interrupted run in %s", len(committed), index_id)
-        return committed + removed
+        return CleanupReport(committed=tuple(committed)) + report
+
+    @property
+    def commits_in_batches(self) -> bool:
+        """Land steps stage; the flow commits every few videos (``commit``)."""
+        return True
+
+    def commit(self, index_id: str, video_ids: Iterable[str]) -> list[str]:
+        return self.commit_staged(index_id, video_ids)
+
+    def seen_sources(self) -> SeenSources:
+        """The ``sources`` Delta table's current version; empty if missing or unreadable."""
+        table = self.open(SOURCES_TABLE)
+        if table is None:
+            return SeenSources()
+        try:
+            return SeenSources.from_table(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
+        except (DeltaError, pa.ArrowException, OSError) as error:
+            log.warning("the seen-source state in %s is unreadable (every source is hashed again): %s", self.out, error)
+            return SeenSources()
+
+    def record_sources(self, rows: Sequence[SeenSource]) -> None:
+        """Append this run's rows in one commit (appends never conflict; ``lake compact`` merges them)."""
+        if not rows:
+            return
+        retry_commits(
+            lambda: write_deltalake(
+                self.table_uri(SOURCES_TABLE), sources_table(rows), mode="append",
+                storage_options=self.storage_options, writer_properties=writer_properties(),
+            ),
+            what=f"{len(rows)} seen source(s)",
+        )
 
     # -- batches ---------------------------------------------------------------------------
 
@@ -159,7 +187,7 @@ class DeltaLake:
         ids = [validate_partition_id(v, "video_id") for v in videos]
         if not ids:
             return []
-        names = {name for tables in videos.values() for name in tables} | set(self.tables())
+        names = {name for tables in videos.values() for name in tables} | set(self.tables()) - {SOURCES_TABLE}
         for name in sorted(names - {MARKER_TABLE}) + [MARKER_TABLE]:
             parts = [tables[name] for tables in videos.values() if name in tables]
             if parts:

@@ -59,6 +59,7 @@ def segments_table(
     items = _as_list(segments, video_id)
     starts, ends = _time_columns(items, video_id)
     values = _value_field(items, video_id)
+    languages = _optional_text_field(items, "language", video_id)
     n = len(items)
     return pa.Table.from_arrays(
         [
@@ -69,6 +70,7 @@ def segments_table(
             values,
             pa.repeat(pa.scalar(task_id, pa.string()), n),
             pa.repeat(stamp, n),
+            languages,
         ],
         schema=SEGMENTS_SCHEMA,
     )
@@ -106,10 +108,7 @@ def utterances_table(utterances: Sequence[dict[str, Any]] | None, *, video_id: s
     items = _as_list(utterances, video_id, "utterance")
     starts, ends = _time_columns(items, video_id, "utterance")
     values = _value_field(items, video_id, "utterance")
-    try:
-        speakers = pa.array([item.get("speaker") for item in items], type=pa.string())
-    except pa.ArrowException:
-        _raise_first_problem(items, video_id, "utterance")
+    speakers = _optional_text_field(items, "speaker", video_id, "utterance")
     n = len(items)
     return pa.Table.from_arrays(
         [
@@ -230,6 +229,18 @@ def _value_field(items: list[Any], video_id: str | None, kind: str = "segment") 
     return column
 
 
+def _optional_text_field(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> pa.Array:
+    """An optional string field (``speaker``, ``language``): absent or ``null`` is null, anything else must be a string."""
+    try:
+        return pa.array([item.get(field) for item in items], type=pa.string())
+    except pa.ArrowException:
+        for ordinal, item in enumerate(items):
+            problem = _optional_text_problem(item, field)
+            if problem is not None:
+                raise _invalid(video_id, f"{kind} {ordinal}: {problem}") from None
+        raise _invalid(video_id, f"{kind}s could not be converted to Arrow columns") from None
+
+
 def _pluck(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> list[Any]:
     """One field of every item; a non-object item or a missing key sends us to the scan."""
     try:
@@ -263,18 +274,16 @@ def _raise_first_problem(items: list[Any], video_id: str | None, kind: str = "se
     """The slow path: find the first bad entry so the error can name it ("word 3: ...")."""
     for ordinal, item in enumerate(items):
         problem = _segment_problem(item)
-        if problem is None and kind == "utterance":
-            problem = _speaker_problem(item)
         if problem is not None:
             raise _invalid(video_id, f"{kind} {ordinal}: {problem}")
     raise _invalid(video_id, f"{kind}s could not be converted to Arrow columns")
 
 
-def _speaker_problem(item: dict[str, Any]) -> str | None:
-    speaker = item.get("speaker")
-    if speaker is None or type(speaker) is str:
+def _optional_text_problem(item: dict[str, Any], field: str) -> str | None:
+    value = item.get(field)
+    if value is None or type(value) is str:
         return None
-    return f"'speaker' must be a string or null, got {_describe(speaker)}"
+    return f"{field!r} must be a string or null, got {_describe(value)}"
 
 
 def _segment_problem(item: Any) -> str | None:

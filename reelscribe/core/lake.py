@@ -12,7 +12,7 @@ A video counts as landed once its ``videos`` row exists, so that file is written
 Every file is published whole. On a local filesystem it is written to a hidden temp name in the
 same directory (``.<video_id>.parquet.<uuid>.tmp``: no ``*.parquet`` glob, pyarrow dataset or
 Spark listing picks it up) and moved into place with ``os.replace``, which is atomic within a
-directory; a crash leaves at most a stray temp file (see ``clean_stale_temps``), never a torn
+directory; a crash leaves at most a stray temp file (see ``clean_up``), never a torn
 ``.parquet``. On object stores (``s3://``, ``gs://``, ``memory://``...) the encoded bytes go up
 in one ``pipe_file`` PUT: an object becomes visible only once completely uploaded, and there is no
 rename to make atomic (an S3 "rename" is a copy plus a delete). Either way concurrent writers of
@@ -32,8 +32,8 @@ import os
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Literal, Mapping
+from datetime import datetime, timezone
+from typing import Any, Iterable, Literal, Mapping, Sequence
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -44,7 +44,9 @@ from fsspec.implementations.local import LocalFileSystem
 
 from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.ids import validate_partition_id
-from reelscribe.core.schema import SEGMENTS_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
+from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
+from reelscribe.core.schema import SEGMENTS_SCHEMA, SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
+from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, latest_per_source, sources_table
 from reelscribe.core.stores import filesystem
 
 __all__ = [
@@ -70,9 +72,10 @@ OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances")
 """Tables landed only when the server provides them; each has a count column in ``videos``."""
 _COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count"}
 _TEMP_SUFFIX = ".tmp"
+# The state is one file per run that hashed anything; past this many, the writer merges them
+# into one, so the read stays one or a few files at any age of the lake.
+SOURCES_FILES_BEFORE_MERGE = 16
 _PARQUET_SUFFIX = ".parquet"
-STALE_TEMP_AGE_S = 3600.0
-"""Temporary files older than this are a dead writer's (a live one finishes a file in far less)."""
 # int64 microsecond timestamps marked UTC-adjusted, never INT96, so every reader agrees on them;
 # only the PLAIN and dictionary encodings, which every Parquet reader decodes.
 _PARQUET_OPTIONS: dict[str, Any] = {
@@ -96,6 +99,7 @@ _ENCODING: dict[str, dict[str, Any]] = {
         "write_statistics": [n for n in TABLES["utterances"].names if n != "value"],
     },
     "videos": {"use_dictionary": False},
+    SOURCES_TABLE: {"use_dictionary": False, "write_statistics": ["source", "seen_at"]},
 }
 
 
@@ -135,6 +139,8 @@ class VideoRecord:
     retrieved_at: datetime
     asset_id: str | None = None
     index_name: str | None = None
+    language: str | None = None
+    """The video's spoken language as the server says it (``None`` where it does not)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -235,14 +241,63 @@ class Lake:
         """The content hashes landed in ``index_id``: what a run needs to skip landed videos."""
         return frozenset(self.landed(index_id))
 
-    def clean_stale_temps(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> list[str]:
-        """Remove temp files that crashed writers left in ``index_id``; returns their paths.
+    @property
+    def commits_in_batches(self) -> bool:
+        """Each video's files are final once written: there is nothing to commit later."""
+        return False
+
+    def stage_video(
+        self,
+        index_id: str,
+        video_id: str,
+        segments: pa.Table,
+        video: VideoRecord,
+        extra: Mapping[str, pa.Table] | None = None,
+    ) -> LandedVideo:
+        """In a per-video lake staging is landing: ``write_video``."""
+        return self.write_video(index_id, video_id, segments, video, extra)
+
+    def commit(self, index_id: str, video_ids: Iterable[str]) -> list[str]:
+        """Nothing is ever staged here, so nothing is landed by a commit."""
+        return []
+
+    def seen_sources(self) -> SeenSources:
+        """The state in ``<out>/sources/``: every run's file read as one dataset.
+
+        A file that cannot be read is skipped with a warning: its sources are hashed again.
+        """
+        files = self._published_files(self._sources_dir())
+        if not files:
+            return SeenSources()
+        return SeenSources.from_table(self._read_files(files, SOURCES_SCHEMA))
+
+    def record_sources(self, rows: Sequence[SeenSource]) -> None:
+        """Publish this run's rows as one new file; merge the files once there are many.
+
+        Merging writes the latest row of each source into one file, then removes the files it
+        read; a run that adds a file meanwhile keeps it. Two merges at once leave duplicate
+        rows, which readers collapse.
+        """
+        if not rows:
+            return
+        directory = self._sources_dir()
+        self._publish(f"{directory}/{_sources_file_name()}", self._encode(sources_table(rows), SOURCES_TABLE))
+        files = self._published_files(directory)
+        if len(files) <= SOURCES_FILES_BEFORE_MERGE:
+            return
+        merged = latest_per_source(self._read_files(files, SOURCES_SCHEMA))
+        self._publish(f"{directory}/{_sources_file_name()}", self._encode(merged, SOURCES_TABLE))
+        for path in files:
+            self._remove(path)
+
+    def clean_up(self, index_id: str, older_than_s: float = STALE_TEMP_AGE_S) -> CleanupReport:
+        """Remove temp files that crashed writers left in ``index_id`` (``removed``).
 
         Only files older than ``older_than_s`` go, so a writer still at work keeps its own.
         Object stores never get temp files, so there is nothing to do there.
         """
         if not self.is_local:
-            return []
+            return CleanupReport()
         cutoff = time.time() - older_than_s
         removed = []
         for table in _TABLES:
@@ -250,7 +305,10 @@ class Lake:
                 with contextlib.suppress(FileNotFoundError):
                     os.remove(path)
                     removed.append(path)
-        return removed
+        return CleanupReport(removed=tuple(removed))
+
+    def _sources_dir(self) -> str:
+        return f"{self.root.rstrip('/')}/{SOURCES_TABLE}"
 
     def _encode(self, table: pa.Table, name: TableName) -> pa.Buffer:
         """The whole file in memory first, so publishing it is a single write."""
@@ -281,12 +339,15 @@ class Lake:
         return sorted(p for p in paths if _is_published(p.rstrip("/").rsplit("/", 1)[-1]))
 
     def _read_videos(self, files: list[str]) -> pa.Table:
-        filesystem = self._arrow_fs()
+        return self._read_files(files, VIDEOS_SCHEMA)
+
+    def _read_files(self, files: list[str], schema: pa.Schema) -> pa.Table:
+        arrow_fs = self._arrow_fs()
         try:
-            dataset = ds.dataset(files, schema=VIDEOS_SCHEMA, format="parquet", filesystem=filesystem)
+            dataset = ds.dataset(files, schema=schema, format="parquet", filesystem=arrow_fs)
             return dataset.to_table()
         except (pa.ArrowException, OSError):
-            return _read_each(files, filesystem)
+            return _read_each(files, arrow_fs, schema)
 
     def _arrow_fs(self) -> pafs.FileSystem:
         """pyarrow's native local filesystem is much faster than going through Python."""
@@ -389,7 +450,7 @@ def _mtime(entry: os.DirEntry[str]) -> float:
         return float("inf")
 
 
-def _read_each(files: list[str], filesystem: pafs.FileSystem) -> pa.Table:
+def _read_each(files: list[str], filesystem: pafs.FileSystem, schema: pa.Schema) -> pa.Table:
     """The slow path: read files one at a time, skipping (and logging) unreadable ones.
 
     One open handle per file: a path opened twice (footer, then data) could meet two versions
@@ -399,7 +460,12 @@ def _read_each(files: list[str], filesystem: pafs.FileSystem) -> pa.Table:
     for path in files:
         try:
             with filesystem.open_input_file(path) as handle:
-                tables.append(pq.read_table(handle, schema=VIDEOS_SCHEMA))
+                tables.append(pq.read_table(handle, schema=schema))
         except (pa.ArrowException, OSError) as error:
-            log.warning("skipping unreadable videos file %s (it will be landed again): %s", path, error)
-    return pa.concat_tables(tables) if tables else VIDEOS_SCHEMA.empty_table()
+            log.warning("skipping unreadable file %s (what it records is done again): %s", path, error)
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _sources_file_name() -> str:
+    """Sortable by time, unique per writer: ``part-<utc>-<uuid>.parquet``."""
+    return f"part-{datetime.now(timezone.utc):%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}{_PARQUET_SUFFIX}"

@@ -13,13 +13,13 @@ from typing import Literal
 
 import fsspec
 
-from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, DeltaLake, is_delta_table
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
-from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat
+from reelscribe.core.lake_writer import LakeWriter
+from reelscribe.core.table_format import DEFAULT_TABLE_FORMAT, DELTA_LOG, MARKER_TABLE, TABLE_FORMATS, TableFormat
 
 __all__ = [
-    "DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeKind", "TableFormat", "commits_in_batches", "lake_kind", "landing_target",
+    "DEFAULT_TABLE_FORMAT", "TABLE_FORMATS", "LakeKind", "LakeWriter", "TableFormat", "commits_in_batches", "lake_kind",
     "open_lake",
 ]
 LakeKind = Literal["missing", "not-a-lake", "parquet", "delta"]
@@ -27,7 +27,7 @@ LakeKind = Literal["missing", "not-a-lake", "parquet", "delta"]
 _DELTA_DATA_PREFIX = "part-"
 
 
-def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lake | DeltaLake:
+def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> LakeWriter:
     """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one."""
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
@@ -39,6 +39,8 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
         if lake.fs.exists(log_dir):
             raise ConfigError(_MISMATCH["delta"].format(out=out))
         return lake
+    from reelscribe.core.delta_lake import DeltaLake, is_delta_table  # delta-rs loads only for a Delta lake
+
     delta = DeltaLake(out)
     if not is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options) and _holds_video_files(
         delta.fs, f"{delta.root}/{MARKER_TABLE}"
@@ -53,6 +55,8 @@ def lake_kind(out: str) -> LakeKind:
     For maintenance commands, which must not "succeed" on a mistyped path or turn a folder that
     merely has a ``videos/`` subfolder into Delta tables.
     """
+    from reelscribe.core.delta_lake import DeltaLake, is_delta_table
+
     delta = DeltaLake(out)
     delta.fs.invalidate_cache()
     if not delta.fs.exists(delta.root):
@@ -65,14 +69,9 @@ def lake_kind(out: str) -> LakeKind:
 
 
 def commits_in_batches(table_format: TableFormat) -> bool:
-    """Whether land steps stage videos for a later batch commit (``DeltaLake.commit_staged``)."""
+    """Whether land steps stage videos for a later batch commit (``LakeWriter.commit``), known
+    before a lake is opened."""
     return table_format == "delta"
-
-
-def landing_target(lake: Lake | DeltaLake) -> Lake:
-    """Where a land step writes one video: the per-video lake itself (each file is final), or
-    the Delta lake's staging area, from which ``commit_staged`` lands videos in batches."""
-    return lake.staging if isinstance(lake, DeltaLake) else lake
 
 
 def _holds_video_files(fs: fsspec.AbstractFileSystem, videos: str) -> bool:

@@ -27,10 +27,15 @@ from reelscribe.core.delta_lake import (
 )
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
+from reelscribe.core.lake_writer import CleanupReport
+from reelscribe.core.source_state import SOURCES_TABLE
 from reelscribe.core.stores import filesystem
 from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS
 
-__all__ = ["COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_table", "convert_lake"]
+__all__ = [
+    "COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
+    "delta_tables", "finish_interrupted",
+]
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +82,25 @@ def compact_table(
     )
 
 
+def delta_tables(out: str) -> list[str]:
+    """The Delta tables of the lake under ``out`` (the compaction flow's work list)."""
+    return DeltaLake(out).tables()
+
+
+def compact_delta_table(out: str, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS) -> Compacted:
+    """``compact_table`` of the Delta lake under ``out``."""
+    return compact_table(DeltaLake(out), name, retention_hours=retention_hours)
+
+
+def finish_interrupted(out: str) -> CleanupReport:
+    """Commit what runs that died left staged over an hour ago, in every index of ``out``."""
+    lake = DeltaLake(out)
+    report = CleanupReport()
+    for index_id in lake.staging_indexes():
+        report += lake.clean_up(index_id)
+    return report
+
+
 def convert_lake(out: str) -> list[str]:
     """Turn the per-video lake under ``out`` into Delta tables in place; returns the tables converted.
 
@@ -103,17 +127,16 @@ def convert_lake(out: str) -> list[str]:
         p.rstrip("/").rsplit("=", 1)[-1] for p in fs.ls(f"{root.rstrip('/')}/{MARKER_TABLE}", detail=False) if "index_id=" in p
     ]
     for index_id in index_ids:
-        per_video.clean_stale_temps(index_id, older_than_s=0)
+        per_video.clean_up(index_id, older_than_s=0)
     lake = DeltaLake(out)
     converted = []
     partition = Schema([Field(PARTITION, PrimitiveType("string"))])
     for name in [n for n in names if n != MARKER_TABLE] + [MARKER_TABLE]:
         if is_delta_table(lake.table_uri(name), lake.storage_options):
             continue
-        convert_to_deltalake(
-            lake.table_uri(name), mode="ignore", partition_by=partition, partition_strategy="hive",
-            storage_options=lake.storage_options,
-        )
+        # The seen-source state is one table for the whole lake, not partitioned by index.
+        by_index = {} if name == SOURCES_TABLE else {"partition_by": partition, "partition_strategy": "hive"}
+        convert_to_deltalake(lake.table_uri(name), mode="ignore", storage_options=lake.storage_options, **by_index)
         log.info("converted %s to a Delta table", lake.table_uri(name))
         converted.append(name)
     if converted:

@@ -74,6 +74,8 @@ class Video(_ApiModel):
     user_metadata: dict[str, Any] | None = None
     indexed_at: datetime | None = None
     transcription: list[Any] | None = None
+    language: str | None = None
+    """The video's spoken language: not in the platform's v1.3 schema; the local server adds it."""
 
 
 class PageInfo(_ApiModel):
@@ -145,6 +147,8 @@ class IndexedAsset(_ApiModel):
     created_at: datetime | None = None
     updated_at: datetime | None = None
     transcription: list[Any] | None = None
+    language: str | None = None
+    """As on :class:`Video`."""
 
     def failure_reason(self) -> str | None:
         return _reason(self.error) or _reason(self.error_reason)

@@ -23,6 +23,7 @@ SEGMENTS_SCHEMA = pa.schema(
         pa.field("value", pa.string(), nullable=False),
         pa.field("task_id", pa.string(), nullable=False),
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
+        pa.field("language", pa.string(), nullable=True),
     ]
 )
 
@@ -42,6 +43,7 @@ VIDEOS_SCHEMA = pa.schema(
         # The index's name, as the run that landed the video knew it (null: given by id only, or
         # landed before this column existed; the partition's index_id is the identity).
         pa.field("index_name", pa.string(), nullable=True),
+        pa.field("language", pa.string(), nullable=True),
     ]
 )
 
@@ -78,6 +80,30 @@ TABLES: dict[str, pa.Schema] = {
 Writers iterate this; ``words`` and ``utterances`` land only for videos whose server provides
 them (the assets path), and a ``videos`` row's ``word_count``/``utterance_count`` are then set
 (``null`` means the server gave none, ``0`` that it gave an empty list).
+
+``language`` (a Whisper/ISO 639-1 code such as ``en`` or ``de``) is the video's spoken language in
+``videos`` and each segment's in ``segments``; ``null`` where the server does not say. Lakes written
+before it existed read back with it ``null``.
+"""
+
+
+SOURCES_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=True),
+        pa.field("mtime_ns", pa.int64(), nullable=True),
+        pa.field("etag", pa.string(), nullable=True),
+        pa.field("version_id", pa.string(), nullable=True),
+        pa.field("content_sha256", pa.string(), nullable=False),
+        pa.field("seen_at", UTC_MICROS, nullable=False),
+    ]
+)
+"""The seen-source state (table ``sources``, not per index): one row per source object hashed.
+
+``source`` with ``size``, ``mtime_ns``, ``etag`` and ``version_id`` is the identity the store's
+listing gives without reading the object (local files: size and ``mtime_ns``; S3: size, ETag,
+LastModified as ``mtime_ns``, VersionId where versioned); ``content_sha256`` the hash its bytes
+had. Not in ``TABLES``: it holds no per-video rows and is not partitioned by index.
 """
 
 

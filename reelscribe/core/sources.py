@@ -9,13 +9,14 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
 
 from reelscribe.core.errors import NoVideosFound, SourceError
+from reelscribe.core.source_state import SourceIdentity, identity_from_info, identity_from_stat
 from reelscribe.core.stores import bucket_missing, filesystem, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
@@ -27,10 +28,15 @@ SourceKind = Literal["file", "url", "remote"]
 
 @dataclass(frozen=True)
 class VideoSource:
-    """One video to transcribe. ``uri`` is an absolute local path, an http(s) URL or an fsspec URI."""
+    """One video to transcribe. ``uri`` is an absolute local path, an http(s) URL or an fsspec URI.
+
+    ``identity``: what the listing said about the object (size, modification time, ETag…),
+    without reading it; ``None`` for URLs and for sources made by hand.
+    """
 
     uri: str
     kind: SourceKind
+    identity: SourceIdentity | None = field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -73,7 +79,7 @@ def discover(
         try:
             for source in _expand(text):
                 if source.kind == "file":
-                    source = VideoSource(_shown(source.uri, relative_to), "file")
+                    source = VideoSource(_shown(source.uri, relative_to), "file", source.identity)
                 found.setdefault(source.uri, source)
         except SourceError as exc:
             problems.append(SourceProblem(_shown(text, relative_to), exc))
@@ -141,28 +147,34 @@ def _expand_remote(uri: str) -> list[VideoSource]:
 
 
 def _list_remote(uri: str) -> list[VideoSource]:
+    """List with details: sizes, ETags and times come with the listing (no request per object)."""
     fs, path = filesystem(uri)
     fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
-        paths = fs.glob(path)
+        entries = fs.glob(path, detail=True)
     elif fs.isdir(path):
-        paths = fs.find(path)
+        entries = fs.find(path, detail=True)
     elif fs.exists(path):
-        paths = [path]
+        entries = {path: fs.info(path)}
     elif bucket_missing(fs, path):
         raise FileNotFoundError(path)
     else:
         # An object store has no empty folders: a prefix exists only while objects are under it.
         raise NoVideosFound("no such file or directory, or nothing under this prefix yet")
-    videos = sorted(p for p in paths if _is_video(p) and fs.isfile(p))
+    videos = sorted(((p, info) for p, info in entries.items() if _is_video(p) and info.get("type") == "file"), key=lambda e: e[0])
     if not videos:
         raise NoVideosFound(f"no video files here ({_extensions()})")
-    return [VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote") for p in videos]
+    return [
+        VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote", identity_from_info(info))
+        for p, info in videos
+    ]
 
 
 def _local(path: Path) -> VideoSource:
-    return VideoSource(str(path.resolve()), "file")
+    """A local file with its identity from ``stat`` (never opened here)."""
+    resolved = path.resolve()
+    return VideoSource(str(resolved), "file", identity_from_stat(resolved.stat()))
 
 
 def _is_video(name: str) -> bool:

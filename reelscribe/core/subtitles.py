@@ -16,9 +16,9 @@ The cue rules (broadcast norms; the README's "Subtitles" section states the same
    words joined by single spaces (only runs of whitespace change). A word longer than
    42 characters is the one exception: it is cut into 42-character pieces.
 
-Rule 2 is kept by holding cues on screen, not by moving words: when speech is faster than two
-full lines a second a cue can end before 1 s, and the next one then starts up to that much later
-than its first word (never more than the shortfall).
+Rule 2 is kept by holding cues on screen, not by moving words; only when speech is faster than
+two full lines a second does the held cue push the next one's start past its first word (by the
+shortfall, never more).
 """
 
 from __future__ import annotations

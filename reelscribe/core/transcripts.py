@@ -10,14 +10,15 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import pyarrow as pa
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import segments_table, utterances_table, window_filter, words_table
-from reelscribe.core.lake import Lake, LandedVideo, VideoRecord
+from reelscribe.core.lake import LandedVideo, VideoRecord
+from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.models import AssetTranscription, IndexedAsset, Task
 from reelscribe.core.retry import poll_intervals
 from reelscribe.core.waiting import WaitOptions
@@ -28,17 +29,26 @@ ASSET_VIEWS = ("words", "utterances")
 """What the assets path asks ``/assets/{id}/transcription`` for (sentences are not landed)."""
 
 
+class Transcript(NamedTuple):
+    """``segments``: ``None`` when the video has no speech; ``language``: ``None`` where the server does not say."""
+
+    segments: list[Any] | None
+    language: str | None
+
+
 def retrieve_segments(
     client: TwelveLabsClient, index_id: str, video_id: str, start: float | None, end: float | None
-) -> list[Any] | None:
-    """Segments overlapping ``[start, end]``; ``None`` when the video has no speech.
+) -> Transcript:
+    """Segments overlapping ``[start, end]``, and the video's language.
 
-    v1.2 servers apply the window themselves on the classic endpoint; v1.3 servers give the whole
-    transcript on the video object and the window is applied here, with the same overlap rule.
+    v1.2 servers apply the window themselves on the classic endpoint (which has no room for a video's
+    language); v1.3 servers give the whole transcript on the video object and the window is applied
+    here, with the same overlap rule.
     """
     if client.api_version == "v1.2":
-        return client.get_transcription_v12(index_id, video_id, start, end)
-    return _windowed(client.get_video(index_id, video_id, transcription=True).transcription, start, end)
+        return Transcript(client.get_transcription_v12(index_id, video_id, start, end), None)
+    video = client.get_video(index_id, video_id, transcription=True)
+    return Transcript(_windowed(video.transcription, start, end), video.language)
 
 
 def _windowed(segments: Any, start: float | None, end: float | None, kind: str = "segment") -> list[Any] | None:
@@ -64,13 +74,13 @@ class LandRequest:
     """The batch's wait (``max_wait_seconds``, poll steps), also for a word-level transcription still being prepared."""
 
 
-def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest) -> LandedVideo:
+def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest) -> LandedVideo:
     if isinstance(request.task, IndexedAsset):
         return _land_indexed_asset(client, lake, request, request.task)
     task = request.task
     if not task.video_id:
         raise TranscriptInvalid(f"task {task.id} is ready but names no video_id")
-    segments = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
+    segments, language = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
     retrieved_at = datetime.now(timezone.utc)
     table = segments_table(segments, video_id=task.video_id, task_id=task.id, retrieved_at=retrieved_at)
     meta = task.system_metadata
@@ -82,11 +92,12 @@ def retrieve_and_land(client: TwelveLabsClient, lake: Lake, request: LandRequest
         duration=meta.duration if meta else None,
         indexed_at=task.updated_at,
         retrieved_at=retrieved_at,
+        language=language,
     )
-    return lake.write_video(request.index_id, task.video_id, table, record)
+    return lake.stage_video(request.index_id, task.video_id, table, record)
 
 
-def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
+def _land_indexed_asset(client: TwelveLabsClient, lake: LakeWriter, request: LandRequest, ready: IndexedAsset) -> LandedVideo:
     """The indexed asset's id is its video id (and stands in the ``task_id`` columns: it is the indexing job)."""
     if not ready.asset_id:
         raise TranscriptInvalid(f"indexed asset {ready.id} is ready but names no asset_id")
@@ -112,8 +123,9 @@ def _land_indexed_asset(client: TwelveLabsClient, lake: Lake, request: LandReque
         indexed_at=indexed.indexed_at or indexed.updated_at,
         retrieved_at=retrieved_at,
         asset_id=ready.asset_id,
+        language=indexed.language,
     )
-    return lake.write_video(request.index_id, ready.id, table, record, extra=extra)
+    return lake.stage_video(request.index_id, ready.id, table, record, extra=extra)
 
 
 def retrieve_asset_views(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 import sqlite3
 import threading
-import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -31,33 +31,41 @@ def _indexing_task(server, index_name: str) -> dict | None:
 
 
 class CrashWhileIndexing(threading.Thread):
-    """Once a task of the index is ``indexing``: SIGKILL the server, run ``meanwhile(task)``, start it again."""
+    """Once a task of the index is held at ``indexing`` (``--fault-hold-file``): SIGKILL the server,
+    run ``meanwhile(task)``, release the hold and start it again. Deterministic: the task stays at
+    ``indexing`` until this thread lets it go, however slow the machine."""
 
-    def __init__(self, server, index_name: str, meanwhile=lambda task: None) -> None:
+    def __init__(self, server, index_name: str, hold: Path, meanwhile=lambda task: None) -> None:
         super().__init__(daemon=True)
-        self.server, self.index_name, self.meanwhile = server, index_name, meanwhile
+        self.server, self.index_name, self.hold, self.meanwhile = server, index_name, hold, meanwhile
         self.error: BaseException | None = None
         self.victim: dict | None = None
 
     def run(self) -> None:
         try:
-            wait_until(lambda: _indexing_task(self.server, self.index_name) is not None, 120, "a task to be indexing")
-            self.victim = _indexing_task(self.server, self.index_name)
+            self.victim = wait_until(lambda: _indexing_task(self.server, self.index_name), 120, "a task held at indexing")
             self.server.kill()
             self.meanwhile(self.victim)
-            time.sleep(1.0)
+            self.hold.unlink()
             self.server.start()
         except BaseException as exc:  # noqa: BLE001 - re-raised by the test
             self.error = exc
 
 
+def held_server(own_server, tmp_path: Path):
+    """A one-worker server that holds work at ``indexing`` while ``tmp_path/hold`` exists."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    return own_server("--fault-hold-file", str(hold), "--workers", "1"), hold
+
+
 @pytest.mark.slow
 def test_server_killed_mid_indexing_resumes_and_the_flow_finishes(own_server, use, tmp_path):
-    server = own_server("--fault-latency", "2", "--workers", "1")
+    server, hold = held_server(own_server, tmp_path)
     use(server)
     port, name, out = server.port, f"crash-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
     clips = distinct_videos(tmp_path / "in", 5)
-    crash = CrashWhileIndexing(server, name)
+    crash = CrashWhileIndexing(server, name, hold)
     crash.start()
     reports = transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
     crash.join(60)
@@ -72,7 +80,7 @@ def test_server_killed_mid_indexing_resumes_and_the_flow_finishes(own_server, us
 
 @pytest.mark.slow
 def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_lands_it(own_server, use, tmp_path):
-    server = own_server("--fault-latency", "2", "--workers", "1")
+    server, hold = held_server(own_server, tmp_path)
     use(server)
     name, out = f"lost-{uuid.uuid4().hex[:8]}", tmp_path / "lake"
     clips = distinct_videos(tmp_path / "in", 3)
@@ -81,7 +89,7 @@ def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_land
         with sqlite3.connect(server.data_dir / "reelscribe-server.sqlite3") as db:
             assert db.execute("DELETE FROM tasks WHERE id = ?", (task["_id"],)).rowcount == 1
 
-    crash = CrashWhileIndexing(server, name, meanwhile=forget)
+    crash = CrashWhileIndexing(server, name, hold, meanwhile=forget)
     crash.start()
     with pytest.raises(BatchFailed) as caught:
         transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_wait_seconds=120)
@@ -101,8 +109,8 @@ def test_a_task_the_server_loses_fails_that_video_with_a_reason_and_a_rerun_land
 
 @pytest.mark.timeout(300)
 def test_indexing_that_never_finishes_ends_at_max_wait(own_server, use, tmp_path):
-    """The server would take 600 s; the wait gives up at max_wait_seconds (a hang would hit the timeout)."""
-    server = own_server("--fault-latency", "600", "--workers", "1")
+    """The server holds the work for good; the wait gives up at max_wait_seconds (a hang would hit the timeout)."""
+    server, _ = held_server(own_server, tmp_path)
     use(server)
     distinct_videos(tmp_path / "in", 2)
     with pytest.raises(BatchFailed) as caught:

@@ -111,7 +111,7 @@ def test_jfk_words_spell_each_segment_in_order(jfk_segments):
     assert wer_words(" ".join(s["value"] for s in jfk_segments)) == wer_words(JFK_REFERENCE)
     previous_end = 0.0
     for segment in jfk_segments:
-        assert set(segment) == {"start", "end", "value", "words"}
+        assert set(segment) == {"start", "end", "value", "words", "language"} and segment["language"] == "en"
         assert wer_words(" ".join(w["value"] for w in segment["words"])) == wer_words(segment["value"])
         for word in segment["words"]:
             assert word["value"] == word["value"].strip() and word["value"]
@@ -125,14 +125,14 @@ def test_tasks_path_hides_words_the_store_keeps(rest, shared_server, jfk_video):
     path = f"/indexes/{jfk_video['index_id']}/videos/{jfk_video['video_id']}"
     shown = rest.get(path, params={"transcription": "true"}).json()["transcription"]
     classic = rest.get(f"{path}/transcription", version="v1.2").json()["data"]
-    assert shown and all(set(segment) == {"start", "end", "value"} for segment in shown)
+    assert shown and all(set(segment) == {"start", "end", "value", "language"} for segment in shown)
     assert classic == shown
     store = Store(ServerConfig(data_dir=shared_server.data_dir, api_keys=("k",)).db_path)
     try:
         stored = store.videos.get(jfk_video["index_id"], jfk_video["video_id"], with_transcription=True).transcription
     finally:
         store.close()
-    assert [{k: s[k] for k in ("start", "end", "value")} for s in stored] == shown
+    assert [{k: s[k] for k in ("start", "end", "value", "language")} for s in stored] == shown
     assert [w["value"] for s in stored for w in s["words"]] == " ".join(s["value"] for s in shown).split()
 
 

@@ -18,7 +18,7 @@ OPTIONS = [
     "--host", "--port", "--data-dir", "--api-key", "--workers", "--model", "--compute-type", "--cpu-threads",
     "--vad", "--max-upload-bytes", "--min-duration", "--max-duration", "--url-timeout", "--url-max-bytes",
     "--allow-file-root", "--allow-url-network", "--rate-limit", "--rate-window", "--fault-latency", "--fault-5xx-rate",
-    "--fault-429-rate", "--fault-seed", "--log-level",
+    "--fault-429-rate", "--fault-seed", "--log-level", "--model-cache", "--language", "--language-threshold",
 ]
 
 
@@ -58,7 +58,7 @@ def test_defaults(tmp_path):
     assert config.min_duration == 4.0
     assert (config.rate_limit, config.fault_5xx_rate, config.fault_429_rate, config.fault_latency) == (0, 0, 0, 0)
     assert config.allow_file_roots == ()
-    assert config.model_path.endswith("model")
+    assert (config.model, config.language, config.language_threshold) == ("tiny.en", "auto", 0.5)
 
 
 @pytest.mark.parametrize(
@@ -71,6 +71,8 @@ def test_defaults(tmp_path):
         ["--min-duration", "5", "--max-duration", "4"],
         ["--allow-url-network", "10.0.0.0/33"],
         ["--port", "70000"],
+        ["--language", "klingon"],
+        ["--language-threshold", "1.5"],
     ],
 )
 def test_bad_values_are_refused_naming_the_option(tmp_path, capsys, argv):

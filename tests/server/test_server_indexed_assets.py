@@ -129,8 +129,11 @@ def test_deleting_the_index_removes_its_indexed_assets(rest, media):
 
 
 @pytest.mark.slow
-def test_indexing_resumes_after_a_crash(make_server, rest_for):
-    server = make_server("--fault-latency", "2", "--workers", "1")
+def test_indexing_resumes_after_a_crash(make_server, rest_for, tmp_path):
+    """The first indexed asset is held at ``indexing`` (``--fault-hold-file``) until the crash."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    server = make_server("--fault-hold-file", str(hold), "--workers", "1")
     rest = rest_for(server)
     index = rest.create_index()
     asset = ready_asset(rest, JFK)
@@ -140,6 +143,7 @@ def test_indexing_resumes_after_a_crash(make_server, rest_for):
     second = index_asset(rest, waiting_index, asset["_id"])
     server.kill()
 
+    hold.unlink()
     server.start()
     for index_id, indexed_id in ((index, first), (waiting_index, second)):
         done, _ = wait_indexed(rest, index_id, indexed_id)

@@ -6,8 +6,11 @@ import pytest
 
 
 @pytest.mark.slow
-def test_killed_server_resumes_tasks_after_restart(make_server, rest_for, media):
-    server = make_server("--fault-latency", "2", "--workers", "1")
+def test_killed_server_resumes_tasks_after_restart(make_server, rest_for, media, tmp_path):
+    """The first task is held at ``indexing`` (``--fault-hold-file``) until the crash: no race with the clock."""
+    hold = tmp_path / "hold"
+    hold.touch()
+    server = make_server("--fault-hold-file", str(hold), "--workers", "1")
     rest = rest_for(server)
     port = server.port
     index_id = rest.create_index()
@@ -17,6 +20,7 @@ def test_killed_server_resumes_tasks_after_restart(make_server, rest_for, media)
     server.kill()
     assert not server.running
 
+    hold.unlink()
     server.start()
     assert server.port == port
     for created, content_hash in ((first, "one"), (second, "two")):

@@ -1,0 +1,198 @@
+"""``reelscribe plan`` and ``run``'s nothing-new check: decide what a run would send, Prefect-free.
+
+Both list the sources, read the lake's landed set for the index and its seen-source state
+(``reelscribe.core.plan``), and read no video byte the state already knows. ``run`` starts
+Prefect's engine and the embedded server only when the plan has something to send.
+
+Which index: ``--index-id`` as given; a name through one ``GET /indexes`` of a configured API;
+for the embedded server, the id this CLI recorded beside the server's data when it last
+resolved that name (``index-ids.json``: it lives and dies with the server's own data). An
+index that cannot be known without starting something counts as "not decided here": ``run``
+takes the full path, ``plan`` starts the embedded server to look it up (never creating one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from reelscribe.core.settings import Environment
+
+INDEX_IDS_FILE = "index-ids.json"
+
+
+def add_plan_command(commands: argparse._SubParsersAction, defaults: dict) -> None:
+    from reelscribe.cli.bounds import add_bound_arguments
+
+    plan = commands.add_parser("plan", help="list what a run would do (new, changed, landed, deferred) and its minutes",
+                               description="List what `reelscribe run` would do with these sources, reading only "
+                               "the new videos' container headers; nothing is sent.")
+    plan.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, folder, glob, http(s) URL or fsspec URI")
+    target = plan.add_mutually_exclusive_group()
+    target.add_argument("--index-name", help=f"index to plan for (default: {defaults['index_name']})")
+    target.add_argument("--index-id", help="existing index id")
+    plan.add_argument("--api-url", help="API base URL with version, e.g. https://api.twelvelabs.io/v1.3")
+    plan.add_argument("--out", default=defaults["out"], help=f"lake root (default: ./{defaults['out']})")
+    plan.add_argument("--table-format", choices=defaults["table_formats"], default=defaults["table_format"])
+    plan.add_argument("--server-data-dir", type=Path, help="embedded server's data dir")
+    add_bound_arguments(plan)
+    plan.add_argument("--json", action="store_true", help="print one JSON object per video, then one for the totals")
+    plan.set_defaults(handler=cmd_plan)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from reelscribe.cli import EXIT_OK, _usage_error
+    from reelscribe.core.errors import ReelscribeError
+
+    try:
+        plan = _plan(args, index_id=_known_index_id(args) or _looked_up_index_id(args))
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
+    _print_plan(plan, as_json=args.json)
+    return EXIT_OK
+
+
+def run_if_nothing_new(args: argparse.Namespace) -> int | None:
+    """Exit status of a run that has nothing to send, decided without Prefect; ``None``: take the full path.
+
+    Landed videos print as ``skipped`` and bounded ones as ``deferred``, as the full run would.
+    """
+    if args.refresh or args.dask or args.credentials_block:
+        return None
+    from reelscribe.core.errors import ReelscribeError
+
+    try:
+        index_id = _known_index_id(args)
+    except ReelscribeError:
+        return None  # an API that does not answer: the full path says so, in its own words
+    if index_id is None:
+        return None
+    from reelscribe.cli.terminal import print_reports
+    from reelscribe.core.sources import discover
+    from reelscribe.flows.report import VideoReport, deferred_report
+
+    found, problems = discover(args.sources)
+    if problems or not found:
+        return None  # the full run reports each problem as a failed video
+    plan = _plan(args, index_id=index_id, found=found)
+    if plan.to_send:
+        return None
+    if plan.notice:
+        print(f"reelscribe: {plan.notice}", file=sys.stderr)
+    reports = [
+        deferred_report(v.source.uri, v.seconds) if v.status == "deferred" else VideoReport(v.source.uri, "skipped")
+        for v in plan.videos
+    ]
+    print_reports(reports, as_json=args.json)
+    return 0
+
+
+def remember_index(args: argparse.Namespace, server) -> None:
+    """After the embedded server started: record the id of ``--index-name``, resolving (or
+    creating, as the run would) the index once, so the next run can decide without the server."""
+    if args.index_id:
+        return
+    from reelscribe.core.client import TwelveLabsClient
+    from reelscribe.core.ingest import resolve_index
+    from reelscribe.core.settings import Settings
+
+    name = _index_name(args)
+    with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
+        index = resolve_index(client, None, name)
+    path = server.data_dir / INDEX_IDS_FILE
+    known = _read_ids(path)
+    if known.get(name) != index.id:
+        path.write_text(json.dumps({**known, name: index.id}, indent=1))
+
+
+def _plan(args: argparse.Namespace, *, index_id: str | None, found=None):
+    from reelscribe.core.durations import require_durations
+    from reelscribe.core.lake_format import open_lake
+    from reelscribe.core.plan import Bounds, make_plan
+    from reelscribe.core.sources import discover
+    from reelscribe.core.stores import check_lake
+
+    if args.max_video_minutes is not None:
+        require_durations()
+    if found is None:
+        found, problems = discover(args.sources)
+        for problem in problems:
+            print(f"reelscribe: {problem}", file=sys.stderr)
+    check_lake(args.out)
+    lake = open_lake(args.out, args.table_format)
+    landed = lake.landed_hashes(index_id) if index_id else frozenset()
+    plan = make_plan(found, landed, lake.seen_sources(), Bounds(args.max_videos, args.max_video_minutes),
+                     durations=args.handler is cmd_plan)
+    lake.record_sources(plan.hashed)
+    if plan.without_identity:
+        print(f"reelscribe: {plan.without_identity} source(s) have no usable identity in their store's listing: "
+              "hashed at every run", file=sys.stderr)
+    return plan
+
+
+def _index_name(args: argparse.Namespace) -> str:
+    from reelscribe.flows.params import DEFAULT_INDEX_NAME
+
+    return args.index_name or DEFAULT_INDEX_NAME
+
+
+def _known_index_id(args: argparse.Namespace) -> str | None:
+    """The index id without starting anything: given, asked of a configured API, or recorded."""
+    if args.index_id:
+        return args.index_id
+    from reelscribe.core.settings import Settings
+
+    settings = Settings.from_env(api_url=args.api_url)
+    if settings is None:
+        return _read_ids(_server_dir(args) / INDEX_IDS_FILE).get(_index_name(args))
+    from reelscribe.core.client import TwelveLabsClient
+
+    with TwelveLabsClient(settings) as client:
+        index = client.find_index_by_name(_index_name(args))
+    return index.id if index else None
+
+
+def _looked_up_index_id(args: argparse.Namespace) -> str | None:
+    """For ``plan`` with the embedded server and no record: start it and look the name up."""
+    from reelscribe.core.settings import Settings
+
+    if args.index_id or Settings.from_env(api_url=args.api_url) is not None:
+        return None
+    from reelscribe.core.client import TwelveLabsClient
+    from reelscribe.server.launcher import EmbeddedServer
+
+    with EmbeddedServer(_server_dir(args)) as server:
+        with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
+            index = client.find_index_by_name(_index_name(args))
+    return index.id if index else None
+
+
+def _server_dir(args: argparse.Namespace) -> Path:
+    return args.server_data_dir or Environment().data_home / "server"
+
+
+def _read_ids(path: Path) -> dict[str, str]:
+    """A missing or damaged record is no record: the full path resolves the index again."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _print_plan(plan, *, as_json: bool) -> None:
+    totals = {**plan.counts, "minutes": None if plan.minutes is None else round(plan.minutes, 2), "bytes_read": plan.bytes_read}
+    if as_json:
+        for v in plan.videos:
+            print(json.dumps({"source": v.source.uri, "status": v.status, "seconds": v.seconds,
+                              "content_sha256": v.content_sha256, "error": v.error}))
+        print(json.dumps({"totals": totals}))
+        return
+    for v in plan.videos:
+        seconds = f"{v.seconds:.1f}" if v.seconds is not None else ""
+        print("\t".join((v.status, v.source.uri, seconds, v.error or "")))
+    if plan.notice:
+        print(f"reelscribe: {plan.notice}", file=sys.stderr)
+    print(f"reelscribe: plan: {plan.summary()}", file=sys.stderr)

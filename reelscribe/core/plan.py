@@ -1,0 +1,194 @@
+"""What a run will do, decided before it spends anything: new, changed, already landed, deferred.
+
+Prefect-free, so ``reelscribe plan`` and ``reelscribe run``'s nothing-new check cost no engine.
+A source's hash comes from the seen-source state when its listed identity matches, else from
+reading it (``HASH_WORKERS`` at a time); "new" is a hash the index has not landed. Bounds take
+the sources to send oldest first (by the store's modification time) and defer the rest, which
+are then first in line at the next run.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Literal
+
+from reelscribe.core.durations import video_seconds
+from reelscribe.core.errors import ConfigError, SourceError
+from reelscribe.core.source_state import SeenSource, SeenSources
+from reelscribe.core.sources import VideoSource, content_sha256
+
+log = logging.getLogger(__name__)
+
+HASH_WORKERS = 4
+PlanStatus = Literal["new", "changed", "landed", "deferred", "unreadable"]
+SENT: tuple[PlanStatus, ...] = ("new", "changed", "unreadable")
+"""Statuses whose videos a run sends (an unreadable one, to fail with its own error)."""
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """At most ``max_videos`` videos and ``max_video_minutes`` minutes of video per run."""
+
+    max_videos: int | None = None
+    max_video_minutes: float | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_videos", "max_video_minutes"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ConfigError(f"{name} must not be negative (got {value})")
+
+    @property
+    def needs_durations(self) -> bool:
+        return self.max_video_minutes is not None
+
+
+@dataclass(frozen=True)
+class PlannedVideo:
+    source: VideoSource
+    status: PlanStatus
+    content_sha256: str | None
+    seconds: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every found video with its status, in the order found, and what the run learnt."""
+
+    videos: tuple[PlannedVideo, ...]
+    hashed: tuple[SeenSource, ...] = ()
+    """Identities read this run: appended to the state (``LakeWriter.record_sources``)."""
+    bytes_read: int = 0
+    without_identity: int = 0
+    """Sources whose listing gave no usable identity (no size, no time/ETag): hashed every run."""
+    notice: str | None = None
+    counts: dict[str, int] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        for status in ("new", "changed", "landed", "deferred", "unreadable"):
+            self.counts[status] = sum(v.status == status for v in self.videos)
+
+    @property
+    def to_send(self) -> list[PlannedVideo]:
+        return [v for v in self.videos if v.status in SENT]
+
+    @property
+    def deferred(self) -> list[PlannedVideo]:
+        return [v for v in self.videos if v.status == "deferred"]
+
+    @property
+    def minutes(self) -> float | None:
+        """Minutes of video to send, where known (``None``: no duration was read)."""
+        known = [v.seconds for v in self.to_send if v.seconds is not None]
+        return sum(known) / 60 if known else None
+
+    def summary(self) -> str:
+        """``2 new, 1 changed, 5 already landed, 3 deferred`` (zero counts left out, but new and landed)."""
+        c = self.counts
+        parts = [f"{c['new']} new", *([f"{c['changed']} changed"] if c["changed"] else []), f"{c['landed']} already landed"]
+        parts += [f"{c[s]} {s}" for s in ("deferred", "unreadable") if c[s]]
+        text = ", ".join(parts)
+        return f"{text}; {self.minutes:.1f} min of video to send" if self.minutes is not None else text
+
+
+def make_plan(
+    found: list[VideoSource],
+    landed: frozenset[str],
+    seen: SeenSources,
+    bounds: Bounds = Bounds(),
+    *,
+    durations: bool = False,
+) -> Plan:
+    """Hash what the state does not know, classify, read durations if asked or bounded, bound."""
+    known = [_known_hash(source, seen) for source in found]
+    unknown = [s for s, sha in zip(found, known) if sha is None]
+    with ThreadPoolExecutor(max_workers=max(1, min(HASH_WORKERS, len(unknown)))) as pool:
+        read = dict(zip((s.uri for s in unknown), pool.map(_hash_or_error, unknown)))
+    videos, hashed = [], []
+    for source, sha in zip(found, known):
+        error, recognised = None, sha is not None
+        if sha is None:
+            sha, error = read[source.uri]
+            if sha and source.identity is not None and source.identity.usable:
+                hashed.append(SeenSource(source.uri, source.identity, sha))
+        changed = not recognised and seen.knows(source.uri)
+        videos.append(PlannedVideo(source, _status(sha, landed, changed), sha, error=error))
+    if durations or bounds.needs_durations:
+        videos = [_with_duration(v) if v.status in ("new", "changed") else v for v in videos]
+    videos, notice = _bound(videos, bounds)
+    return Plan(
+        tuple(videos),
+        tuple(hashed),
+        bytes_read=sum((s.identity.size or 0) for s in unknown if s.identity),
+        without_identity=sum(s.kind != "url" and not (s.identity and s.identity.usable) for s in found),
+        notice=notice,
+    )
+
+
+def _known_hash(source: VideoSource, seen: SeenSources) -> str | None:
+    if source.kind == "url":
+        return content_sha256(source)  # the URL text: nothing is read
+    return seen.hash_of(source.uri, source.identity)
+
+
+def _hash_or_error(source: VideoSource) -> tuple[str | None, str | None]:
+    """A file that cannot be read is sent anyway, so its upload fails with its own error."""
+    try:
+        return content_sha256(source), None
+    except (SourceError, OSError) as exc:
+        return None, str(exc)
+
+
+def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatus:
+    """``changed``: the state knew this source under another identity (an overwritten object)."""
+    if sha is None:
+        return "unreadable"
+    if sha in landed:
+        return "landed"
+    return "changed" if changed else "new"
+
+
+def _with_duration(video: PlannedVideo) -> PlannedVideo:
+    return PlannedVideo(video.source, video.status, video.content_sha256, video_seconds(video.source), video.error)
+
+
+def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVideo], str | None]:
+    """Take new and changed videos oldest first while both bounds hold; defer the rest.
+
+    Strictly in order: a long video is never skipped for shorter, younger ones, so it is
+    first at the next run. A duration that could not be read counts as zero.
+    """
+    if bounds.max_videos is None and bounds.max_video_minutes is None:
+        return videos, None
+    order = sorted(
+        (i for i, v in enumerate(videos) if v.status in ("new", "changed")),
+        key=lambda i: (_modified(videos[i].source), videos[i].source.uri),
+    )
+    taken, seconds, notice, full = 0, 0.0, None, False
+    result = list(videos)
+    for i in order:
+        video = videos[i]
+        length = video.seconds or 0.0
+        over_count = bounds.max_videos is not None and taken >= bounds.max_videos
+        over_time = bounds.max_video_minutes is not None and seconds + length > bounds.max_video_minutes * 60
+        if full or over_count or over_time:
+            if not full and over_time and taken == 0:
+                notice = (
+                    f"max_video_minutes {bounds.max_video_minutes:g} is below the first video's length "
+                    f"({video.source.name}: {length / 60:.1f} min): nothing sent this run"
+                )
+            full = True
+            result[i] = PlannedVideo(video.source, "deferred", video.content_sha256, video.seconds)
+            continue
+        taken += 1
+        seconds += length
+    return result, notice
+
+
+def _modified(source: VideoSource) -> int:
+    """The store's modification time; sources without one go last."""
+    mtime = source.identity.mtime_ns if source.identity else None
+    return mtime if mtime is not None else 2**63
