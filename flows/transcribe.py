@@ -135,18 +135,12 @@ def transcribe_videos(
     batch_found(len(found))
     if found:
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
-        reports += transcribe_each(
-            found, settings, index, landed, out=out, start=start, end=end,
-            runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
-            table_format=table_format,
-            upload=upload, hand_off=hand_off, index_name=index_name,
-        )
         # With refresh every video is sent again: the plan then sees nothing as landed.
         plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block)
         reports += reports_in_plan_order(plan, transcribe_each(
             [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
-            table_format=table_format, upload=upload, hand_off=hand_off,
+            table_format=table_format, upload=upload, hand_off=hand_off, index_name=index_name,
             hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"],
         ))
     return finish(reports)
