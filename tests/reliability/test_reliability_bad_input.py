@@ -123,8 +123,8 @@ def test_index_name_with_path_tricks_stays_a_name(via, limited_server, tmp_path)
     assert [r.status for r in reports] == ["landed"]
     index_id = index_id_named(limited_server, tricky)
     assert re.fullmatch(r"[0-9a-f]{24}", index_id)
-    # Only the two tables, plus the upload claims (a ``_`` folder: every reader skips those).
-    assert sorted(p.name for p in out.iterdir()) == ["_claims", "segments", "videos"]
+    # Only the tables (segments, videos, the seen-source state), plus the upload claims (a ``_`` folder: every reader skips those).
+    assert sorted(p.name for p in out.iterdir()) == ["_claims", "segments", "sources", "videos"]
     assert [p.name for p in (out / "videos").iterdir()] == [f"index_id={index_id}"]
     assert not list(tmp_path.rglob("escaped-*"))
 
