@@ -139,9 +139,9 @@ class Watcher:
 
 def sqs_client(region: str | None = None):
     """botocore's SQS client, configured the standard AWS way (``AWS_ENDPOINT_URL`` etc.)."""
-    import boto3
+    import botocore.session
 
-    return boto3.client("sqs", region_name=region)
+    return botocore.session.get_session().create_client("sqs", region_name=region)
 
 
 def queue_region(queue_url: str) -> str | None:
