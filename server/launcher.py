@@ -167,7 +167,10 @@ class EmbeddedServer:
                     f"server exited with status {self._process.returncode}; log tail:\n{_log_tail(self.log_path)}"
                 )
             try:
-                with urllib.request.urlopen(request, timeout=2) as response:
+                # The child binds its port before the app has loaded: a connection waits in the
+                # backlog until then, so this request is sent once (a re-send would count twice
+                # against a rate limit) and may wait for as long as the start-up may take.
+                with urllib.request.urlopen(request, timeout=max(0.1, deadline - time.monotonic())) as response:
                     if response.status == 200:
                         return
             except urllib.error.HTTPError as exc:
