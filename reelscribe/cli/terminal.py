@@ -98,7 +98,7 @@ def show_lake(out: str) -> None:
     print(f"  {glob}")
     duckdb.sql(
         "select index_id, video_id, segment, round(start, 2) as start, round(\"end\", 2) as \"end\", value "
-        "from read_parquet($glob, hive_partitioning = true) order by video_id, segment limit 10",
+        "from read_parquet($glob, hive_partitioning = true, union_by_name = true) order by video_id, segment limit 10",
         params={"glob": glob},
     ).show(max_width=160)
     words = table_glob(out, "words")
@@ -106,6 +106,6 @@ def show_lake(out: str) -> None:
         print(f"\n  {words}   (the assets path's word timings)")
         duckdb.sql(
             "select video_id, word, round(start, 2) as start, round(\"end\", 2) as \"end\", value, segment "
-            "from read_parquet($glob, hive_partitioning = true) order by video_id, word limit 8",
+            "from read_parquet($glob, hive_partitioning = true, union_by_name = true) order by video_id, word limit 8",
             params={"glob": words},
         ).show(max_width=160)

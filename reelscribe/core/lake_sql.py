@@ -230,9 +230,11 @@ def _delta_views(con: duckdb.DuckDBPyConnection, lake: DeltaLake, local: bool) -
 
 def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: str | list[str]) -> None:
     """``name`` as a view over Parquet files (a glob or a list); ``index_id`` always text, as
-    DuckDB would read an all-digit id as a number."""
+    DuckDB would read an all-digit id as a number; files written before a column was added
+    (``language``, ``index_name``) read as nulls in it (``union_by_name``)."""
     con.sql(
-        "select * from read_parquet($files, hive_partitioning = true, hive_types = {'index_id': 'VARCHAR'})",
+        "select * from read_parquet($files, hive_partitioning = true, union_by_name = true, "
+        "hive_types = {'index_id': 'VARCHAR'})",
         params={"files": files},
     ).create_view(name)
 
