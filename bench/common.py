@@ -276,7 +276,7 @@ def warm_up(base_url: str, api_key: str) -> float:
 
 _LOG_TIME = r"(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
 _STATUS_POLL = re.compile(_LOG_TIME + r' INFO uvicorn\.access .*"GET /v1\.\d/tasks/(?P<task>[0-9a-f]{24}) HTTP')
-_TASK_READY = re.compile(_LOG_TIME + r" INFO server\.workers \[(?P<thread>[^\]]+)\] task (?P<task>[0-9a-f]{24}) ready")
+_TASK_READY = re.compile(_LOG_TIME + r" INFO (?:reelscribe\.)?server\.workers \[(?P<thread>[^\]]+)\] task (?P<task>[0-9a-f]{24}) ready")
 
 
 @dataclass(frozen=True)
