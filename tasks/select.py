@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.plan import Bounds, Plan, make_plan
 from reelscribe.core.sources import VideoSource
@@ -31,7 +32,11 @@ def select_videos(
             "%d source(s) have no usable identity in their store's listing (no size, no modification time or ETag): "
             "hashed at every run", plan.without_identity,
         )
-    lake.record_sources(plan.hashed)
+    try:
+        lake.record_sources(plan.hashed)
+    except (NoSpaceLeft, OSError) as exc:
+        # The state only spares re-reads: without it the next run hashes these again, nothing more.
+        logger.warning("seen-source state not recorded (%s); the next run hashes these %d source(s) again", exc, len(plan.hashed))
     if plan.notice:
         logger.warning(plan.notice)
     logger.info("plan: %s (%d byte(s) read to hash)", plan.summary(), plan.bytes_read)
