@@ -6,15 +6,15 @@ user could read it). The child's output goes to a log file, by default ``<data_d
 
 from __future__ import annotations
 
+import http.client
 import os
 import secrets
+import select
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -158,33 +158,46 @@ class EmbeddedServer:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.startup_timeout
-        request = urllib.request.Request(f"{self.base_url}/indexes?page_limit=1", headers={"x-api-key": self._api_key})
         while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                failed = PortTaken if self._process.returncode == PORT_TAKEN_EXIT else ServerStartError
-                raise failed(
-                    f"server exited with status {self._process.returncode}; log tail:\n{_log_tail(self.log_path)}"
-                )
+            self._raise_if_exited()
             try:
-                # The child binds its port before the app has loaded: a connection waits in the
-                # backlog until then, so this request is sent once (a re-send would count twice
-                # against a rate limit) and may wait for as long as the start-up may take.
-                with urllib.request.urlopen(request, timeout=max(0.1, deadline - time.monotonic())) as response:
-                    if response.status == 200:
-                        return
-            except urllib.error.HTTPError as exc:
-                if exc.code == 401:
-                    raise ServerStartError("the server refuses the launcher's API key (401 api_key_invalid)") from None
-                if exc.headers.get("X-Api-Version"):
-                    return  # a rate limit or an injected fault: the server itself is up and answering
-            except (urllib.error.URLError, OSError):
-                pass
+                status, api_version = self._ready_answer(deadline)
+            except OSError:  # nothing listens yet (refused), or the connection was dropped
+                status, api_version = None, None
+            if status == 200 or (status is not None and status != 401 and api_version):
+                return  # ready; or a rate limit or an injected fault: the server itself is up
+            if status == 401:
+                raise ServerStartError("the server refuses the launcher's API key (401 api_key_invalid)")
             if time.monotonic() > deadline:
                 raise ServerStartError(
                     f"server not ready after {self.startup_timeout:g} s; log tail:\n{_log_tail(self.log_path)}"
                 )
             time.sleep(0.1)
+
+    def _ready_answer(self, deadline: float) -> tuple[int | None, str | None]:
+        """One authenticated ``GET /indexes``: its status and ``X-Api-Version``, or ``(None, None)``.
+
+        The child binds its port before the app has loaded, so a connection may wait in the
+        backlog: the request is sent once (a re-send would count twice against a rate limit)
+        and its answer awaited while the child lives, until ``deadline``.
+        """
+        connection = http.client.HTTPConnection(self.host, self.port, timeout=2)
+        try:
+            connection.request("GET", "/v1.3/indexes?page_limit=1", headers={"x-api-key": self._api_key})
+            while not select.select([connection.sock], [], [], 0.2)[0]:
+                self._raise_if_exited()
+                if time.monotonic() > deadline:
+                    return None, None
+            response = connection.getresponse()
+            return response.status, response.getheader("X-Api-Version")
+        finally:
+            connection.close()
+
+    def _raise_if_exited(self) -> None:
+        assert self._process is not None
+        if self._process.poll() is not None:
+            failed = PortTaken if self._process.returncode == PORT_TAKEN_EXIT else ServerStartError
+            raise failed(f"server exited with status {self._process.returncode}; log tail:\n{_log_tail(self.log_path)}")
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM and wait (workers stop, unfinished tasks resume at the next start); SIGKILL on timeout."""
