@@ -117,6 +117,6 @@ def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none
     )
     assert [(r.source, r.status) for r in reports] == [(s3_bucket.url("inbox/jfk.mp4"), "landed")]
     tables = sorted(k.split("/")[1] for k in s3_bucket.keys("lake") if k.endswith(".parquet"))
-    assert tables == ["segments", "utterances", "videos", "words"]
+    assert tables == ["segments", "sources", "utterances", "videos", "words"]
     stored = ObjectStoreCredentials.load(block)
     assert FAKE_SECRET not in repr(stored) and FAKE_SECRET not in str(reports)
