@@ -104,3 +104,13 @@ def s3_process_bucket(moto_s3_process, monkeypatch):
         monkeypatch.setenv(name, value)
     s3fs.S3FileSystem.clear_instance_cache()
     return moto_s3_process.new_bucket()
+
+
+@pytest.fixture(scope="module")
+def children(tmp_path_factory):
+    """Processes a test module starts (tests/prockit.py): stopped when the module is done."""
+    from tests.prockit import Children
+
+    group = Children(tmp_path_factory.mktemp("logs"))
+    yield group
+    group.stop_all()

@@ -39,13 +39,6 @@ RUN_STAMP = ".venv/.installed-run"
 
 
 @pytest.fixture(scope="module")
-def children(tmp_path_factory):
-    group = Children(tmp_path_factory.mktemp("logs"))
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
     # No scheduler: an hourly run it created could start on these workers at the top of the hour,

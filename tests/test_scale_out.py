@@ -31,13 +31,6 @@ CLI_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def children(tmp_path_factory):
-    group = Children(tmp_path_factory.mktemp("logs"))
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture(scope="module")
 def prefect_server(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
 

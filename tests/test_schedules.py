@@ -23,13 +23,6 @@ SCHEDULER_ERRORS = ("Error scheduling deployment", "Traceback (most recent call 
 
 
 @pytest.fixture(scope="module")
-def children(tmp_path_factory):
-    group = Children(tmp_path_factory.mktemp("logs"))
-    yield group
-    group.stop_all()
-
-
-@pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     return start_prefect_server(
         children,
