@@ -42,19 +42,21 @@ def test_a_video_of_unknown_length_is_sent_alone_and_fills_the_minutes_budget(tm
     assert statuses(second) == {"unknown.mp4": "landed", "short.mp4": "new"} and second.unknown_lengths == 0
 
     oldest_first(folder / "short.mp4", folder / "unknown.mp4")  # now younger than a known one: waits for its own run
+    lake = open_lake(str(tmp_path / "lake-2"), "parquet")  # new identities would show as "changed" in the first
     after_known = plan_run(str(folder), lake, frozenset(), bound)
     assert statuses(after_known) == {"short.mp4": "new", "unknown.mp4": "deferred"}
     assert "unknown length" not in after_known.summary()
 
     oldest_first(folder / "unknown.mp4", folder / "short.mp4")
+    lake = open_lake(str(tmp_path / "lake-3"), "parquet")
     none = plan_run(str(folder), lake, frozenset(), Bounds(max_video_minutes=0))
     assert none.to_send == [] and "(unknown.mp4: unknown length): nothing sent this run" in none.notice
 
     from reelscribe.cli import main
 
-    assert main(["plan", str(folder), "--out", str(tmp_path / "lake"), "--index-id", INDEX]) == 0
+    assert main(["plan", str(folder), "--out", str(tmp_path / "lake-4"), "--index-id", INDEX]) == 0
     printed = capsys.readouterr()
-    assert f"new\t{folder / 'unknown.mp4'}\tunknown" in printed.out.splitlines()
+    assert f"new\t{folder / 'unknown.mp4'}\tunknown\t" in printed.out.splitlines()
     assert "(+1 of unknown length)" in printed.err
 
 
@@ -95,7 +97,7 @@ def test_the_progress_total_leaves_out_deferred_videos(api, tmp_path):
 
     folder = tmp_path / "inbox"
     for n in range(2):
-        make_video(folder / f"v{n}.mp4", seconds=1 + n, audio=None)
+        make_video(folder / f"v{n}.mp4", seconds=5 + n, audio=None)  # the server refuses < 4 s
     oldest_first(folder / "v0.mp4", folder / "v1.mp4")
     events: list[tuple[str, int]] = []
     remove = add_listener(lambda event, count: events.append((event, count)))

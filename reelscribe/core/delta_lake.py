@@ -165,7 +165,7 @@ class DeltaLake:
         if table is None:
             return SeenSources()
         try:
-            return SeenSources.from_table(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
+            return SeenSources(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
         except (DeltaError, pa.ArrowException, OSError) as error:
             log.warning("the seen-source state in %s is unreadable (every source is hashed again): %s", self.out, error)
             return SeenSources()

@@ -15,9 +15,10 @@ video is never deferred for ever.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from reelscribe.core.durations import video_seconds
 from reelscribe.core.errors import ConfigError, SourceError
@@ -50,8 +51,9 @@ class Bounds:
         return self.max_video_minutes is not None
 
 
-@dataclass(frozen=True)
-class PlannedVideo:
+class PlannedVideo(NamedTuple):
+    """One found video's place in the plan (a tuple: a plan of 100,000 builds one per video)."""
+
     source: VideoSource
     status: PlanStatus
     content_sha256: str | None
@@ -75,8 +77,8 @@ class Plan:
     counts: dict[str, int] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for status in ("new", "changed", "landed", "deferred", "unreadable"):
-            self.counts[status] = sum(v.status == status for v in self.videos)
+        by_status = Counter(v.status for v in self.videos)
+        self.counts.update({status: by_status[status] for status in ("new", "changed", "landed", "deferred", "unreadable")})
 
     @property
     def to_send(self) -> list[PlannedVideo]:
@@ -118,19 +120,20 @@ def make_plan(
     durations: bool = False,
 ) -> Plan:
     """Hash what the state does not know, classify, read durations if asked or bounded, bound."""
-    known = [_known_hash(source, seen) for source in found]
+    recognised = seen.recognise(found)
+    known = [content_sha256(s) if s.kind == "url" else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
     unknown = [s for s, sha in zip(found, known) if sha is None]
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_WORKERS, len(unknown)))) as pool:
         read = dict(zip((s.uri for s in unknown), pool.map(_hash_or_error, unknown)))
     videos, hashed = [], []
-    for source, sha in zip(found, known):
-        error, recognised = None, sha is not None
-        if sha is None:
-            sha, error = read[source.uri]
-            if sha and source.identity is not None and source.identity.usable:
-                hashed.append(SeenSource(source.uri, source.identity, sha))
-        changed = not recognised and seen.knows(source.uri)
-        videos.append(PlannedVideo(source, _status(sha, landed, changed), sha, error=error))
+    for source, sha, known_source in zip(found, known, recognised.known):
+        if sha is not None:  # recognised by its identity (or a URL): no read, not changed
+            videos.append(PlannedVideo(source, "landed" if sha in landed else "new", sha))
+            continue
+        sha, error = read[source.uri]
+        if sha and source.identity is not None and source.identity.usable:
+            hashed.append(SeenSource(source.uri, source.identity, sha))
+        videos.append(PlannedVideo(source, _status(sha, landed, changed=known_source), sha, error=error))
     lengths_read = durations or bounds.needs_durations
     if lengths_read:
         videos = [_with_duration(v) if v.status in ("new", "changed") else v for v in videos]
@@ -139,16 +142,10 @@ def make_plan(
         tuple(videos),
         tuple(hashed),
         bytes_read=sum((s.identity.size or 0) for s in unknown if s.identity),
-        without_identity=sum(s.kind != "url" and not (s.identity and s.identity.usable) for s in found),
+        without_identity=recognised.without_identity - sum(s.kind == "url" for s in found),
         notice=notice,
         lengths_read=lengths_read,
     )
-
-
-def _known_hash(source: VideoSource, seen: SeenSources) -> str | None:
-    if source.kind == "url":
-        return content_sha256(source)  # the URL text: nothing is read
-    return seen.hash_of(source.uri, source.identity)
 
 
 def _hash_or_error(source: VideoSource) -> tuple[str | None, str | None]:
@@ -169,7 +166,7 @@ def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatu
 
 
 def _with_duration(video: PlannedVideo) -> PlannedVideo:
-    return PlannedVideo(video.source, video.status, video.content_sha256, video_seconds(video.source), video.error)
+    return video._replace(seconds=video_seconds(video.source))
 
 
 def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVideo], str | None]:
@@ -204,7 +201,7 @@ def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVide
                     f"({video.source.name}: {shown}): nothing sent this run"
                 )
             full = True
-            result[i] = PlannedVideo(video.source, "deferred", video.content_sha256, video.seconds)
+            result[i] = video._replace(status="deferred", error=None)
             continue
         taken += 1
         seconds += length

@@ -27,13 +27,13 @@ SOURCES_TABLE = "sources"
 _MODIFIED_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")
 _VERSION_KEYS = ("VersionId", "version_id", "generation")
-_STATE_COLUMNS = ("source", "size", "mtime_ns", "etag", "version_id", "content_sha256")
+_IDENTITY_COLUMNS = ("size", "mtime_ns", "etag", "version_id")
 
 
 class SourceIdentity(NamedTuple):
     """What the store says about an object without reading it; equal identities, same bytes.
 
-    A tuple, so the state's 100,000 rows compare without building an object each.
+    A tuple, so a listing's identities turn into columns with one ``zip``.
     """
 
     size: int | None
@@ -45,6 +45,9 @@ class SourceIdentity(NamedTuple):
     def usable(self) -> bool:
         """A size and something that changes on every overwrite (a time, an ETag, a version)."""
         return self.size is not None and any(v is not None for v in (self.mtime_ns, self.etag, self.version_id))
+
+
+_NO_IDENTITY = SourceIdentity(None, None)
 
 
 def identity_from_stat(stat: os.stat_result) -> SourceIdentity:
@@ -72,35 +75,71 @@ class SeenSource:
 
 
 class SeenSources:
-    """The state as read from a lake: the latest recorded identity and hash of each source."""
+    """The state as read from a lake: the latest recorded identity and hash of each source.
 
-    def __init__(self, rows: dict[str, tuple[tuple, str]] | None = None) -> None:
-        """``rows``: source -> (identity as a plain tuple ``(size, mtime_ns, etag, version_id)``, hash); kept, not copied."""
-        self._rows = {} if rows is None else rows
+    Kept as Arrow columns and matched against a whole listing at once (``recognise``): at
+    100,000 sources a dict of per-row Python tuples cost more than the read itself.
+    """
+
+    def __init__(self, table: pa.Table | None = None) -> None:
+        """``table``: rows of ``SOURCES_SCHEMA`` in any order, duplicates allowed (the latest wins)."""
+        if table is None or table.num_rows == 0:
+            self._table = None
+        else:
+            self._table = (latest_per_source(table) if holds_older_rows(table) else table).combine_chunks()
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return 0 if self._table is None else self._table.num_rows
 
-    def knows(self, source: str) -> bool:
-        return source in self._rows
+    def recognise(self, sources: Sequence[Any]) -> Recognised:
+        """Match a listing (anything with ``uri`` and ``identity``) against the state, in Arrow."""
+        if not sources:
+            return Recognised([], [], 0)
+        listed = _listing(sources)
+        usable = _usable(listed)
+        without_identity = len(sources) - pc.sum(usable).as_py()
+        if self._table is None:
+            return Recognised([None] * len(sources), [False] * len(sources), without_identity)
+        at = pc.index_in(listed["source"], value_set=self._table["source"])
+        recorded = self._table.take(at)
+        same = pc.and_(pc.is_valid(at), usable)
+        for name in _IDENTITY_COLUMNS:
+            same = pc.and_(same, _equal(listed[name], recorded[name]))
+        hashes = pc.if_else(same, recorded["content_sha256"], pa.scalar(None, pa.string()))
+        return Recognised(hashes.to_pylist(), pc.is_valid(at).to_pylist(), without_identity)
 
-    def hash_of(self, source: str, identity: SourceIdentity | None) -> str | None:
-        """The recorded hash, only when ``identity`` is usable and equals the recorded one."""
-        if identity is None or not identity.usable:
-            return None
-        recorded = self._rows.get(source)
-        return recorded[1] if recorded and recorded[0] == identity else None
 
-    @classmethod
-    def from_table(cls, table: pa.Table) -> SeenSources:
-        """Rows in any order; the latest ``seen_at`` of each source wins.
+class Recognised(NamedTuple):
+    """A listing matched against the state, source by source."""
 
-        Ordered by time in Arrow, then one ``dict(zip(...))`` whose later keys overwrite earlier
-        ones: the 100,000-row state becomes a dict without a Python statement per row.
-        """
-        table = table.sort_by("seen_at")
-        source, size, mtime, etag, version, sha = (table[name].to_pylist() for name in _STATE_COLUMNS)
-        return cls(dict(zip(source, zip(zip(size, mtime, etag, version), sha))))
+    hashes: list[str | None]
+    """The recorded hash where the listed identity is usable and equals the recorded one."""
+    known: list[bool]
+    """Whether the state holds the source at all (under this or an older identity)."""
+    without_identity: int
+    """Sources whose listed identity is not usable (no size, or neither time, ETag nor version)."""
+
+
+def _listing(sources: Sequence[Any]) -> pa.Table:
+    """The listed identities as columns (a source without one: all null, so never recognised)."""
+    identities = [s.identity or _NO_IDENTITY for s in sources]
+    size, mtime_ns, etag, version_id = (list(column) for column in zip(*identities))
+    return pa.table(
+        {"source": [s.uri for s in sources], "size": size, "mtime_ns": mtime_ns, "etag": etag, "version_id": version_id},
+        schema=pa.schema([SOURCES_SCHEMA.field(name) for name in ("source", *_IDENTITY_COLUMNS)]),
+    )
+
+
+def _usable(listed: pa.Table) -> pa.ChunkedArray:
+    """``SourceIdentity.usable`` for a whole listing: a size and a time, an ETag or a version."""
+    changes = pc.or_(pc.or_(pc.is_valid(listed["mtime_ns"]), pc.is_valid(listed["etag"])), pc.is_valid(listed["version_id"]))
+    return pc.and_(pc.is_valid(listed["size"]), changes)
+
+
+def _equal(listed: pa.ChunkedArray, recorded: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Equal values, or both missing (a local file has no ETag on either side)."""
+    both_missing = pc.and_(pc.is_null(listed), pc.is_null(recorded))
+    return pc.or_(pc.fill_null(pc.equal(listed, recorded), False), both_missing)
 
 
 def sources_table(rows: Sequence[SeenSource], seen_at: datetime | None = None) -> pa.Table:
