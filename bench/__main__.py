@@ -39,6 +39,8 @@ BENCHES = (
     Bench("flatten", "bench_flatten", quick=("--videos", "50", "--repeats", "2")),
     Bench("upload", "bench_upload_memory", quick=("--size-mib", "256")),
     Bench("asr", "bench_asr", quick=("--minutes", "1", "--clips", "2", "--repeats", "1")),
+    Bench("asr-unchanged", "bench_asr_unchanged", quick=("--repeats", "1")),
+    Bench("languages", "bench_languages", quick=("--repeats", "1")),
     Bench("dask", "bench_dask", quick=("--n", "16", "--repeats", "1")),
     Bench("load", "bench_server_load", quick=("--crowd", "16", "--size-mb", "8")),
 )
