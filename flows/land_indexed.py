@@ -111,7 +111,7 @@ def _settle(
 def _land(
     submission: PendingSubmission, ready: Task | IndexedAsset, settings: Settings, out: str, storage_block: str | None
 ) -> VideoReport:
-    if is_landed(out, submission, storage_block):
+    if not submission.refresh and is_landed(out, submission, storage_block):
         get_run_logger().info("%s: already landed in index %s", submission.source, submission.index_id)
         return VideoReport(submission.source, "skipped", video_id=submission.video_id)
     uploaded = Uploaded(

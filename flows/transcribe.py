@@ -212,7 +212,7 @@ def transcribe_each(
                 record_submission,
                 {"uploaded": uploads, "index_id": unmapped(index), "options": unmapped(options),
                  "table_format": unmapped(table_format), "start": unmapped(start), "end": unmapped(end),
-                 "index_name": unmapped(index_name), **store},
+                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), **store},
             )
             wait_for([*uploads, *recorded])
             reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]

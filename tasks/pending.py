@@ -41,10 +41,12 @@ def record_submission(
     start: float | None = None,
     end: float | None = None,
     index_name: str | None = None,
+    refresh: bool = False,
 ) -> PendingSubmission | None:
     """Write what the landing run needs; ``None`` when the video had already landed (nothing submitted).
 
-    The deadline is ``options.max_wait`` from now: then the safety net polls once.
+    The deadline is ``options.max_wait`` from now: then the safety net polls once. A reused task
+    (found, not created) may have sent its webhook long ago: its deadline is now.
     """
     if uploaded.already_landed:
         return None
@@ -54,8 +56,8 @@ def record_submission(
     kept = PendingStore(out).add(PendingSubmission(
         job_id=job_id, path=uploaded.upload, index_id=index_id, source=uploaded.source.uri,
         source_kind=uploaded.source.kind, content_sha256=uploaded.content_sha256, video_id=uploaded.video_id,
-        asset_id=uploaded.asset_id, submitted_at=now, deadline=now + options.max_wait, index_name=index_name,
-        start=start, end=end, table_format=table_format,
+        asset_id=uploaded.asset_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
+        index_name=index_name, start=start, end=end, table_format=table_format, refresh=refresh,
     ))
     get_run_logger().info(
         "%s: submitted as %s %s; lands when its webhook arrives (polled once at %s if none does)",

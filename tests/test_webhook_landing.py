@@ -196,7 +196,7 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
     out = tmp_path / "lake"
     params = {"out": str(out), "api_url": api_env.base_url, "credentials_block": None}
     children.start(
-        "serve-land-indexed", [sys.executable, "-m", "tests.serve_land_indexed", json.dumps(params)],
+        "serve-land-indexed", [sys.executable, "-m", "tests.serve_deployments", json.dumps({"land-indexed": params})],
         {**env, "TWELVE_LABS_API_KEY": api_env.api_key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
     )
 
@@ -219,3 +219,54 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
     assert len(runs) == 1 and runs[0].parameters["completion"]["data"]["id"] == job
+
+
+# -- the parts, without servers ------------------------------------------------------------------
+
+
+def test_a_submission_is_recorded_once_so_a_resubmission_keeps_its_deadline(tmp_path):
+    from reelscribe.core.pending import PendingStore, PendingSubmission
+
+    clock = iter([100.0, 5000.0])
+    store = PendingStore(str(tmp_path), clock=lambda: next(clock))
+    first = PendingSubmission("task_1", "tasks", "idx", "/v/a.mp4", "file", "ab" * 32, "vid_1", None, 0.0, 3600.0)
+    assert store.add(first) == first
+    assert store.add(PendingSubmission(**{**first.__dict__, "submitted_at": 50.0, "deadline": 3650.0})) == first
+    assert store.due() == []  # at 100 s
+    assert store.due() == [first]  # at 5000 s
+    store.remove("task_1")
+    store.remove("task_1")
+    assert store.all() == [] and store.get("task_1") is None
+
+
+def test_a_completion_is_read_from_the_receivers_event_payload():
+    from reelscribe.core.errors import ConfigError, InvalidIdentifier
+    from reelscribe.core.pending import Completion, PendingSubmission
+
+    payload = {"webhook_id": "whe_1", "created_at": "2026-12-01T11:00:00+00:00",
+               "data": {"id": "task_9", "status": "ready", "metadata": {"duration": 11.0}, "models": [], "tags": []}}
+    done = Completion.from_event_payload(payload)
+    assert (done.job_id, done.status, done.duration, done.webhook_id) == ("task_9", "ready", 11.0, "whe_1")
+    pending = PendingSubmission("task_9", "tasks", "idx", "/v/a.mp4", "file", "ab" * 32, "vid_9", None, 0.0, 1.0)
+    task = pending.as_ready(done)
+    assert (task.id, task.video_id, task.status.value, task.system_metadata.duration) == ("task_9", "vid_9", "ready", 11.0)
+    assets = PendingSubmission("ia_9", "assets", "idx", "/v/a.mp4", "file", "ab" * 32, "ia_9", "asset_9", 0.0, 1.0)
+    assert (assets.as_ready(done).asset_id, assets.as_ready(done).indexed_at) == ("asset_9", done.completed_at)
+    for bad in ({}, {"data": {"id": "task_9"}}, {"data": {"id": "task_9", "status": "indexing"}}):
+        with pytest.raises(ConfigError):
+            Completion.from_event_payload(bad)
+    with pytest.raises(InvalidIdentifier):
+        Completion.from_event_payload({"data": {"id": "../etc", "status": "ready"}})
+
+
+def test_the_land_indexed_deployment_is_triggered_per_completion_and_lands_the_hourly_lake():
+    from reelscribe.deployments.serve import load_spec, to_deployment
+
+    specs = {spec["name"]: spec for spec in load_spec()}
+    land = to_deployment(specs["land-indexed"])
+    (trigger,) = land.triggers
+    assert trigger.expect == {READY, FAILED} and trigger.posture == "Reactive"
+    assert (trigger.threshold, trigger.within.total_seconds(), trigger.schedule_after.total_seconds()) == (1, 0, 0)
+    assert trigger.parameters == {"completion": "{{ event.payload }}"}
+    assert land.parameters["out"] == specs["hourly"]["parameters"]["out"]
+    assert [s.schedule.cron for s in land.schedules] == ["*/10 * * * *"], "the safety net's sweep"

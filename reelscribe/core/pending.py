@@ -11,7 +11,9 @@ in the lake's own store, where every machine landing that lake sees it::
 ``data.id`` names. A record is written once: a later run that submits the same content again finds
 the same task (``core.ingest``) and keeps the first record, so its deadline is not pushed back. It is
 removed once the video landed or failed. ``deadline``: when the safety net polls the job once if
-no webhook came (``land-indexed`` without a completion).
+no webhook came (``land-indexed`` without a completion); for a submission that found an existing
+task with no record (sent by a polling run, say), whose webhook may be long gone, it is the
+submission itself, so the next sweep polls it.
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ class PendingSubmission:
     start: float | None = None
     end: float | None = None
     table_format: str = "parquet"
+    refresh: bool = False
+    """Land again even if the content already landed (the submitting run's ``refresh``)."""
 
     @property
     def video_source(self) -> VideoSource:
