@@ -162,7 +162,7 @@ def test_webhooks_land_each_video_once_with_no_status_poll(prefect_api, api_env,
     assert land_indexed(completion=ready["jfk.mp4"]["payload"], out=str(out), api_url=api_env.base_url) == []
     rows = landed_rows(out)
     assert [Path(source).name for source, _ in rows] == ["jfk.mp4", "silent.mp4"]
-    segments = duckdb.sql(f"select string_agg(value, ' ') from read_parquet('{out}/segments/**/*.parquet')").fetchone()[0]
+    ((segments,),) = duckdb.sql(f"select string_agg(value, ' ') from read_parquet('{out}/segments/**/*.parquet')").fetchall()
     assert "country" in segments.lower()
     assert pending_jobs(out) == []
     assert {name: status_polls(api_env, task) for name, task in task_of.items()} == {
