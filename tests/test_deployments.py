@@ -172,7 +172,7 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
 def test_serve_script_builds_the_same_deployments_as_the_yaml():
     """`make serve` and `make deploy` read one spec; no key can hide in either."""
     specs = {spec["name"]: spec for spec in load_spec()}
-    assert set(specs) == {"hourly", "ad-hoc", "daily-compact"}
+    assert set(specs) == {"hourly", "ad-hoc", "daily-compact", "land-indexed"}
     built = {spec["name"]: to_deployment(spec) for spec in specs.values()}
     hourly, ad_hoc = built["hourly"], built["ad-hoc"]
     assert f"{hourly.flow_name}/{hourly.name}" == INCREMENTAL and f"{ad_hoc.flow_name}/{ad_hoc.name}" == AD_HOC
