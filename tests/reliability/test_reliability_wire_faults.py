@@ -17,7 +17,7 @@ from tests.faultproxy import FaultProxy, FaultRates
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
 # More than the 16 in flight at once; every kind of fault is met well within the first 20
-# videos' requests (with this seed each kind comes up among the first 15), which the test asserts.
+# videos' requests (with this seed each kind comes up among the first 15); the test checks each occurred.
 VIDEOS = 20
 # 35 % of requests fail; 30 tries per call make exhausting the budget a 0.35**30 ≈ 2e-14 event.
 RATES = FaultRates(server_error=0.2, rate_limited=0.1, reset=0.05, retry_after=1, seed=20240605)
