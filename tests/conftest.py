@@ -133,3 +133,26 @@ def children(tmp_path_factory):
     group = Children(tmp_path_factory.mktemp("logs"))
     yield group
     group.stop_all()
+
+
+# -- per-file times (`make test` prints them: the suite's budget is kept file by file) ---------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--file-durations", action="store_true", help="end with each test file's time (set-up, call and tear-down summed)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not config.getoption("--file-durations"):
+        return
+    totals: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if hasattr(report, "duration") and getattr(report, "nodeid", ""):
+                path = report.nodeid.split("::", 1)[0]
+                totals[path] = totals.get(path, 0.0) + report.duration
+    terminalreporter.write_sep("=", f"time per test file ({sum(totals.values()):.0f} s in all)")
+    for path, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {path}")
