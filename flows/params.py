@@ -51,7 +51,7 @@ ApiUrl = Annotated[
 # The block types' slugs (``Secret``, ``tasks.credentials``, ``tasks.storage``; tests/test_cli_fail_fast.py
 # checks them): a malformed slug is refused when the parameters are validated, before anything starts.
 CREDENTIALS_BLOCK_TYPES = ("secret", "twelve-labs-credentials")
-STORAGE_BLOCK_TYPES = ("reelscribe-object-store",)
+STORAGE_BLOCK_TYPES = ("aws-credentials", "s3-bucket", "reelscribe-object-store")
 
 
 def _block_slug(*types: str) -> Callable[[str | None], str | None]:
@@ -86,7 +86,8 @@ Refresh = Annotated[bool, Field(description="Land again videos that already land
 StorageBlock = Annotated[
     str | None,
     AfterValidator(_block_slug(*STORAGE_BLOCK_TYPES)),
-    Field(description="Block with the object store's credentials: 'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
+    Field(description="Block with the object store's credentials: 'aws-credentials/<name>' or 's3-bucket/<name>' (prefect-aws), or "
+                      "'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
 ]
 Dask = Annotated[
     str | None,

@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
                      help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
-    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
+    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: aws-credentials/<name> or s3-bucket/<name> (prefect-aws), or reelscribe-object-store/<name>")
     run.add_argument(
         "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
