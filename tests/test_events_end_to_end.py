@@ -34,6 +34,8 @@ from pathlib import Path
 import pytest
 import requests
 import yaml
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.deployments.serve import SPEC, load_spec, to_deployment
@@ -50,6 +52,9 @@ VISIBILITY_S = 5
 """The queue's visibility timeout: a message a killed watcher's long poll took comes back this soon."""
 RUN_TIMEOUT_S = 300
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
+prefect_http = requests.Session()
+"""For the Prefect API: a 503 (its SQLite busy under load; nothing was written) is asked again, as Prefect's client does."""
+prefect_http.mount("http://", HTTPAdapter(max_retries=Retry(total=8, backoff_factor=0.5, status_forcelist=[503], allowed_methods=None)))
 widths = itertools.count()
 
 
@@ -109,7 +114,7 @@ class Arrivals:
 
     def runs(self) -> list[dict]:
         body = {"flow_runs": {"deployment_id": {"any_": [self.deployment_id]}}, "sort": "EXPECTED_START_TIME_ASC"}
-        response = requests.post(f"{self.api}/flow_runs/filter", json=body, timeout=30)
+        response = prefect_http.post(f"{self.api}/flow_runs/filter", json=body, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -123,16 +128,16 @@ class Arrivals:
 
     def run_as_the_scheduler_does(self) -> dict:
         """A run of the deployment with its own parameters, as the hourly schedule makes one; its final state."""
-        response = requests.post(f"{self.api}/deployments/{self.deployment_id}/create_flow_run", json={}, timeout=30)
+        response = prefect_http.post(f"{self.api}/deployments/{self.deployment_id}/create_flow_run", json={}, timeout=30)
         response.raise_for_status()
         run_id = response.json()["id"]
         self.started.add(run_id)
-        return wait_for(lambda: requests.get(f"{self.api}/flow_runs/{run_id}", timeout=30).json(),
+        return wait_for(lambda: prefect_http.get(f"{self.api}/flow_runs/{run_id}", timeout=30).json(),
                         lambda run: run["state_type"] in FINAL, RUN_TIMEOUT_S, lambda: f"run {run_id} to end\n{self.logs()}", 1)
 
     def summary(self, run_id: str) -> str:
         body = {"artifacts": {"flow_run_id": {"any_": [run_id]}, "key": {"any_": [SUMMARY_KEY]}}}
-        (artifact,) = requests.post(f"{self.api}/artifacts/filter", json=body, timeout=30).json()
+        (artifact,) = prefect_http.post(f"{self.api}/artifacts/filter", json=body, timeout=30).json()
         return artifact["description"]
 
     def assert_each_landed_once(self, uris: list[str]) -> None:
@@ -176,7 +181,7 @@ def arrivals(children, pipeline_server, moto_s3, tmp_path_factory):
     children.start("serve", [str(BIN / "python"), "-m", "reelscribe.deployments.serve", str(spec_file)], serve_env)
 
     def deployment() -> dict | None:
-        response = requests.get(f"{api}/deployments/name/{DEPLOYMENT}", timeout=10)
+        response = prefect_http.get(f"{api}/deployments/name/{DEPLOYMENT}", timeout=10)
         return response.json() if response.status_code == 200 else None
 
     found = wait_until(deployment, 120, lambda: f"{DEPLOYMENT} to be served\n{children.tail('serve')}", 0.5)
@@ -187,7 +192,7 @@ def arrivals(children, pipeline_server, moto_s3, tmp_path_factory):
 
 def test_the_served_deployment_carries_its_trigger(arrivals):
     """What the Prefect server holds (its Automations page) is the yaml's trigger and a run-deployment action."""
-    automations = wait_for(lambda: requests.post(f"{arrivals.api}/automations/filter", json={}, timeout=10).json(),
+    automations = wait_for(lambda: prefect_http.post(f"{arrivals.api}/automations/filter", json={}, timeout=10).json(),
                            bool, 60, "the trigger's automation")
     (automation,) = automations
     trigger, (action,) = automation["trigger"], automation["actions"]
