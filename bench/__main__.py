@@ -39,6 +39,8 @@ BENCHES = (
     Bench("flatten", "bench_flatten", quick=("--videos", "50", "--repeats", "2")),
     Bench("upload", "bench_upload_memory", quick=("--size-mib", "256")),
     Bench("asr", "bench_asr", quick=("--minutes", "1", "--clips", "2", "--repeats", "1")),
+    Bench("asr-unchanged", "bench_asr_unchanged", quick=("--repeats", "1")),
+    Bench("languages", "bench_languages", quick=("--repeats", "1")),
     Bench("dask", "bench_dask", quick=("--n", "16", "--repeats", "1")),
     Bench("load", "bench_server_load", quick=("--crowd", "16", "--size-mb", "8")),
 )
@@ -171,7 +173,27 @@ def dask_row(r: dict, _: str | None) -> tuple[str, ...]:
     )
 
 
-ROWS = {"dask": dask_row, "batch": batch_row, "sdk": sdk_row, "polling": polling_row, "flatten": flatten_row, "upload": upload_row, "asr": asr_row}
+def asr_unchanged_row(r: dict, _: str | None) -> tuple[str, ...]:
+    today, before = (statistics.median(r["times"][k]) for k in ("today", "before"))
+    return (
+        f"today's `tiny.en` decoding of the 294 s clip: **{today:.1f} s**, same segments: {r['same_segments']}",
+        f"`server/asr.py` at `{r['rev']}` (before languages): {before:.1f} s",
+        f"{r['ratio']:.3f}×", "≤ 1.05×, same segments", _verdict(r["ratio"] <= 1.05 and r["same_segments"]),
+    )
+
+
+def languages_row(r: dict, _: str | None) -> tuple[str, ...]:
+    speed, rss = r["speed"], r["peak_rss_mib"]
+    tiny, auto, fixed = (max(speed[k]) for k in ("tiny.en", "base auto", "base en"))
+    return (
+        f"`base`: {fixed:.1f}× real time with `--language en`, {auto:.1f}× with `auto`; peak RSS {rss['base en']:.0f} / {rss['base auto']:.0f} MiB",
+        f"`tiny.en`: {tiny:.1f}× real time, {rss['tiny.en']:.0f} MiB",
+        f"{tiny / fixed:.2f}× / {tiny / auto:.2f}× the time", "recorded (word error rates: BENCHMARKS.md section 12)", "—",
+    )
+
+
+ROWS = {"dask": dask_row, "batch": batch_row, "sdk": sdk_row, "polling": polling_row, "flatten": flatten_row, "upload": upload_row, "asr": asr_row,
+        "asr-unchanged": asr_unchanged_row, "languages": languages_row}
 TITLES = {
     "batch": "1. Batch throughput",
     "sdk": "2. Against the official SDK",
@@ -180,6 +202,9 @@ TITLES = {
     "upload": "5. Upload memory",
     "asr": "6. Embedded ASR",
     "dask": "7. Dask runner vs thread pool",
+    "load": "Load on the embedded server",
+    "asr-unchanged": "12. tiny.en unchanged",
+    "languages": "12. Languages",
 }
 
 

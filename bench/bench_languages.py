@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<10} {best[label]:6.1f}x real time (best of {args.repeats}), "
               f"{best['tiny.en'] / best[label]:.2f}x the time of tiny.en, peak RSS {rss[label]:.0f} MiB")
     print(f"load average after: {os.getloadavg()[0]:.1f}")
-    save_result("languages", {"accuracy": accuracy, "speed": speed, "peak_rss_mib": rss, "clip": str(clip.path)})
+    save_result("bench_languages", {"accuracy": accuracy, "speed": speed, "peak_rss_mib": rss, "clip": str(clip.path)})
     return 0
 
 

@@ -24,6 +24,7 @@ from reelscribe.flows.params import (
     DEFAULT_TABLE_FORMAT,
     DEFAULT_HAND_OFF,
     DEFAULT_UPLOAD,
+    DEFAULT_WAIT_MODE,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -38,6 +39,7 @@ from reelscribe.flows.params import (
     StorageBlock,
     TableFormatParam,
     Upload,
+    WaitParam,
     WatchedSource,
     WindowEnd,
     WindowStart,
@@ -87,6 +89,7 @@ def transcribe_new_videos(
     max_videos: MaxVideos = None,
     max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
+    wait: WaitParam = DEFAULT_WAIT_MODE,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
@@ -115,6 +118,7 @@ def transcribe_new_videos(
             [v.source for v in sending], settings, index, landed, out=out, start=start, end=end,
             runner=runner, max_wait_seconds=max_wait_seconds, storage_block=storage_block, table_format=table_format,
             upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off, index_name=index_name,
+            wait=wait,
         )
     waiting = Plan(tuple(v for v in plan.videos if v.status in ("new", "changed", "unreadable", "deferred")))
     return finish(reports_in_plan_order(waiting, reports), key=SUMMARY_KEY, headline=headline)

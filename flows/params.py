@@ -15,7 +15,7 @@ from typing import Annotated, Any, Callable, TypeVar, get_args, get_origin
 
 from pydantic import AfterValidator, Field
 
-from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS
+from reelscribe.core.waiting import DEFAULT_MAX_WAIT_SECONDS, DEFAULT_WAIT_MODE, WAIT_MODES, WaitMode  # noqa: F401
 from pydantic.fields import FieldInfo
 
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
@@ -51,7 +51,7 @@ ApiUrl = Annotated[
 # The block types' slugs (``Secret``, ``tasks.credentials``, ``tasks.storage``; tests/test_cli_fail_fast.py
 # checks them): a malformed slug is refused when the parameters are validated, before anything starts.
 CREDENTIALS_BLOCK_TYPES = ("secret", "twelve-labs-credentials")
-STORAGE_BLOCK_TYPES = ("reelscribe-object-store",)
+STORAGE_BLOCK_TYPES = ("aws-credentials", "s3-bucket", "reelscribe-object-store")
 
 
 def _block_slug(*types: str) -> Callable[[str | None], str | None]:
@@ -73,6 +73,21 @@ WindowStart = Annotated[float | None, Field(ge=0, allow_inf_nan=False, descripti
 WindowEnd = Annotated[float | None, Field(ge=0, allow_inf_nan=False, description="Keep only segments overlapping the window up to this second.")]
 MaxConcurrency = Annotated[int, Field(ge=1, le=256, description="Videos in flight at once.")]
 MaxWaitSeconds = Annotated[float, Field(gt=0, description="Give up waiting for one video's indexing after this long.")]
+WaitParam = Annotated[
+    WaitMode,
+    Field(
+        description="How a video's indexing is awaited: 'poll' (its worker slot polls until ready, then lands it) or "
+        "'webhook' (submit and return; the platform's index.task.ready webhook, received by `reelscribe webhooks serve`, "
+        "runs the land-indexed deployment; at max_wait_seconds a video whose webhook never came is polled once).",
+    ),
+]
+CompletionParam = Annotated[
+    dict[str, Any] | None,
+    Field(
+        description="The twelvelabs.index.task.ready / .failed event's payload (its trigger passes {{ event.payload }}). "
+        "Default: none, and each submission past its deadline is polled once instead.",
+    ),
+]
 MaxVideos = Annotated[
     int | None,
     Field(ge=0, description="Send at most this many new videos per run, oldest first; the rest are deferred to the next run. Default: no bound."),
@@ -86,7 +101,8 @@ Refresh = Annotated[bool, Field(description="Land again videos that already land
 StorageBlock = Annotated[
     str | None,
     AfterValidator(_block_slug(*STORAGE_BLOCK_TYPES)),
-    Field(description="Block with the object store's credentials: 'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
+    Field(description="Block with the object store's credentials: 'aws-credentials/<name>' or 's3-bucket/<name>' (prefect-aws), or "
+                      "'reelscribe-object-store/<name>'. Default: the standard AWS chain (AWS_* variables, profile, role)."),
 ]
 Dask = Annotated[
     str | None,

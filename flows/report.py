@@ -7,7 +7,9 @@ from typing import Any
 
 from reelscribe.core.sources import SourceProblem
 
-STATUSES = ("landed", "skipped", "deferred", "failed")
+STATUSES = ("landed", "skipped", "deferred", "submitted", "failed")
+OPTIONAL = ("deferred", "submitted")
+"""Statuses the summary names only when a video has them."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,28 @@ def report_for(source: str, states: list[Any]) -> VideoReport:
     return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
 
 
+def submitted_report(source: str, states: list[Any]) -> VideoReport:
+    """The webhook mode's report (upload, record): ``submitted``, to land when its completion event arrives."""
+    for state in states:
+        if state.is_failed() or state.is_crashed():
+            return VideoReport(source, "failed", error=_error_text(state))
+    upload = states[0].result(raise_on_failure=False)
+    return VideoReport(source, "skipped" if upload.already_landed else "submitted", video_id=upload.video_id)
+
+
+def land_report(source: str, states: list[Any]) -> VideoReport:
+    """The report of a land step run on its own (``land-indexed``): land[, commit]."""
+    for state in states:
+        if state.is_failed() or state.is_crashed():
+            return VideoReport(source, "failed", error=_error_text(state))
+    landed = states[0].result(raise_on_failure=False)
+    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
+
+
+def failed_report(source: str, error: BaseException) -> VideoReport:
+    return VideoReport(source, "failed", error=f"{type(error).__name__}: {error}")
+
+
 def deferred_report(source: str, seconds: float | None) -> VideoReport:
     """Over the run's bounds: not failed, not lost, first in line at the next run."""
     return VideoReport(source, "deferred", seconds=seconds)
@@ -57,4 +81,4 @@ def _error_text(state: Any) -> str:
 
 def summary_markdown(reports: list[VideoReport]) -> str:
     counts = {status: sum(r.status == status for r in reports) for status in STATUSES}
-    return ", ".join(f"{n} {status}" for status, n in counts.items() if n or status != "deferred")
+    return ", ".join(f"{n} {status}" for status, n in counts.items() if n or status not in OPTIONAL)

@@ -9,7 +9,8 @@ from pathlib import Path
 from prefect import flow, get_run_logger, unmapped
 from prefect.task_runners import TaskRunner
 from prefect.artifacts import create_table_artifact
-from prefect.futures import PrefectFuture, as_completed, wait
+from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import wait as wait_for
 from prefect.states import State
 
 from reelscribe.flows.params import (
@@ -18,6 +19,7 @@ from reelscribe.flows.params import (
     DEFAULT_HAND_OFF,
     DEFAULT_OUT,
     DEFAULT_UPLOAD,
+    DEFAULT_WAIT_MODE,
     ApiUrl,
     CredentialsBlock,
     Dask,
@@ -34,12 +36,13 @@ from reelscribe.flows.params import (
     StorageBlock,
     TableFormatParam,
     Upload,
+    WaitParam,
     WindowEnd,
     WindowStart,
     describe_parameters,
     index_label,
 )
-from reelscribe.flows.report import VideoReport, deferred_report, problem_report, report_for, summary_markdown
+from reelscribe.flows.report import VideoReport, deferred_report, problem_report, report_for, submitted_report, summary_markdown
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
@@ -48,11 +51,12 @@ from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commi
 from reelscribe.core.plan import Bounds, Plan
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
-from reelscribe.core.waiting import WaitOptions
+from reelscribe.core.waiting import WaitMode, WaitOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
+from reelscribe.tasks.pending import record_submission
 from reelscribe.tasks.progress import batch_found
 from reelscribe.tasks.select import select_videos
 from reelscribe.tasks.upload import choose_upload_path, upload_video
@@ -115,6 +119,7 @@ def transcribe_videos(
     max_videos: MaxVideos = None,
     max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
+    wait: WaitParam = DEFAULT_WAIT_MODE,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -141,7 +146,7 @@ def transcribe_videos(
             [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format, upload=upload, hand_off=hand_off, index_name=index_name,
-            hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"],
+            hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"], wait=wait,
         ))
     return finish(reports)
 
@@ -178,8 +183,12 @@ def transcribe_each(
     hashes: list[str | None] | None = None,
     hand_off: HandOff = DEFAULT_HAND_OFF,
     index_name: str | None = None,
+    wait: WaitMode = DEFAULT_WAIT_MODE,
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
+
+    With ``wait="webhook"``: upload → record the submission (``tasks/pending.py``) per video, and
+    return; each lands when its completion event runs ``land-indexed`` (``flows/land_indexed.py``).
 
     ``hashes``: each video's content hash from the selection (``None``: the upload hashes it).
     One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
@@ -198,6 +207,16 @@ def transcribe_each(
              "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
              "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
         )
+        if wait == "webhook":
+            recorded = runner.map(
+                record_submission,
+                {"uploaded": uploads, "index_id": unmapped(index), "options": unmapped(options),
+                 "table_format": unmapped(table_format), "start": unmapped(start), "end": unmapped(end),
+                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), **store},
+            )
+            wait_for([*uploads, *recorded])
+            reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]
+            return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
         readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
         lands = runner.map(
             land_transcription,
@@ -208,7 +227,7 @@ def transcribe_each(
         commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
-        wait([*uploads, *readies, *lands])
+        wait_for([*uploads, *readies, *lands])
     reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))

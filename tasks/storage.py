@@ -1,7 +1,9 @@
 """Object-store credentials for deployments: a Prefect block named by a flow parameter.
 
-A worker machine may have no AWS set-up of its own. The flow names a block
-(``reelscribe-object-store/<name>``); each task that touches the store loads it where it runs
+A worker machine may have no AWS set-up of its own. The flow names a block: first choice, the
+blocks Prefect users already keep AWS credentials in, from ``prefect-aws`` (``aws-credentials/<name>``,
+or ``s3-bucket/<name>`` for its credentials); or reelscribe's own ``reelscribe-object-store/<name>``,
+kept so deployments that name one keep working. Each task that touches the store loads it where it runs
 (the flow's process or a Dask worker) and makes its values the defaults of every ``s3://``
 filesystem there (``fsspec.config.conf``). So the secret never is a parameter, never crosses to
 a worker in a task's arguments, and the core code keeps using plain URLs. Without a block, the
@@ -19,6 +21,8 @@ from pydantic import Field, SecretStr
 from reelscribe.core.errors import ConfigError
 
 SLUG_PREFIX = "reelscribe-object-store/"
+AWS_CREDENTIALS = "aws-credentials/"
+S3_BUCKET = "s3-bucket/"
 
 
 class ObjectStoreCredentials(Block):
@@ -57,14 +61,48 @@ class ObjectStoreCredentials(Block):
         return options
 
 
-def use_storage_block(slug: str | None) -> None:
-    """Make the block's credentials the default of every ``s3://`` filesystem in this process."""
-    if not slug:
-        return
-    if not slug.startswith(SLUG_PREFIX):
-        raise ConfigError(f"storage block {slug!r} must be a slug like '{SLUG_PREFIX}<name>'")
+def aws_storage_options(credentials: Any) -> dict[str, Any]:
+    """s3fs arguments from a prefect-aws credentials block (``AwsCredentials``, ``MinIOCredentials``).
+
+    The block's own boto3 session resolves what it holds (keys, a profile, an assumed role), so
+    every way the block can be filled works; an assumed role's keys are fetched once per task.
+    """
+    session = credentials.get_boto3_session()
+    found = session.get_credentials()
+    options: dict[str, Any] = {}
+    if found is not None:
+        frozen = found.get_frozen_credentials()
+        options.update(key=frozen.access_key, secret=frozen.secret_key)
+        if frozen.token:
+            options["token"] = frozen.token
+    client = {"region_name": session.region_name, "endpoint_url": credentials.aws_client_parameters.endpoint_url}
+    client = {k: v for k, v in client.items() if v}
+    if client:
+        options["client_kwargs"] = client
+    return options
+
+
+def storage_options(slug: str) -> dict[str, Any]:
+    """The s3fs arguments the block ``slug`` holds; raises :class:`ConfigError` naming the slug."""
     try:
-        block = ObjectStoreCredentials.load(slug.removeprefix(SLUG_PREFIX))
+        if slug.startswith(AWS_CREDENTIALS):
+            from prefect_aws import AwsCredentials
+
+            return aws_storage_options(AwsCredentials.load(slug.removeprefix(AWS_CREDENTIALS)))
+        if slug.startswith(S3_BUCKET):
+            from prefect_aws import S3Bucket
+
+            return aws_storage_options(S3Bucket.load(slug.removeprefix(S3_BUCKET)).credentials)
+        if slug.startswith(SLUG_PREFIX):
+            return ObjectStoreCredentials.load(slug.removeprefix(SLUG_PREFIX)).storage_options()
     except (ValueError, KeyError) as exc:
         raise ConfigError(f"cannot load storage block {slug!r}: {exc}; save it first (README: Run it on many machines)") from exc
-    fsspec.config.conf["s3"] = block.storage_options()
+    raise ConfigError(
+        f"storage block {slug!r} must be a slug like '{AWS_CREDENTIALS}<name>', '{S3_BUCKET}<name>' or '{SLUG_PREFIX}<name>'"
+    )
+
+
+def use_storage_block(slug: str | None) -> None:
+    """Make the block's credentials the default of every ``s3://`` filesystem in this process."""
+    if slug:
+        fsspec.config.conf["s3"] = storage_options(slug)

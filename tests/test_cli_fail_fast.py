@@ -61,7 +61,7 @@ def closed_port() -> int:
         (["--start", "-3"], ["--start -3", "greater than or equal to 0"]),
         (["--start", "9", "--end", "2"], ["--start/--end", "after its end"]),
         (["--credentials-block", "twelve-labs-api-key"], ["--credentials-block twelve-labs-api-key", "secret/<name>"]),
-        (["--storage-block", "secret/lake"], ["--storage-block secret/lake", "reelscribe-object-store/<name>"]),
+        (["--storage-block", "secret/lake"], ["--storage-block secret/lake", "aws-credentials/<name>"]),
         (["--index-id", "../tasks"], ["--index-id", "invalid index_id '../tasks'"]),
     ],
     ids=["max-wait", "concurrency", "start", "window", "credentials-block", "storage-block", "index-id"],
@@ -124,13 +124,16 @@ def test_the_cli_checks_the_types_the_flow_declares():
     from reelscribe.flows.params import CREDENTIALS_BLOCK_TYPES, STORAGE_BLOCK_TYPES
     from reelscribe.flows.transcribe import transcribe_videos
     from reelscribe.tasks.credentials import TwelveLabsCredentials
-    from reelscribe.tasks.storage import ObjectStoreCredentials
+    from prefect_aws import AwsCredentials, S3Bucket
+
+    from reelscribe.tasks.storage import AWS_CREDENTIALS, S3_BUCKET, SLUG_PREFIX, ObjectStoreCredentials
 
     signature = inspect.signature(transcribe_videos.fn, eval_str=True).parameters
     assert set(RUN_OPTIONS) == set(signature)
     assert all(RUN_OPTIONS[name][0] == parameter.annotation for name, parameter in signature.items())
     assert set(CREDENTIALS_BLOCK_TYPES) == {Secret.get_block_type_slug(), TwelveLabsCredentials.get_block_type_slug()}
-    assert STORAGE_BLOCK_TYPES == (ObjectStoreCredentials.get_block_type_slug(),)
+    slugs = [block.get_block_type_slug() for block in (AwsCredentials, S3Bucket, ObjectStoreCredentials)]
+    assert list(STORAGE_BLOCK_TYPES) == slugs == [prefix.rstrip("/") for prefix in (AWS_CREDENTIALS, S3_BUCKET, SLUG_PREFIX)]
 
 
 @pytest.mark.parametrize(

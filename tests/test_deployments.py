@@ -31,6 +31,7 @@ from tests.flowruns import artifacts_of, log_messages, task_run_names
 BIN = Path(sys.executable).parent
 INCREMENTAL = "transcribe-new-videos/hourly"
 AD_HOC = "transcribe-videos/ad-hoc"
+EXPORT = "export-subtitles/export-subtitles"
 SECRET_SLUG = "secret/twelve-labs-api-key"
 RUN_TIMEOUT_S = 240
 WORKERS = ("worker-1", "worker-2")
@@ -42,9 +43,11 @@ RUN_STAMP = ".venv/.installed-run"
 def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
     # No scheduler: an hourly run it created could start on these workers at the top of the hour,
-    # with the deployment's defaults (tests/test_schedules.py checks the scheduler).
+    # with the deployment's defaults (tests/test_schedules.py checks the scheduler). No triggers:
+    # each completed hourly run here would start `export-subtitles` on the deployed lake (~/…).
     return start_prefect_server(
-        children, tmp_path_factory.mktemp("prefect-home"), {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}
+        children, tmp_path_factory.mktemp("prefect-home"),
+        {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false", "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"},
     )
 
 
@@ -123,6 +126,7 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         assert deployment.parameters["credentials_block"] == SECRET_SLUG
         assert not any("key" in name for name in [*properties, *deployment.parameters])
     assert "s3://" in hourly.parameter_openapi_schema["properties"]["source"]["description"]
+    assert_export_follows_hourly(hourly)
 
     api = EmbeddedServer(tmp_path / "local-api").start()
     try:
@@ -169,10 +173,28 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         api.stop()
 
 
+def assert_export_follows_hourly(hourly) -> None:
+    """As registered by `make deploy`: `export-subtitles` has one trigger, on the hourly deployment's
+    completed flow runs, and exports the hourly runs' lake."""
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        export = client.read_deployment_by_name(EXPORT)
+        (automation,) = client.read_resource_related_automations(f"prefect.deployment.{export.id}")
+    trigger = automation.trigger
+    assert automation.enabled and trigger.expect == {"prefect.flow-run.Completed"} and trigger.posture == "Reactive"
+    assert {"prefect.resource.role": "deployment", "prefect.resource.name": hourly.name} in [
+        spec.root for spec in trigger.match_related
+    ]
+    (action,) = automation.actions
+    assert action.deployment_id == export.id
+    assert export.parameters["out"] == hourly.parameters["out"]
+
+
 def test_serve_script_builds_the_same_deployments_as_the_yaml():
     """`make serve` and `make deploy` read one spec; no key can hide in either."""
     specs = {spec["name"]: spec for spec in load_spec()}
-    assert set(specs) == {"hourly", "ad-hoc", "daily-compact"}
+    assert set(specs) == {"hourly", "ad-hoc", "daily-compact", "land-indexed", "export-subtitles"}
     built = {spec["name"]: to_deployment(spec) for spec in specs.values()}
     hourly, ad_hoc = built["hourly"], built["ad-hoc"]
     assert f"{hourly.flow_name}/{hourly.name}" == INCREMENTAL and f"{ad_hoc.flow_name}/{ad_hoc.name}" == AD_HOC
@@ -182,6 +204,14 @@ def test_serve_script_builds_the_same_deployments_as_the_yaml():
     assert f"{compact.flow_name}/{compact.name}" == "compact-lake/daily-compact"
     assert [s.schedule.cron for s in compact.schedules] == ["30 3 * * *"] and compact.concurrency_limit == 1
     assert compact.parameters == {"out": specs["hourly"]["parameters"]["out"]}  # retention: the flow's own default
+    export = built.pop("export-subtitles")
+    assert f"{export.flow_name}/{export.name}" == EXPORT and export.schedules == [] and export.concurrency_limit == 1
+    (trigger,) = export.triggers
+    assert trigger.expect == {"prefect.flow-run.Completed"} and trigger.match.root == {"prefect.resource.id": "prefect.flow-run.*"}
+    assert [spec.root for spec in trigger.match_related] == [
+        {"prefect.resource.role": "flow", "prefect.resource.name": hourly.flow_name},
+        {"prefect.resource.role": "deployment", "prefect.resource.name": hourly.name},
+    ]
     for name, deployment in built.items():
         assert deployment.parameters == specs[name]["parameters"]
         assert deployment.parameters["credentials_block"] == SECRET_SLUG
@@ -199,5 +229,8 @@ def test_the_scheduled_deployments_land_in_and_compact_one_delta_lake():
     lake = built["daily-compact"]["out"]
     assert [w["out"] for w in writers] == [lake, lake]
     assert [w["table_format"] for w in writers] == ["delta", "delta"]
+    # Subtitles of that same lake, written beside it (a sibling folder, not inside a table).
+    export = built["export-subtitles"]
+    assert export["out"] == lake and Path(export["to"]).parent == Path(lake).parent and export["to"] != lake
     # Not relative to the temporary clone each run works in.
     assert Path(lake).expanduser().is_absolute() or "://" in lake

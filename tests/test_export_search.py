@@ -176,7 +176,8 @@ def run_on_s3(bucket, table_format: str, capsys) -> None:
         (["search", "{lake}", " ?! — ..."], "the phrase ' ?! — ...' has no words to search for"),
         (["search", "{lake}", "country", "--limit", "0"], "--limit must be at least 1"),
         (["export", "{lake}", "--to", "{file}/subs"], "{file}/subs: cannot write subtitle files there"),
-        (["export", "{lake}", "--index-name", "talks"], "--index-name needs the API that holds the index"),
+        (["export", "{lake}", "--index-name", "talks"], "no index named 'talks' in the lake {lake} (names there: none recorded;"),
+        (["search", "{lake}", "country", "--index-name", "talks"], "no index named 'talks' in the lake {lake}"),
     ],
 )
 def test_bad_input_gets_one_line_and_nothing_is_written(argv, message, tmp_path: Path, capsys, monkeypatch) -> None:

@@ -96,27 +96,63 @@ def test_the_cli_stops_before_the_index_is_made(api, s3_env):
     assert indexes.json()["data"] == []
 
 
-@pytest.mark.usefixtures("prefect_engine")
-def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none(api, s3_bucket, moto_s3, monkeypatch):
-    """The process's own AWS variables lead nowhere; only the block's endpoint and keys work."""
-    from reelscribe.flows.transcribe import transcribe_videos
+def _save_block(kind: str, endpoint_url: str) -> str:
+    """A storage block of ``kind`` holding moto's fake keys and endpoint, saved on the Prefect server; its slug."""
+    from prefect_aws import AwsCredentials, S3Bucket
+    from prefect_aws.client_parameters import AwsClientParameters
+
     from reelscribe.tasks.storage import ObjectStoreCredentials
     from tests.s3kit import FAKE_KEY_ID, FAKE_SECRET
 
-    block = f"store-{uuid.uuid4().hex[:8]}"
-    ObjectStoreCredentials(
-        aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, endpoint_url=moto_s3.endpoint_url, region_name="us-east-1"
-    ).save(block)
+    name = f"store-{uuid.uuid4().hex[:8]}"
+    aws = AwsCredentials(
+        aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=endpoint_url),
+    )
+    if kind == "aws-credentials":
+        aws.save(name)
+    elif kind == "s3-bucket":
+        S3Bucket(bucket_name="any", credentials=aws).save(name)
+    else:
+        ObjectStoreCredentials(
+            aws_access_key_id=FAKE_KEY_ID, aws_secret_access_key=FAKE_SECRET, endpoint_url=endpoint_url, region_name="us-east-1"
+        ).save(name)
+    return f"{kind}/{name}"
+
+
+@pytest.mark.usefixtures("prefect_engine")
+@pytest.mark.parametrize("kind", ["aws-credentials", "reelscribe-object-store"])
+def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none(kind, api, s3_bucket, moto_s3, monkeypatch):
+    """The process's own AWS variables lead nowhere; only the block's endpoint and keys work:
+    prefect-aws's ``AwsCredentials`` (the first choice) and reelscribe's own block."""
+    from reelscribe.flows.transcribe import transcribe_videos
+    from tests.s3kit import FAKE_SECRET
+
+    slug = _save_block(kind, moto_s3.endpoint_url)
     s3_bucket.put("inbox/jfk.mp4", JFK.read_bytes())
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
     monkeypatch.setitem(fsspec.config.conf, "s3", {})  # what the block sets is undone after the test
 
     reports = transcribe_videos(
         sources=[s3_bucket.url("inbox/")], index_name=f"block-{uuid.uuid4().hex[:8]}", out=s3_bucket.url("lake"),
-        storage_block=f"reelscribe-object-store/{block}",
+        storage_block=slug,
     )
     assert [(r.source, r.status) for r in reports] == [(s3_bucket.url("inbox/jfk.mp4"), "landed")]
     tables = sorted(k.split("/")[1] for k in s3_bucket.keys("lake") if k.endswith(".parquet"))
     assert tables == ["segments", "sources", "utterances", "videos", "words"]
-    stored = ObjectStoreCredentials.load(block)
-    assert FAKE_SECRET not in repr(stored) and FAKE_SECRET not in str(reports)
+    assert FAKE_SECRET not in str(reports)
+
+
+@pytest.mark.usefixtures("prefect_engine")
+def test_an_s3_bucket_block_lends_its_credentials_and_a_missing_block_is_named(monkeypatch):
+    from reelscribe.core.errors import ConfigError
+    from reelscribe.tasks.storage import storage_options
+    from tests.s3kit import FAKE_KEY_ID, FAKE_SECRET
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    endpoint = "http://127.0.0.1:9"
+    options = storage_options(_save_block("s3-bucket", endpoint))
+    assert options == {"key": FAKE_KEY_ID, "secret": FAKE_SECRET, "client_kwargs": {"region_name": "us-east-1", "endpoint_url": endpoint}}
+    with pytest.raises(ConfigError, match="cannot load storage block 'aws-credentials/nowhere'"):
+        storage_options("aws-credentials/nowhere")

@@ -29,6 +29,8 @@ from reelscribe.flows.params import (
     DEFAULT_UPLOAD,
     DEFAULT_HAND_OFF,
     HAND_OFFS,
+    DEFAULT_WAIT_MODE,
+    WAIT_MODES,
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -52,11 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--end", type=float, help="keep segments overlapping the window up to this second")
     run.add_argument("--concurrency", type=int, default=DEFAULT_MAX_CONCURRENCY, help=f"videos in flight at once (default: {DEFAULT_MAX_CONCURRENCY})")
     run.add_argument("--max-wait", type=float, default=DEFAULT_MAX_WAIT_SECONDS, help=f"seconds to wait for one video's indexing (default: {DEFAULT_MAX_WAIT_SECONDS:g})")
+    run.add_argument("--wait", choices=WAIT_MODES, default=DEFAULT_WAIT_MODE,
+                     help="poll: wait for each video's indexing, then land it; webhook: submit and return, the land-indexed "
+                     f"deployment lands each video when its webhook arrives (README: Event-driven) (default: {DEFAULT_WAIT_MODE})")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
     run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
                      help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
-    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: reelscribe-object-store/<name>")
+    run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: aws-credentials/<name> or s3-bucket/<name> (prefect-aws), or reelscribe-object-store/<name>")
     run.add_argument(
         "--upload", choices=UPLOAD_CHOICES, default=DEFAULT_UPLOAD,
         help="assets: POST /assets then indexed assets (lands words and utterances too); tasks: POST /tasks; "
@@ -154,6 +159,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_videos=args.max_videos,
         max_video_minutes=args.max_video_minutes,
         hand_off=args.hand_off,
+        wait=args.wait,
     )
     _quiet_prefect(args.verbose)
     try:
@@ -161,6 +167,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         server_args = embedded_server_args(args.server_model, args.server_language)
         if settings is not None and server_args:
             return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
+        if settings is None and args.wait == "webhook":
+            return _usage_error("--wait webhook needs an API that sends webhooks (--api-url or TWELVELABS_BASE_URL); the embedded server sends none")
         if (code := run_if_nothing_new(args)) is not None:
             return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:

@@ -7,7 +7,7 @@ import json
 import sys
 from dataclasses import asdict
 
-from reelscribe.cli.lake_options import add_index_options, index_id_of
+from reelscribe.cli.lake_options import add_index_options
 from reelscribe.core.subtitles import SUBTITLE_FORMATS
 
 
@@ -36,7 +36,7 @@ def run_export(args: argparse.Namespace) -> int:
     try:
         written = export_lake(
             args.out, args.to or default_target(args.out), args.format,
-            index_id=index_id_of(args), videos=args.video, sources=args.source,
+            index_id=args.index_id, index_name=args.index_name, videos=args.video, sources=args.source,
         )
     except ReelscribeError as exc:
         return _usage_error(str(exc))

@@ -40,6 +40,7 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "hand_off": (params.HandOffParam, "--hand-off"),
     "max_videos": (params.MaxVideos, "--max-videos"),
     "max_video_minutes": (params.MaxVideoMinutes, "--max-video-minutes"),
+    "wait": (params.WaitParam, "--wait"),
 }
 
 _RunParameters: type[BaseModel] = create_model(

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from reelscribe.cli.lake_options import add_index_options, index_id_of
+from reelscribe.cli.lake_options import add_index_options
 
 DEFAULT_LIMIT = 20
 
@@ -35,13 +35,9 @@ def run_search(args: argparse.Namespace) -> int:
         return _usage_error("--limit must be at least 1")
     try:
         phrase_words(args.phrase)
-        index_id = index_id_of(args)
         with open_reader(args.out) as reader:
-            if index_id is not None and index_id not in reader.index_ids():
-                from reelscribe.core.errors import NotInLake
-
-                raise NotInLake(f"index {index_id!r} is not in the lake {args.out} (indexes there: {', '.join(reader.index_ids()) or 'none'})")
-            hits, total = search_lake(reader, args.phrase, index_id=index_id, limit=args.limit)
+            reader.only_index(index_id=args.index_id, index_name=args.index_name)
+            hits, total = search_lake(reader, args.phrase, limit=args.limit)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     if args.json:

@@ -51,15 +51,11 @@ class ExportedFile:
     built_from: str
 
 
-def select_videos(
-    reader: LakeReader, *, index_id: str | None = None, videos: Sequence[str] = (), sources: Sequence[str] = ()
-) -> list[Selected]:
-    """The landed videos asked for (all of ``index_id``, or of the lake); ``NotInLake`` names
-    an index, video id or source that the lake does not hold."""
-    landed = [Selected(*row) for row in reader.videos(index_id)]
-    if index_id is not None and not landed:
-        known = ", ".join(reader.index_ids()) or "none"
-        raise NotInLake(f"index {index_id!r} is not in the lake {reader.out} (indexes there: {known})")
+def select_videos(reader: LakeReader, *, videos: Sequence[str] = (), sources: Sequence[str] = ()) -> list[Selected]:
+    """The landed videos asked for (all that ``reader`` reads: ``LakeReader.only_index``);
+    ``NotInLake`` names a video id or source that it does not hold."""
+    landed = [Selected(*row) for row in reader.videos()]
+    index_id = ", ".join(reader.narrowed) if reader.narrowed else None
     if not videos and not sources:
         return landed
     by_id = {v.video_id for v in landed}
@@ -107,14 +103,17 @@ def export_lake(
     fmt: str,
     *,
     index_id: str | None = None,
+    index_name: str | None = None,
     videos: Sequence[str] = (),
     sources: Sequence[str] = (),
 ) -> list[ExportedFile]:
-    """Write one ``fmt`` file per selected video under ``to``; returns what was written."""
+    """Write one ``fmt`` file per selected video under ``to`` (of the index ``index_id``, or the
+    index(es) the lake names ``index_name``); returns what was written."""
     if fmt not in SUBTITLE_FORMATS:
         raise ValueError(f"unknown subtitle format {fmt!r}: expected one of {', '.join(SUBTITLE_FORMATS)}")
     with open_reader(out) as reader:
-        selected = select_videos(reader, index_id=index_id, videos=videos, sources=sources)
+        reader.only_index(index_id=index_id, index_name=index_name)
+        selected = select_videos(reader, videos=videos, sources=sources)
         fs, root = writable_target(to)
         names = subtitle_names(selected, fmt)
         written = []

@@ -9,22 +9,28 @@ read the way README "Read a Delta lake" says:
 - Delta: the table's current files only (``file_uris()``) on local disk, the registered
   ``to_pyarrow_dataset()`` elsewhere: never a glob, which would count replaced files twice.
 
+``reader.only_index(index_id=…)`` or ``(index_name=…)`` narrows every view to that index's
+partitions (the names come from ``videos.index_name``, so no API is asked): only its files are
+read, by Delta's partition pruning or the per-video lake's partition folders, and no query needs
+an index filter of its own.
+
 Every value goes into the SQL as a parameter (paths too, through DuckDB's relation API), so a
 path or a phrase with ``'`` in it is just a value. Only reads: nothing here writes the lake.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
 
-from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, DeltaLake
-from reelscribe.core.errors import LakeNotFound
-from reelscribe.core.lake import Lake, table_glob
+from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, PARTITION, DeltaLake
+from reelscribe.core.errors import LakeNotFound, NotInLake
+from reelscribe.core.lake import Lake, partition_dir, table_glob
 from reelscribe.core.table_format import TableFormat
 
 __all__ = ["LakeReader", "open_reader"]
@@ -39,7 +45,14 @@ class LakeReader:
     out: str
     table_format: TableFormat
     con: duckdb.DuckDBPyConnection
-    tables: frozenset[str]
+    make_views: Callable[[Sequence[str] | None], frozenset[str]] = field(repr=False)
+    """(Re)creates the views, of these indexes only (``None``: all); returns the tables found."""
+    tables: frozenset[str] = frozenset()
+    narrowed: tuple[str, ...] | None = None
+    """The index ids read (``only_index``); ``None``: every index of the lake."""
+
+    def __post_init__(self) -> None:
+        self.tables = self.make_views(None)
 
     def close(self) -> None:
         self.con.close()
@@ -53,17 +66,41 @@ class LakeReader:
     def _rows(self, sql: str, params: list[Any]) -> list[tuple]:
         return self.con.execute(sql, params).fetchall()
 
-    # -- videos --------------------------------------------------------------------------------
+    # -- indexes and videos --------------------------------------------------------------------
 
     def index_ids(self) -> list[str]:
         return [r[0] for r in self._rows("select distinct index_id from videos order by 1", [])]
 
-    def videos(self, index_id: str | None) -> list[tuple[str, str, str, bool]]:
-        """``(index_id, video_id, source, has_words)`` of every landed video (of ``index_id``)."""
+    def only_index(self, *, index_id: str | None = None, index_name: str | None = None) -> None:
+        """Read only the index ``index_id``, or the index(es) the lake's videos name ``index_name``
+        (one name, several ids: an index made again under its old name); ``NotInLake`` if none."""
+        if index_id is None and index_name is None:
+            return
+        if self.narrowed is not None:  # choose among all the lake's indexes again
+            self.tables, self.narrowed = self.make_views(None), None
+        if index_id is not None:
+            ids = [index_id] if index_id in self.index_ids() else []
+            if not ids:
+                known = ", ".join(self.index_ids()) or "none"
+                raise NotInLake(f"index {index_id!r} is not in the lake {self.out} (indexes there: {known})")
+        else:
+            named = self._rows(
+                "select distinct index_name, index_id from videos where index_name is not null order by 1, 2", []
+            )
+            ids = [i for name, i in named if name == index_name]
+            if not ids:
+                known = ", ".join(dict.fromkeys(name for name, _ in named)) or "none recorded"
+                raise NotInLake(
+                    f"no index named {index_name!r} in the lake {self.out} (names there: {known}; "
+                    "videos landed before names were recorded are found by --index-id only)"
+                )
+        self.tables, self.narrowed = self.make_views(ids), tuple(ids)
+
+    def videos(self) -> list[tuple[str, str, str, bool]]:
+        """``(index_id, video_id, source, has_words)`` of every landed video."""
         return self._rows(
-            "select index_id, video_id, source, coalesce(word_count, 0) > 0 from videos "
-            "where $index is null or index_id = $index order by index_id, source, video_id",
-            {"index": index_id},  # type: ignore[arg-type]
+            "select index_id, video_id, source, coalesce(word_count, 0) > 0 from videos order by index_id, source, video_id",
+            [],
         )
 
     # -- one video's transcript ----------------------------------------------------------------
@@ -84,24 +121,24 @@ class LakeReader:
 
     # -- phrase search -------------------------------------------------------------------------
 
-    def word_windows(self, needle: str, reach: int, index_id: str | None) -> list[tuple]:
+    def word_windows(self, needle: str, reach: int) -> list[tuple]:
         """Words within ``reach`` positions of a word containing ``needle`` (any case), of videos
         with words: ``(index_id, video_id, word, start, end, value, segment)`` in order."""
         return self._rows(
             """
             with hit as (
                 select distinct index_id, video_id, word from words
-                where value ilike $pattern escape '\\' and ($index is null or index_id = $index)
+                where regexp_matches(value, $pattern)
             )
             select distinct w.index_id, w.video_id, w.word, w.start, w."end", w.value, w.segment
             from words w join hit h on w.index_id = h.index_id and w.video_id = h.video_id
             where w.word between h.word - $reach and h.word + $reach
             order by 1, 2, 3
             """,
-            {"pattern": _contains(needle), "reach": reach, "index": index_id},  # type: ignore[arg-type]
+            {"pattern": _contains(needle), "reach": reach},  # type: ignore[arg-type]
         )
 
-    def segments_containing(self, needle: str, index_id: str | None, *, without_words: bool) -> list[tuple]:
+    def segments_containing(self, needle: str, *, without_words: bool) -> list[tuple]:
         """Segments containing ``needle`` (any case): ``(index_id, video_id, segment, start, end,
         value)``; ``without_words``: only of videos the lake has no words for."""
         only = (
@@ -112,9 +149,9 @@ class LakeReader:
         return self._rows(
             f"""
             select index_id, video_id, segment, start, "end", value from segments
-            where value ilike $pattern escape '\\' and ($index is null or index_id = $index) {only}
+            where regexp_matches(value, $pattern) {only}
             """,
-            {"pattern": _contains(needle), "index": index_id},  # type: ignore[arg-type]
+            {"pattern": _contains(needle)},  # type: ignore[arg-type]
         )
 
     def segment_windows(self, around: list[tuple[str, str, int]], reach: int) -> list[tuple]:
@@ -189,43 +226,58 @@ def open_reader(out: str) -> LakeReader:
     fs.invalidate_cache()
     con = duckdb.connect()
     if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
-        return LakeReader(out, "delta", con, _delta_views(con, DeltaLake(out), lake.is_local))
+        delta = DeltaLake(out)
+        tables = {name: table for name in _READ_TABLES if (table := delta.open(name)) is not None}
+        return LakeReader(out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids))
     if fs.exists(f"{root}/{MARKER_TABLE}"):
-        return LakeReader(out, "parquet", con, _per_video_views(con, lake))
+        if not lake.is_local:
+            con.register_filesystem(lake.fs)
+        return LakeReader(out, "parquet", con, lambda ids: _per_video_views(con, lake, ids))
     con.close()
     raise LakeNotFound(f"{out}: no lake here (no videos table); land videos with `reelscribe run … --out {out}`")
 
 
-def _per_video_views(con: duckdb.DuckDBPyConnection, lake: Lake) -> frozenset[str]:
+def _per_video_views(con: duckdb.DuckDBPyConnection, lake: Lake, index_ids: Sequence[str] | None) -> frozenset[str]:
+    """Each table over its files: every partition (``table_glob``), or only those of ``index_ids``."""
     found = set()
-    if not lake.is_local:
-        con.register_filesystem(lake.fs)
+    root = lake.root if lake.is_local else lake.fs.unstrip_protocol(lake.root)
     for name in _READ_TABLES:
-        if not lake.fs.exists(f"{lake.root.rstrip('/')}/{name}"):
+        _drop_view(con, name)
+        if index_ids is None:
+            globs = [table_glob(root, name)] if lake.fs.exists(f"{lake.root.rstrip('/')}/{name}") else []  # type: ignore[arg-type]
+        else:
+            folders = [partition_dir(lake.root, name, i) for i in index_ids]
+            globs = [f"{lake.fs.unstrip_protocol(d) if not lake.is_local else d}/*.parquet" for d in folders if lake.fs.exists(d)]
+        if not globs:
             continue
-        glob = table_glob(lake.root if lake.is_local else lake.fs.unstrip_protocol(lake.root), name)  # type: ignore[arg-type]
         try:
-            _parquet_view(con, name, glob)
+            _parquet_view(con, name, globs)
         except duckdb.IOException:
             continue  # the table's folder holds no file yet
         found.add(name)
     return frozenset(found)
 
 
-def _delta_views(con: duckdb.DuckDBPyConnection, lake: DeltaLake, local: bool) -> frozenset[str]:
-    found = set()
-    for name in _READ_TABLES:
-        table = lake.open(name)
-        if table is None:
-            continue
+def _delta_views(
+    con: duckdb.DuckDBPyConnection, tables: dict[str, Any], local: bool, index_ids: Sequence[str] | None
+) -> frozenset[str]:
+    """Each table over its current files (of ``index_ids``' partitions only: Delta's pruning)."""
+    # Tuple filters (a SQL predicate string leaves a thread behind in deltalake 1.6.6: delta_lake.py).
+    partitions = None if index_ids is None else [(PARTITION, "in", list(index_ids))]
+    for name, table in tables.items():
+        _drop_view(con, name)
         # Local file URIs come percent-encoded (a space as %20); DuckDB wants the path itself.
-        files = [unquote(uri.removeprefix("file://")) for uri in table.file_uris()] if local else []
+        files = [unquote(uri.removeprefix("file://")) for uri in table.file_uris(file_pruning_predicate=partitions)] if local else []
         if files:
             _parquet_view(con, name, files)
-        else:  # on an object store, or a table with no file yet
-            con.register(name, table.to_pyarrow_dataset())
-        found.add(name)
-    return frozenset(found)
+        else:  # on an object store, or a table with no file (of these indexes) yet
+            con.register(name, table.to_pyarrow_dataset(file_pruning_predicate=partitions))
+    return frozenset(tables)
+
+
+def _drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    con.execute(f'drop view if exists "{name}"')
+    con.unregister(name)
 
 
 def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: str | list[str]) -> None:
@@ -240,6 +292,9 @@ def _parquet_view(con: duckdb.DuckDBPyConnection, name: str, files: str | list[s
 
 
 def _contains(needle: str) -> str:
-    """An ``ilike … escape '\\'`` pattern matching ``needle`` anywhere, its ``%`` and ``_`` literal."""
-    escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+    """An RE2 pattern matching ``needle`` anywhere in any case, every ASCII symbol in it literal.
+
+    Not ``ilike '%…%'``: the scan of every segment's text is most of a search, and RE2's
+    case-insensitive literal search costs about two thirds of ``ilike``'s CPU (BENCHMARKS.md, 10).
+    """
+    return "(?i)" + "".join(f"\\{c}" if c.isascii() and not c.isalnum() else c for c in needle)

@@ -77,8 +77,9 @@ def phrase_words(phrase: str) -> list[str]:
     return words
 
 
-def search_lake(reader: LakeReader, phrase: str, *, index_id: str | None = None, limit: int | None = None) -> tuple[list[Hit], int]:
-    """The hits for ``phrase`` (by index, source and time) up to ``limit``, and how many there are."""
+def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) -> tuple[list[Hit], int]:
+    """The hits for ``phrase`` (by index, source and time) up to ``limit``, and how many there are,
+    in the indexes ``reader`` reads (``LakeReader.only_index``)."""
     wanted = phrase_words(phrase)
     needle = max(wanted, key=len)
     reach = len(wanted) - 1
@@ -91,7 +92,7 @@ def search_lake(reader: LakeReader, phrase: str, *, index_id: str | None = None,
             found[(key, match[0].segment, match[0].start)] = (key, match[0].start, lambda m=match: m)
 
     if "words" in reader.tables:
-        for key, rows in _by_video(reader.word_windows(needle, reach, index_id)):
+        for key, rows in _by_video(reader.word_windows(needle, reach)):
             for run in _consecutive([(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]):
                 add(key, run)
     # Segments: each one holding the needle alone first; its neighbours only where the phrase
@@ -99,7 +100,7 @@ def search_lake(reader: LakeReader, phrase: str, *, index_id: str | None = None,
     # for the hits shown: counting and ordering need just the first word's start.
     edges = []
     at = [k for k, w in enumerate(wanted) if w == needle]
-    for row in reader.segments_containing(needle, index_id, without_words="words" in reader.tables):
+    for row in reader.segments_containing(needle, without_words="words" in reader.tables):
         pieces = row[5].split()
         norms = list(map(normalise, pieces))
         if needle not in norms:

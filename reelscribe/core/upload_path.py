@@ -108,3 +108,10 @@ def wait_until_ready(
     if submission.path == "assets":
         return wait_until_asset_indexed(client, index_id, submission.video_id, options, on_change=on_change)
     return wait_until_indexed(client, submission.task_id, options, on_change=on_change)
+
+
+def status_now(client: TwelveLabsClient, index_id: str, path: UploadPath, job_id: str) -> Task | IndexedAsset:
+    """One status request for a task (tasks path) or indexed asset (assets path): the webhook mode's deadline poll."""
+    if path == "assets":
+        return client.get_indexed_asset(index_id, job_id)
+    return client.get_task(job_id)

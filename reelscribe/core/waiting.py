@@ -31,7 +31,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Callable, TypeVar
+from typing import Callable, Literal, TypeVar
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import AssetFailed, IndexingFailed, IndexingTimedOut
@@ -45,6 +45,13 @@ SPAN_QUANTILE = 0.75
 LATE_WINDOW = 8
 DEFAULT_MAX_WAIT_SECONDS = 3600.0
 """How long one video's indexing may take before the wait gives up (the flows' default too)."""
+
+WaitMode = Literal["poll", "webhook"]
+WAIT_MODES: tuple[WaitMode, ...] = ("poll", "webhook")
+DEFAULT_WAIT_MODE: WaitMode = "poll"
+"""``poll``: each video's worker slot polls until it is indexed, then lands it. ``webhook``: submit and
+return; the completion webhook's event lands it (``flows/land_indexed.py``), and ``max_wait`` is when
+the safety net polls once."""
 
 
 @dataclass(frozen=True)
