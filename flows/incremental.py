@@ -129,6 +129,7 @@ def _headline(plan: Plan, source: str) -> str:
     sent = len(plan.to_send)
     extra = "".join(f", {plan.counts[s]} {s}" for s in ("changed", "deferred") if plan.counts[s])
     minutes = f"; {plan.minutes:.1f} min" if plan.minutes is not None else ""
+    minutes += f" (+{plan.unknown_lengths} of unknown length)" if plan.unknown_lengths else ""
     return f"{sent} new video{'' if sent == 1 else 's'} in {source} ({plan.counts['landed']} already landed{extra}){minutes}"
 
 

@@ -142,6 +142,7 @@ def transcribe_videos(
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         # With refresh every video is sent again: the plan then sees nothing as landed.
         plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block)
+        batch_found(len(found) - plan.counts["deferred"])  # deferred videos never tick: not in the bar's total
         reports += reports_in_plan_order(plan, transcribe_each(
             [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,

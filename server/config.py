@@ -17,6 +17,7 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 from pydantic.dataclasses import dataclass
 
 from reelscribe.server.asr import AUTO_LANGUAGE, DEFAULT_BATCH_SIZE, DEFAULT_LANGUAGE_THRESHOLD
+from reelscribe.server.index_lookup import DB_FILE
 from reelscribe.server.models import BUNDLED_MODEL
 from reelscribe.server.netguard import IPNetwork
 
@@ -164,4 +165,4 @@ class ServerConfig:
 
     @property
     def db_path(self) -> Path:
-        return self.data_dir / "reelscribe-server.sqlite3"
+        return self.data_dir / DB_FILE

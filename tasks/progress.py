@@ -2,8 +2,8 @@
 
 Each video ends exactly once: a failed upload, a failed wait, or a finished land (completed or
 failed). Hooks run in the flow's process, so a listener is a plain callable
-``listener(event, count)``: ``found`` once with the batch's size (the bar's total), then ``done``
-or ``failed`` once per video. With none registered (a deployment run) they do nothing.
+``listener(event, count)``: ``found`` with the batch's size (the bar's total; again, smaller,
+once the plan has deferred some), then ``done`` or ``failed`` once per video sent. With none registered (a deployment run) they do nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ def _notify(event: str, count: int = 1) -> None:
 
 
 def batch_found(count: int) -> None:
-    """The flow has ``count`` videos to go through (called from the flow, before the fan-out)."""
+    """The flow has ``count`` videos to go through (called from the flow, before the fan-out; a later call replaces the total)."""
     _notify("found", count)
 
 

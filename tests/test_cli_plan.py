@@ -24,12 +24,22 @@ def land_as(lake: Lake, video_id: str, source: str, sha256: str) -> None:
     lake.write_video(INDEX, video_id, segments_table(transcript, video_id=video_id, task_id=f"t-{video_id}", retrieved_at=NOW), record)
 
 
+def record_index(server_dir, name: str, index_id: str) -> None:
+    """The embedded server's data holding index ``name`` as ``index_id``, through the server's own store."""
+    from reelscribe.server.index_lookup import DB_FILE
+    from reelscribe.server.store import Store
+
+    store = Store(server_dir / DB_FILE)
+    store.indexes.create(index_id, name, [], [])
+    store.close()
+
+
 def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """``reelscribe`` in a child process that reports whether Prefect's engine or the server was imported."""
+    """``reelscribe`` in a child process that reports whether Prefect's engine or the server was started."""
     probe = (
         "import sys; from reelscribe.cli import main; code = main(sys.argv[1:]); "
-        "print('ENGINE' if any(m.startswith(('prefect.flow_engine', 'reelscribe.server')) for m in sys.modules) else 'NO-ENGINE', file=sys.stderr); "
-        "raise SystemExit(code)"
+        "print('ENGINE' if any(m.startswith(('prefect.flow_engine', 'reelscribe.server.launcher', 'uvicorn')) for m in sys.modules) "
+        "else 'NO-ENGINE', file=sys.stderr); raise SystemExit(code)"
     )
     clean = {k: v for k, v in os.environ.items() if k not in ("TWELVELABS_BASE_URL", "TWELVE_LABS_API_KEY")}
     return subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=ROOT, env={**clean, **(env or {})}, timeout=300)
@@ -38,8 +48,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_nothing_new_run_starts_neither_prefect_nor_the_server_and_plan_lists_the_rest(tmp_path):
     folder, out, server_dir = tmp_path / "inbox", tmp_path / "lake", tmp_path / "server"
     make_video(folder / "old.mp4", seconds=2, audio=None)
-    server_dir.mkdir()
-    (server_dir / "index-ids.json").write_text(json.dumps({"reelscribe": INDEX}))
+    record_index(server_dir, "reelscribe", INDEX)
     import hashlib
 
     land_as(Lake(str(out)), "v-old", str(folder / "old.mp4"), hashlib.sha256((folder / "old.mp4").read_bytes()).hexdigest())

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from reelscribe.cli.bounds import add_bound_arguments
-from reelscribe.cli.plan import add_plan_command, remember_index, run_if_nothing_new
+from reelscribe.cli.plan import add_plan_command, run_if_nothing_new
 from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
@@ -174,7 +174,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if settings is not None:
             return _run_flow(options, as_json=args.json)
         with _embedded(args.server_data_dir, server_args) as server:
-            remember_index(args, server)
             return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
     except ReelscribeError as exc:
         return _usage_error(str(exc))

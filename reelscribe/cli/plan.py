@@ -5,10 +5,10 @@ Both list the sources, read the lake's landed set for the index and its seen-sou
 Prefect's engine and the embedded server only when the plan has something to send.
 
 Which index: ``--index-id`` as given; a name through one ``GET /indexes`` of a configured API;
-for the embedded server, the id this CLI recorded beside the server's data when it last
-resolved that name (``index-ids.json``: it lives and dies with the server's own data). An
-index that cannot be known without starting something counts as "not decided here": ``run``
-takes the full path, ``plan`` starts the embedded server to look it up (never creating one).
+for the embedded server, the name looked up read-only in the server's own database
+(``reelscribe.server.index_lookup``), without starting it. That database is the only record, so
+an index deleted or recreated since the last run is seen at once: a recreated one has a new id
+and nothing landed under it, so the run takes the full path.
 """
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ import sys
 from pathlib import Path
 
 from reelscribe.core.settings import Environment
-
-INDEX_IDS_FILE = "index-ids.json"
 
 
 def add_plan_command(commands: argparse._SubParsersAction, defaults: dict) -> None:
@@ -47,7 +45,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from reelscribe.core.errors import ReelscribeError
 
     try:
-        plan = _plan(args, index_id=_known_index_id(args) or _looked_up_index_id(args))
+        plan = _plan(args, index_id=_known_index_id(args))
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     _print_plan(plan, as_json=args.json)
@@ -89,24 +87,6 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
     return 0
 
 
-def remember_index(args: argparse.Namespace, server) -> None:
-    """After the embedded server started: record the id of ``--index-name``, resolving (or
-    creating, as the run would) the index once, so the next run can decide without the server."""
-    if args.index_id:
-        return
-    from reelscribe.core.client import TwelveLabsClient
-    from reelscribe.core.ingest import resolve_index
-    from reelscribe.core.settings import Settings
-
-    name = _index_name(args)
-    with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
-        index = resolve_index(client, None, name)
-    path = server.data_dir / INDEX_IDS_FILE
-    known = _read_ids(path)
-    if known.get(name) != index.id:
-        path.write_text(json.dumps({**known, name: index.id}, indent=1))
-
-
 def _plan(args: argparse.Namespace, *, index_id: str | None, found=None):
     from reelscribe.core.durations import require_durations
     from reelscribe.core.lake_format import open_lake
@@ -139,14 +119,17 @@ def _index_name(args: argparse.Namespace) -> str:
 
 
 def _known_index_id(args: argparse.Namespace) -> str | None:
-    """The index id without starting anything: given, asked of a configured API, or recorded."""
+    """The index id without starting anything: given, asked of a configured API, or read from the
+    embedded server's database; ``None``: no such index (yet)."""
     if args.index_id:
         return args.index_id
     from reelscribe.core.settings import Settings
 
     settings = Settings.from_env(api_url=args.api_url)
     if settings is None:
-        return _read_ids(_server_dir(args) / INDEX_IDS_FILE).get(_index_name(args))
+        from reelscribe.server.index_lookup import index_id_named
+
+        return index_id_named(_server_dir(args), _index_name(args))
     from reelscribe.core.client import TwelveLabsClient
 
     with TwelveLabsClient(settings) as client:
@@ -154,36 +137,17 @@ def _known_index_id(args: argparse.Namespace) -> str | None:
     return index.id if index else None
 
 
-def _looked_up_index_id(args: argparse.Namespace) -> str | None:
-    """For ``plan`` with the embedded server and no record: start it and look the name up."""
-    from reelscribe.core.settings import Settings
-
-    if args.index_id or Settings.from_env(api_url=args.api_url) is not None:
-        return None
-    from reelscribe.core.client import TwelveLabsClient
-    from reelscribe.server.launcher import EmbeddedServer
-
-    with EmbeddedServer(_server_dir(args)) as server:
-        with TwelveLabsClient(Settings.from_env(api_url=server.base_url, api_key=server.api_key)) as client:
-            index = client.find_index_by_name(_index_name(args))
-    return index.id if index else None
-
-
 def _server_dir(args: argparse.Namespace) -> Path:
     return args.server_data_dir or Environment().data_home / "server"
 
 
-def _read_ids(path: Path) -> dict[str, str]:
-    """A missing or damaged record is no record: the full path resolves the index again."""
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+_MEASURED = ("new", "changed", "deferred")
+"""Statuses whose length the plan reads: for these, no length is printed as ``unknown``."""
 
 
 def _print_plan(plan, *, as_json: bool) -> None:
-    totals = {**plan.counts, "minutes": None if plan.minutes is None else round(plan.minutes, 2), "bytes_read": plan.bytes_read}
+    totals = {**plan.counts, "minutes": None if plan.minutes is None else round(plan.minutes, 2),
+              "unknown_lengths": plan.unknown_lengths, "bytes_read": plan.bytes_read}
     if as_json:
         for v in plan.videos:
             print(json.dumps({"source": v.source.uri, "status": v.status, "seconds": v.seconds,
@@ -191,7 +155,7 @@ def _print_plan(plan, *, as_json: bool) -> None:
         print(json.dumps({"totals": totals}))
         return
     for v in plan.videos:
-        seconds = f"{v.seconds:.1f}" if v.seconds is not None else ""
+        seconds = f"{v.seconds:.1f}" if v.seconds is not None else ("unknown" if v.status in _MEASURED else "")
         print("\t".join((v.status, v.source.uri, seconds, v.error or "")))
     if plan.notice:
         print(f"reelscribe: {plan.notice}", file=sys.stderr)

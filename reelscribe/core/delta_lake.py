@@ -57,7 +57,14 @@ from reelscribe.core.lake import (
 from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
-from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, sources_table
+from reelscribe.core.source_state import (
+    SOURCES_TABLE,
+    SeenSource,
+    SeenSources,
+    holds_older_rows,
+    latest_per_source,
+    sources_table,
+)
 from reelscribe.core.settings import Environment
 from reelscribe.core.stores import filesystem
 from reelscribe.core.table_format import DELTA_LOG, MARKER_TABLE
@@ -158,13 +165,13 @@ class DeltaLake:
         if table is None:
             return SeenSources()
         try:
-            return SeenSources.from_table(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
+            return SeenSources(table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names))
         except (DeltaError, pa.ArrowException, OSError) as error:
             log.warning("the seen-source state in %s is unreadable (every source is hashed again): %s", self.out, error)
             return SeenSources()
 
     def record_sources(self, rows: Sequence[SeenSource]) -> None:
-        """Append this run's rows in one commit (appends never conflict; ``lake compact`` merges them)."""
+        """Append this run's rows in one commit (appends never conflict; ``lake compact`` reduces them)."""
         if not rows:
             return
         retry_commits(
@@ -174,6 +181,28 @@ class DeltaLake:
             ),
             what=f"{len(rows)} seen source(s)",
         )
+
+    def reduce_sources(self) -> int:
+        """Rewrite the ``sources`` table as the latest row per source; returns the rows dropped.
+
+        Appends keep every identity an overwritten object ever had; without this the state grows
+        with every overwrite (Airbyte's file cursor did, until it ran out of memory). The
+        overwrite removes only the files of the version it read: rows a run appends meanwhile
+        stay, and their duplicates (if any) collapse on read and at the next reduction.
+        """
+        table = self.open(SOURCES_TABLE)
+        if table is None:
+            return 0
+
+        def reduce() -> int:
+            table.update_incremental()
+            rows = table.to_pyarrow_dataset().to_table(columns=SOURCES_SCHEMA.names)
+            if not holds_older_rows(rows):
+                return 0
+            write_deltalake(table, latest_per_source(rows), mode="overwrite", writer_properties=writer_properties())
+            return rows.num_rows - pc.count_distinct(rows["source"]).as_py()
+
+        return retry_commits(reduce, what="reducing the seen-source state")
 
     # -- batches ---------------------------------------------------------------------------
 

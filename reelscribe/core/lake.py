@@ -269,7 +269,7 @@ class Lake:
         files = self._published_files(self._sources_dir())
         if not files:
             return SeenSources()
-        return SeenSources.from_table(self._read_files(files, SOURCES_SCHEMA))
+        return SeenSources(self._read_files(files, SOURCES_SCHEMA))
 
     def record_sources(self, rows: Sequence[SeenSource]) -> None:
         """Publish this run's rows as one new file; merge the files once there are many.

@@ -59,10 +59,16 @@ class Compacted:
 def compact_table(
     lake: DeltaLake, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
 ) -> Compacted:
-    """Compact small files, write a checkpoint, delete files unreferenced for ``retention_hours``."""
+    """Compact small files, write a checkpoint, delete files unreferenced for ``retention_hours``.
+
+    The seen-source state is first reduced to its latest row per source (``reduce_sources``),
+    so it stays one row per source however often objects are overwritten.
+    """
     table = lake.open(name)
     if table is None:
         raise ConfigError(f"{lake.table_uri(name)} is not a Delta table")
+    if name == SOURCES_TABLE and (dropped := lake.reduce_sources()):
+        log.info("seen-source state: %d superseded row(s) dropped", dropped)
 
     def compact() -> dict:
         table.update_incremental()

@@ -5,14 +5,20 @@ A source's hash comes from the seen-source state when its listed identity matche
 reading it (``HASH_WORKERS`` at a time); "new" is a hash the index has not landed. Bounds take
 the sources to send oldest first (by the store's modification time) and defer the rest, which
 are then first in line at the next run.
+
+A video whose length cannot be read (no PyAV, a URL, an unreadable header) is of *unknown*
+length, never "0 minutes": under ``max_video_minutes`` it is sent only as the first video of a
+run and then fills that run's budget, so a run overspends by at most one such video and the
+video is never deferred for ever.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from reelscribe.core.durations import video_seconds
 from reelscribe.core.errors import ConfigError, SourceError
@@ -45,8 +51,9 @@ class Bounds:
         return self.max_video_minutes is not None
 
 
-@dataclass(frozen=True)
-class PlannedVideo:
+class PlannedVideo(NamedTuple):
+    """One found video's place in the plan (a tuple: a plan of 100,000 builds one per video)."""
+
     source: VideoSource
     status: PlanStatus
     content_sha256: str | None
@@ -65,11 +72,13 @@ class Plan:
     without_identity: int = 0
     """Sources whose listing gave no usable identity (no size, no time/ETag): hashed every run."""
     notice: str | None = None
+    lengths_read: bool = False
+    """Whether each new video's length was read (a bound by minutes, or ``reelscribe plan``)."""
     counts: dict[str, int] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
-        for status in ("new", "changed", "landed", "deferred", "unreadable"):
-            self.counts[status] = sum(v.status == status for v in self.videos)
+        by_status = Counter(v.status for v in self.videos)
+        self.counts.update({status: by_status[status] for status in ("new", "changed", "landed", "deferred", "unreadable")})
 
     @property
     def to_send(self) -> list[PlannedVideo]:
@@ -81,17 +90,25 @@ class Plan:
 
     @property
     def minutes(self) -> float | None:
-        """Minutes of video to send, where known (``None``: no duration was read)."""
+        """Minutes of video to send, of those whose length is known (``None``: no length was read)."""
         known = [v.seconds for v in self.to_send if v.seconds is not None]
         return sum(known) / 60 if known else None
 
+    @property
+    def unknown_lengths(self) -> int:
+        """Videos to send whose length was looked for and could not be read."""
+        return sum(v.seconds is None for v in self.to_send if v.status != "unreadable") if self.lengths_read else 0
+
     def summary(self) -> str:
-        """``2 new, 1 changed, 5 already landed, 3 deferred`` (zero counts left out, but new and landed)."""
+        """``2 new, 1 changed, 5 already landed, 3 deferred; 3.4 min of video to send (+1 of unknown length)``."""
         c = self.counts
         parts = [f"{c['new']} new", *([f"{c['changed']} changed"] if c["changed"] else []), f"{c['landed']} already landed"]
         parts += [f"{c[s]} {s}" for s in ("deferred", "unreadable") if c[s]]
         text = ", ".join(parts)
-        return f"{text}; {self.minutes:.1f} min of video to send" if self.minutes is not None else text
+        unknown = f" (+{self.unknown_lengths} of unknown length)" if self.unknown_lengths else ""
+        if self.minutes is not None:
+            return f"{text}; {self.minutes:.1f} min of video to send{unknown}"
+        return f"{text}; {self.unknown_lengths} video(s) of unknown length to send" if unknown else text
 
 
 def make_plan(
@@ -103,35 +120,32 @@ def make_plan(
     durations: bool = False,
 ) -> Plan:
     """Hash what the state does not know, classify, read durations if asked or bounded, bound."""
-    known = [_known_hash(source, seen) for source in found]
+    recognised = seen.recognise(found)
+    known = [content_sha256(s) if s.kind == "url" else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
     unknown = [s for s, sha in zip(found, known) if sha is None]
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_WORKERS, len(unknown)))) as pool:
         read = dict(zip((s.uri for s in unknown), pool.map(_hash_or_error, unknown)))
     videos, hashed = [], []
-    for source, sha in zip(found, known):
-        error, recognised = None, sha is not None
-        if sha is None:
-            sha, error = read[source.uri]
-            if sha and source.identity is not None and source.identity.usable:
-                hashed.append(SeenSource(source.uri, source.identity, sha))
-        changed = not recognised and seen.knows(source.uri)
-        videos.append(PlannedVideo(source, _status(sha, landed, changed), sha, error=error))
-    if durations or bounds.needs_durations:
+    for source, sha, known_source in zip(found, known, recognised.known):
+        if sha is not None:  # recognised by its identity (or a URL): no read, not changed
+            videos.append(PlannedVideo(source, "landed" if sha in landed else "new", sha))
+            continue
+        sha, error = read[source.uri]
+        if sha and source.identity is not None and source.identity.usable:
+            hashed.append(SeenSource(source.uri, source.identity, sha))
+        videos.append(PlannedVideo(source, _status(sha, landed, changed=known_source), sha, error=error))
+    lengths_read = durations or bounds.needs_durations
+    if lengths_read:
         videos = [_with_duration(v) if v.status in ("new", "changed") else v for v in videos]
     videos, notice = _bound(videos, bounds)
     return Plan(
         tuple(videos),
         tuple(hashed),
         bytes_read=sum((s.identity.size or 0) for s in unknown if s.identity),
-        without_identity=sum(s.kind != "url" and not (s.identity and s.identity.usable) for s in found),
+        without_identity=recognised.without_identity - sum(s.kind == "url" for s in found),
         notice=notice,
+        lengths_read=lengths_read,
     )
-
-
-def _known_hash(source: VideoSource, seen: SeenSources) -> str | None:
-    if source.kind == "url":
-        return content_sha256(source)  # the URL text: nothing is read
-    return seen.hash_of(source.uri, source.identity)
 
 
 def _hash_or_error(source: VideoSource) -> tuple[str | None, str | None]:
@@ -152,14 +166,15 @@ def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatu
 
 
 def _with_duration(video: PlannedVideo) -> PlannedVideo:
-    return PlannedVideo(video.source, video.status, video.content_sha256, video_seconds(video.source), video.error)
+    return video._replace(seconds=video_seconds(video.source))
 
 
 def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVideo], str | None]:
     """Take new and changed videos oldest first while both bounds hold; defer the rest.
 
     Strictly in order: a long video is never skipped for shorter, younger ones, so it is
-    first at the next run. A duration that could not be read counts as zero.
+    first at the next run. A video of unknown length is taken only as the run's first and
+    then fills the minutes budget (see the module's docstring).
     """
     if bounds.max_videos is None and bounds.max_video_minutes is None:
         return videos, None
@@ -169,19 +184,24 @@ def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVide
     )
     taken, seconds, notice, full = 0, 0.0, None, False
     result = list(videos)
+    budget = None if bounds.max_video_minutes is None else bounds.max_video_minutes * 60
     for i in order:
         video = videos[i]
-        length = video.seconds or 0.0
+        if budget is not None and video.seconds is None:  # unknown length: alone, and it fills the budget
+            length, over_time = budget, taken > 0 or budget <= 0
+        else:
+            length = video.seconds or 0.0
+            over_time = budget is not None and seconds + length > budget
         over_count = bounds.max_videos is not None and taken >= bounds.max_videos
-        over_time = bounds.max_video_minutes is not None and seconds + length > bounds.max_video_minutes * 60
         if full or over_count or over_time:
             if not full and over_time and taken == 0:
+                shown = "unknown length" if video.seconds is None else f"{length / 60:.1f} min"
                 notice = (
                     f"max_video_minutes {bounds.max_video_minutes:g} is below the first video's length "
-                    f"({video.source.name}: {length / 60:.1f} min): nothing sent this run"
+                    f"({video.source.name}: {shown}): nothing sent this run"
                 )
             full = True
-            result[i] = PlannedVideo(video.source, "deferred", video.content_sha256, video.seconds)
+            result[i] = video._replace(status="deferred", error=None)
             continue
         taken += 1
         seconds += length

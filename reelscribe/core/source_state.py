@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Mapping, NamedTuple, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from reelscribe.core.schema import SOURCES_SCHEMA
 
@@ -26,12 +27,13 @@ SOURCES_TABLE = "sources"
 _MODIFIED_KEYS = ("mtime", "LastModified", "last_modified", "updated", "modified", "created")
 _ETAG_KEYS = ("ETag", "etag")
 _VERSION_KEYS = ("VersionId", "version_id", "generation")
+_IDENTITY_COLUMNS = ("size", "mtime_ns", "etag", "version_id")
 
 
 class SourceIdentity(NamedTuple):
     """What the store says about an object without reading it; equal identities, same bytes.
 
-    A tuple, so the state's 100,000 rows compare without building an object each.
+    A tuple, so a listing's identities turn into columns with one ``zip``.
     """
 
     size: int | None
@@ -43,6 +45,9 @@ class SourceIdentity(NamedTuple):
     def usable(self) -> bool:
         """A size and something that changes on every overwrite (a time, an ETag, a version)."""
         return self.size is not None and any(v is not None for v in (self.mtime_ns, self.etag, self.version_id))
+
+
+_NO_IDENTITY = SourceIdentity(None, None)
 
 
 def identity_from_stat(stat: os.stat_result) -> SourceIdentity:
@@ -70,31 +75,71 @@ class SeenSource:
 
 
 class SeenSources:
-    """The state as read from a lake: the latest recorded identity and hash of each source."""
+    """The state as read from a lake: the latest recorded identity and hash of each source.
 
-    def __init__(self, rows: Mapping[str, tuple[tuple, str]] | None = None) -> None:
-        """``rows``: source -> (identity as a plain tuple ``(size, mtime_ns, etag, version_id)``, hash)."""
-        self._rows = dict(rows or {})
+    Kept as Arrow columns and matched against a whole listing at once (``recognise``): at
+    100,000 sources a dict of per-row Python tuples cost more than the read itself.
+    """
+
+    def __init__(self, table: pa.Table | None = None) -> None:
+        """``table``: rows of ``SOURCES_SCHEMA`` in any order, duplicates allowed (the latest wins)."""
+        if table is None or table.num_rows == 0:
+            self._table = None
+        else:
+            self._table = (latest_per_source(table) if holds_older_rows(table) else table).combine_chunks()
 
     def __len__(self) -> int:
-        return len(self._rows)
+        return 0 if self._table is None else self._table.num_rows
 
-    def knows(self, source: str) -> bool:
-        return source in self._rows
+    def recognise(self, sources: Sequence[Any]) -> Recognised:
+        """Match a listing (anything with ``uri`` and ``identity``) against the state, in Arrow."""
+        if not sources:
+            return Recognised([], [], 0)
+        listed = _listing(sources)
+        usable = _usable(listed)
+        without_identity = len(sources) - pc.sum(usable).as_py()
+        if self._table is None:
+            return Recognised([None] * len(sources), [False] * len(sources), without_identity)
+        at = pc.index_in(listed["source"], value_set=self._table["source"])
+        recorded = self._table.take(at)
+        same = pc.and_(pc.is_valid(at), usable)
+        for name in _IDENTITY_COLUMNS:
+            same = pc.and_(same, _equal(listed[name], recorded[name]))
+        hashes = pc.if_else(same, recorded["content_sha256"], pa.scalar(None, pa.string()))
+        return Recognised(hashes.to_pylist(), pc.is_valid(at).to_pylist(), without_identity)
 
-    def hash_of(self, source: str, identity: SourceIdentity | None) -> str | None:
-        """The recorded hash, only when ``identity`` is usable and equals the recorded one."""
-        if identity is None or not identity.usable:
-            return None
-        recorded = self._rows.get(source)
-        return recorded[1] if recorded and recorded[0] == identity else None
 
-    @classmethod
-    def from_table(cls, table: pa.Table) -> SeenSources:
-        """Rows in any order; the latest ``seen_at`` of each source wins."""
-        table = table.sort_by("seen_at")
-        columns = [table[name].to_pylist() for name in ("source", "size", "mtime_ns", "etag", "version_id", "content_sha256")]
-        return cls({source: ((size, mtime, etag, version), sha) for source, size, mtime, etag, version, sha in zip(*columns)})
+class Recognised(NamedTuple):
+    """A listing matched against the state, source by source."""
+
+    hashes: list[str | None]
+    """The recorded hash where the listed identity is usable and equals the recorded one."""
+    known: list[bool]
+    """Whether the state holds the source at all (under this or an older identity)."""
+    without_identity: int
+    """Sources whose listed identity is not usable (no size, or neither time, ETag nor version)."""
+
+
+def _listing(sources: Sequence[Any]) -> pa.Table:
+    """The listed identities as columns (a source without one: all null, so never recognised)."""
+    identities = [s.identity or _NO_IDENTITY for s in sources]
+    size, mtime_ns, etag, version_id = (list(column) for column in zip(*identities))
+    return pa.table(
+        {"source": [s.uri for s in sources], "size": size, "mtime_ns": mtime_ns, "etag": etag, "version_id": version_id},
+        schema=pa.schema([SOURCES_SCHEMA.field(name) for name in ("source", *_IDENTITY_COLUMNS)]),
+    )
+
+
+def _usable(listed: pa.Table) -> pa.ChunkedArray:
+    """``SourceIdentity.usable`` for a whole listing: a size and a time, an ETag or a version."""
+    changes = pc.or_(pc.or_(pc.is_valid(listed["mtime_ns"]), pc.is_valid(listed["etag"])), pc.is_valid(listed["version_id"]))
+    return pc.and_(pc.is_valid(listed["size"]), changes)
+
+
+def _equal(listed: pa.ChunkedArray, recorded: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Equal values, or both missing (a local file has no ETag on either side)."""
+    both_missing = pc.and_(pc.is_null(listed), pc.is_null(recorded))
+    return pc.or_(pc.fill_null(pc.equal(listed, recorded), False), both_missing)
 
 
 def sources_table(rows: Sequence[SeenSource], seen_at: datetime | None = None) -> pa.Table:
@@ -118,14 +163,23 @@ def sources_table(rows: Sequence[SeenSource], seen_at: datetime | None = None) -
 
 
 def latest_per_source(table: pa.Table) -> pa.Table:
-    """One row per source, its latest: what compaction keeps (an old identity is never seen again)."""
-    latest = table.sort_by([("seen_at", "descending")])
-    keep, taken = [], set()
-    for i, source in enumerate(latest["source"].to_pylist()):
-        if source not in taken:
-            taken.add(source)
-            keep.append(i)
-    return latest.take(keep).sort_by("source")
+    """One row per source, its latest, ordered by source: what merging and compaction keep.
+
+    An older identity of a source is never matched again (the listing gives only the current
+    one), so dropping it loses nothing, and the state stays one row per source however often
+    objects are overwritten.
+    """
+    ordered = table.sort_by([("source", "ascending"), ("seen_at", "descending")])
+    if ordered.num_rows < 2:
+        return ordered
+    sources = ordered["source"].combine_chunks()
+    first_of_each = pa.concat_arrays([pa.array([True]), pc.not_equal(sources.slice(1), sources.slice(0, len(sources) - 1))])
+    return ordered.filter(first_of_each)
+
+
+def holds_older_rows(table: pa.Table) -> bool:
+    """Whether some source has more than one row (appends since the last merge overwrote it)."""
+    return pc.count_distinct(table["source"]).as_py() < table.num_rows
 
 
 def _first(info: Mapping[str, Any], keys: tuple[str, ...], convert: Any) -> Any:

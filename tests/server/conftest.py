@@ -108,6 +108,19 @@ def rest(shared_server) -> Rest:
     return _rest(shared_server)
 
 
+@pytest.fixture(scope="session")
+def held_rest(tmp_path_factory) -> Iterator[Rest]:
+    """A one-worker server whose hold file stays for the whole session: every task it is given stays
+    unfinished (the first at ``indexing``, the rest queued), for tests about unfinished work."""
+    folder = tmp_path_factory.mktemp("held-server")
+    hold = folder / "hold"
+    hold.touch()
+    server = EmbeddedServer(folder / "data", extra_args=("--workers", "1", "--fault-hold-file", str(hold)))
+    server.start()
+    yield _rest(server)
+    server.stop()
+
+
 @pytest.fixture
 def index_id(rest) -> str:
     return rest.create_index()

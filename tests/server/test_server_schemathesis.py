@@ -15,6 +15,8 @@ import subprocess
 import sys
 
 import pytest
+
+from reelscribe.server.launcher import EmbeddedServer
 from server_testkit import JFK, OPENAPI
 
 EXCLUDED_CHECKS = "status_code_conformance,positive_data_acceptance"
@@ -36,17 +38,22 @@ def _run(server, tmp_path, name: str, parameters: dict[str, str], *extra: str) -
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
 
 
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One server for both runs: neither depends on what the other made (each run's own ids)."""
+    with EmbeddedServer(tmp_path_factory.mktemp("schemathesis-server"), extra_args=("--workers", "1")) as started:
+        yield started
+
+
 @pytest.mark.slow
-def test_schemathesis_generated_ids(make_server, tmp_path):
-    server = make_server("--workers", "1")
+def test_schemathesis_generated_ids(server, tmp_path):
     result = _run(server, tmp_path, "generated", {})
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "13 selected" in result.stdout
 
 
 @pytest.mark.slow
-def test_schemathesis_existing_resources(make_server, rest_for, tmp_path):
-    server = make_server("--workers", "1")
+def test_schemathesis_existing_resources(server, rest_for, tmp_path):
     rest = rest_for(server)
     index_id = rest.create_index()
     created = rest.submit(index_id, JFK, metadata={"origin": "seed"})
