@@ -100,8 +100,15 @@ class PrefectServer:
         self.process: subprocess.Popen | None = None
 
     def start(self, timeout: float = SERVER_STARTUP_S) -> PrefectServer:
+        return self.launch().wait_healthy(timeout)
+
+    def launch(self) -> PrefectServer:
+        """Start the process, not waiting for it (``wait_healthy``): other children can start meanwhile."""
         command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
         self.process = self.children.start("prefect-server", command, self.env)
+        return self
+
+    def wait_healthy(self, timeout: float = SERVER_STARTUP_S) -> PrefectServer:
         wait_until(self.healthy, timeout, "the prefect server to be healthy", 0.5)
         return self
 

@@ -34,10 +34,17 @@ RUN_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def prefect(children, tmp_path_factory) -> PrefectServer:
-    """The module's own Prefect server (no scheduler: nothing but the tests' runs starts)."""
+def launched_prefect(children, tmp_path_factory) -> PrefectServer:
+    """The module's own Prefect server (no scheduler: nothing but the tests' runs starts), launched
+    but not waited for: the Dask cluster and the local API start beside it."""
     home = tmp_path_factory.mktemp("prefect-home")
-    return PrefectServer(children, home, {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}).start()
+    return PrefectServer(children, home, {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}).launch()
+
+
+@pytest.fixture(scope="module")
+def prefect(launched_prefect, cluster, held_api) -> PrefectServer:
+    """That server once healthy (after the slower fixtures that started beside it)."""
+    return launched_prefect.wait_healthy()
 
 
 @pytest.fixture(scope="module")
@@ -141,9 +148,9 @@ def assert_landed_once(api, out: Path, index_name: str, clips: list[Path]) -> No
 
 
 @pytest.fixture(scope="module")
-def cluster(children, prefect) -> DaskCluster:
+def cluster(children, launched_prefect) -> DaskCluster:
     """A scheduler and two workers that know the Prefect API from their environment only."""
-    return DaskCluster(children, prefect.env).start()
+    return DaskCluster(children, launched_prefect.env).start()
 
 
 def test_a_prefect_restart_mid_batch_under_dask_and_a_deployment_run_lands_every_video_once(
