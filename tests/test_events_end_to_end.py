@@ -12,8 +12,10 @@ The test's copy of the spec differs from the shipped one only in the parameters,
 module's bucket, lake, API and index; the trigger is the shipped one (5 s debounce), and what the
 Prefect server holds of it is checked (:func:`test_the_served_deployment_carries_its_trigger`).
 
-"Once" is read in two places: the lake's ``videos`` table holds one row per object, and the local
-API holds one task per video (each was uploaded once).
+The tests on these parts are marked ``slow`` (about 100 s together, most of it starting the
+parts; 150–250 s at a load of 6–14 on 2 cores). "Once" is read in two places: the lake's
+``videos`` table holds one row per object, and the local API holds one task per video (each
+was uploaded once).
 """
 
 from __future__ import annotations
@@ -190,6 +192,7 @@ def arrivals(children, pipeline_server, moto_s3, tmp_path_factory):
                    pipeline_server, found["id"], watcher, notification)
 
 
+@pytest.mark.slow
 def test_the_served_deployment_carries_its_trigger(arrivals):
     """What the Prefect server holds (its Automations page) is the yaml's trigger and a run-deployment action."""
     automations = wait_for(lambda: prefect_http.post(f"{arrivals.api}/automations/filter", json={}, timeout=10).json(),
@@ -204,6 +207,7 @@ def test_the_served_deployment_carries_its_trigger(arrivals):
         "run-deployment", arrivals.deployment_id, shipped["schedule_after"])
 
 
+@pytest.mark.slow
 def test_twenty_arrivals_with_no_schedule_land_once_in_a_few_triggered_runs(arrivals):
     burst = arrivals.put_videos("burst", 20)
     arrivals.wait_landed(burst)
@@ -214,6 +218,7 @@ def test_twenty_arrivals_with_no_schedule_land_once_in_a_few_triggered_runs(arri
     wait_until(lambda: queue_is_empty(arrivals.sqs, arrivals.queue_url), 60, "every message deleted")
 
 
+@pytest.mark.slow
 def test_arrivals_while_the_watcher_is_down_wait_in_the_queue_and_land_once_after_its_restart(arrivals):
     """One of the waiting notifications is in the queue twice (SQS is at-least-once): it lands once too."""
     before = list(arrivals.landed_sources())
@@ -234,6 +239,7 @@ def test_arrivals_while_the_watcher_is_down_wait_in_the_queue_and_land_once_afte
     arrivals.assert_each_landed_once(before + queued)
 
 
+@pytest.mark.slow
 def test_the_hourly_backfill_lands_an_arrival_whose_notification_never_came_once(arrivals):
     """S3's notifications are not guaranteed; a run as the hourly schedule makes it lists the prefix and finds it."""
     before = list(arrivals.landed_sources())
