@@ -12,10 +12,10 @@ The test's copy of the spec differs from the shipped one only in the parameters,
 module's bucket, lake, API and index; the trigger is the shipped one (5 s debounce), and what the
 Prefect server holds of it is checked (:func:`test_the_served_deployment_carries_its_trigger`).
 
-The tests on these parts are marked ``slow`` (about 100 s together, most of it starting the
-parts; 150–250 s at a load of 6–14 on 2 cores). "Once" is read in two places: the lake's
-``videos`` table holds one row per object, and the local API holds one task per video (each
-was uploaded once).
+The tests on these parts are marked ``slow``: 85 s together at a load of 3–4 on 2 cores (30 s
+of it starting the parts), 150–250 s at a load of 6–14. "Once" is read in two places: the
+lake's ``videos`` table holds one row per object, and the local API holds one task per video
+(each was uploaded once).
 """
 
 from __future__ import annotations
