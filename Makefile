@@ -28,8 +28,9 @@ install: $(STAMP)
 demo: $(RUN_STAMP)
 	$(BIN)/reelscribe demo
 
+# The whole suite (budget: 20 minutes on 2 cores); it ends with each file's time and the slowest tests.
 test: $(STAMP) imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --file-durations --durations=25
 
 # The fast lane, for every change (at most 3 minutes on 2 cores): the unit tests and the API
 # in-process (TestClient), with no server process, Prefect server or S3 server. `make test` is

@@ -44,7 +44,7 @@ def _received(event: dict) -> float:
 
 
 def _events(api_url: str, name: str, prefix: str, count: int, timeout: float = 300) -> list[dict]:
-    body = {"filter": {"event": {"name": [name]}, "resource": {"id_prefix": [prefix]}}, "limit": 200}
+    body = {"filter": {"event": {"name": [name]}, "resource": {"id_prefix": [prefix]}}, "limit": 50}
     deadline = time.monotonic() + timeout
     while True:
         found = requests.post(f"{api_url}/events/filter", json=body, timeout=30).json()["events"]

@@ -19,11 +19,16 @@ JFK_REFERENCE = "And so my fellow Americans, ask not what your country can do fo
 
 @pytest.fixture(scope="session")
 def prefect_engine():
-    """A real Prefect API (temporary SQLite server) for the whole session."""
+    """A real Prefect API (temporary SQLite server) for the whole session; its URL, for children.
+
+    A ``reelscribe`` subprocess given this URL as ``PREFECT_API_URL`` reports to it instead of
+    starting a temporary Prefect server of its own (about 9 s each).
+    """
+    from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
     with prefect_test_harness(server_startup_timeout=120):
-        yield
+        yield PREFECT_API_URL.value()
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +48,20 @@ def api(pipeline_server, monkeypatch):
     monkeypatch.setenv("TWELVELABS_BASE_URL", pipeline_server.base_url)
     monkeypatch.setenv("TWELVE_LABS_API_KEY", pipeline_server.api_key)
     return pipeline_server
+
+
+@pytest.fixture
+def shared_services(pipeline_server, prefect_engine) -> dict[str, str]:
+    """The variables that point a ``reelscribe`` subprocess at the session's API and Prefect server.
+
+    For CLI tests about output and exit codes: neither the embedded server nor a temporary Prefect
+    server is started (tests/test_cli.py keeps one test of that default path).
+    """
+    return {
+        "TWELVELABS_BASE_URL": pipeline_server.base_url,
+        "TWELVE_LABS_API_KEY": pipeline_server.api_key,
+        "PREFECT_API_URL": prefect_engine,
+    }
 
 
 @pytest.fixture
@@ -114,3 +133,26 @@ def children(tmp_path_factory):
     group = Children(tmp_path_factory.mktemp("logs"))
     yield group
     group.stop_all()
+
+
+# -- per-file times (`make test` prints them: the suite's budget is kept file by file) ---------------
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--file-durations", action="store_true", help="end with each test file's time (set-up, call and tear-down summed)"
+    )
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    if not config.getoption("--file-durations"):
+        return
+    totals: dict[str, float] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            if hasattr(report, "duration") and getattr(report, "nodeid", ""):
+                path = report.nodeid.split("::", 1)[0]
+                totals[path] = totals.get(path, 0.0) + report.duration
+    terminalreporter.write_sep("=", f"time per test file ({sum(totals.values()):.0f} s in all)")
+    for path, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{seconds:8.1f} s  {path}")

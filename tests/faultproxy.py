@@ -96,6 +96,8 @@ class FaultProxy:
                 fault = proxy._decide(self.command, self.path)
                 proxy._count(fault.kind)
                 if fault.kind == "status":
+                    proxy._count(f"status_{fault.status}")  # 429 and 5xx told apart
+                if fault.kind == "status":
                     self._drain()  # an unread body would be parsed as the connection's next request
                     body = fault.body if fault.body is not None else _error_body(fault.status)
                     return self._reply(fault.status, body, fault.headers)

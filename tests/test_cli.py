@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import duckdb
@@ -22,8 +23,15 @@ def run_cli(*args: str, tmp_path: Path, env: dict | None = None, timeout: float 
     return subprocess.run([str(BIN), *args], capture_output=True, text=True, timeout=timeout, env={**base, **(env or {})}, cwd=tmp_path)
 
 
+def unique_index_name() -> str:
+    """Tests on the shared server each use an index of their own."""
+    return f"cli-{uuid.uuid4().hex[:8]}"
+
+
 @pytest.mark.slow
 def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
+    """The default path, kept in this one test: no API configured, so the embedded server and a
+    temporary Prefect server start (the other tests here point at the session's shared ones)."""
     first = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     assert "starting the embedded server" in first.stderr and "landed" in first.stdout
@@ -37,13 +45,15 @@ def test_run_uses_embedded_server_lands_and_is_idempotent(tmp_path):
     assert "starting the embedded server" not in again.stderr, "nothing new: decided without a server or Prefect"
 
 
-@pytest.mark.slow
-def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path):
+def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path, shared_services):
     """In a pipe, at 60 columns, with a path longer than any terminal line: one greppable line each."""
     deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 6))
     deep.mkdir(parents=True)
     missing = deep / "missing_file_with_a_long_name.mp4"
-    result = run_cli("run", str(JFK), str(missing), "--out", "lake", tmp_path=tmp_path, env={"COLUMNS": "60"})
+    result = run_cli(
+        "run", str(JFK), str(missing), "--out", "lake", "--index-name", unique_index_name(),
+        tmp_path=tmp_path, env={**shared_services, "COLUMNS": "60"},
+    )
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     failed = [line for line in lines if line.startswith("failed\t")]
@@ -53,10 +63,12 @@ def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == "reelscribe: 1 of 2 video(s) failed"
 
 
-@pytest.mark.slow
-def test_run_json_prints_one_object_per_video(tmp_path):
+def test_run_json_prints_one_object_per_video(tmp_path, shared_services):
     missing = tmp_path / "missing.mp4"
-    result = run_cli("run", str(JFK), str(missing), "--out", "lake", "--json", tmp_path=tmp_path)
+    result = run_cli(
+        "run", str(JFK), str(missing), "--out", "lake", "--index-name", unique_index_name(), "--json",
+        tmp_path=tmp_path, env=shared_services,
+    )
     assert result.returncode == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     by_status = {row["status"]: row for row in rows}

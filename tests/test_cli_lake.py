@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.lake import Lake
 from tests.test_cli import run_cli
@@ -32,11 +30,11 @@ def test_convert_then_convert_again(tmp_path):
     assert again.returncode == 0 and "already a Delta lake" in again.stdout
 
 
-@pytest.mark.slow
-def test_compact_after_convert_finds_nothing_left_to_merge(tmp_path):
+def test_compact_after_convert_finds_nothing_left_to_merge(tmp_path, prefect_engine):
+    """The compaction flow reports to the session's Prefect server (no temporary one of its own)."""
     out = per_video_lake(tmp_path, videos=5)
     assert run_cli("lake", "convert", str(out), tmp_path=tmp_path, timeout=120).returncode == 0
-    result = run_cli("lake", "compact", str(out), tmp_path=tmp_path)
+    result = run_cli("lake", "compact", str(out), tmp_path=tmp_path, env={"PREFECT_API_URL": prefect_engine})
     assert result.returncode == 0, result.stderr[-2000:]
     assert "segments: 0 files compacted into 0" in result.stdout
     assert len(DeltaLake(str(out)).open("segments").file_uris()) == 1

@@ -191,26 +191,30 @@ def test_a_dask_worker_killed_mid_batch_uploads_nothing_twice(
 
     expected = put_clips(s3_bucket, clip_bytes[:4])
     name = f"kill-{uuid.uuid4().hex[:8]}"
-    # Indexing takes long enough that every upload has finished while every video still waits.
-    slow = EmbeddedServer(tmp_path / "slow-api", extra_args=["--fault-latency", "20"]).start()
+    # The server holds every video at indexing until the test lets go: every upload has finished
+    # while every video still waits, however loaded the machine.
+    hold = tmp_path / "hold"
+    hold.touch()
+    held = EmbeddedServer(tmp_path / "held-api", extra_args=["--fault-hold-file", str(hold)]).start()
     try:
-        env = cli_env(prefect_server, moto_s3, slow, tmp_path / "machine")
+        env = cli_env(prefect_server, moto_s3, held, tmp_path / "machine")
         args = [s3_bucket.url("inbox/"), "--out", s3_bucket.url("lake"), "--index-name", name, "--dask", cluster.address]
         run = reelscribe(children, name, args, env)
         with Client(cluster.address) as client:
             victim = worker_holding_uploads(client, run, len(expected))
             cluster.kill_worker(victim)
             cluster.start_worker(f"{victim}-replacement")
+        hold.unlink()
         assert finished(children, name, run) == 0
 
-        index_id = index_named(slow, name)
-        assert uploads(slow, index_id, expected.values()) == len(expected), "each video uploaded once"
+        index_id = index_named(held, name)
+        assert uploads(held, index_id, expected.values()) == len(expected), "each video uploaded once"
         landed = lake_videos(s3_bucket)
         assert sorted((source, sha) for _, source, sha in landed) == sorted(expected.items())
         flow_run = flow_run_named(f"transcribe-{name}-1-sources")
         assert any("found existing" in m for m in log_messages(flow_run.id)), "an upload ran again"
     finally:
-        slow.stop()
+        held.stop()
         cluster.wait_for(2)
 
 

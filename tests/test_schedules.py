@@ -8,13 +8,13 @@ zero SCHEDULED runs). Here the server's scheduler runs every second and nothing 
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
 import requests
 
 from reelscribe.deployments.serve import load_spec
 from tests.conftest import ROOT
+from tests.polling import wait_for
 from tests.prockit import Children, start_prefect_server
 
 RUN_STAMP = ".venv/.installed-run"  # `-o` it: make must never reinstall the venv this test runs in
@@ -64,18 +64,15 @@ def test_a_schedule_creates_its_runs(prefect_api, children):
     assert scheduled == {"hourly", "daily-compact"} and scheduled <= set(registered)
     assert all(any(s["active"] for s in registered[name]["schedules"]) for name in scheduled)
 
-    deadline = time.monotonic() + SCHEDULED_WITHIN_S
-    while True:
-        runs = {name: scheduled_runs(url, registered[name]["id"]) for name in scheduled}
+    def runs_so_far() -> dict[str, list[dict]]:
         errors = scheduler_errors(children)
         assert not errors, "the scheduler fails:\n" + "\n".join(errors[:5]) + "\n" + children.tail("prefect-server")
-        if all(runs.values()):
-            break
-        assert time.monotonic() < deadline, (
-            f"no SCHEDULED runs after {SCHEDULED_WITHIN_S} s: { {n: len(r) for n, r in runs.items()} }\n"
-            + children.tail("prefect-server")
-        )
-        time.sleep(1)
+        return {name: scheduled_runs(url, registered[name]["id"]) for name in scheduled}
+
+    runs = wait_for(
+        runs_so_far, lambda runs: all(runs.values()), SCHEDULED_WITHIN_S,
+        lambda: f"SCHEDULED runs of {sorted(scheduled)}\n{children.tail('prefect-server')}", 1,
+    )
     for run in runs["hourly"]:
         assert run["expected_start_time"].endswith(":00:00Z"), run["expected_start_time"]  # 0 * * * *
     for run in runs["daily-compact"]:

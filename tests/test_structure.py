@@ -72,10 +72,14 @@ def test_installed_wheel_serves_help(installed, tmp_path):
 
 
 @pytest.mark.slow
-def test_installed_wheel_transcribes_a_sample(installed, tmp_path):
-    """The demo's run, from the wheel, in a folder that is not the repository."""
+def test_installed_wheel_transcribes_a_sample(installed, tmp_path, prefect_engine):
+    """The demo's run, from the wheel, in a folder that is not the repository: its own embedded
+    server (the server's files come from the wheel too), the session's Prefect server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWELVE", "PREFECT_API_URL"))}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), REELSCRIBE_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL=prefect_engine,
+        REELSCRIBE_HOME=str(tmp_path / "home"), HF_HUB_OFFLINE="1",
+    )
     result = subprocess.run(
         [str(installed / "bin" / "reelscribe"), "run", str(JFK), "--out", "lake", "--index-name", "wheel"],
         capture_output=True, text=True, cwd=tmp_path, env=env, timeout=600,

@@ -16,13 +16,16 @@ from tests.faultproxy import FaultProxy, FaultRates
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
 
-VIDEOS = 50
+# More than the 16 in flight at once; every kind of fault is met well within the first 20
+# videos' requests (with this seed each kind comes up among the first 15); the test checks each occurred.
+VIDEOS = 20
 # 35 % of requests fail; 30 tries per call make exhausting the budget a 0.35**30 ≈ 2e-14 event.
 RATES = FaultRates(server_error=0.2, rate_limited=0.1, reset=0.05, retry_after=1, seed=20240605)
+FAULT_KINDS = ("status_503", "status_429", "reset_before", "lost_answer")
 
 
 @pytest.mark.slow
-def test_fifty_videos_through_a_faulty_wire_land_exactly_once(rapi, tmp_path, monkeypatch):
+def test_videos_through_a_faulty_wire_land_exactly_once(rapi, tmp_path, monkeypatch):
     clips = distinct_videos(tmp_path / "in", VIDEOS)
     expected = {sha256_of(p) for p in clips}
     assert len(expected) == VIDEOS
@@ -32,7 +35,7 @@ def test_fifty_videos_through_a_faulty_wire_land_exactly_once(rapi, tmp_path, mo
         monkeypatch.setenv("TWELVELABS_BASE_URL", proxy.base_url)
         reports = transcribe_videos(upload="tasks", sources=[str(tmp_path / "in")], index_name=name, out=str(out), max_concurrency=16)
 
-    assert proxy.counts["status"] > 0 and proxy.counts["reset_before"] > 0 and proxy.counts["lost_answer"] > 0, proxy.counts
+    assert all(proxy.counts[kind] > 0 for kind in FAULT_KINDS), proxy.counts
     assert len(reports) == VIDEOS and {r.status for r in reports} == {"landed"}, [r for r in reports if r.status != "landed"]
 
     index_id = index_id_named(rapi, name)

@@ -108,6 +108,30 @@ def rest(shared_server) -> Rest:
     return _rest(shared_server)
 
 
+@pytest.fixture(scope="session")
+def faulty_server(tmp_path_factory) -> Iterator[EmbeddedServer]:
+    """A one-worker server that answers every request past the key check with an injected 5xx."""
+    server = EmbeddedServer(
+        tmp_path_factory.mktemp("faulty-server"), extra_args=("--workers", "1", "--fault-5xx-rate", "1", "--fault-seed", "7")
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def held_rest(tmp_path_factory) -> Iterator[Rest]:
+    """A one-worker server whose hold file stays for the whole session: every task it is given stays
+    unfinished (the first at ``indexing``, the rest queued), for tests about unfinished work."""
+    folder = tmp_path_factory.mktemp("held-server")
+    hold = folder / "hold"
+    hold.touch()
+    server = EmbeddedServer(folder / "data", extra_args=("--workers", "1", "--fault-hold-file", str(hold)))
+    server.start()
+    yield _rest(server)
+    server.stop()
+
+
 @pytest.fixture
 def index_id(rest) -> str:
     return rest.create_index()

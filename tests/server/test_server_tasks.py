@@ -205,8 +205,8 @@ def test_delete_finished_task(rest, index_id, media, tmp_path):
     assert rest.request("DELETE", f"/tasks/{created['_id']}").status_code == 404
 
 
-def test_unfinished_task_cannot_be_deleted(make_server, rest_for, media):
-    rest = rest_for(make_server("--fault-latency", "30", "--workers", "1"))
+def test_unfinished_task_cannot_be_deleted(held_rest, media):
+    rest = held_rest
     index_id = rest.create_index()
     created = rest.submit(index_id, media["silent"])
     response = rest.request("DELETE", f"/tasks/{created['_id']}")

@@ -91,15 +91,13 @@ def test_window_rejects_bad_bounds(rest, jfk_video, params):
     assert response.json()["code"] == "parameter_invalid"
 
 
-def test_transcription_of_unfinished_video_is_a_clear_404(rest, index_id, media, make_server, rest_for):
-    server = make_server("--fault-latency", "30", "--workers", "1")
-    slow = rest_for(server)
-    index = slow.create_index()
-    created = slow.submit(index, media["silent"])
-    response = slow.get(f"/indexes/{index}/videos/{created['video_id']}/transcription", version="v1.2")
+def test_transcription_of_unfinished_video_is_a_clear_404(rest, index_id, media, held_rest):
+    index = held_rest.create_index()
+    created = held_rest.submit(index, media["silent"])
+    response = held_rest.get(f"/indexes/{index}/videos/{created['video_id']}/transcription", version="v1.2")
     assert response.status_code == 404
     assert response.json()["code"] == "resource_not_exist"
     assert created["_id"] in response.json()["message"]
-    retrieve = slow.get(f"/indexes/{index}/videos/{created['video_id']}", params={"transcription": "true"})
+    retrieve = held_rest.get(f"/indexes/{index}/videos/{created['video_id']}", params={"transcription": "true"})
     assert retrieve.status_code == 404
     assert "not indexed" in retrieve.json()["message"]
