@@ -1,7 +1,8 @@
 """Serve the deployments of ``prefect.yaml`` from one process: no work pool, no worker.
 
-``python -m reelscribe.deployments.serve`` (``make serve``, from the repository root) registers the same
-deployments, parameters, schedules and limits as ``make deploy`` and executes their runs itself,
+``python -m reelscribe.deployments.serve [PREFECT_YAML]`` (``make serve``, from the repository root)
+registers the same deployments, parameters, schedules, triggers and limits as ``make deploy`` (from the
+shipped ``prefect.yaml`` unless another file is given) and executes their runs itself,
 each in a subprocess, until stopped; stopping pauses the schedules (Prefect's default). It reads
 ``prefect.yaml`` so that the two ways to deploy cannot drift apart; only the fields used there
 are translated.
@@ -9,6 +10,7 @@ are translated.
 
 from __future__ import annotations
 
+import argparse
 import importlib
 from pathlib import Path
 from typing import Any
@@ -58,8 +60,13 @@ def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:
     return DeploymentEventTrigger(**{k: v for k, v in spec.items() if k != "type"})
 
 
-def main() -> None:
-    serve(*(to_deployment(spec) for spec in load_spec()))
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m reelscribe.deployments.serve", description=__doc__.split("\n\n")[0])
+    parser.add_argument("spec", nargs="?", type=Path, default=SPEC, help="the prefect.yaml to serve (default: the shipped one)")
+    spec = parser.parse_args(argv).spec
+    if not spec.is_file():
+        parser.error(f"{spec}: no such file")
+    serve(*(to_deployment(entry) for entry in load_spec(spec)))
 
 
 if __name__ == "__main__":

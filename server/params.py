@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any, Literal
 
-from fastapi import Query
+from fastapi import Query, Request
 
 from reelscribe.server.errors import invalid
 from reelscribe.server.ids import parse_time
-from reelscribe.server.store import Page, Since, SortField
+from reelscribe.server.store import RANGE_COLUMNS, Page, Range, Since, SortField
 
 MAX_PAGE_LIMIT = 50
 
@@ -39,6 +40,41 @@ def since(
         created_at=parse_time("created_at", created_at) if created_at is not None else None,
         updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
     )
+
+
+_RANGE_KEY = re.compile(r"(\w+)\[(gte|lte)\]")
+
+
+def _number(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise invalid(name, "expected a number") from None
+    if not math.isfinite(number):
+        raise invalid(name, "expected a finite number")
+    return number
+
+
+def ranges(
+    request: Request,
+    gte: str | None = Query(None, description="A bare bound, as the spec's form serialisation sends it: checked, not applied (it names no field)."),
+    lte: str | None = Query(None, description="See gte."),
+) -> tuple[Range, ...]:
+    """The range filters ``duration[gte]=…`` (``fps``, ``width``, ``height``, ``size``; ``gte``/``lte``),
+    as the official SDKs encode them. Bare ``gte``/``lte`` (the subset's form style) say no field, so
+    they are only checked as numbers."""
+    for name, value in (("gte", gte), ("lte", lte)):
+        if value is not None:
+            _number(name, value)
+    found: list[Range] = []
+    for key, value in request.query_params.multi_items():
+        if (match := _RANGE_KEY.fullmatch(key)) is None:
+            continue
+        field, bound = match.groups()
+        if field not in RANGE_COLUMNS:
+            raise invalid(key, f"no range filter on {field!r}; the fields are {', '.join(RANGE_COLUMNS)}")
+        found.append(Range(field, bound, _number(key, value)))
+    return tuple(found)
 
 
 def boolean(name: str, value: str | None) -> bool | None:

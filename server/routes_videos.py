@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, not_found
 from reelscribe.server.ids import check_id
-from reelscribe.server.params import check_metadata, paging, since
-from reelscribe.server.store import Page, Since, VideoFilter, VideoRow
+from reelscribe.server.params import check_metadata, paging, ranges, since
+from reelscribe.server.store import Page, Range, Since, VideoFilter, VideoRow
 from reelscribe.server.views import page_json, video_json, window, without_words
 
 router = APIRouter()
@@ -57,11 +57,12 @@ def list_videos(
     page: Page = Depends(paging),
     filename: str | None = Query(None),
     times: Since = Depends(since),
+    within: tuple[Range, ...] = Depends(ranges),
     ctx: ServerContext = Depends(get_context),
 ) -> dict[str, Any]:
-    """Range filters (duration, fps, width, height, size) and user-metadata filters are not supported."""
+    """Range filters as the SDKs send them (``duration[gte]=4``); user-metadata filters are not supported."""
     ctx.existing_index(index_id)
-    rows, total = ctx.store.videos.listing(VideoFilter(index_id=index_id, filename=filename, since=times), page)
+    rows, total = ctx.store.videos.listing(VideoFilter(index_id=index_id, filename=filename, since=times, ranges=within), page)
     return page_json(rows, total, page, video_json)
 
 

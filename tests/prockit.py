@@ -73,31 +73,61 @@ def start_prefect_server(
 
     ``settings``: more ``PREFECT_*`` variables for the server (and the children), e.g. its services' loops.
     """
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
-    env.update(
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
-        PREFECT_API_URL=url,
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_SERVER_UI_ENABLED="false",
-        PREFECT_WORKER_QUERY_SECONDS="2",
-        DO_NOT_TRACK="1",
-        HF_HUB_OFFLINE="1",
-    )
-    env.update(settings or {})
-    server = children.start("prefect-server", [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)], env)
+    server = PrefectServer(children, home, settings).start()
+    return server.url, server.env
 
-    def healthy() -> bool:
-        assert server.poll() is None, f"prefect server exited ({server.returncode})\n{children.tail('prefect-server')}"
+
+class PrefectServer:
+    """A `prefect server start` on a port and SQLite file of its own, which a test may stop and start
+    again: the same port and database, so every client that knew it finds it again."""
+
+    def __init__(self, children: Children, home: Path, settings: dict[str, str] | None = None) -> None:
+        self.children = children
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "TWELVE"))}
+        self.env.update(
+            PREFECT_HOME=str(home),
+            PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home}/prefect.db",
+            PREFECT_API_URL=self.url,
+            PREFECT_SERVER_ANALYTICS_ENABLED="false",
+            PREFECT_SERVER_UI_ENABLED="false",
+            PREFECT_WORKER_QUERY_SECONDS="2",
+            DO_NOT_TRACK="1",
+            HF_HUB_OFFLINE="1",
+        )
+        self.env.update(settings or {})
+        self.process: subprocess.Popen | None = None
+
+    def start(self, timeout: float = SERVER_STARTUP_S) -> PrefectServer:
+        return self.launch().wait_healthy(timeout)
+
+    def launch(self) -> PrefectServer:
+        """Start the process, not waiting for it (``wait_healthy``): other children can start meanwhile."""
+        command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)]
+        self.process = self.children.start("prefect-server", command, self.env)
+        return self
+
+    def wait_healthy(self, timeout: float = SERVER_STARTUP_S) -> PrefectServer:
+        wait_until(self.healthy, timeout, "the prefect server to be healthy", 0.5)
+        return self
+
+    def healthy(self) -> bool:
+        assert self.process is not None and self.process.poll() is None, (
+            f"prefect server exited ({self.process and self.process.returncode})\n{self.children.tail('prefect-server')}"
+        )
         try:
-            return requests.get(f"{url}/health", timeout=2).status_code == 200
+            return requests.get(f"{self.url}/health", timeout=2).status_code == 200
         except requests.RequestException:
             return False
 
-    wait_until(healthy, SERVER_STARTUP_S, "the prefect server to be healthy", 0.5)
-    return url, env
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        """``sig`` to its process group (SIGTERM: a graceful stop, SIGKILL after a grace); returns once
+        it has exited, its port closed."""
+        assert self.process is not None
+        if sig is signal.SIGKILL:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        _stop_group(self.process)
 
 
 class DaskCluster:

@@ -42,15 +42,15 @@ def _fail(message: str) -> int:
 
 
 def watch_queue(args: argparse.Namespace) -> int:
-    import logging
     import urllib.parse
 
     if urllib.parse.urlsplit(args.queue).scheme not in ("http", "https"):
         return _fail(f"--queue must be the queue's http(s) URL, not {args.queue!r}")
+    from reelscribe.cli.service_log import log_to_stderr
     from reelscribe.events.prefect_events import PrefectApiSink
     from reelscribe.events.watcher import Watcher, queue_region, sqs_client
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    log_to_stderr()
     queue = sqs_client(args.region or queue_region(args.queue))
     try:
         queue.get_queue_attributes(QueueUrl=args.queue, AttributeNames=["QueueArn"])

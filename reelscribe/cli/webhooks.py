@@ -75,9 +75,11 @@ def serve_webhooks(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     import uvicorn
 
+    from reelscribe.cli.service_log import log_to_stderr
     from reelscribe.events.prefect_events import PrefectApiSink
     from reelscribe.events.receiver import create_receiver
 
+    log_to_stderr()
     with PrefectApiSink() as sink:
         app = create_receiver(secret, sink, max_body=args.max_body)
         print(f"reelscribe: receiving webhooks on http://{args.host}:{args.port}{PATH}", file=sys.stderr)

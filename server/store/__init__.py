@@ -16,14 +16,14 @@ from pathlib import Path
 from sqlite3 import Connection
 
 from reelscribe.server.store.assets import AssetFilter, AssetInUse, AssetRow, Assets
-from reelscribe.server.store.database import Database, Page, Since, SortField
+from reelscribe.server.store.database import Database, Page, Range, Since, SortField
 from reelscribe.server.store.indexed_assets import AlreadyIndexed, IndexedAssetFilter, IndexedAssetRow, IndexedAssets
 from reelscribe.server.store.indexes import DuplicateName, IndexFilter, Indexes, IndexRow
 from reelscribe.server.store.queue import TERMINAL
 from reelscribe.server.store.server_secrets import Secrets
 from reelscribe.server.store.tasks import TaskFilter, TaskRow, Tasks, TaskStatus
 from reelscribe.server.store.uploads import ChunkRow, UploadRow, Uploads
-from reelscribe.server.store.videos import VideoFilter, VideoRow, Videos
+from reelscribe.server.store.videos import RANGE_COLUMNS, VideoFilter, VideoRow, Videos
 
 __all__ = [
     "TERMINAL",
@@ -38,6 +38,8 @@ __all__ = [
     "IndexedAssetFilter",
     "IndexedAssetRow",
     "Page",
+    "RANGE_COLUMNS",
+    "Range",
     "Since",
     "SortField",
     "Store",

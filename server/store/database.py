@@ -46,6 +46,15 @@ class Since:
     updated_at: str | None = None
 
 
+@dataclass(frozen=True)
+class Range:
+    """``field`` at least (``gte``) or at most (``lte``) ``value``."""
+
+    field: str
+    bound: str
+    value: float
+
+
 class Where:
     """A WHERE clause built from typed filters: column names are the table modules', values are bound."""
 
@@ -70,6 +79,12 @@ class Where:
         for column, value in (("created_at", since.created_at), ("updated_at", since.updated_at)):
             if value is not None:
                 self.add(f"{{p}}{column} >= ?", value)
+
+    def within(self, ranges: Sequence[Range], columns: Sequence[str]) -> None:
+        for found in ranges:
+            if found.field not in columns:  # column names are never taken from the request
+                raise ValueError(f"no range filter on {found.field!r}")
+            self.add(f"{{p}}{found.field} {'>=' if found.bound == 'gte' else '<='} ?", found.value)
 
     def sql(self) -> str:
         return (" WHERE " + " AND ".join(self.parts)) if self.parts else ""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reelscribe.server.ids import utc_now
-from reelscribe.server.store.database import Database, Page, Since, Where, dumps, loads
+from reelscribe.server.store.database import Database, Page, Range, Since, Where, dumps, loads
 
 
 @dataclass(frozen=True)
@@ -33,15 +33,18 @@ class VideoFilter:
     index_id: str
     filename: str | None = None
     since: Since = Since()
+    ranges: tuple[Range, ...] = ()
 
     def where(self) -> Where:
         where = Where()
         where.equal("index_id", self.index_id)
         where.equal("filename", self.filename)
         where.since(self.since)
+        where.within(self.ranges, RANGE_COLUMNS)
         return where
 
 
+RANGE_COLUMNS = ("duration", "fps", "width", "height", "size")
 _COLUMNS = (
     "id, index_id, task_id, filename, size, duration, width, height, fps, user_metadata,"
     " created_at, updated_at, indexed_at"

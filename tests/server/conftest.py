@@ -109,6 +109,17 @@ def rest(shared_server) -> Rest:
 
 
 @pytest.fixture(scope="session")
+def faulty_server(tmp_path_factory) -> Iterator[EmbeddedServer]:
+    """A one-worker server that answers every request past the key check with an injected 5xx."""
+    server = EmbeddedServer(
+        tmp_path_factory.mktemp("faulty-server"), extra_args=("--workers", "1", "--fault-5xx-rate", "1", "--fault-seed", "7")
+    )
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def held_rest(tmp_path_factory) -> Iterator[Rest]:
     """A one-worker server whose hold file stays for the whole session: every task it is given stays
     unfinished (the first at ``indexing``, the rest queued), for tests about unfinished work."""

@@ -176,8 +176,8 @@ def test_silent_asset_has_empty_segmentations(rest, index_id, media):
     assert body == {"status": "ready", "words": [], "sentences": [], "utterances": []}
 
 
-def test_auth_and_injected_faults_cover_the_assets_path(make_server, rest_for):
-    server = make_server("--workers", "1", "--fault-5xx-rate", "1", "--fault-seed", "7")
+def test_auth_and_injected_faults_cover_the_assets_path(faulty_server, rest_for):
+    server = faulty_server
     rest = rest_for(server)
     for method, path in (("POST", "/assets"), ("GET", "/assets"), ("GET", "/assets/multipart-uploads")):
         unauthorised = rest.request(method, path, headers={"x-api-key": "wrong"})

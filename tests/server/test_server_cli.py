@@ -116,8 +116,8 @@ def test_launcher_fails_fast_when_its_key_is_refused(tmp_path):
     assert not server.running
 
 
-def test_launcher_starts_a_server_that_always_faults(tmp_path):
-    with EmbeddedServer(tmp_path / "data", extra_args=("--fault-5xx-rate", "1")) as server:
-        response = requests.get(f"{server.base_url}/indexes", headers={"x-api-key": server.api_key}, timeout=10)
-        assert response.status_code in (500, 502, 503)
-        assert response.json()["code"] in ("internal_server_error", "service_unavailable")
+def test_launcher_starts_a_server_that_always_faults(faulty_server):
+    """The launcher started it (its readiness probe takes an injected fault for a live server)."""
+    response = requests.get(f"{faulty_server.base_url}/indexes", headers={"x-api-key": faulty_server.api_key}, timeout=10)
+    assert response.status_code in (500, 502, 503)
+    assert response.json()["code"] in ("internal_server_error", "service_unavailable")

@@ -11,6 +11,7 @@ server's constraints, such as 24-hex ids, non-empty names or ``page_limit`` <= 5
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -38,6 +39,12 @@ def _run(server, tmp_path, name: str, parameters: dict[str, str], *extra: str) -
     return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
 
 
+def generated(result: subprocess.CompletedProcess) -> int:
+    """How many test cases the run says it generated (its summary's ``N generated``)."""
+    found = re.search(r"(\d+) generated", result.stdout)
+    return int(found.group(1)) if found else 0
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """One server for both runs: neither depends on what the other made (each run's own ids)."""
@@ -49,7 +56,7 @@ def server(tmp_path_factory):
 def test_schemathesis_generated_ids(server, tmp_path):
     result = _run(server, tmp_path, "generated", {})
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
-    assert "13 selected" in result.stdout
+    assert "13 selected" in result.stdout and generated(result) > 0
 
 
 @pytest.mark.slow
@@ -65,3 +72,4 @@ def test_schemathesis_existing_resources(server, rest_for, tmp_path):
     }
     result = _run(server, tmp_path, "existing", parameters, "--exclude-method", "DELETE")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
+    assert generated(result) > 0, result.stdout[-3000:]

@@ -20,6 +20,25 @@ def test_list_and_retrieve_videos(rest, jfk_video):
     assert past.status_code == 200 and past.json()["data"] == []
 
 
+def test_range_filters_as_the_sdk_sends_them_and_bad_bounds_are_400(rest, jfk_video):
+    index_id, video_id = jfk_video["index_id"], jfk_video["video_id"]
+    path = f"/indexes/{index_id}/videos"
+
+    def listed(**params) -> list[str]:
+        response = rest.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return [v["_id"] for v in response.json()["data"]]
+
+    assert listed(**{"duration[gte]": 10, "duration[lte]": 12}) == [video_id]  # JFK is 11 s
+    assert listed(**{"duration[gte]": 12}) == []
+    assert listed(**{"width[lte]": 1}) == []
+    assert listed(gte=3) == [video_id]  # the subset's bare form names no field: checked, not applied
+    for params in ({"lte": "abc"}, {"size[lte]": "abc"}, {"fps[gte]": "inf"}, {"colour[gte]": 1}):
+        bad = rest.get(path, params=params)
+        assert bad.status_code == 400 and bad.json()["code"] == "parameter_invalid", params
+        assert next(iter(params)) in bad.json()["message"]
+
+
 def test_patch_merges_and_removes_user_metadata(rest, index_id, media):
     created = rest.submit(index_id, media["silent"], metadata={"keep": 1, "drop": "x"})
     rest.wait(created["_id"])
