@@ -95,8 +95,10 @@ def completion_event(api_url: str, job_id: str) -> dict:
     return event
 
 
-def status_polls(server: EmbeddedServer, task_id: str) -> int:
-    return server.log_path.read_text(errors="replace").count(f"GET /v1.3/tasks/{task_id} ")
+def status_polls(server: EmbeddedServer, job_id: str) -> int:
+    """Status requests for a task or an indexed asset (the retrieval, ``?transcription=true``, is not one)."""
+    log = server.log_path.read_text(errors="replace")
+    return log.count(f"GET /v1.3/tasks/{job_id} ") + log.count(f"/indexed-assets/{job_id} ")
 
 
 def landed_rows(out: Path) -> list[tuple[str, str]]:
@@ -115,11 +117,11 @@ def pending_by_name(out: Path) -> dict[str, str]:
     return {Path(r["source"]).name: r["job_id"] for r in records}
 
 
-def submit(paths: list[Path], out: Path, api: EmbeddedServer, index_name: str, **extra):
+def submit(paths: list[Path], out: Path, api: EmbeddedServer, index_name: str, upload: str = "tasks", **extra):
     from reelscribe.flows.transcribe import transcribe_videos
 
     return transcribe_videos(
-        sources=[str(p) for p in paths], index_name=index_name, out=str(out), api_url=api.base_url, upload="tasks",
+        sources=[str(p) for p in paths], index_name=index_name, out=str(out), api_url=api.base_url, upload=upload,
         wait="webhook", **extra,
     )
 
@@ -189,7 +191,10 @@ def test_a_lost_webhook_lands_by_one_poll_at_the_deadline(prefect_api, api_env, 
 
 
 def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_api, api_env, children, tmp_path):
-    """`land-indexed` as `prefect.yaml` declares it, served; the receiver's event runs it, nothing else does."""
+    """`land-indexed` as `prefect.yaml` declares it, served; the receiver's event runs it, nothing else does.
+
+    On the assets path (the other tests take the tasks path): the event names the indexed asset.
+    """
     from prefect.client.orchestration import get_client
 
     api_url, env = prefect_api
@@ -210,12 +215,14 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
     assert set(trigger["expect"]) == {READY, FAILED}
 
     video = make_video(tmp_path / "triggered.mp4", 6.5, audio="silence")
-    (report,) = submit([video], out, api_env, f"trig-{uuid.uuid4().hex[:8]}")
+    (report,) = submit([video], out, api_env, f"trig-{uuid.uuid4().hex[:8]}", upload="assets")
     assert report.status == "submitted"
     (job,) = pending_jobs(out)
     wait_until(lambda: not pending_jobs(out), 180, lambda: children.tail("serve-land-indexed"), 0.5)
     assert [Path(source).name for source, _ in landed_rows(out)] == ["triggered.mp4"]
-    assert status_polls(api_env, job) == 0
+    # One: the submission reads the indexed asset back once right after creating it
+    # (core/assets.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
+    assert status_polls(api_env, job) == 1
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
     assert len(runs) == 1 and runs[0].parameters["completion"]["data"]["id"] == job
