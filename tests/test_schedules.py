@@ -61,7 +61,7 @@ def test_a_schedule_creates_its_runs(prefect_api, children):
     assert done.returncode == 0, f"make deploy failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     registered = {d["name"]: d for d in deployments(url)}
     scheduled = {spec["name"] for spec in load_spec() if any(s.get("active", True) for s in spec.get("schedules") or [])}
-    assert scheduled == {"hourly", "daily-compact"} and scheduled <= set(registered)
+    assert scheduled == {"hourly", "daily-compact", "land-indexed"} and scheduled <= set(registered)
     assert all(any(s["active"] for s in registered[name]["schedules"]) for name in scheduled)
 
     def runs_so_far() -> dict[str, list[dict]]:
@@ -77,6 +77,8 @@ def test_a_schedule_creates_its_runs(prefect_api, children):
         assert run["expected_start_time"].endswith(":00:00Z"), run["expected_start_time"]  # 0 * * * *
     for run in runs["daily-compact"]:
         assert "T03:30:00" in run["expected_start_time"], run["expected_start_time"]  # 30 3 * * * UTC
+    for run in runs["land-indexed"]:  # */10 * * * *: the deadline sweep of webhook-mode submissions
+        assert run["expected_start_time"][14:19] in {f"{m}0:00" for m in range(6)}, run["expected_start_time"]
     (ad_hoc,) = [d for d in registered.values() if d["name"] == "ad-hoc"]
     assert scheduled_runs(url, ad_hoc["id"]) == []
 
