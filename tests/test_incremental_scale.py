@@ -23,8 +23,7 @@ from reelscribe.core.lake import SOURCES_FILES_BEFORE_MERGE, VideoRecord
 from reelscribe.core.lake_format import open_lake
 from reelscribe.core.source_state import SeenSource
 from reelscribe.core.sources import discover
-from tests.faultproxy import FORWARD, FaultProxy
-from tests.test_seen_sources import object_gets, plan_run
+from tests.test_seen_sources import object_gets, plan_run, recorded_s3
 
 OBJECTS = 1_000
 BODY = b"one small video body"
@@ -69,17 +68,7 @@ def test_the_hourly_flow_with_nothing_new_on_a_large_prefix_issues_no_object_get
     lake.write_video(index_id, "v0", segments, VideoRecord(
         task_id="t0", source=found[0].uri, content_sha256=sha256, duration=1.0, indexed_at=NOW, retrieved_at=NOW))
 
-    requests: list[tuple[str, str]] = []
-
-    def record(method: str, path: str):
-        requests.append((method, path))
-        return FORWARD
-
-    with FaultProxy(os.environ["AWS_ENDPOINT_URL"], record, keep_host=True) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
-        import s3fs
-
-        s3fs.S3FileSystem.clear_instance_cache()
+    with recorded_s3(monkeypatch) as requests:
         reports = transcribe_new_videos(source=prefix, index_name=name, out=out, table_format="delta")
     assert reports == []
     assert object_gets(requests) == set()

@@ -8,6 +8,8 @@ import hashlib
 import os
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -122,17 +124,7 @@ def test_the_per_video_state_merges_its_files_and_keeps_every_source(tmp_path):
 def test_nothing_new_on_s3_issues_no_object_get_and_an_overwrite_is_read_again(s3_bucket, tmp_path, monkeypatch):
     for n in range(30):
         s3_bucket.put(f"cams/v{n:02}.mp4", f"video {n}".encode() * 100)
-    requests: list[tuple[str, str]] = []
-
-    def record(method: str, path: str):
-        requests.append((method, path))
-        return FORWARD
-
-    with FaultProxy(os.environ["AWS_ENDPOINT_URL"], record, keep_host=True) as proxy:
-        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
-        import s3fs
-
-        s3fs.S3FileSystem.clear_instance_cache()
+    with recorded_s3(monkeypatch) as requests:
         lake = open_lake(str(tmp_path / "lake"), "parquet")
         first = plan_run(s3_bucket.url("cams/"), lake, frozenset())
         assert len(object_gets(requests)) == 30 and first.counts["new"] == 30
@@ -148,6 +140,23 @@ def test_nothing_new_on_s3_issues_no_object_get_and_an_overwrite_is_read_again(s
         changed = plan_run(s3_bucket.url("cams/"), lake, landed)
         assert object_gets(requests) == {f"/{s3_bucket.name}/cams/v07.mp4"}
         assert changed.counts == {**changed.counts, "changed": 1, "landed": 29}
+
+
+@contextmanager
+def recorded_s3(monkeypatch) -> Iterator[list[tuple[str, str]]]:
+    """Every ``(method, path)`` the S3 clients send, through a forwarding proxy in front of moto."""
+    requests: list[tuple[str, str]] = []
+
+    def record(method: str, path: str):
+        requests.append((method, path))
+        return FORWARD
+
+    with FaultProxy(os.environ["AWS_ENDPOINT_URL"], record, keep_host=True) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()
+        yield requests
 
 
 def object_gets(requests: list[tuple[str, str]]) -> set[str]:
