@@ -20,6 +20,7 @@ path or a phrase with ``'`` in it is just a value. Only reads: nothing here writ
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,10 +33,12 @@ from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, PARTITION, Delta
 from reelscribe.core.errors import LakeNotFound, NotInLake
 from reelscribe.core.lake import Lake, partition_dir, table_glob
 from reelscribe.core.table_format import TableFormat
+from reelscribe.core.term_index import DATA_FILE, INDEXED_TABLES, OF_TABLE, TERMS_TABLE, data_file_name
 
 __all__ = ["LakeReader", "open_reader"]
 
 _READ_TABLES = ("segments", "words", "videos")
+_ORDINAL = {"segments": "segment", "words": "word"}
 
 
 @dataclass
@@ -50,6 +53,9 @@ class LakeReader:
     tables: frozenset[str] = frozenset()
     narrowed: tuple[str, ...] | None = None
     """The index ids read (``only_index``); ``None``: every index of the lake."""
+    indexed_files: dict[tuple[str, str], str] = field(default_factory=dict)
+    """``(table, data file name)`` -> its path, for the data files the term index covers (then
+    ``terms`` is in ``tables``, and ``<table>_unindexed`` views hold the rest); filled by ``make_views``."""
 
     def __post_init__(self) -> None:
         self.tables = self.make_views(None)
@@ -120,18 +126,83 @@ class LakeReader:
         )
 
     # -- phrase search -------------------------------------------------------------------------
+    # The scans read ``_scanned(table)``: the whole table, or where the term index covers part of
+    # it, only the data files it does not cover (``<table>_unindexed``).
+
+    def _scanned(self, table: str) -> str:
+        return f"{table}_unindexed" if TERMS_TABLE in self.tables else table
+
+    def indexed_matches(self, wanted: list[str], *, without_words: bool) -> list[tuple]:
+        """The phrase's occurrences in the data files the term index covers, by the index alone
+        (consecutive positions): ``(index_id, video_id, segment, start, of_table, data_file,
+        first ordinal, last ordinal)`` per distinct ``(index_id, video_id, segment, start)``;
+        ``without_words``: segment text only of videos the lake has no words for."""
+        keys = "index_id, of_table, data_file, video_id, p"
+        last = len(wanted) - 1
+        parts = [
+            f"t{i} as (select {'*, ' if i == 0 else ''}{'ordinal as last_ordinal, ' if i == last else ''}"
+            f"index_id, of_table, data_file, video_id, position - {i} as p from terms where term = $w{i})"
+            for i in range(len(wanted))
+        ]
+        joins = " ".join(f"join t{i} using ({keys})" for i in range(1, len(wanted)))
+        only = (
+            "where t0.of_table = 'words' or (t0.index_id, t0.video_id) in "
+            "(select index_id, video_id from videos where coalesce(word_count, 0) = 0)"
+            if without_words
+            else ""
+        )
+        return self._rows(
+            f"""
+            with {", ".join(parts)}
+            select t0.index_id, t0.video_id, t0.segment, t0.start, any_value(t0.of_table), any_value(t0.data_file),
+                   min(t0.ordinal), max(t{last}.last_ordinal)
+            from t0 {joins} {only}
+            group by 1, 2, 3, 4
+            """,
+            {f"w{i}": w for i, w in enumerate(wanted)},  # type: ignore[arg-type]
+        )
+
+    def indexed_rows(self, table: str, spans: list[tuple[str, str, str, int, int]]) -> list[tuple]:
+        """The rows of ``table`` in each ``(data_file, index_id, video_id, first, last ordinal)``,
+        read from those data files only: ``(index_id, video_id, ordinal, start, end, value[, segment])``."""
+        if not spans:
+            return []
+        files = sorted({self.indexed_files[(table, s[0])] for s in spans})
+        wanted = pa.table(
+            {
+                "index_id": [s[1] for s in spans],
+                "video_id": [s[2] for s in spans],
+                "lo": pa.array([s[3] for s in spans], pa.int32()),
+                "hi": pa.array([s[4] for s in spans], pa.int32()),
+            }
+        )
+        ordinal = _ORDINAL[table]
+        self.con.register("wanted_spans", wanted)
+        try:
+            return self._rows(
+                f"""
+                select distinct r.index_id, r.video_id, r.{ordinal}, r.start, r."end", r.value{", r.segment" if table == "words" else ""}
+                from read_parquet($files, hive_partitioning = true, union_by_name = true, hive_types = {{'index_id': 'VARCHAR'}}) r
+                join wanted_spans w on r.index_id = w.index_id and r.video_id = w.video_id and r.{ordinal} between w.lo and w.hi
+                order by 1, 2, 3
+                """,
+                {"files": files},  # type: ignore[arg-type]
+            )
+        finally:
+            self.con.unregister("wanted_spans")
 
     def word_windows(self, needle: str, reach: int) -> list[tuple]:
         """Words within ``reach`` positions of a word containing ``needle`` (any case), of videos
         with words: ``(index_id, video_id, word, start, end, value, segment)`` in order."""
+        words = self._scanned("words")
         return self._rows(
-            """
+            f"""
             with hit as (
-                select distinct index_id, video_id, word from words
+                select distinct index_id, video_id, word from {words}
                 where regexp_matches(value, $pattern)
             )
             select distinct w.index_id, w.video_id, w.word, w.start, w."end", w.value, w.segment
-            from words w join hit h on w.index_id = h.index_id and w.video_id = h.video_id
+            from {words} w join hit h on w.index_id = h.index_id and w.video_id = h.video_id
             where w.word between h.word - $reach and h.word + $reach
             order by 1, 2, 3
             """,
@@ -148,7 +219,7 @@ class LakeReader:
         )
         return self._rows(
             f"""
-            select index_id, video_id, segment, start, "end", value from segments
+            select index_id, video_id, segment, start, "end", value from {self._scanned("segments")}
             where regexp_matches(value, $pattern) {only}
             """,
             {"pattern": _contains(needle)},  # type: ignore[arg-type]
@@ -169,9 +240,9 @@ class LakeReader:
         self.con.register("window_centres", centres)
         try:
             return self._rows(
-                """
+                f"""
                 select distinct s.index_id, s.video_id, s.segment, s.start, s."end", s.value
-                from segments s join window_centres c on s.index_id = c.index_id and s.video_id = c.video_id
+                from {self._scanned("segments")} s join window_centres c on s.index_id = c.index_id and s.video_id = c.video_id
                 where s.segment between c.segment - $reach and c.segment + $reach
                 order by 1, 2, 3
                 """,
@@ -227,8 +298,13 @@ def open_reader(out: str) -> LakeReader:
     con = duckdb.connect()
     if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
         delta = DeltaLake(out)
-        tables = {name: table for name in _READ_TABLES if (table := delta.open(name)) is not None}
-        return LakeReader(out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids))
+        tables = {name: table for name in (*_READ_TABLES, TERMS_TABLE) if (table := delta.open(name)) is not None}
+        if TERMS_TABLE in tables and not lake.is_local:
+            con.register_filesystem(lake.fs)  # the index and the files it does not cover are read by path
+        indexed: dict[tuple[str, str], str] = {}
+        return LakeReader(
+            out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids, indexed), indexed_files=indexed
+        )
     if fs.exists(f"{root}/{MARKER_TABLE}"):
         if not lake.is_local:
             con.register_filesystem(lake.fs)
@@ -259,20 +335,62 @@ def _per_video_views(con: duckdb.DuckDBPyConnection, lake: Lake, index_ids: Sequ
 
 
 def _delta_views(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, Any], local: bool, index_ids: Sequence[str] | None
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    local: bool,
+    index_ids: Sequence[str] | None,
+    indexed: dict[tuple[str, str], str],
 ) -> frozenset[str]:
-    """Each table over its current files (of ``index_ids``' partitions only: Delta's pruning)."""
+    """Each table over its current files (of ``index_ids``' partitions only: Delta's pruning);
+    with a term index, ``terms`` over its files for current data files and ``<table>_unindexed``
+    over the data files it does not cover (``indexed`` gets the covered ones)."""
     # Tuple filters (a SQL predicate string leaves a thread behind in deltalake 1.6.6: delta_lake.py).
     partitions = None if index_ids is None else [(PARTITION, "in", list(index_ids))]
-    for name, table in tables.items():
+    data = {name: table for name, table in tables.items() if name != TERMS_TABLE}
+    paths: dict[str, list[str]] = {}
+    for name, table in data.items():
         _drop_view(con, name)
         # Local file URIs come percent-encoded (a space as %20); DuckDB wants the path itself.
-        files = [unquote(uri.removeprefix("file://")) for uri in table.file_uris(file_pruning_predicate=partitions)] if local else []
-        if files:
-            _parquet_view(con, name, files)
+        uris = table.file_uris(file_pruning_predicate=partitions)
+        paths[name] = [unquote(uri.removeprefix("file://")) for uri in uris] if local else list(uris)
+        if paths[name] and local:
+            _parquet_view(con, name, paths[name])
         else:  # on an object store, or a table with no file (of these indexes) yet
             con.register(name, table.to_pyarrow_dataset(file_pruning_predicate=partitions))
-    return frozenset(tables)
+    indexed.clear()
+    if TERMS_TABLE not in tables:
+        return frozenset(data)
+    index = _index_files(tables[TERMS_TABLE], local, index_ids)
+    terms: list[str] = []
+    for name in (n for n in INDEXED_TABLES if n in data):
+        _drop_view(con, f"{name}_unindexed")
+        rest = []
+        for path in paths[name]:
+            if (found := index.get((name, data_file_name(path)))) is not None:
+                indexed[(name, data_file_name(path))] = path
+                terms.extend(found)
+            else:
+                rest.append(path)
+        if rest:
+            _parquet_view(con, f"{name}_unindexed", rest)
+        else:
+            con.execute(f'create view "{name}_unindexed" as select * from "{name}" where false')
+    _drop_view(con, TERMS_TABLE)
+    if not terms:
+        indexed.clear()
+        return frozenset(data)
+    _parquet_view(con, TERMS_TABLE, terms)
+    return frozenset({*data, TERMS_TABLE})
+
+
+def _index_files(terms: Any, local: bool, index_ids: Sequence[str] | None) -> dict[tuple[str, str], list[str]]:
+    """``(table, data file name)`` -> the term index's files for that data file."""
+    found: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for uri in terms.file_uris():
+        parts = dict(unquote(p).split("=", 1) for p in uri.split("/") if "=" in p)
+        if index_ids is None or parts.get(PARTITION) in index_ids:
+            found[(parts.get(OF_TABLE, ""), parts.get(DATA_FILE, ""))].append(unquote(uri.removeprefix("file://")) if local else uri)
+    return found
 
 
 def _drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -1,0 +1,162 @@
+"""The term index of a Delta lake: every word said -> where, so search reads no segment text to count.
+
+Compaction writes it (``update_index``, called by ``lake_maintenance.compact_table`` for the
+``segments`` and ``words`` tables): for each current data file not yet indexed, one row per word
+(``schema.TERMS_SCHEMA``), normalised exactly as search compares words (``search_terms.normalise``,
+Python's own ``str.split``), timed exactly as search times it (``subtitles.segment_words``'s
+share of the segment), and sorted by term in small row groups, so a lookup of one term reads one
+or two row groups of each index file and Parquet statistics skip the rest.
+
+The index is partitioned by ``index_id``, ``of_table`` and ``data_file``: its partitions name the
+data files it covers. Data files never change (a refreshed video rewrites its file under a new
+name), so a reader trusts the index for the current files it covers and scans only the others
+(landed after the last compaction): search gives the same hits with a stale index, a partial one
+or none. Index partitions of data files that are no longer current are deleted here; each append
+is one Delta commit, so an interrupted indexing leaves whole partitions or none.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from urllib.parse import unquote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from deltalake import WriterProperties, write_deltalake
+
+from reelscribe.core.delta_lake import PARTITION, DeltaLake
+from reelscribe.core.schema import TERMS_SCHEMA, TERMS_TABLE
+from reelscribe.core.search_terms import normalise
+
+__all__ = [
+    "DATA_FILE", "INDEXED_TABLES", "OF_TABLE", "TERMS_TABLE", "IndexUpdate", "data_file_name", "postings", "update_index",
+]
+
+log = logging.getLogger(__name__)
+
+INDEXED_TABLES = ("segments", "words")
+OF_TABLE, DATA_FILE = "of_table", "data_file"
+PARTITIONS = [PARTITION, OF_TABLE, DATA_FILE]
+# Small row groups: a term's rows fill one or two of them, and statistics skip the others.
+INDEX_ROW_GROUP_ROWS = 16_384
+# Data files indexed per commit: bounds memory (~1.3 M rows a compacted 4 MB segments file).
+FILES_PER_COMMIT = 8
+_ORDINAL = {"segments": "segment", "words": "word"}
+
+
+@dataclass(frozen=True)
+class IndexUpdate:
+    """What one ``update_index`` did."""
+
+    indexed: int
+    dropped: int
+
+
+def data_file_name(uri: str) -> str:
+    """A data file's name as the index's ``data_file`` partition records it."""
+    return unquote(uri.rstrip("/").rsplit("/", 1)[-1])
+
+
+def update_index(lake: DeltaLake, of_table: str) -> IndexUpdate:
+    """Index the current files of ``of_table`` the index does not cover; drop partitions of gone files."""
+    data = lake.open(of_table)
+    if data is None:
+        return IndexUpdate(0, 0)
+    current = {data_file_name(uri): uri for uri in data.file_uris()}
+    terms = lake.open(TERMS_TABLE)
+    covered: set[str] = set()
+    if terms is not None:
+        covered = {p[DATA_FILE] for p in terms.partitions() if p.get(OF_TABLE) == of_table}
+    new = sorted(set(current) - covered)
+    for first in range(0, len(new), FILES_PER_COMMIT):
+        parts = [_file_postings(lake, of_table, name, current[name]) for name in new[first : first + FILES_PER_COMMIT]]
+        write_deltalake(
+            lake.table_uri(TERMS_TABLE),
+            pa.concat_tables(parts),
+            mode="append",
+            partition_by=PARTITIONS,
+            storage_options=lake.storage_options,
+            writer_properties=WriterProperties(compression="SNAPPY", max_row_group_size=INDEX_ROW_GROUP_ROWS),
+        )
+    gone = sorted(covered - set(current))
+    if gone and (terms := lake.open(TERMS_TABLE)) is not None:
+        listed = ", ".join(f"'{name}'" for name in gone)  # data file names: [-.\w] only
+        terms.delete(f"{OF_TABLE} = '{of_table}' AND {DATA_FILE} IN ({listed})")
+    if new or gone:
+        log.info("term index of %s: %d file(s) indexed, %d gone file(s) dropped", of_table, len(new), len(gone))
+    return IndexUpdate(len(new), len(gone))
+
+
+def _file_postings(lake: DeltaLake, of_table: str, name: str, uri: str) -> pa.Table:
+    columns = ["video_id", _ORDINAL[of_table], "start", "end", "value"] + (["segment"] if of_table == "words" else [])
+    if uri.startswith("file://"):
+        rows = pq.read_table(unquote(uri.removeprefix("file://")), columns=columns)
+    else:
+        rows = pq.read_table(lake.fs._strip_protocol(uri), columns=columns, filesystem=lake.fs)
+    index_id = next((unquote(p.split("=", 1)[1]) for p in uri.split("/") if p.startswith(f"{PARTITION}=")), "")
+    found = postings(rows, of_table)
+    n = found.num_rows
+    for column, value in ((PARTITION, index_id), (OF_TABLE, of_table), (DATA_FILE, name)):
+        found = found.append_column(pa.field(column, pa.string(), nullable=False), pa.array([value] * n, pa.string()))
+    return found
+
+
+def postings(rows: pa.Table, of_table: str) -> pa.Table:
+    """One ``TERMS_SCHEMA`` row per word of ``rows`` (a ``segments`` or ``words`` file's rows), sorted by term."""
+    ordinal_column = _ORDINAL[of_table]
+    rows = rows.take(pc.sort_indices(rows, [("video_id", "ascending"), (ordinal_column, "ascending")]))
+    videos = rows["video_id"].combine_chunks()
+    ordinals = rows[ordinal_column].to_numpy().astype(np.int64)
+    starts = rows["start"].to_numpy()
+    ends = rows["end"].to_numpy()
+    if of_table == "words":
+        pieces = rows["value"].combine_chunks()
+        parent = np.arange(len(rows), dtype=np.int64)
+        word_starts = starts
+        segments = rows["segment"].combine_chunks()
+    else:
+        split = pc.split_pattern_regex(rows["value"].combine_chunks(), _python_whitespace())
+        pieces = pc.list_flatten(split)
+        parent = pc.list_parent_indices(split).to_numpy().astype(np.int64)
+        lengths = pc.utf8_length(pieces).to_numpy().astype(np.int64)
+        before = np.concatenate([[0], np.cumsum(lengths)])  # characters before each piece
+        offsets = split.offsets.to_numpy().astype(np.int64)
+        done = before[:-1] - before[offsets[parent]]
+        totals = before[offsets[1:]] - before[offsets[:-1]]
+        total = np.where(totals == 0, 1, totals)[parent]
+        # subtitles._share, the same operations in the same order: the same float64 times.
+        word_starts = starts[parent] + (ends[parent] - starts[parent]) * done / total
+        segments = pa.array(ordinals[parent].astype(np.int32))
+    unique = pc.unique(pieces)
+    terms = pa.array([normalise(p) for p in unique.to_pylist()], pa.string()).take(pc.index_in(pieces, unique))
+    breaks = np.ones(len(rows), dtype=np.int64)  # a new video or a gap in the ordinals: not consecutive
+    if len(rows) > 1:
+        same_video = pc.equal(videos[1:], videos[:-1]).to_numpy(zero_copy_only=False)
+        breaks[1:] = ~(same_video & (ordinals[1:] == ordinals[:-1] + 1))
+    keep = pc.not_equal(terms, "").to_numpy(zero_copy_only=False)
+    kept = np.flatnonzero(keep)
+    positions = np.arange(len(kept), dtype=np.int64) + np.cumsum(breaks)[parent[kept]]
+    found = pa.table(
+        {
+            "term": terms.take(kept),
+            "video_id": videos.take(pa.array(parent[kept])),
+            "ordinal": pa.array(ordinals[parent[kept]].astype(np.int32)),
+            "segment": pa.array(segments).take(pa.array(kept)).cast(pa.int32()),
+            "position": pa.array(positions.astype(np.int32)),
+            "start": pa.array(np.asarray(word_starts, dtype=np.float64)[kept]),
+        },
+        schema=TERMS_SCHEMA,
+    )
+    return found.take(pc.sort_indices(found, [("term", "ascending"), ("video_id", "ascending"), ("position", "ascending")]))
+
+
+@lru_cache(maxsize=1)
+def _python_whitespace() -> str:
+    """An RE2 pattern of runs of what ``str.split()`` splits on (every ``isspace`` character)."""
+    spaces = "".join(f"\\x{{{c:x}}}" for c in range(sys.maxunicode + 1) if chr(c).isspace())
+    return f"[{spaces}]+"
