@@ -23,11 +23,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, PARTITION, DeltaLake
 from reelscribe.core.errors import LakeNotFound, NotInLake
@@ -53,9 +54,10 @@ class LakeReader:
     tables: frozenset[str] = frozenset()
     narrowed: tuple[str, ...] | None = None
     """The index ids read (``only_index``); ``None``: every index of the lake."""
-    indexed_files: dict[tuple[str, str], str] = field(default_factory=dict)
-    """``(table, data file name)`` -> its path, for the data files the term index covers (then
-    ``terms`` is in ``tables``, and ``<table>_unindexed`` views hold the rest); filled by ``make_views``."""
+    indexed_files: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """``(table, data file name)`` -> the file (a local path, or a dataset fragment on an object
+    store), for the data files the term index covers (then ``terms`` is in ``tables``, and
+    ``<table>_unindexed`` views hold the rest); filled by ``make_views``."""
 
     def __post_init__(self) -> None:
         self.tables = self.make_views(None)
@@ -167,7 +169,7 @@ class LakeReader:
         read from those data files only: ``(index_id, video_id, ordinal, start, end, value[, segment])``."""
         if not spans:
             return []
-        files = sorted({self.indexed_files[(table, s[0])] for s in spans})
+        files = list({s[0]: self.indexed_files[(table, s[0])] for s in spans}.values())
         wanted = pa.table(
             {
                 "index_id": [s[1] for s in spans],
@@ -178,18 +180,20 @@ class LakeReader:
         )
         ordinal = _ORDINAL[table]
         self.con.register("wanted_spans", wanted)
+        _files_view(self.con, "spanned_files", files)
         try:
             return self._rows(
                 f"""
                 select distinct r.index_id, r.video_id, r.{ordinal}, r.start, r."end", r.value{", r.segment" if table == "words" else ""}
-                from read_parquet($files, hive_partitioning = true, union_by_name = true, hive_types = {{'index_id': 'VARCHAR'}}) r
+                from spanned_files r
                 join wanted_spans w on r.index_id = w.index_id and r.video_id = w.video_id and r.{ordinal} between w.lo and w.hi
                 order by 1, 2, 3
                 """,
-                {"files": files},  # type: ignore[arg-type]
+                [],
             )
         finally:
             self.con.unregister("wanted_spans")
+            _drop_view(self.con, "spanned_files")
 
     def word_windows(self, needle: str, reach: int) -> list[tuple]:
         """Words within ``reach`` positions of a word containing ``needle`` (any case), of videos
@@ -299,8 +303,6 @@ def open_reader(out: str) -> LakeReader:
     if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
         delta = DeltaLake(out)
         tables = {name: table for name in (*_READ_TABLES, TERMS_TABLE) if (table := delta.open(name)) is not None}
-        if TERMS_TABLE in tables and not lake.is_local:
-            con.register_filesystem(lake.fs)  # the index and the files it does not cover are read by path
         indexed: dict[tuple[str, str], str] = {}
         return LakeReader(
             out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids, indexed), indexed_files=indexed
@@ -347,49 +349,75 @@ def _delta_views(
     # Tuple filters (a SQL predicate string leaves a thread behind in deltalake 1.6.6: delta_lake.py).
     partitions = None if index_ids is None else [(PARTITION, "in", list(index_ids))]
     data = {name: table for name, table in tables.items() if name != TERMS_TABLE}
-    paths: dict[str, list[str]] = {}
+    files: dict[str, list[Any]] = {}
     for name, table in data.items():
         _drop_view(con, name)
-        # Local file URIs come percent-encoded (a space as %20); DuckDB wants the path itself.
-        uris = table.file_uris(file_pruning_predicate=partitions)
-        paths[name] = [unquote(uri.removeprefix("file://")) for uri in uris] if local else list(uris)
-        if paths[name] and local:
-            _parquet_view(con, name, paths[name])
+        files[name] = _current_files(table, local, partitions)
+        if files[name] and local:
+            _parquet_view(con, name, files[name])
         else:  # on an object store, or a table with no file (of these indexes) yet
             con.register(name, table.to_pyarrow_dataset(file_pruning_predicate=partitions))
     indexed.clear()
     if TERMS_TABLE not in tables:
         return frozenset(data)
-    index = _index_files(tables[TERMS_TABLE], local, index_ids)
-    terms: list[str] = []
+    index = _by_data_file(_current_files(tables[TERMS_TABLE], local, partitions))
+    terms: list[Any] = []
     for name in (n for n in INDEXED_TABLES if n in data):
         _drop_view(con, f"{name}_unindexed")
         rest = []
-        for path in paths[name]:
-            if (found := index.get((name, data_file_name(path)))) is not None:
-                indexed[(name, data_file_name(path))] = path
+        for file in files[name]:
+            if (found := index.get((name, data_file_name(_path(file))))) is not None:
+                indexed[(name, data_file_name(_path(file)))] = file
                 terms.extend(found)
             else:
-                rest.append(path)
+                rest.append(file)
         if rest:
-            _parquet_view(con, f"{name}_unindexed", rest)
+            _files_view(con, f"{name}_unindexed", rest)
         else:
             con.execute(f'create view "{name}_unindexed" as select * from "{name}" where false')
     _drop_view(con, TERMS_TABLE)
     if not terms:
         indexed.clear()
         return frozenset(data)
-    _parquet_view(con, TERMS_TABLE, terms)
+    _files_view(con, TERMS_TABLE, terms)
     return frozenset({*data, TERMS_TABLE})
 
 
-def _index_files(terms: Any, local: bool, index_ids: Sequence[str] | None) -> dict[tuple[str, str], list[str]]:
+def _current_files(table: Any, local: bool, partitions: list | None) -> list[Any]:
+    """The table's current files: local paths (percent-decoded: a space, not %20, for DuckDB),
+    else its pyarrow dataset's fragments (read through delta-rs's own object-store client)."""
+    if local:
+        return [unquote(uri.removeprefix("file://")) for uri in table.file_uris(file_pruning_predicate=partitions)]
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=partitions)
+    return [_Fragment(f, dataset.schema) for f in dataset.get_fragments()]
+
+
+class _Fragment(NamedTuple):
+    """One file of a table on an object store, with the table's schema (partition columns too)."""
+
+    fragment: ds.ParquetFileFragment
+    schema: pa.Schema
+
+
+def _path(file: Any) -> str:
+    return file if isinstance(file, str) else file.fragment.path
+
+
+def _files_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Any]) -> None:
+    """``name`` as a view over some files of one table (``_current_files``'s)."""
+    if isinstance(files[0], str):
+        _parquet_view(con, name, files)
+    else:
+        first = files[0].fragment
+        con.register(name, ds.FileSystemDataset([f.fragment for f in files], files[0].schema, first.format, first.filesystem))
+
+
+def _by_data_file(files: list[Any]) -> dict[tuple[str, str], list[Any]]:
     """``(table, data file name)`` -> the term index's files for that data file."""
-    found: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for uri in terms.file_uris():
-        parts = dict(unquote(p).split("=", 1) for p in uri.split("/") if "=" in p)
-        if index_ids is None or parts.get(PARTITION) in index_ids:
-            found[(parts.get(OF_TABLE, ""), parts.get(DATA_FILE, ""))].append(unquote(uri.removeprefix("file://")) if local else uri)
+    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for file in files:
+        parts = dict(unquote(p).split("=", 1) for p in _path(file).split("/") if "=" in p)
+        found[(parts.get(OF_TABLE, ""), parts.get(DATA_FILE, ""))].append(file)
     return found
 
 
