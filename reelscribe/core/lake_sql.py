@@ -136,13 +136,15 @@ class LakeReader:
 
     def indexed_matches(self, wanted: list[str], *, without_words: bool) -> list[tuple]:
         """The phrase's occurrences in the data files the term index covers, by the index alone
-        (consecutive positions): ``(index_id, video_id, segment, start, of_table, data_file,
-        first ordinal, last ordinal)`` per distinct ``(index_id, video_id, segment, start)``;
-        ``without_words``: segment text only of videos the lake has no words for."""
+        (its words at consecutive positions): ``(index_id, video_id, position, of_table,
+        data_file, first word's ordinal and offset, last word's ordinal)``; ``without_words``:
+        segment text only of videos the lake has no words for."""
         keys = "index_id, of_table, data_file, video_id, p"
         last = len(wanted) - 1
+        first = 'ordinal as first_ordinal, "offset" as first_offset, '
         parts = [
-            f"t{i} as (select {'*, ' if i == 0 else ''}{'ordinal as last_ordinal, ' if i == last else ''}"
+            f"t{i} as (select {first if i == 0 else ''}"
+            f"{'ordinal as last_ordinal, ' if i == last else ''}"
             f"index_id, of_table, data_file, video_id, position - {i} as p from terms where term = $w{i})"
             for i in range(len(wanted))
         ]
@@ -156,10 +158,9 @@ class LakeReader:
         return self._rows(
             f"""
             with {", ".join(parts)}
-            select t0.index_id, t0.video_id, t0.segment, t0.start, any_value(t0.of_table), any_value(t0.data_file),
-                   min(t0.ordinal), max(t{last}.last_ordinal)
+            select distinct t0.index_id, t0.video_id, t0.p, t0.of_table, t0.data_file,
+                   t0.first_ordinal, t0.first_offset, t{last}.last_ordinal
             from t0 {joins} {only}
-            group by 1, 2, 3, 4
             """,
             {f"w{i}": w for i, w in enumerate(wanted)},  # type: ignore[arg-type]
         )

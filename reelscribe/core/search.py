@@ -77,11 +77,12 @@ def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) ->
             found[(key, match[0].segment, match[0].start)] = (key, match[0].start, lambda m=match: m)
 
     if TERMS_TABLE in reader.tables:  # the data files the term index covers: no text read to count
-        for index_id, video_id, segment, start, of_table, data_file, first, last in reader.indexed_matches(
+        # Ordered within a video by position, which is the order of time (rows are in spoken order).
+        for index_id, video_id, position, of_table, data_file, first, offset, last in reader.indexed_matches(
             wanted, without_words="words" in reader.tables
         ):
             key = (index_id, video_id)
-            found[(key, segment, start)] = (key, start, _Indexed(of_table, data_file, first, last, segment, start))
+            found[(key, "at", position)] = (key, position, _Indexed(of_table, data_file, first, offset, last))
     if "words" in reader.tables:
         for key, rows in _by_video(reader.word_windows(needle, reach)):
             for run in _consecutive([(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]):
@@ -126,14 +127,14 @@ def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) ->
 
 @dataclass(frozen=True)
 class _Indexed:
-    """A match the term index found: where to read its words when it is shown."""
+    """A match the term index found: its first word is word ``offset`` (empty ones not counted)
+    of row ``first`` of the data file, its last in row ``last``; read only if shown."""
 
     of_table: str
     data_file: str
     first: int
+    offset: int
     last: int
-    segment: int | None
-    start: float
 
 
 def _locate(
@@ -152,12 +153,12 @@ def _locate(
             run = [r for r in by_video.get(key, []) if hit.first <= r[2] <= hit.last]
             if table == "segments":
                 texts.update({(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in run})
-                words = segment_words((r[2], r[3], r[4], r[5]) for r in run)
+                words = [w for w in segment_words((r[2], r[3], r[4], r[5]) for r in run) if normalise(w.text)]
+                first = hit.offset  # the first row's words lead the run
             else:
-                words = [TimedWord(r[5], r[3], r[4], r[6]) for r in run]
-            located[(key, hit)] = next(
-                m for m in _matches(words, wanted) if m[0].start == hit.start and m[0].segment == hit.segment
-            )
+                words = [w for w in (TimedWord(r[5], r[3], r[4], r[6]) for r in run) if normalise(w.text)]
+                first = 0
+            located[(key, hit)] = words[first : first + len(wanted)]
     return located
 
 

@@ -3,8 +3,7 @@
 Compaction writes it (``update_index``, called by ``lake_maintenance.compact_table`` for the
 ``segments`` and ``words`` tables): for each current data file not yet indexed, one row per word
 (``schema.TERMS_SCHEMA``), normalised exactly as search compares words (``search_terms.normalise``,
-Python's own ``str.split``), timed exactly as search times it (``subtitles.segment_words``'s
-share of the segment), and sorted by term in small row groups, so a lookup of one term reads one
+Python's own ``str.split``), with its place among the video's words, and sorted by term in small row groups, so a lookup of one term reads one
 or two row groups of each index file and Parquet statistics skip the rest.
 
 The index is partitioned by ``index_id``, ``of_table`` and ``data_file``: its partitions name the
@@ -27,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from deltalake import WriterProperties, write_deltalake
+from deltalake import ColumnProperties, WriterProperties, write_deltalake
 
 from reelscribe.core.delta_lake import PARTITION, DeltaLake
 from reelscribe.core.schema import TERMS_SCHEMA, TERMS_TABLE
@@ -47,6 +46,10 @@ INDEX_ROW_GROUP_ROWS = 16_384
 # Data files indexed per commit: bounds memory (~1.3 M rows a compacted 4 MB segments file).
 FILES_PER_COMMIT = 8
 _ORDINAL = {"segments": "segment", "words": "word"}
+_DELTAS = ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")  # ascending ints
+_INDEX_WRITER = WriterProperties(
+    compression="ZSTD", max_row_group_size=INDEX_ROW_GROUP_ROWS, column_properties={"position": _DELTAS, "ordinal": _DELTAS}
+)
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def update_index(lake: DeltaLake, of_table: str) -> IndexUpdate:
             mode="append",
             partition_by=PARTITIONS,
             storage_options=lake.storage_options,
-            writer_properties=WriterProperties(compression="SNAPPY", max_row_group_size=INDEX_ROW_GROUP_ROWS),
+            writer_properties=_INDEX_WRITER,
         )
     gone = sorted(covered - set(current))
     if gone and (terms := lake.open(TERMS_TABLE)) is not None:
@@ -107,52 +110,49 @@ def _file_postings(lake: DeltaLake, of_table: str, name: str, uri: str) -> pa.Ta
 
 
 def postings(rows: pa.Table, of_table: str) -> pa.Table:
-    """One ``TERMS_SCHEMA`` row per word of ``rows`` (a ``segments`` or ``words`` file's rows), sorted by term."""
+    """One ``TERMS_SCHEMA`` row per word of ``rows`` (a ``segments`` or ``words`` file's rows),
+    sorted by term, then video and position."""
     ordinal_column = _ORDINAL[of_table]
     rows = rows.take(pc.sort_indices(rows, [("video_id", "ascending"), (ordinal_column, "ascending")]))
     videos = rows["video_id"].combine_chunks()
     ordinals = rows[ordinal_column].to_numpy().astype(np.int64)
-    starts = rows["start"].to_numpy()
-    ends = rows["end"].to_numpy()
-    if of_table == "words":
-        pieces = rows["value"].combine_chunks()
-        parent = np.arange(len(rows), dtype=np.int64)
-        word_starts = starts
-        segments = rows["segment"].combine_chunks()
+    values = rows["value"].combine_chunks()
+    if of_table == "words":  # one word a row: its whole value is the word
+        pieces, parent = values, np.arange(len(rows), dtype=np.int64)
     else:
-        split = pc.split_pattern_regex(rows["value"].combine_chunks(), _python_whitespace())
+        split = pc.split_pattern(values, " ")
+        unique = pc.unique(pc.list_flatten(split))
+        if any(len(p.split()) > 1 for p in unique.to_pylist()):  # tabs, newlines...: str.split's every space
+            split = pc.split_pattern_regex(values, _python_whitespace())
         pieces = pc.list_flatten(split)
         parent = pc.list_parent_indices(split).to_numpy().astype(np.int64)
-        lengths = pc.utf8_length(pieces).to_numpy().astype(np.int64)
-        before = np.concatenate([[0], np.cumsum(lengths)])  # characters before each piece
-        offsets = split.offsets.to_numpy().astype(np.int64)
-        done = before[:-1] - before[offsets[parent]]
-        totals = before[offsets[1:]] - before[offsets[:-1]]
-        total = np.where(totals == 0, 1, totals)[parent]
-        # subtitles._share, the same operations in the same order: the same float64 times.
-        word_starts = starts[parent] + (ends[parent] - starts[parent]) * done / total
-        segments = pa.array(ordinals[parent].astype(np.int32))
     unique = pc.unique(pieces)
-    terms = pa.array([normalise(p) for p in unique.to_pylist()], pa.string()).take(pc.index_in(pieces, unique))
-    breaks = np.ones(len(rows), dtype=np.int64)  # a new video or a gap in the ordinals: not consecutive
+    normalised = [normalise(p) for p in unique.to_pylist()]
+    which = pc.index_in(pieces, unique).to_numpy()
+    kept = np.flatnonzero(np.array([bool(n) for n in normalised], dtype=bool)[which])
+    distinct = sorted(set(normalised))
+    rank = {term: i for i, term in enumerate(distinct)}
+    term_of_piece = np.array([rank[n] for n in normalised], dtype=np.int64)[which[kept]]
+    # Positions: consecutive for consecutive words of a video; a new video or a gap in the
+    # ordinals skips one, so no phrase runs over it.
+    breaks = np.ones(len(rows), dtype=np.int64)
     if len(rows) > 1:
         same_video = pc.equal(videos[1:], videos[:-1]).to_numpy(zero_copy_only=False)
         breaks[1:] = ~(same_video & (ordinals[1:] == ordinals[:-1] + 1))
-    keep = pc.not_equal(terms, "").to_numpy(zero_copy_only=False)
-    kept = np.flatnonzero(keep)
-    positions = np.arange(len(kept), dtype=np.int64) + np.cumsum(breaks)[parent[kept]]
-    found = pa.table(
+    owner = parent[kept]
+    positions = np.arange(len(kept), dtype=np.int64) + np.cumsum(breaks)[owner]
+    first_of_row = np.searchsorted(owner, owner, side="left")  # owner is sorted: rows in order
+    order = np.argsort(term_of_piece, kind="stable")  # already by video and position within a term
+    return pa.table(
         {
-            "term": terms.take(kept),
-            "video_id": videos.take(pa.array(parent[kept])),
-            "ordinal": pa.array(ordinals[parent[kept]].astype(np.int32)),
-            "segment": pa.array(segments).take(pa.array(kept)).cast(pa.int32()),
-            "position": pa.array(positions.astype(np.int32)),
-            "start": pa.array(np.asarray(word_starts, dtype=np.float64)[kept]),
+            "term": pa.array(distinct, pa.string()).take(pa.array(term_of_piece[order])),
+            "video_id": videos.take(pa.array(owner[order])),
+            "ordinal": pa.array(ordinals[owner[order]].astype(np.int32)),
+            "offset": pa.array((np.arange(len(kept)) - first_of_row)[order].astype(np.int32)),
+            "position": pa.array(positions[order].astype(np.int32)),
         },
         schema=TERMS_SCHEMA,
     )
-    return found.take(pc.sort_indices(found, [("term", "ascending"), ("video_id", "ascending"), ("position", "ascending")]))
 
 
 @lru_cache(maxsize=1)
