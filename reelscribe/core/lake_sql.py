@@ -138,32 +138,59 @@ class LakeReader:
         """The phrase's occurrences in the data files the term index covers, by the index alone
         (its words at consecutive positions): ``(index_id, video_id, position, of_table,
         data_file, first word's ordinal and offset, last word's ordinal)``; ``without_words``:
-        segment text only of videos the lake has no words for."""
-        keys = "index_id, of_table, data_file, video_id, p"
-        last = len(wanted) - 1
-        first = 'ordinal as first_ordinal, "offset" as first_offset, '
-        parts = [
-            f"t{i} as (select {first if i == 0 else ''}"
-            f"{'ordinal as last_ordinal, ' if i == last else ''}"
-            f"index_id, of_table, data_file, video_id, position - {i} as p from terms where term = $w{i})"
-            for i in range(len(wanted))
-        ]
-        joins = " ".join(f"join t{i} using ({keys})" for i in range(1, len(wanted)))
+        segment text only of videos the lake has no words for.
+
+        The longest word's rows first (the likely rarest: a few row groups), then each other
+        word keeps only the candidates it continues: every step joins the small candidate set
+        against one word's rows, so a common word costs a read of its rows, never a big join."""
+        n, last = len(wanted), len(wanted) - 1
+        rarest = max(range(n), key=lambda i: len(wanted[i]))
+
+        def carried(i: int, word: str) -> str:
+            """The columns a step keeps: the first and last word's ordinals from their own rows."""
+            return (
+                f"{word}.ordinal as first_ordinal, {word}.\"offset\" as first_offset, " if i == 0
+                else "c.first_ordinal, c.first_offset, " if word == "t" else "null::int as first_ordinal, null::int as first_offset, "
+            ) + (f"{word}.ordinal as last_ordinal" if i == last else "c.last_ordinal" if word == "t" else "null::int as last_ordinal")
+
+        candidates = self.con.sql(
+            f"select index_id, of_table, data_file, video_id, position - {rarest} as p, {carried(rarest, 'terms')} "
+            "from terms where term = $word",
+            params={"word": wanted[rarest]},
+        ).to_arrow_table()
+        for i in sorted(set(range(n)) - {rarest}, key=lambda i: -len(wanted[i])):
+            if not candidates.num_rows:
+                break
+            self.con.register("phrase_candidates", candidates)
+            try:
+                candidates = self.con.sql(
+                    f"""
+                    select c.index_id, c.of_table, c.data_file, c.video_id, c.p, {carried(i, "t")}
+                    from phrase_candidates c join (select * from terms where term = $word) t
+                    on t.index_id = c.index_id and t.of_table = c.of_table and t.data_file = c.data_file
+                       and t.video_id = c.video_id and t.position = c.p + {i}
+                    """,
+                    params={"word": wanted[i]},
+                ).to_arrow_table()
+            finally:
+                self.con.unregister("phrase_candidates")
+        if not candidates.num_rows:
+            return []
         only = (
-            "where t0.of_table = 'words' or (t0.index_id, t0.video_id) in "
+            "where of_table = 'words' or (index_id, video_id) in "
             "(select index_id, video_id from videos where coalesce(word_count, 0) = 0)"
             if without_words
             else ""
         )
-        return self._rows(
-            f"""
-            with {", ".join(parts)}
-            select distinct t0.index_id, t0.video_id, t0.p, t0.of_table, t0.data_file,
-                   t0.first_ordinal, t0.first_offset, t{last}.last_ordinal
-            from t0 {joins} {only}
-            """,
-            {f"w{i}": w for i, w in enumerate(wanted)},  # type: ignore[arg-type]
-        )
+        self.con.register("phrase_candidates", candidates)
+        try:
+            return self._rows(
+                "select distinct index_id, video_id, p, of_table, data_file, first_ordinal, first_offset, last_ordinal "
+                f"from phrase_candidates {only}",
+                [],
+            )
+        finally:
+            self.con.unregister("phrase_candidates")
 
     def indexed_rows(self, table: str, spans: list[tuple[str, str, str, int, int]]) -> list[tuple]:
         """The rows of ``table`` in each ``(data_file, index_id, video_id, first, last ordinal)``,
