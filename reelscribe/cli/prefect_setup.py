@@ -1,0 +1,60 @@
+"""The Prefect set-up of a CLI command, scoped to the command: nothing is left in ``os.environ``.
+
+Prefect's own settings go through its own idiom, ``temporary_settings`` (a settings context): the
+temporary Prefect server it starts gets them too, as its child's environment
+(``SubprocessASGIServer`` passes ``to_environment_variables``), and the start-up timeout is read
+when that server starts, inside the context. They are defaults, so a user's ``PREFECT_*``
+variables or profile still win.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+DO_NOT_TRACK = "DO_NOT_TRACK"
+EPHEMERAL_STARTUP_TIMEOUT_S = 180
+"""A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default."""
+
+
+@contextmanager
+def no_usage_data() -> Iterator[None]:
+    """Prefect's SDK telemetry off for the command, and back as it was after.
+
+    The one variable set here: Prefect reads ``DO_NOT_TRACK`` only from the process environment
+    (``prefect/_internal/analytics/enabled.py``; there is no setting), at import and in the
+    temporary server's child, which inherits it. Without it a terminal may get Prefect's "collects
+    anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
+    """
+    if os.environ.get(DO_NOT_TRACK) is not None:
+        yield
+        return
+    os.environ[DO_NOT_TRACK] = "1"
+    try:
+        yield
+    finally:
+        os.environ.pop(DO_NOT_TRACK, None)
+
+
+@contextmanager
+def prefect_settings(*, logging_level: str | None = None) -> Iterator[None]:
+    """Run a flow under the CLI's Prefect defaults: no server analytics, a patient temporary
+    server start, and ``logging_level`` (``None``: Prefect's own) for Prefect's loggers."""
+    from prefect.logging.configuration import setup_logging
+    from prefect.settings import temporary_settings
+
+    defaults: dict[str, object] = {
+        "server.analytics_enabled": False,
+        "server.ephemeral.startup_timeout_seconds": EPHEMERAL_STARTUP_TIMEOUT_S,
+    }
+    if logging_level:
+        defaults["logging.level"] = logging_level
+    try:
+        with temporary_settings(set_defaults=defaults):
+            # Prefect set its loggers' levels at import, from the settings then; it re-applies
+            # them the same way after entering a profile (prefect/cli/_app.py).
+            setup_logging()
+            yield
+    finally:
+        setup_logging()
