@@ -9,6 +9,8 @@ variables or profile still win.
 
 from __future__ import annotations
 
+import atexit
+import logging
 import os
 from contextlib import contextmanager
 from typing import Iterator
@@ -57,4 +59,13 @@ def prefect_settings(*, logging_level: str | None = None) -> Iterator[None]:
             setup_logging()
             yield
     finally:
-        setup_logging()
+        setup_logging()  # the levels of the settings outside, for whatever the caller runs next
+        if logging_level:
+            # A temporary Prefect server started by the run stops at exit and logs it; the quiet
+            # command ends without that line. Exit hooks run last-registered first: before Prefect's.
+            atexit.unregister(_quiet_prefect_at_exit)
+            atexit.register(_quiet_prefect_at_exit, logging_level)
+
+
+def _quiet_prefect_at_exit(level: str) -> None:
+    logging.getLogger("prefect").setLevel(level)
