@@ -12,6 +12,7 @@ from __future__ import annotations
 import atexit
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -22,14 +23,16 @@ EPHEMERAL_STARTUP_TIMEOUT_S = 180
 
 @contextmanager
 def no_usage_data() -> Iterator[None]:
-    """Prefect's SDK telemetry off for the command, and back as it was after.
+    """Prefect's SDK telemetry off for a command on a terminal, and back as it was after.
 
-    The one variable set here: Prefect reads ``DO_NOT_TRACK`` only from the process environment
-    (``prefect/_internal/analytics/enabled.py``; there is no setting), at import and in the
-    temporary server's child, which inherits it. Without it a terminal may get Prefect's "collects
-    anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
+    The one variable ever set, and only where Prefect's telemetry acts at all (a terminal:
+    ``_is_interactive_terminal`` in ``prefect/_internal/analytics``): Prefect reads
+    ``DO_NOT_TRACK`` only from the process environment (there is no setting), at import and in
+    the temporary server's child, which inherits it. Without it a terminal may get Prefect's
+    "collects anonymous usage data" notice, the temporary server's even in the middle of the
+    progress bar. In a pipe, or called in-process with captured output, nothing is set.
     """
-    if os.environ.get(DO_NOT_TRACK) is not None:
+    if os.environ.get(DO_NOT_TRACK) is not None or not _on_a_terminal():
         yield
         return
     os.environ[DO_NOT_TRACK] = "1"
@@ -37,6 +40,13 @@ def no_usage_data() -> Iterator[None]:
         yield
     finally:
         os.environ.pop(DO_NOT_TRACK, None)
+
+
+def _on_a_terminal() -> bool:
+    try:
+        return sys.stdout.isatty() or sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed streams
+        return False
 
 
 @contextmanager
