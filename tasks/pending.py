@@ -19,7 +19,7 @@ from reelscribe.core.upload_path import status_now
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 from reelscribe.tasks.upload import Uploaded
 
 
@@ -50,10 +50,9 @@ def record_submission(
     """
     if uploaded.already_landed:
         return None
-    use_storage_block(storage_block)
     now = time.time()
     job_id = uploaded.video_id if uploaded.upload == "assets" else uploaded.task_id
-    kept = PendingStore(out).add(PendingSubmission(
+    kept = PendingStore(out, **store_options(storage_block).of(out)).add(PendingSubmission(
         job_id=job_id, path=uploaded.upload, index_id=index_id, source=uploaded.source.uri,
         source_kind=uploaded.source.kind, content_sha256=uploaded.content_sha256, video_id=uploaded.video_id,
         asset_id=uploaded.asset_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
@@ -69,15 +68,13 @@ def record_submission(
 
 @task(name="find-submission", task_run_name="find-{job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def find_submission(out: str, job_id: str, storage_block: str | None = None) -> PendingSubmission | None:
-    use_storage_block(storage_block)
-    return PendingStore(out).get(job_id)
+    return PendingStore(out, **store_options(storage_block).of(out)).get(job_id)
 
 
 @task(name="overdue-submissions", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def overdue_submissions(out: str, storage_block: str | None = None) -> list[PendingSubmission]:
     """The submissions past their deadline, whose webhook never came."""
-    use_storage_block(storage_block)
-    store = PendingStore(out)
+    store = PendingStore(out, **store_options(storage_block).of(out))
     pending = store.all()
     due = [s for s in pending if s.is_due(store.clock())]
     get_run_logger().info("%d of %d pending submissions in %s are past their deadline", len(due), len(pending), out)
@@ -94,11 +91,10 @@ def poll_once(settings: Settings, submission: PendingSubmission) -> Task | Index
 @task(name="is-landed", task_run_name="is-landed-{submission.job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def is_landed(out: str, submission: PendingSubmission, storage_block: str | None = None) -> bool:
     """Whether the submission's content already landed in its index (a duplicate completion, another run)."""
-    use_storage_block(storage_block)
-    return submission.content_sha256 in open_lake(out, submission.table_format).landed_hashes(submission.index_id)
+    lake = open_lake(out, submission.table_format, **store_options(storage_block).of(out))
+    return submission.content_sha256 in lake.landed_hashes(submission.index_id)
 
 
 @task(name="forget-submission", task_run_name="forget-{job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def forget_submission(out: str, job_id: str, storage_block: str | None = None) -> None:
-    use_storage_block(storage_block)
-    PendingStore(out).remove(job_id)
+    PendingStore(out, **store_options(storage_block).of(out)).remove(job_id)

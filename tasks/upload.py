@@ -17,7 +17,7 @@ from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,14 @@ def upload_video(
     object-store video as a presigned URL the API fetches (``reelscribe.core.handoff``).
     """
     logger = get_run_logger()
-    use_storage_block(storage_block)
-    sha256 = content_sha256 or hash_content(source)
+    store = store_options(storage_block)
+    sha256 = content_sha256 or hash_content(source, store)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Uploaded(source, sha256, None, None, already_landed=True)
     with TwelveLabsClient(settings) as client:
-        sent = sent_as(source, hand_off, settings.hand_off_expiry_s)
-        done = submit(client, index_id, sent, sha256, upload, claims=ClaimStore(out), options=options)
+        sent = sent_as(source, hand_off, settings.hand_off_expiry_s, store)
+        done = submit(client, index_id, sent, sha256, upload, claims=ClaimStore(out, **store.of(out)), options=options, store=store)
     verb = "found existing" if done.reused else "created"
     what = f"task {done.task_id}" if upload == "tasks" else f"indexed asset of asset {done.asset_id}"
     logger.info("%s: %s %s (video %s)", source.name, verb, what, done.video_id)

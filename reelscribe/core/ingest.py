@@ -30,6 +30,7 @@ from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, Transient
 from reelscribe.core.models import Index, Task, TaskStatus
 from reelscribe.core.retry import retrying
 from reelscribe.core.sources import VideoSource, open_source
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +132,7 @@ def submit_video(
     *,
     claims: ClaimStore,
     sleep: Callable[[float], None] = time.sleep,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Submitted:
     """Find or create the indexing task of ``source`` in ``index_id``.
 
@@ -140,11 +142,12 @@ def submit_video(
     worker died (prefect#15442) likewise finds the task its first run created.
     """
     with claims.hold(index_id, sha256):
-        return _find_or_create(client, index_id, source, sha256, sleep)
+        return _find_or_create(client, index_id, source, sha256, sleep, store)
 
 
 def _find_or_create(
-    client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None]
+    client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None],
+    store: StoreOptions,
 ) -> Submitted:
     # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
     name = legacy_name(source) if source.kind == "url" else upload_name(source, sha256)
@@ -154,7 +157,7 @@ def _find_or_create(
     metadata = {META_SHA256: sha256, META_SOURCE: source.name}
     task, reused = create_once(
         client,
-        lambda: _post(client, index_id, source, name, metadata),
+        lambda: _post(client, index_id, source, name, metadata, store),
         lambda: find_task_for(client, index_id, sha256, name),
         what=f"upload of {source.name}",
         sleep=sleep,
@@ -162,10 +165,10 @@ def _find_or_create(
     return Submitted(task.id, task.video_id, reused=reused)
 
 
-def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict):
+def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict, store: StoreOptions):
     if source.kind == "url":
         return client.create_task(index_id, video_url=source.uri, user_metadata=metadata)
-    with open_source(source) as stream:
+    with open_source(source, store) as stream:
         return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
 
 

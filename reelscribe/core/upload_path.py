@@ -19,6 +19,7 @@ from reelscribe.core.ingest import submit_video
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import UPLOAD_CHOICES, UploadChoice
 from reelscribe.core.sources import VideoSource
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_indexed, wait_until_indexed
 
 UploadPath = Literal["assets", "tasks"]
@@ -81,18 +82,19 @@ def submit(
     *,
     claims: ClaimStore,
     options: WaitOptions = WaitOptions(),
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Submission:
     """Step 1 on either path, exactly once (see ``reelscribe.core.ingest`` and ``reelscribe.core.assets``).
 
-    Under ``claims``, which every machine landing the same lake sees.
+    Under ``claims``, which every machine landing the same lake sees; an object-store source is read with ``store``'s options.
     """
     if path == "assets":
         done = submit_asset(
             client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options,
-            hold=claims.hold,
+            hold=claims.hold, store=store,
         )
         return Submission("assets", None, done.indexed_asset_id, done.asset_id, done.reused)
-    task = submit_video(client, index_id, source, sha256, claims=claims)
+    task = submit_video(client, index_id, source, sha256, claims=claims, store=store)
     return Submission("tasks", task.task_id, task.video_id, None, task.reused)
 
 
