@@ -52,11 +52,12 @@ from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.plan import Plan
 from reelscribe.core.sources import VideoSource, discover
+from reelscribe.core.stores import StoreOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.select import select_videos
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
 # ``discover`` words every "this place holds no videos" problem this way; for a watched
@@ -105,8 +106,7 @@ def transcribe_new_videos(
     bounds = checked_bounds(max_videos, max_video_minutes)
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
-    use_storage_block(storage_block)
-    found = _discover(source)
+    found = _discover(source, store_options(storage_block))
     index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
     plan = select_videos(found, landed, out, bounds, table_format, storage_block) if found else Plan(())
     sending = plan.to_send
@@ -133,9 +133,9 @@ def _headline(plan: Plan, source: str) -> str:
     return f"{sent} new video{'' if sent == 1 else 's'} in {source} ({plan.counts['landed']} already landed{extra}){minutes}"
 
 
-def _discover(source: str) -> list[VideoSource]:
-    """The videos under ``source``; none when it holds none yet. Raises if it cannot be right."""
-    found, problems = discover([source], relative_to=deployment_clone())
+def _discover(source: str, store: StoreOptions) -> list[VideoSource]:
+    """The videos under ``source`` (listed with ``store``'s options); none when it holds none yet. Raises if it cannot be right."""
+    found, problems = discover([source], relative_to=deployment_clone(), store=store)
     for problem in problems:
         if isinstance(problem.error, NoVideosFound):
             get_run_logger().info("%s: no videos there yet (%s)", source, problem.message)

@@ -37,7 +37,6 @@ from reelscribe.flows.transcribe import finish
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.land import commit_landed, land_transcription
 from reelscribe.tasks.pending import find_submission, forget_submission, is_landed, overdue_submissions, poll_once
-from reelscribe.tasks.storage import use_storage_block
 
 SUMMARY_KEY = "land-indexed-summary"
 
@@ -66,7 +65,6 @@ def land_indexed(
     """
     logger = get_run_logger()
     settings = resolve_settings(api_url, credentials_block)
-    use_storage_block(storage_block)
     if completion is None:
         due = overdue_submissions(out, storage_block)
         reports = [_settle(s, poll_once(settings, s, return_state=True), settings, out, storage_block) for s in due]

@@ -22,8 +22,10 @@ def task_runner(dask: str | None, max_concurrency: int) -> TaskRunner:
     """``ThreadPoolTaskRunner`` without ``dask``; else a ``DaskTaskRunner`` on that scheduler.
 
     ``dask="local"`` starts a ``LocalCluster`` of ``LOCAL_WORKERS`` processes with
-    ``max_concurrency`` threads in all (the tasks mostly wait on the network). On an existing
-    cluster, its workers' threads decide how many videos are in flight.
+    ``max_concurrency`` threads in all (the tasks mostly wait on the network), which get this
+    process's Prefect settings (a caller's ``temporary_settings`` too) as their environment, as
+    Prefect's temporary server does. On an existing cluster, its workers' threads decide how many
+    videos are in flight.
     """
     if not dask:
         return ThreadPoolTaskRunner(max_workers=max_concurrency)
@@ -33,7 +35,8 @@ def task_runner(dask: str | None, max_concurrency: int) -> TaskRunner:
     if dask == LOCAL:
         threads = max(1, math.ceil(max_concurrency / LOCAL_WORKERS))
         return DaskTaskRunner(
-            cluster_kwargs={"n_workers": LOCAL_WORKERS, "threads_per_worker": threads, "processes": True, "dashboard_address": None}
+            cluster_kwargs={"n_workers": LOCAL_WORKERS, "threads_per_worker": threads, "processes": True, "dashboard_address": None,
+                            "env": get_current_settings().to_environment_variables(exclude_unset=True)}
         )
     if not dask.startswith(("tcp://", "tls://", "ws://", "wss://", "inproc://")):
         raise ConfigError(f"dask {dask!r}: give a scheduler address like tcp://host:8786, or 'local'")

@@ -51,7 +51,7 @@ from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commi
 from reelscribe.core.plan import Bounds, Plan
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
-from reelscribe.core.waiting import WaitMode, WaitOptions
+from reelscribe.core.waiting import WaitHistory, WaitMode, WaitOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
@@ -60,7 +60,7 @@ from reelscribe.tasks.pending import record_submission
 from reelscribe.tasks.progress import batch_found
 from reelscribe.tasks.select import select_videos
 from reelscribe.tasks.upload import choose_upload_path, upload_video
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 from reelscribe.tasks.wait import wait_for_indexing
 
 SUMMARY_KEY = "transcribe-videos-summary"
@@ -132,8 +132,7 @@ def transcribe_videos(
     bounds = checked_bounds(max_videos, max_video_minutes)
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
-    use_storage_block(storage_block)
-    found, problems = discover(sources, relative_to=deployment_clone())
+    found, problems = discover(sources, relative_to=deployment_clone(), store=store_options(storage_block))
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
@@ -198,7 +197,7 @@ def transcribe_each(
     step. In a Delta lake the land steps stage their videos and this flow commits them in batches as
     they finish (``commit_as_landed``).
     """
-    options = WaitOptions(max_wait=max_wait_seconds)
+    options = WaitOptions(max_wait=max_wait_seconds, history=WaitHistory())
     path = choose_upload_path(settings, upload)
     store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
     shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
@@ -218,7 +217,7 @@ def transcribe_each(
             )
             wait_for([*uploads, *recorded])
             reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]
-            return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+            return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format, storage_block)
         readies = runner.map(
             wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), "path": unmapped(path), **shared}
         )
@@ -236,11 +235,12 @@ def transcribe_each(
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
     ]
-    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format)
+    return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format, storage_block)
 
 
 def with_landed_video_ids(
-    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat
+    reports: list[VideoReport], uploads: list[State], out: str, index: str, table_format: TableFormat,
+    storage_block: str | None = None,
 ) -> list[VideoReport]:
     """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
     hashes = {
@@ -249,7 +249,7 @@ def with_landed_video_ids(
     }
     if not hashes:
         return reports
-    landed = open_lake(out, table_format).landed(index)
+    landed = open_lake(out, table_format, **store_options(storage_block).of(out)).landed(index)
     return [
         replace(report, video_id=landed[hashes[i]].video_id) if i in hashes and hashes[i] in landed else report
         for i, report in enumerate(reports)

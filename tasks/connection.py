@@ -6,18 +6,22 @@ from pydantic import SecretStr
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.settings import API_KEY_ENV, BASE_URL_ENV, DEFAULT_BASE_URL, Environment, Settings
+from reelscribe.tasks.run_context import RunContext
 
 
 def resolve_settings(api_url: str | None, credentials_block: str | None) -> Settings:
     """Settings from a block (``secret/<name>`` or ``twelve-labs-credentials/<name>``), else the env.
 
-    Order: the block's key (and its URL unless ``api_url`` is given), then ``TWELVE_LABS_API_KEY``
+    Order: the block's key (and its URL unless ``api_url`` is given), then the key the caller
+    handed the run (``RunContext.api_key``: the CLI's embedded server), then ``TWELVE_LABS_API_KEY``
     and ``TWELVELABS_BASE_URL``. The key is loaded at run time, so it never sits in a deployment's
     parameters.
     """
     if credentials_block:
         return _from_block(credentials_block, api_url)
-    settings = Settings.from_env(api_url=api_url)
+    context = RunContext.get()
+    handed = context.api_key if context is not None else None
+    settings = Settings.from_env(api_url=api_url, api_key=handed.get_secret_value() if handed else None)
     if settings is None:
         raise ConfigError(
             f"no API configured: pass api_url and a credentials block, or set {BASE_URL_ENV} and "

@@ -14,7 +14,7 @@ from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_
 from reelscribe.core.stores import check_lake
 from reelscribe.core.settings import Settings
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @task(name="prepare-index", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
@@ -37,9 +37,9 @@ def prepare_index(
     videos staged but never committed are committed. The landed read's duration is logged:
     it is what a "nothing new" run mostly costs.
     """
-    use_storage_block(storage_block)
-    check_lake(out)
-    lake = open_lake(out, table_format)
+    store = store_options(storage_block).of(out)
+    check_lake(out, **store)
+    lake = open_lake(out, table_format, **store)
     if index_id is not None:
         validate_partition_id(index_id, "index_id")  # an unsafe id is refused before any request
     with TwelveLabsClient(settings) as client:

@@ -23,7 +23,7 @@ from reelscribe.core.transcripts import retrieve_and_land
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @dataclass(frozen=True)
@@ -72,10 +72,10 @@ def land_transcription(
         wait=options,
         index_name=index_name,
     )
-    use_storage_block(storage_block)
     staged = commits_in_batches(table_format)
+    lake = open_lake(out, table_format, **store_options(storage_block).of(out))
     with TwelveLabsClient(settings) as client:
-        video_id, landed = retrieve_and_land(client, open_lake(out, table_format), path, request)
+        video_id, landed = retrieve_and_land(client, lake, path, request)
     extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
     get_run_logger().info(
         "%s: %s %d segments%s of video %s", uploaded.source.name, "staged" if staged else "landed",
@@ -93,7 +93,6 @@ def commit_landed(out: str, index_id: str, video_ids: list[str], storage_block: 
     video another run committed first is simply not found staged). Retried as a step only after a
     transient failure; the store's own faults are retried inside delta-rs (``core/stores.py``).
     """
-    use_storage_block(storage_block)
-    committed = open_lake(out, "delta").commit(index_id, video_ids)
+    committed = open_lake(out, "delta", **store_options(storage_block).of(out)).commit(index_id, video_ids)
     get_run_logger().info("committed %d of %d staged videos to %s", len(committed), len(video_ids), out)
     return committed

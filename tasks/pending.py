@@ -18,7 +18,7 @@ from reelscribe.core.settings import Settings
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @task(
@@ -49,9 +49,8 @@ def record_submission(
     """
     if uploaded.already_landed:
         return None
-    use_storage_block(storage_block)
     now = time.time()
-    kept = PendingStore(out).add(PendingSubmission(
+    kept = PendingStore(out, **store_options(storage_block).of(out)).add(PendingSubmission(
         uploaded, path, index_id=index_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
         index_name=index_name, start=start, end=end, table_format=table_format, refresh=refresh,
     ))
@@ -65,15 +64,13 @@ def record_submission(
 
 @task(name="find-submission", task_run_name="find-{job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def find_submission(out: str, job_id: str, storage_block: str | None = None) -> PendingSubmission | None:
-    use_storage_block(storage_block)
-    return PendingStore(out).get(job_id)
+    return PendingStore(out, **store_options(storage_block).of(out)).get(job_id)
 
 
 @task(name="overdue-submissions", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def overdue_submissions(out: str, storage_block: str | None = None) -> list[PendingSubmission]:
     """The submissions past their deadline, whose webhook never came."""
-    use_storage_block(storage_block)
-    store = PendingStore(out)
+    store = PendingStore(out, **store_options(storage_block).of(out))
     pending = store.all()
     due = [s for s in pending if s.is_due(store.clock())]
     get_run_logger().info("%d of %d pending submissions in %s are past their deadline", len(due), len(pending), out)
@@ -90,11 +87,10 @@ def poll_once(settings: Settings, submission: PendingSubmission) -> Job:
 @task(name="is-landed", task_run_name="is-landed-{submission.job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def is_landed(out: str, submission: PendingSubmission, storage_block: str | None = None) -> bool:
     """Whether the submission's content already landed in its index (a duplicate completion, another run)."""
-    use_storage_block(storage_block)
-    return submission.submission.content_sha256 in open_lake(out, submission.table_format).landed_hashes(submission.index_id)
+    lake = open_lake(out, submission.table_format, **store_options(storage_block).of(out))
+    return submission.submission.content_sha256 in lake.landed_hashes(submission.index_id)
 
 
 @task(name="forget-submission", task_run_name="forget-{job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def forget_submission(out: str, job_id: str, storage_block: str | None = None) -> None:
-    use_storage_block(storage_block)
-    PendingStore(out).remove(job_id)
+    PendingStore(out, **store_options(storage_block).of(out)).remove(job_id)

@@ -1,39 +1,21 @@
-"""In-process progress for the terminal: task state hooks tick a listener the CLI registers.
+"""In-process progress for the terminal: task state hooks tick the sink of the caller's ``RunContext``.
 
 Each video ends exactly once: a failed upload, a failed wait, or a finished land (completed or
-failed). Hooks run in the flow's process, so a listener is a plain callable
-``listener(event, count)``: ``found`` with the batch's size (the bar's total; again, smaller,
-once the plan has deferred some), then ``done`` or ``failed`` once per video sent. With none registered (a deployment run) they do nothing.
+failed). Hooks run where the task runs: in the flow's process they find the ``RunContext`` the
+CLI entered, and call its ``progress(event, count)``: ``found`` with the batch's size (the bar's
+total; again, smaller, once the plan has deferred some), then ``done`` or ``failed`` once per
+video sent. With no sink (a deployment run, a Dask worker) they do nothing.
 """
 
 from __future__ import annotations
 
-import threading
-from typing import Callable
-
-Listener = Callable[[str, int], None]
-_listeners: list[Listener] = []
-_lock = threading.Lock()
-
-
-def add_listener(listener: Listener) -> Callable[[], None]:
-    """Register ``listener(event, count)``; returns a function that removes it."""
-    with _lock:
-        _listeners.append(listener)
-    return lambda: _remove(listener)
-
-
-def _remove(listener: Listener) -> None:
-    with _lock:
-        if listener in _listeners:
-            _listeners.remove(listener)
+from reelscribe.tasks.run_context import RunContext
 
 
 def _notify(event: str, count: int = 1) -> None:
-    with _lock:
-        listeners = list(_listeners)
-    for listener in listeners:
-        listener(event, count)
+    context = RunContext.get()
+    if context is not None and context.progress is not None:
+        context.progress(event, count)
 
 
 def batch_found(count: int) -> None:

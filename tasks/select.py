@@ -9,7 +9,7 @@ from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.plan import Bounds, Plan, make_plan
 from reelscribe.core.sources import VideoSource
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @task(name="select-new-videos", task_run_name="select-new-videos", cache_policy=NO_CACHE)
@@ -24,9 +24,9 @@ def select_videos(
     """The run's plan; the identities it had to hash are recorded in the lake's state at once
     (a state row says only what bytes an identity had, true whether or not the video lands)."""
     logger = get_run_logger()
-    use_storage_block(storage_block)
-    lake = open_lake(out, table_format)
-    plan = make_plan(found, landed, lake.seen_sources(), bounds)
+    store = store_options(storage_block)
+    lake = open_lake(out, table_format, **store.of(out))
+    plan = make_plan(found, landed, lake.seen_sources(), bounds, store=store)
     if plan.without_identity:
         logger.warning(
             "%d source(s) have no usable identity in their store's listing (no size, no modification time or ETag): "

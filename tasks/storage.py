@@ -4,21 +4,23 @@ A worker machine may have no AWS set-up of its own. The flow names a block: firs
 blocks Prefect users already keep AWS credentials in, from ``prefect-aws`` (``aws-credentials/<name>``,
 or ``s3-bucket/<name>`` for its credentials); or reelscribe's own ``reelscribe-object-store/<name>``,
 kept so deployments that name one keep working. Each task that touches the store loads it where it runs
-(the flow's process or a Dask worker) and makes its values the defaults of every ``s3://``
-filesystem there (``fsspec.config.conf``). So the secret never is a parameter, never crosses to
-a worker in a task's arguments, and the core code keeps using plain URLs. Without a block, the
-standard AWS chain applies (``AWS_*`` variables, ``AWS_PROFILE``, config files, instance roles).
+(the flow's process or a Dask worker, ``store_options``) and hands its values to every
+filesystem it opens there (``StoreOptions``: s3fs's arguments, which ``DeltaLake`` translates for
+delta-rs, and pyarrow reads through those filesystems). So the secret never is a parameter,
+never crosses to a worker in a task's arguments, and no process-wide default is written.
+Without a block, the standard AWS chain applies (``AWS_*`` variables, ``AWS_PROFILE``, config
+files, instance roles).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import fsspec.config
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from reelscribe.core.errors import ConfigError
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 
 SLUG_PREFIX = "reelscribe-object-store/"
 AWS_CREDENTIALS = "aws-credentials/"
@@ -102,7 +104,6 @@ def storage_options(slug: str) -> dict[str, Any]:
     )
 
 
-def use_storage_block(slug: str | None) -> None:
-    """Make the block's credentials the default of every ``s3://`` filesystem in this process."""
-    if slug:
-        fsspec.config.conf["s3"] = storage_options(slug)
+def store_options(slug: str | None) -> StoreOptions:
+    """The options of the run's ``s3://`` locations: the block ``slug``'s, or none (the standard chain)."""
+    return StoreOptions(storage_options(slug)) if slug else NO_STORE_OPTIONS

@@ -18,7 +18,7 @@ from reelscribe.core.sources import content_sha256 as hash_content
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
-from reelscribe.tasks.storage import use_storage_block
+from reelscribe.tasks.storage import store_options
 
 
 @task(name="choose-upload-path", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
@@ -61,14 +61,14 @@ def upload_video(
     object-store video as a presigned URL the API fetches (``reelscribe.core.handoff``).
     """
     logger = get_run_logger()
-    use_storage_block(storage_block)
-    sha256 = content_sha256 or hash_content(source)
+    store = store_options(storage_block)
+    sha256 = content_sha256 or hash_content(source, store)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
         return Submission(source, sha256, already_landed=True)
     with TwelveLabsClient(settings) as client:
-        sent = sent_as(source, hand_off, settings.hand_off_expiry_s)
-        done = path.submit(client, index_id, sent, sha256, claims=ClaimStore(out), options=options)
+        sent = sent_as(source, hand_off, settings.hand_off_expiry_s, store)
+        done = path.submit(client, index_id, sent, sha256, claims=ClaimStore(out, **store.of(out)), options=options, store=store)
     verb = "found existing" if done.reused else "created"
     logger.info("%s: %s %s (video %s)", source.name, verb, path.describe(done), done.video_id)
     return replace(done, source=source)  # the video as the batch names it, not the URL it may have been sent as

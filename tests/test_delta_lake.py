@@ -289,17 +289,15 @@ def test_compaction_keeps_older_versions_readable_within_the_retention(refreshed
     assert sorted(zip(*current.to_pydict().values())) == EXPECTED
 
 
-def test_delta_on_s3_takes_the_credentials_fsspec_is_configured_with(monkeypatch) -> None:
-    """A storage block configures fsspec's s3 defaults; delta-rs gets the same, in its own names."""
-    import fsspec.config
-
+def test_delta_on_s3_takes_the_credentials_it_is_given_in_delta_rs_names(monkeypatch) -> None:
+    """A storage block's s3fs options, passed to the lake, reach delta-rs in its own names; nothing else does."""
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setitem(
-        fsspec.config.conf, "s3",
-        {"key": "id", "secret": "shh", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}},
-    )
-    assert DeltaLake("s3://bucket/lake").storage_options == {
+    options = {"key": "id", "secret": "shh", "client_kwargs": {"endpoint_url": "http://127.0.0.1:9000", "region_name": "eu-west-1"}}
+    lake = DeltaLake("s3://bucket/lake", **options)
+    assert lake.storage_options == {
         "AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "shh", "AWS_ENDPOINT_URL": "http://127.0.0.1:9000",
         "AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": "true",
     }
+    assert lake.staging.fs.key == "id" and lake.fs.key == "id", "the staging area and listings use the same"
+    assert DeltaLake("s3://bucket/lake").storage_options == {}, "given none, delta-rs reads the AWS variables itself"
     assert DeltaLake("/tmp/lake").storage_options == {}

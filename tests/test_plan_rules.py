@@ -93,18 +93,15 @@ def test_an_index_deleted_or_recreated_since_the_last_run_sends_the_run_the_full
 @pytest.mark.usefixtures("prefect_engine")
 def test_the_progress_total_leaves_out_deferred_videos(api, tmp_path):
     from reelscribe.flows.transcribe import transcribe_videos
-    from reelscribe.tasks.progress import add_listener
+    from reelscribe.tasks.run_context import RunContext
 
     folder = tmp_path / "inbox"
     for n in range(2):
         make_video(folder / f"v{n}.mp4", seconds=5 + n, audio=None)  # the server refuses < 4 s
     oldest_first(folder / "v0.mp4", folder / "v1.mp4")
     events: list[tuple[str, int]] = []
-    remove = add_listener(lambda event, count: events.append((event, count)))
-    try:
+    with RunContext(progress=lambda event, count: events.append((event, count))):
         reports = transcribe_videos(sources=[str(folder)], index_name=f"progress-{uuid.uuid4().hex[:8]}",
                                     out=str(tmp_path / "lake"), max_videos=1, upload="tasks")
-    finally:
-        remove()
     assert [r.status for r in reports] == ["landed", "deferred"]
     assert events == [("found", 2), ("found", 1), ("done", 1)], "the bar ends full: 1 of 1"

@@ -9,7 +9,6 @@ import subprocess
 import sys
 import uuid
 
-import fsspec.config
 import pytest
 import requests
 
@@ -131,7 +130,6 @@ def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none
     slug = _save_block(kind, moto_s3.endpoint_url)
     s3_bucket.put("inbox/jfk.mp4", JFK.read_bytes())
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
-    monkeypatch.setitem(fsspec.config.conf, "s3", {})  # what the block sets is undone after the test
 
     reports = transcribe_videos(
         sources=[s3_bucket.url("inbox/")], index_name=f"block-{uuid.uuid4().hex[:8]}", out=s3_bucket.url("lake"),

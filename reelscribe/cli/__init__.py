@@ -7,12 +7,12 @@ both lazily so that ``reelscribe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
 from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.cli.plan import add_plan_command, run_if_nothing_new
+from reelscribe.cli.prefect_setup import no_usage_data, prefect_settings
 from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
 from reelscribe.cli.export import add_export_command
@@ -117,17 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect's client (its SDK telemetry, prefect/_internal/analytics) heeds only DO_NOT_TRACK:
-    # without it, each process that imports Prefect on a terminal may print its "collects
-    # anonymous usage data" notice, the temporary server's even in the middle of the progress bar.
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    # A first run migrates Prefect's database; on a busy 2-core machine that outlasts the 20 s default.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    if argv[:1] == ["serve"]:
-        return _cmd_serve(argparse.Namespace(args=argv[1:]))
-    args = build_parser().parse_args(argv)
-    return args.handler(args)
+    with no_usage_data():
+        if argv[:1] == ["serve"]:
+            return _cmd_serve(argparse.Namespace(args=argv[1:]))
+        args = build_parser().parse_args(argv)
+        return args.handler(args)
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -161,7 +155,6 @@ def _cmd_run(args: argparse.Namespace) -> int:
         hand_off=args.hand_off,
         wait=args.wait,
     )
-    _quiet_prefect(args.verbose)
     try:
         settings = check_before_run(options)
         server_args = embedded_server_args(args.server_model, args.server_language)
@@ -172,22 +165,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
         if (code := run_if_nothing_new(args)) is not None:
             return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:
-            return _run_flow(options, as_json=args.json)
+            return _run_flow(options, as_json=args.json, verbose=args.verbose)
         with _embedded(args.server_data_dir, server_args) as server:
-            return _run_flow({**options, "api_url": server.base_url}, as_json=args.json)
+            return _run_flow({**options, "api_url": server.base_url}, as_json=args.json, verbose=args.verbose,
+                             api_key=server.api_key)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
 
 
 def _embedded(data_dir: Path | None, server_args: list[str]):
-    """Start the local server; its key is handed to the flow through the environment only."""
-    from reelscribe.core.settings import API_KEY_ENV
+    """Start the local server; its key reaches the flow through the run's ``RunContext`` (``_run_flow``)."""
     from reelscribe.server.launcher import EmbeddedServer
 
     server = EmbeddedServer(data_dir or Environment().data_home / "server", extra_args=server_args)
     print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
     server.start()
-    os.environ[API_KEY_ENV] = server.api_key
     return server
 
 
@@ -199,19 +191,22 @@ def embedded_server_args(model: str | None, language: str | None) -> list[str]:
     return [*(["--model", model] if model else []), *(["--language", language] if language else [])]
 
 
-def _quiet_prefect(verbose: bool) -> None:
-    """Without ``-v`` the CLI's own lines say what happened; Prefect's logs (and its traceback of
-    a partly failed batch) would only repeat it."""
-    if not verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, api_key: str | None = None) -> int:
+    """Run the batch flow here; ``api_key``: the embedded server's, handed to the run, not to the environment.
 
+    Without ``-v`` the CLI's own lines say what happened; Prefect's logs (and its traceback of a
+    partly failed batch) would only repeat it.
+    """
+    from pydantic import SecretStr
 
-def _run_flow(options: dict, *, as_json: bool = False) -> int:
     from reelscribe.cli.terminal import Progress, print_reports, print_summary
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+    from reelscribe.tasks.run_context import RunContext
 
-    with Progress():
+    key = SecretStr(api_key) if api_key else None
+    with prefect_settings(logging_level=None if verbose else "CRITICAL"), Progress() as bar, \
+            RunContext(api_key=key, progress=bar.tick):
         state = transcribe_videos(**options, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, BatchFailed):
@@ -230,8 +225,6 @@ def _run_flow(options: dict, *, as_json: bool = False) -> int:
 def _cmd_lake_compact(args: argparse.Namespace) -> int:
     if args.retention_hours < 0:
         return _usage_error("--retention-hours must not be negative")
-    if not args.verbose:
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.lake_format import lake_kind
 
@@ -243,7 +236,8 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
         return _usage_error(_NOT_DELTA[kind].format(out=args.out))
     from reelscribe.flows.maintenance import compact_lake
 
-    state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
+    with prefect_settings(logging_level=None if args.verbose else "WARNING"):
+        state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
     result = state.result(raise_on_failure=False)
     if isinstance(result, ReelscribeError):
         return _usage_error(str(result))

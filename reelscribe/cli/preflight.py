@@ -92,12 +92,13 @@ def check_before_run(options: dict[str, Any]) -> Settings | None:
         from reelscribe.flows.runners import require_prefect_api
 
         require_prefect_api()
+    store: dict[str, Any] = {}
     if options.get("storage_block"):  # before the lake's check: its credentials are the lake's
-        from reelscribe.tasks.storage import use_storage_block
+        from reelscribe.tasks.storage import store_options
 
-        use_storage_block(options["storage_block"])
-    check_lake(options["out"])
-    open_lake(options["out"], options["table_format"])
+        store = store_options(options["storage_block"]).of(options["out"])
+    check_lake(options["out"], **store)
+    open_lake(options["out"], options["table_format"], **store)
     if options.get("credentials_block"):
         from reelscribe.tasks.connection import resolve_settings
 

@@ -14,13 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColu
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from reelscribe.tasks.progress import add_listener
-
 console = Console(stderr=True)
 
 
 class Progress:
-    """A bar ticked once per finished video (landed, skipped or failed); its total comes from the flow."""
+    """A bar ticked once per finished video (landed, skipped or failed); its total comes from the flow.
+
+    ``tick`` is the run's progress sink (``RunContext.progress``).
+    """
 
     def __init__(self, total: int | None = None) -> None:
         self._bar = RichProgress(
@@ -30,9 +31,8 @@ class Progress:
         )
         self._task = self._bar.add_task("videos", total=total, failed=0)
         self._failed = 0
-        self._remove = None
 
-    def _tick(self, event: str, count: int) -> None:
+    def tick(self, event: str, count: int) -> None:
         if event == "found":
             self._bar.update(self._task, total=count)
             return
@@ -42,12 +42,9 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         self._bar.start()
-        self._remove = add_listener(self._tick)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._remove:
-            self._remove()
         self._bar.stop()
 
 

@@ -35,8 +35,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-import fsspec
-import fsspec.config
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
@@ -56,7 +54,7 @@ from reelscribe.core.lake import (
 )
 from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
-from reelscribe.core.schema import SOURCES_SCHEMA, VIDEOS_SCHEMA
+from reelscribe.core.schema import SOURCES_SCHEMA, TERMS_TABLE, VIDEOS_SCHEMA
 from reelscribe.core.source_state import (
     SOURCES_TABLE,
     SeenSource,
@@ -92,18 +90,19 @@ def is_delta_table(uri: str, storage_options: Mapping[str, str] | None = None) -
 class DeltaLake:
     """Writes and inspects the Delta lake under ``out``: a local path or an ``s3://`` URI.
 
-    ``storage_options`` are delta-rs (object_store) options; without them the standard AWS
-    variables apply (``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, ``AWS_REGION``, keys…). The
-    staging area goes through fsspec, which reads the same variables.
+    ``storage_options`` are fsspec's (s3fs's ``key``, ``secret``, ``client_kwargs``…), as for
+    ``Lake``: the staging area and listings use them as they are, and delta-rs gets the same in its
+    own names (``self.storage_options``, ``delta_storage_options``). Without them the standard AWS
+    variables apply (``AWS_ENDPOINT_URL``, ``AWS_ALLOW_HTTP``, ``AWS_REGION``, keys…).
     """
 
-    def __init__(self, out: str, *, storage_options: Mapping[str, str] | None = None) -> None:
+    def __init__(self, out: str, **storage_options: Any) -> None:
         if not out:
             raise ValueError("the lake location (out) must not be empty")
         self.out = out.rstrip("/")
-        self.storage_options = {**_default_storage_options(self.out), **(storage_options or {})}
-        self.staging = Lake(f"{self.out}/{STAGING}")
-        self.fs, self.root = filesystem(self.out)
+        self.storage_options = delta_storage_options(self.out, storage_options)
+        self.staging = Lake(f"{self.out}/{STAGING}", **storage_options)
+        self.fs, self.root = filesystem(self.out, **storage_options)
         self._known: set[str] = set()
 
     # -- the interface of Lake -------------------------------------------------------------
@@ -216,7 +215,7 @@ class DeltaLake:
         ids = [validate_partition_id(v, "video_id") for v in videos]
         if not ids:
             return []
-        names = {name for tables in videos.values() for name in tables} | set(self.tables()) - {SOURCES_TABLE}
+        names = {name for tables in videos.values() for name in tables} | set(self.tables()) - {SOURCES_TABLE, TERMS_TABLE}
         for name in sorted(names - {MARKER_TABLE}) + [MARKER_TABLE]:
             parts = [tables[name] for tables in videos.values() if name in tables]
             if parts:
@@ -424,18 +423,16 @@ class DeltaLake:
 
 
 
-def _default_storage_options(out: str) -> dict[str, str]:
-    """delta-rs options for ``out`` from what configures fsspec's ``s3://`` in this process.
+def delta_storage_options(out: str, conf: Mapping[str, Any]) -> dict[str, str]:
+    """delta-rs options for ``out`` from the s3fs options ``conf`` (a storage block's), in delta-rs' names.
 
-    fsspec's defaults (``fsspec.config.conf["s3"]``, where a storage block puts its credentials)
-    are translated to delta-rs' names; else delta-rs reads the standard AWS variables itself.
-    delta-rs also refuses plain-HTTP endpoints unless told: an ``http://`` endpoint (a local S3
-    such as MinIO or moto) is that consent.
+    Without them delta-rs reads the standard AWS variables itself. delta-rs also refuses
+    plain-HTTP endpoints unless told: an ``http://`` endpoint (a local S3 such as MinIO or moto)
+    is that consent.
     """
     if not out.startswith(("s3://", "s3a://")):
         return {}
-    conf = fsspec.config.conf.get("s3", {})
-    client = conf.get("client_kwargs", {})
+    client = conf.get("client_kwargs") or {}
     options = {
         name: str(value)
         for name, value in (

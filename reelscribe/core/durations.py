@@ -13,7 +13,7 @@ import importlib.util
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.sources import VideoSource
-from reelscribe.core.stores import filesystem
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, filesystem
 
 HEADER_BLOCK = 1 << 18
 
@@ -28,7 +28,7 @@ def require_durations() -> None:
         raise ConfigError("max_video_minutes needs PyAV to read video lengths: pip install 'reelscribe[local]'")
 
 
-def video_seconds(source: VideoSource) -> float | None:
+def video_seconds(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> float | None:
     """The container's duration in seconds; ``None`` for URLs, without PyAV, or for an unreadable header."""
     if source.kind == "url" or not durations_available():
         return None
@@ -37,7 +37,7 @@ def video_seconds(source: VideoSource) -> float | None:
     try:
         if source.kind == "file":
             return _seconds(av.open(source.uri))
-        fs, path = filesystem(source.uri)
+        fs, path = filesystem(source.uri, **store.of(source.uri))
         with fs.open(path, "rb", block_size=HEADER_BLOCK, cache_type="readahead") as stream:
             return _seconds(av.open(stream))
     except (av.error.FFmpegError, OSError, ValueError):

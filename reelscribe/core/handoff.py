@@ -14,14 +14,14 @@ from typing import Literal, get_args
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.sources import VideoSource
-from reelscribe.core.stores import filesystem
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, filesystem
 
 HandOff = Literal["stream", "url"]
 HAND_OFFS: tuple[HandOff, ...] = get_args(HandOff)
 DEFAULT_HAND_OFF: HandOff = "stream"
 
 
-def sent_as(source: VideoSource, hand_off: HandOff, expires_s: int) -> VideoSource:
+def sent_as(source: VideoSource, hand_off: HandOff, expires_s: int, store: StoreOptions = NO_STORE_OPTIONS) -> VideoSource:
     """What is sent for ``source``: itself, or for ``url`` and an object-store source, a presigned URL to it.
 
     The URL's path ends in the object's key, so the server records the same file name.
@@ -30,12 +30,12 @@ def sent_as(source: VideoSource, hand_off: HandOff, expires_s: int) -> VideoSour
         raise ConfigError(f"hand_off must be one of {', '.join(HAND_OFFS)}, got {hand_off!r}")
     if hand_off == "stream" or source.kind != "remote":
         return source
-    return VideoSource(presigned_url(source.uri, expires_s), "url")
+    return VideoSource(presigned_url(source.uri, expires_s, store), "url")
 
 
-def presigned_url(uri: str, expires_s: int) -> str:
+def presigned_url(uri: str, expires_s: int, store: StoreOptions = NO_STORE_OPTIONS) -> str:
     """A GET URL for ``uri`` valid for ``expires_s`` seconds, signed by the store's own client (``fs.sign``)."""
-    fs, path = filesystem(uri)
+    fs, path = filesystem(uri, **store.of(uri))
     try:
         return fs.sign(path, expiration=expires_s)
     except NotImplementedError as exc:

@@ -9,7 +9,7 @@ other: opening it as the wrong one is refused with the command that fixes it.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import fsspec
 
@@ -27,13 +27,15 @@ LakeKind = Literal["missing", "not-a-lake", "parquet", "delta"]
 _DELTA_DATA_PREFIX = "part-"
 
 
-def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> LakeWriter:
-    """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one."""
+def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT, **storage_options: Any) -> LakeWriter:
+    """The lake under ``out`` in ``table_format``; ``ConfigError`` if ``out`` holds the other one.
+
+    ``storage_options``: fsspec's for ``out`` (a storage block's credentials), given to either format."""
     if table_format not in TABLE_FORMATS:
         raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
     if table_format == "parquet":
         # Through fsspec, not delta-rs: a per-video lake never needs the Delta engine.
-        lake = Lake(out)
+        lake = Lake(out, **storage_options)
         log_dir = f"{lake.root.rstrip('/')}/{MARKER_TABLE}/{DELTA_LOG}"
         lake.fs.invalidate_cache(log_dir)
         if lake.fs.exists(log_dir):
@@ -41,7 +43,7 @@ def open_lake(out: str, table_format: TableFormat = DEFAULT_TABLE_FORMAT) -> Lak
         return lake
     from reelscribe.core.delta_lake import DeltaLake, is_delta_table  # delta-rs loads only for a Delta lake
 
-    delta = DeltaLake(out)
+    delta = DeltaLake(out, **storage_options)
     if not is_delta_table(delta.table_uri(MARKER_TABLE), delta.storage_options) and _holds_video_files(
         delta.fs, f"{delta.root}/{MARKER_TABLE}"
     ):

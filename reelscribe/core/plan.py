@@ -24,6 +24,7 @@ from reelscribe.core.durations import video_seconds
 from reelscribe.core.errors import ConfigError, SourceError
 from reelscribe.core.source_state import SeenSource, SeenSources
 from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 
 log = logging.getLogger(__name__)
 
@@ -118,13 +119,16 @@ def make_plan(
     bounds: Bounds = Bounds(),
     *,
     durations: bool = False,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Plan:
-    """Hash what the state does not know, classify, read durations if asked or bounded, bound."""
+    """Hash what the state does not know, classify, read durations if asked or bounded, bound.
+
+    ``store``: the options object-store sources are read with (a storage block's)."""
     recognised = seen.recognise(found)
     known = [content_sha256(s) if s.kind == "url" else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
     unknown = [s for s, sha in zip(found, known) if sha is None]
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_WORKERS, len(unknown)))) as pool:
-        read = dict(zip((s.uri for s in unknown), pool.map(_hash_or_error, unknown)))
+        read = dict(zip((s.uri for s in unknown), pool.map(lambda s: _hash_or_error(s, store), unknown)))
     videos, hashed = [], []
     for source, sha, known_source in zip(found, known, recognised.known):
         if sha is not None:  # recognised by its identity (or a URL): no read, not changed
@@ -136,7 +140,7 @@ def make_plan(
         videos.append(PlannedVideo(source, _status(sha, landed, changed=known_source), sha, error=error))
     lengths_read = durations or bounds.needs_durations
     if lengths_read:
-        videos = [_with_duration(v) if v.status in ("new", "changed") else v for v in videos]
+        videos = [_with_duration(v, store) if v.status in ("new", "changed") else v for v in videos]
     videos, notice = _bound(videos, bounds)
     return Plan(
         tuple(videos),
@@ -148,10 +152,10 @@ def make_plan(
     )
 
 
-def _hash_or_error(source: VideoSource) -> tuple[str | None, str | None]:
+def _hash_or_error(source: VideoSource, store: StoreOptions) -> tuple[str | None, str | None]:
     """A file that cannot be read is sent anyway, so its upload fails with its own error."""
     try:
-        return content_sha256(source), None
+        return content_sha256(source, store), None
     except (SourceError, OSError) as exc:
         return None, str(exc)
 
@@ -165,8 +169,8 @@ def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatu
     return "changed" if changed else "new"
 
 
-def _with_duration(video: PlannedVideo) -> PlannedVideo:
-    return video._replace(seconds=video_seconds(video.source))
+def _with_duration(video: PlannedVideo, store: StoreOptions) -> PlannedVideo:
+    return video._replace(seconds=video_seconds(video.source, store))
 
 
 def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVideo], str | None]:

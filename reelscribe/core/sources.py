@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from reelscribe.core.errors import NoVideosFound, SourceError
 from reelscribe.core.source_state import SourceIdentity, identity_from_info, identity_from_stat
-from reelscribe.core.stores import bucket_missing, filesystem, store_problem
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, bucket_missing, filesystem, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -62,9 +62,11 @@ class SourceProblem:
 
 
 def discover(
-    inputs: Iterable[str], *, relative_to: Path | None = None
+    inputs: Iterable[str], *, relative_to: Path | None = None, store: StoreOptions = NO_STORE_OPTIONS
 ) -> tuple[list[VideoSource], list[SourceProblem]]:
     """Expand every input; de-duplicate (the same file via a folder and a glob is one video).
+
+    ``store``: the options object-store inputs are listed with (a storage block's).
 
     Local paths come out absolute, also those of inputs that gave no videos; with
     ``relative_to``, those under that folder relative to it instead (a deployment run's
@@ -78,7 +80,7 @@ def discover(
             problems.append(SourceProblem(repr(raw), SourceError("empty source")))
             continue
         try:
-            for source in _expand(text):
+            for source in _expand(text, store):
                 if source.kind == "file" and relative_to is not None:  # else already absolute and resolved
                     source = VideoSource(_shown(source.uri, relative_to), "file", source.identity)
                 found.setdefault(source.uri, source)
@@ -100,7 +102,7 @@ def _shown(text: str, relative_to: Path | None) -> str:
     return str(path)
 
 
-def _expand(text: str) -> list[VideoSource]:
+def _expand(text: str, store: StoreOptions) -> list[VideoSource]:
     scheme = urlsplit(text).scheme.lower()
     if scheme in ("http", "https"):
         if not urlsplit(text).netloc:
@@ -109,7 +111,7 @@ def _expand(text: str) -> list[VideoSource]:
     if scheme == "file":
         return _expand_local(urlsplit(text).path)
     if scheme and len(scheme) > 1:
-        return _expand_remote(text)
+        return _expand_remote(text, store)
     return _expand_local(text)
 
 
@@ -133,23 +135,23 @@ def _expand_local(text: str) -> list[VideoSource]:
     return [_local(path)]
 
 
-def _expand_remote(uri: str) -> list[VideoSource]:
+def _expand_remote(uri: str, store: StoreOptions) -> list[VideoSource]:
     """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``).
 
     A store that cannot be used (no driver, no such bucket, refused credentials) is a problem of
     this source, worded by ``store_error`` with its fix.
     """
     try:
-        return _list_remote(uri)
+        return _list_remote(uri, store)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - each driver raises its own types; store_problem words them
         raise SourceError(store_problem(uri, exc)) from exc
 
 
-def _list_remote(uri: str) -> list[VideoSource]:
+def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS) -> list[VideoSource]:
     """List with details: sizes, ETags and times come with the listing (no request per object)."""
-    fs, path = filesystem(uri)
+    fs, path = filesystem(uri, **store.of(uri))
     fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
@@ -211,7 +213,7 @@ def _extensions() -> str:
     return "looked for " + ", ".join(sorted(VIDEO_EXTENSIONS))
 
 
-def content_sha256(source: VideoSource) -> str:
+def content_sha256(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> str:
     """SHA-256 of the video's bytes, streamed; for an http(s) URL, of the URL text itself.
 
     The client never downloads a URL source (the server fetches it), so a URL's identity is the
@@ -221,20 +223,20 @@ def content_sha256(source: VideoSource) -> str:
     if source.kind == "url":
         digest.update(b"url:" + source.uri.encode())
         return digest.hexdigest()
-    with open_source(source) as stream:
+    with open_source(source, store) as stream:
         while chunk := stream.read(HASH_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
 
 
-def open_source(source: VideoSource) -> BinaryIO:
-    """A binary stream of a file or fsspec source (not for URLs)."""
+def open_source(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> BinaryIO:
+    """A binary stream of a file or fsspec source (not for URLs), opened with ``store``'s options."""
     if source.kind == "file":
         try:
             return open(source.uri, "rb")
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    fs, path = filesystem(source.uri)
+    fs, path = filesystem(source.uri, **store.of(source.uri))
     stream = fs.open(path, "rb")
     # The multipart encoder sizes a stream by ``len``, ``fileno`` or ``getvalue``: an object
     # store's file (s3fs, gcsfs) has none of them, only ``size``.
@@ -243,7 +245,7 @@ def open_source(source: VideoSource) -> BinaryIO:
     return stream
 
 
-def source_size(source: VideoSource) -> int | None:
+def source_size(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> int | None:
     """The video's size in bytes; ``None`` for an http(s) URL (the server fetches it, unseen here)."""
     if source.kind == "url":
         return None
@@ -252,5 +254,5 @@ def source_size(source: VideoSource) -> int | None:
             return os.path.getsize(source.uri)
         except OSError as exc:
             raise SourceError(f"cannot read file: {exc.strerror}") from exc
-    fs, path = filesystem(source.uri)
+    fs, path = filesystem(source.uri, **store.of(source.uri))
     return int(fs.size(path))

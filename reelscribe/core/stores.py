@@ -2,8 +2,10 @@
 
 Credentials and endpoint come from the store's own standard chain (for S3 botocore's:
 ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``, ``AWS_PROFILE``, ``AWS_ENDPOINT_URL``, config
-files, instance roles) or from ``fsspec.config.conf``, which a deployment fills from a Prefect
-block (``reelscribe.tasks.storage``). Nothing here takes a secret as an argument.
+files, instance roles), or from a Prefect storage block (``reelscribe.tasks.storage``), whose
+options each task passes to every filesystem it opens: a lake's ``**storage_options``, or the
+run's ``StoreOptions`` where many sources are read. No process-wide fsspec default
+is written.
 
 Every filesystem is built here (``filesystem``), so each store has one retry layer, set once:
 for S3, botocore's ``standard`` retry mode with ``REELSCRIBE_HTTP_ATTEMPTS`` tries of each request
@@ -19,7 +21,8 @@ one line naming the problem and the fix (``StoreError``), instead of a traceback
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Mapping
 from urllib.parse import urlsplit
 
 import fsspec
@@ -40,6 +43,22 @@ _DRIVERS = {"s3": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": 
 
 _S3_SCHEMES = {"s3", "s3a"}
 S3_RETRY_MODE = "standard"
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """The s3fs options (credentials, endpoint, region) of a run's ``s3://`` locations, from its
+    storage block; empty: the standard AWS chain. Built where a task runs, never a parameter, and
+    ``repr`` never shows them."""
+
+    s3: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def of(self, location: str) -> dict[str, Any]:
+        """The options for ``location``: the block's for an ``s3://`` one, none for any other."""
+        return dict(self.s3) if _is_s3(location) else {}
+
+
+NO_STORE_OPTIONS = StoreOptions()
 
 
 def filesystem(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:

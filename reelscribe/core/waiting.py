@@ -29,7 +29,7 @@ import statistics
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Callable, Literal, TypeVar
 
@@ -54,19 +54,12 @@ return; the completion webhook's event lands it (``flows/land_indexed.py``), and
 the safety net polls once."""
 
 
-@dataclass(frozen=True)
-class WaitOptions:
-    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
-    first_poll: float = 1.0
-    poll_factor: float = 2.0
-    max_poll: float = 5.0
-    learn: bool = True
-
-
 class WaitHistory:
     """Per server, what recent waits saw: how long their tasks took, and whether they started late.
 
-    Thread-safe; the flow's waits run in a thread pool and share the module's ``HISTORY``.
+    One per batch, made by the flow and passed to each of its waits in their ``WaitOptions`` (a
+    wait given none learns nothing). Thread-safe: the waits run in a thread pool and share it. A Dask worker gets a copy
+    of what was learned when its task was sent, and learns on its own from there.
     """
 
     def __init__(self, keep: int = 32) -> None:
@@ -96,8 +89,26 @@ class WaitHistory:
             self._spans.clear()
             self._late.clear()
 
+    def __getstate__(self) -> dict:
+        with self._lock:
+            return {"spans": dict(self._spans), "late": dict(self._late), "keep": self._keep}
 
-HISTORY = WaitHistory()
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["keep"])
+        self._spans, self._late = state["spans"], state["late"]
+
+
+@dataclass(frozen=True)
+class WaitOptions:
+    """``history``: what the batch's waits learn from each other (the flow makes one per batch);
+    ``None``: each wait polls at once and backs off, learning nothing."""
+
+    max_wait: float = DEFAULT_MAX_WAIT_SECONDS
+    first_poll: float = 1.0
+    poll_factor: float = 2.0
+    max_poll: float = 5.0
+    learn: bool = True
+    history: WaitHistory | None = field(default=None, compare=False, repr=False)
 
 
 def wait_until_indexed(
@@ -171,11 +182,12 @@ def _wait(
     what: str,
 ) -> Polled:
     """Poll ``fetch`` until its status is ``ready`` (returned) or ``failed`` (raised as ``failed``)."""
-    history = HISTORY if history is None else history
+    history = options.history if history is None else history
+    learn = options.learn and history is not None
     started, began_at = clock(), wall()
     deadline = started + options.max_wait
     intervals = poll_intervals(options.first_poll, options.poll_factor, options.max_poll)
-    first = history.first_delay(server) if options.learn else None
+    first = history.first_delay(server) if learn else None
     if first is not None:
         sleep(min(first, options.max_wait))
     last = None
@@ -187,7 +199,7 @@ def _wait(
                 on_change(task, clock() - started)
         if task.status.value == "ready":
             updated_at = getattr(task, "updated_at", None)
-            if options.learn and updated_at is not None:
+            if learn and updated_at is not None:
                 history.record(server, updated_at.timestamp() - began_at)
             return task
         if task.status.value == "failed":

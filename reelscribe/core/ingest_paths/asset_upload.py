@@ -23,6 +23,7 @@ from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_f
 from reelscribe.core.ingest_paths.base import Submission
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
 from reelscribe.core.sources import VideoSource, open_source, source_size
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def submit_asset(
     direct_limit: int,
     options: WaitOptions = WaitOptions(),
     sleep: Callable[[float], None] = time.sleep,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Submission:
     """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset.
 
@@ -61,7 +63,7 @@ def submit_asset(
     for the asset (``ASSETS_SCOPE``), per index and content for the indexed asset.
     """
     with hold(ASSETS_SCOPE, sha256):
-        asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep)
+        asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep, store=store)
     if asset.status is not AssetStatus.READY:
         asset = wait_until_asset_ready(client, asset.id, options, sleep=sleep)
     with hold(index_id, sha256):
@@ -76,6 +78,7 @@ def ensure_asset(
     *,
     direct_limit: int,
     sleep: Callable[[float], None] = time.sleep,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Asset:
     """The asset holding this content: found by hash, else uploaded once; an unfinished multipart upload is resumed."""
     if direct_limit < 1:
@@ -85,19 +88,19 @@ def ensure_asset(
     if asset is None:
         created, _ = create_once(
             client,
-            lambda: _create(client, source, name, _metadata(source, sha256), direct_limit),
+            lambda: _create(client, source, name, _metadata(source, sha256), direct_limit, store),
             lambda: find_asset_for(client, sha256, name),
             what=f"upload of {source.name} as an asset",
             sleep=sleep,
         )
         if isinstance(created, MultipartSession):
-            _send_chunks(client, _from_created(created), source, urls=created.upload_urls)
+            _send_chunks(client, _from_created(created), source, urls=created.upload_urls, store=store)
             return client.get_asset(created.asset_id)
         asset = created
     if asset.status is AssetStatus.PROCESSING and asset.method == "multipart":
         session = _open_session_of(client, asset.id)
         if session is not None:
-            _send_chunks(client, session, source, resume=True)
+            _send_chunks(client, session, source, resume=True, store=store)
     return asset
 
 
@@ -150,17 +153,18 @@ def _metadata(source: VideoSource, sha256: str) -> dict[str, str]:
 
 
 def _create(
-    client: TwelveLabsClient, source: VideoSource, name: str, metadata: dict, direct_limit: int
+    client: TwelveLabsClient, source: VideoSource, name: str, metadata: dict, direct_limit: int,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Asset | MultipartSession:
     """One create: an asset by URL or by direct upload, or (above ``direct_limit`` bytes) a
     multipart session, whose asset is reserved at once with the metadata. Its chunks are sent
     after the create, outside its retries, so that no layer multiplies another's tries."""
     if source.kind == "url":
         return client.create_asset(url=source.uri, filename=name, user_metadata=metadata)
-    size = source_size(source)
+    size = source_size(source, store)
     if size > direct_limit:
         return client.create_multipart_upload(name, size, user_metadata=metadata)
-    with open_source(source) as stream:
+    with open_source(source, store) as stream:
         return client.create_asset(file=(name, stream), filename=name, user_metadata=metadata)
 
 
@@ -183,6 +187,7 @@ def _send_chunks(
     urls: list[UploadUrl] = (),
     *,
     resume: bool = False,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> None:
     """Send the chunks the session lacks, one at a time (memory: one chunk), reporting them in batches.
 
@@ -199,15 +204,16 @@ def _send_chunks(
             raise ApiError(409, f"upload_{status.status}", f"the upload session is {status.status}",
                            method="GET", path="assets/multipart-uploads")
         have = {chunk.index for chunk in status.uploaded_chunks if chunk.status == "completed"}
-    _send_round(client, session, source, have, {url.chunk_index: url.url for url in urls})
+    _send_round(client, session, source, have, {url.chunk_index: url.url for url in urls}, store)
 
 
 def _send_round(
-    client: TwelveLabsClient, session: _Session, source: VideoSource, have: set[int], known: dict[int, str]
+    client: TwelveLabsClient, session: _Session, source: VideoSource, have: set[int], known: dict[int, str],
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> None:
     """One pass over the chunks not in ``have``; ``have`` grows as reports are accepted."""
     pending: list[dict] = []
-    with open_source(source) as stream:
+    with open_source(source, store) as stream:
         for index in range(1, session.total_chunks + 1):
             if index in have:
                 continue

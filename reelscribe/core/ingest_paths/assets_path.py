@@ -26,6 +26,7 @@ from reelscribe.core.lake import VideoRecord
 from reelscribe.core.models import AssetTranscription, IndexedAsset, SystemMetadata
 from reelscribe.core.retry import poll_intervals
 from reelscribe.core.sources import VideoSource
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.transcripts import windowed
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_indexed
 
@@ -52,11 +53,11 @@ class AssetsPath:
 
     def submit(
         self, client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, *, claims: ClaimStore,
-        options: WaitOptions = WaitOptions(),
+        options: WaitOptions = WaitOptions(), store: StoreOptions = NO_STORE_OPTIONS,
     ) -> Submission:
         return submit_asset(
             client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options,
-            hold=claims.hold,
+            hold=claims.hold, store=store,
         )
 
     def describe(self, submission: Submission) -> str:

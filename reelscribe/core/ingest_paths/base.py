@@ -19,6 +19,7 @@ from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.lake import VideoRecord
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.sources import VideoSource
+from reelscribe.core.stores import StoreOptions
 from reelscribe.core.waiting import WaitOptions
 
 Job = Task | IndexedAsset
@@ -85,9 +86,11 @@ class IngestPath(Protocol):
 
     def submit(
         self, client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, *, claims: ClaimStore,
-        options: WaitOptions,
+        options: WaitOptions, store: StoreOptions,
     ) -> Submission:
-        """Find or create ``source``'s job in ``index_id``, exactly once, under the content's claim in ``claims``."""
+        """Find or create ``source``'s job in ``index_id``, exactly once, under the content's claim in ``claims``.
+
+        An object-store source is read with ``store``'s options."""
 
     def describe(self, submission: Submission) -> str:
         """The submission in a log line (``task …``, ``indexed asset of asset …``)."""

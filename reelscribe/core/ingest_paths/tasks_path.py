@@ -20,6 +20,7 @@ from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submi
 from reelscribe.core.lake import VideoRecord
 from reelscribe.core.models import SystemMetadata, Task, TaskStatus
 from reelscribe.core.sources import VideoSource, open_source
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.transcripts import windowed
 from reelscribe.core.waiting import WaitOptions, wait_until_indexed
 
@@ -39,9 +40,9 @@ class TasksPath:
 
     def submit(
         self, client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, *, claims: ClaimStore,
-        options: WaitOptions = WaitOptions(),
+        options: WaitOptions = WaitOptions(), store: StoreOptions = NO_STORE_OPTIONS,
     ) -> Submission:
-        return submit_video(client, index_id, source, sha256, claims=claims)
+        return submit_video(client, index_id, source, sha256, claims=claims, store=store)
 
     def describe(self, submission: Submission) -> str:
         return f"task {submission.job_id}"
@@ -92,6 +93,7 @@ def submit_video(
     *,
     claims: ClaimStore,
     sleep: Callable[[float], None] = time.sleep,
+    store: StoreOptions = NO_STORE_OPTIONS,
 ) -> Submission:
     """Find or create the indexing task of ``source`` in ``index_id``.
 
@@ -101,11 +103,12 @@ def submit_video(
     worker died (prefect#15442) likewise finds the task its first run created.
     """
     with claims.hold(index_id, sha256):
-        return _find_or_create(client, index_id, source, sha256, sleep)
+        return _find_or_create(client, index_id, source, sha256, sleep, store)
 
 
 def _find_or_create(
-    client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None]
+    client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None],
+    store: StoreOptions,
 ) -> Submission:
     # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
     name = legacy_name(source) if source.kind == "url" else upload_name(source, sha256)
@@ -115,7 +118,7 @@ def _find_or_create(
     metadata = {META_SHA256: sha256, META_SOURCE: source.name}
     task, reused = create_once(
         client,
-        lambda: _post(client, index_id, source, name, metadata),
+        lambda: _post(client, index_id, source, name, metadata, store),
         lambda: find_task_for(client, index_id, sha256, name),
         what=f"upload of {source.name}",
         sleep=sleep,
@@ -123,10 +126,10 @@ def _find_or_create(
     return Submission(source, sha256, task.id, task.video_id, reused=reused)
 
 
-def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict):
+def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict, store: StoreOptions):
     if source.kind == "url":
         return client.create_task(index_id, video_url=source.uri, user_metadata=metadata)
-    with open_source(source) as stream:
+    with open_source(source, store) as stream:
         return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
 
 
