@@ -32,6 +32,15 @@ def prefect_engine():
 
 
 @pytest.fixture(scope="session")
+def prefect_database(tmp_path_factory) -> Path:
+    """One migrated Prefect database for the session: each test's own ``prefect server start``
+    (tests/prockit.py PrefectServer) begins as a copy of it rather than migrating its own."""
+    from tests.prockit import migrated_database
+
+    return migrated_database(tmp_path_factory.mktemp("prefect-database"))
+
+
+@pytest.fixture(scope="session")
 def pipeline_server(tmp_path_factory):
     """The real embedded server, shared by the pipeline tests (each test uses its own index)."""
     from reelscribe.server.launcher import EmbeddedServer

@@ -40,13 +40,13 @@ RUN_STAMP = ".venv/.installed-run"
 
 
 @pytest.fixture(scope="module")
-def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
+def prefect_api(children, tmp_path_factory, prefect_database) -> tuple[str, dict[str, str]]:
     """A `prefect server start` of its own (own PREFECT_HOME, own SQLite); its URL and the env for children."""
     # No scheduler: an hourly run it created could start on these workers at the top of the hour,
     # with the deployment's defaults (tests/test_schedules.py checks the scheduler). No triggers:
     # each completed hourly run here would start `export-subtitles` on the deployed lake (~/…).
     return start_prefect_server(
-        children, tmp_path_factory.mktemp("prefect-home"),
+        children, tmp_path_factory.mktemp("prefect-home"), prefect_database,
         {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false", "PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED": "false"},
     )
 

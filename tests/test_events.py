@@ -72,9 +72,9 @@ def delivery(task_id: str, kind: str = "index.task.ready", event_id: str | None 
 
 
 @pytest.fixture(scope="module")
-def prefect_server(tmp_path_factory) -> Iterator[tuple[str, dict[str, str], Children]]:
+def prefect_server(tmp_path_factory, prefect_database) -> Iterator[tuple[str, dict[str, str], Children]]:
     children = Children(tmp_path_factory.mktemp("events-logs"))
-    url, env = start_prefect_server(children, tmp_path_factory.mktemp("events-prefect-home"))
+    url, env = start_prefect_server(children, tmp_path_factory.mktemp("events-prefect-home"), prefect_database)
     yield url, env, children
     children.stop_all()
 

@@ -160,13 +160,13 @@ def spec_for_the_test(shipped: Path, bucket: str, out: Path, api_url: str, index
 
 
 @pytest.fixture(scope="module")
-def arrivals(children, pipeline_server, moto_s3, tmp_path_factory):
+def arrivals(children, pipeline_server, moto_s3, tmp_path_factory, prefect_database):
     from prefect.blocks.system import Secret
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     # No scheduler: every run is the trigger's or the test's. A run queued behind the deployment's
     # concurrency limit of 1 is looked at again after 2 s rather than 30.
-    api, env = start_prefect_server(children, tmp_path_factory.mktemp("arrivals-prefect-home"), {
+    api, env = start_prefect_server(children, tmp_path_factory.mktemp("arrivals-prefect-home"), prefect_database, {
         "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "PREFECT_SERVER_DEPLOYMENTS_CONCURRENCY_SLOT_WAIT_SECONDS": "2",
     })

@@ -31,8 +31,8 @@ CLI_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def prefect_server(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
-    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"))
+def prefect_server(children, tmp_path_factory, prefect_database) -> tuple[str, dict[str, str]]:
+    return start_prefect_server(children, tmp_path_factory.mktemp("prefect-home"), prefect_database)
 
 
 @pytest.fixture(scope="module")

@@ -23,10 +23,11 @@ SCHEDULER_ERRORS = ("Error scheduling deployment", "Traceback (most recent call 
 
 
 @pytest.fixture(scope="module")
-def prefect_api(children, tmp_path_factory) -> tuple[str, dict[str, str]]:
+def prefect_api(children, tmp_path_factory, prefect_database) -> tuple[str, dict[str, str]]:
     return start_prefect_server(
         children,
         tmp_path_factory.mktemp("prefect-home"),
+        prefect_database,
         {
             "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "1",
             "PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS": "1",

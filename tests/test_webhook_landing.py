@@ -33,11 +33,11 @@ FAILED = "twelvelabs.index.task.failed"
 
 
 @pytest.fixture(scope="module")
-def prefect_api(children, tmp_path_factory):
+def prefect_api(children, tmp_path_factory, prefect_database):
     """A real Prefect server (its triggers and actions run in it); this process's flows use it too."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    url, env = start_prefect_server(children, tmp_path_factory.mktemp("landing-prefect-home"))
+    url, env = start_prefect_server(children, tmp_path_factory.mktemp("landing-prefect-home"), prefect_database)
     with temporary_settings(updates={PREFECT_API_URL: url}):
         yield url, env
 

@@ -31,6 +31,7 @@ from reelscribe.core.lake_writer import CleanupReport
 from reelscribe.core.source_state import SOURCES_TABLE
 from reelscribe.core.stores import filesystem
 from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS
+from reelscribe.core.term_index import INDEXED_TABLES, update_index
 
 __all__ = [
     "COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
@@ -59,7 +60,8 @@ class Compacted:
 def compact_table(
     lake: DeltaLake, name: str, *, retention_hours: int = DEFAULT_RETENTION_HOURS
 ) -> Compacted:
-    """Compact small files, write a checkpoint, delete files unreferenced for ``retention_hours``.
+    """Compact small files, write a checkpoint, delete files unreferenced for ``retention_hours``;
+    for ``segments`` and ``words``, then index the terms of the files it left (``term_index``).
 
     The seen-source state is first reduced to its latest row per source (``reduce_sources``),
     so it stays one row per source however often objects are overwritten.
@@ -79,6 +81,8 @@ def compact_table(
     table.create_checkpoint()
     table.cleanup_metadata()
     vacuumed = table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+    if name in INDEXED_TABLES:  # the term index of the files compaction left (search: term_index)
+        update_index(lake, name)
     return Compacted(
         table=name,
         files_removed=int(metrics.get("numFilesRemoved", 0)),

@@ -20,22 +20,26 @@ path or a phrase with ``'`` in it is just a value. Only reads: nothing here writ
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as ds
 
 from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, PARTITION, DeltaLake
 from reelscribe.core.errors import LakeNotFound, NotInLake
 from reelscribe.core.lake import Lake, partition_dir, table_glob
 from reelscribe.core.table_format import TableFormat
+from reelscribe.core.term_index import DATA_FILE, INDEXED_TABLES, OF_TABLE, TERMS_TABLE, data_file_name
 
 __all__ = ["LakeReader", "open_reader"]
 
 _READ_TABLES = ("segments", "words", "videos")
+_ORDINAL = {"segments": "segment", "words": "word"}
 
 
 @dataclass
@@ -50,6 +54,10 @@ class LakeReader:
     tables: frozenset[str] = frozenset()
     narrowed: tuple[str, ...] | None = None
     """The index ids read (``only_index``); ``None``: every index of the lake."""
+    indexed_files: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """``(table, data file name)`` -> the file (a local path, or a dataset fragment on an object
+    store), for the data files the term index covers (then ``terms`` is in ``tables``, and
+    ``<table>_unindexed`` views hold the rest); filled by ``make_views``."""
 
     def __post_init__(self) -> None:
         self.tables = self.make_views(None)
@@ -120,18 +128,113 @@ class LakeReader:
         )
 
     # -- phrase search -------------------------------------------------------------------------
+    # The scans read ``_scanned(table)``: the whole table, or where the term index covers part of
+    # it, only the data files it does not cover (``<table>_unindexed``).
+
+    def _scanned(self, table: str) -> str:
+        return f"{table}_unindexed" if TERMS_TABLE in self.tables else table
+
+    def indexed_matches(self, wanted: list[str], *, without_words: bool) -> list[tuple]:
+        """The phrase's occurrences in the data files the term index covers, by the index alone
+        (its words at consecutive positions): ``(index_id, video_id, position, of_table,
+        data_file, first word's ordinal and offset, last word's ordinal)``; ``without_words``:
+        segment text only of videos the lake has no words for.
+
+        The longest word's rows first (the likely rarest: a few row groups), then each other
+        word keeps only the candidates it continues: every step joins the small candidate set
+        against one word's rows, so a common word costs a read of its rows, never a big join."""
+        n, last = len(wanted), len(wanted) - 1
+        rarest = max(range(n), key=lambda i: len(wanted[i]))
+
+        def carried(i: int, word: str) -> str:
+            """The columns a step keeps: the first and last word's ordinals from their own rows."""
+            return (
+                f"{word}.ordinal as first_ordinal, {word}.\"offset\" as first_offset, " if i == 0
+                else "c.first_ordinal, c.first_offset, " if word == "t" else "null::int as first_ordinal, null::int as first_offset, "
+            ) + (f"{word}.ordinal as last_ordinal" if i == last else "c.last_ordinal" if word == "t" else "null::int as last_ordinal")
+
+        candidates = self.con.sql(
+            f"select index_id, of_table, data_file, video_id, position - {rarest} as p, {carried(rarest, 'terms')} "
+            "from terms where term = $word",
+            params={"word": wanted[rarest]},
+        ).to_arrow_table()
+        for i in sorted(set(range(n)) - {rarest}, key=lambda i: -len(wanted[i])):
+            if not candidates.num_rows:
+                break
+            self.con.register("phrase_candidates", candidates)
+            try:
+                candidates = self.con.sql(
+                    f"""
+                    select c.index_id, c.of_table, c.data_file, c.video_id, c.p, {carried(i, "t")}
+                    from phrase_candidates c join (select * from terms where term = $word) t
+                    on t.index_id = c.index_id and t.of_table = c.of_table and t.data_file = c.data_file
+                       and t.video_id = c.video_id and t.position = c.p + {i}
+                    """,
+                    params={"word": wanted[i]},
+                ).to_arrow_table()
+            finally:
+                self.con.unregister("phrase_candidates")
+        if not candidates.num_rows:
+            return []
+        only = (
+            "where of_table = 'words' or (index_id, video_id) in "
+            "(select index_id, video_id from videos where coalesce(word_count, 0) = 0)"
+            if without_words
+            else ""
+        )
+        self.con.register("phrase_candidates", candidates)
+        try:
+            return self._rows(
+                "select distinct index_id, video_id, p, of_table, data_file, first_ordinal, first_offset, last_ordinal "
+                f"from phrase_candidates {only}",
+                [],
+            )
+        finally:
+            self.con.unregister("phrase_candidates")
+
+    def indexed_rows(self, table: str, spans: list[tuple[str, str, str, int, int]]) -> list[tuple]:
+        """The rows of ``table`` in each ``(data_file, index_id, video_id, first, last ordinal)``,
+        read from those data files only: ``(index_id, video_id, ordinal, start, end, value[, segment])``."""
+        if not spans:
+            return []
+        files = list({s[0]: self.indexed_files[(table, s[0])] for s in spans}.values())
+        wanted = pa.table(
+            {
+                "index_id": [s[1] for s in spans],
+                "video_id": [s[2] for s in spans],
+                "lo": pa.array([s[3] for s in spans], pa.int32()),
+                "hi": pa.array([s[4] for s in spans], pa.int32()),
+            }
+        )
+        ordinal = _ORDINAL[table]
+        self.con.register("wanted_spans", wanted)
+        _files_view(self.con, "spanned_files", files)
+        try:
+            return self._rows(
+                f"""
+                select distinct r.index_id, r.video_id, r.{ordinal}, r.start, r."end", r.value{", r.segment" if table == "words" else ""}
+                from spanned_files r
+                join wanted_spans w on r.index_id = w.index_id and r.video_id = w.video_id and r.{ordinal} between w.lo and w.hi
+                order by 1, 2, 3
+                """,
+                [],
+            )
+        finally:
+            self.con.unregister("wanted_spans")
+            _drop_view(self.con, "spanned_files")
 
     def word_windows(self, needle: str, reach: int) -> list[tuple]:
         """Words within ``reach`` positions of a word containing ``needle`` (any case), of videos
         with words: ``(index_id, video_id, word, start, end, value, segment)`` in order."""
+        words = self._scanned("words")
         return self._rows(
-            """
+            f"""
             with hit as (
-                select distinct index_id, video_id, word from words
+                select distinct index_id, video_id, word from {words}
                 where regexp_matches(value, $pattern)
             )
             select distinct w.index_id, w.video_id, w.word, w.start, w."end", w.value, w.segment
-            from words w join hit h on w.index_id = h.index_id and w.video_id = h.video_id
+            from {words} w join hit h on w.index_id = h.index_id and w.video_id = h.video_id
             where w.word between h.word - $reach and h.word + $reach
             order by 1, 2, 3
             """,
@@ -148,7 +251,7 @@ class LakeReader:
         )
         return self._rows(
             f"""
-            select index_id, video_id, segment, start, "end", value from segments
+            select index_id, video_id, segment, start, "end", value from {self._scanned("segments")}
             where regexp_matches(value, $pattern) {only}
             """,
             {"pattern": _contains(needle)},  # type: ignore[arg-type]
@@ -169,9 +272,9 @@ class LakeReader:
         self.con.register("window_centres", centres)
         try:
             return self._rows(
-                """
+                f"""
                 select distinct s.index_id, s.video_id, s.segment, s.start, s."end", s.value
-                from segments s join window_centres c on s.index_id = c.index_id and s.video_id = c.video_id
+                from {self._scanned("segments")} s join window_centres c on s.index_id = c.index_id and s.video_id = c.video_id
                 where s.segment between c.segment - $reach and c.segment + $reach
                 order by 1, 2, 3
                 """,
@@ -227,8 +330,11 @@ def open_reader(out: str) -> LakeReader:
     con = duckdb.connect()
     if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
         delta = DeltaLake(out)
-        tables = {name: table for name in _READ_TABLES if (table := delta.open(name)) is not None}
-        return LakeReader(out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids))
+        tables = {name: table for name in (*_READ_TABLES, TERMS_TABLE) if (table := delta.open(name)) is not None}
+        indexed: dict[tuple[str, str], str] = {}
+        return LakeReader(
+            out, "delta", con, lambda ids: _delta_views(con, tables, lake.is_local, ids, indexed), indexed_files=indexed
+        )
     if fs.exists(f"{root}/{MARKER_TABLE}"):
         if not lake.is_local:
             con.register_filesystem(lake.fs)
@@ -259,20 +365,88 @@ def _per_video_views(con: duckdb.DuckDBPyConnection, lake: Lake, index_ids: Sequ
 
 
 def _delta_views(
-    con: duckdb.DuckDBPyConnection, tables: dict[str, Any], local: bool, index_ids: Sequence[str] | None
+    con: duckdb.DuckDBPyConnection,
+    tables: dict[str, Any],
+    local: bool,
+    index_ids: Sequence[str] | None,
+    indexed: dict[tuple[str, str], str],
 ) -> frozenset[str]:
-    """Each table over its current files (of ``index_ids``' partitions only: Delta's pruning)."""
+    """Each table over its current files (of ``index_ids``' partitions only: Delta's pruning);
+    with a term index, ``terms`` over its files for current data files and ``<table>_unindexed``
+    over the data files it does not cover (``indexed`` gets the covered ones)."""
     # Tuple filters (a SQL predicate string leaves a thread behind in deltalake 1.6.6: delta_lake.py).
     partitions = None if index_ids is None else [(PARTITION, "in", list(index_ids))]
-    for name, table in tables.items():
+    data = {name: table for name, table in tables.items() if name != TERMS_TABLE}
+    files: dict[str, list[Any]] = {}
+    for name, table in data.items():
         _drop_view(con, name)
-        # Local file URIs come percent-encoded (a space as %20); DuckDB wants the path itself.
-        files = [unquote(uri.removeprefix("file://")) for uri in table.file_uris(file_pruning_predicate=partitions)] if local else []
-        if files:
-            _parquet_view(con, name, files)
+        files[name] = _current_files(table, local, partitions)
+        if files[name] and local:
+            _parquet_view(con, name, files[name])
         else:  # on an object store, or a table with no file (of these indexes) yet
             con.register(name, table.to_pyarrow_dataset(file_pruning_predicate=partitions))
-    return frozenset(tables)
+    indexed.clear()
+    if TERMS_TABLE not in tables:
+        return frozenset(data)
+    index = _by_data_file(_current_files(tables[TERMS_TABLE], local, partitions))
+    terms: list[Any] = []
+    for name in (n for n in INDEXED_TABLES if n in data):
+        _drop_view(con, f"{name}_unindexed")
+        rest = []
+        for file in files[name]:
+            if (found := index.get((name, data_file_name(_path(file))))) is not None:
+                indexed[(name, data_file_name(_path(file)))] = file
+                terms.extend(found)
+            else:
+                rest.append(file)
+        if rest:
+            _files_view(con, f"{name}_unindexed", rest)
+        else:
+            con.execute(f'create view "{name}_unindexed" as select * from "{name}" where false')
+    _drop_view(con, TERMS_TABLE)
+    if not terms:
+        indexed.clear()
+        return frozenset(data)
+    _files_view(con, TERMS_TABLE, terms)
+    return frozenset({*data, TERMS_TABLE})
+
+
+def _current_files(table: Any, local: bool, partitions: list | None) -> list[Any]:
+    """The table's current files: local paths (percent-decoded: a space, not %20, for DuckDB),
+    else its pyarrow dataset's fragments (read through delta-rs's own object-store client)."""
+    if local:
+        return [unquote(uri.removeprefix("file://")) for uri in table.file_uris(file_pruning_predicate=partitions)]
+    dataset = table.to_pyarrow_dataset(file_pruning_predicate=partitions)
+    return [_Fragment(f, dataset.schema) for f in dataset.get_fragments()]
+
+
+class _Fragment(NamedTuple):
+    """One file of a table on an object store, with the table's schema (partition columns too)."""
+
+    fragment: ds.ParquetFileFragment
+    schema: pa.Schema
+
+
+def _path(file: Any) -> str:
+    return file if isinstance(file, str) else file.fragment.path
+
+
+def _files_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Any]) -> None:
+    """``name`` as a view over some files of one table (``_current_files``'s)."""
+    if isinstance(files[0], str):
+        _parquet_view(con, name, files)
+    else:
+        first = files[0].fragment
+        con.register(name, ds.FileSystemDataset([f.fragment for f in files], files[0].schema, first.format, first.filesystem))
+
+
+def _by_data_file(files: list[Any]) -> dict[tuple[str, str], list[Any]]:
+    """``(table, data file name)`` -> the term index's files for that data file."""
+    found: dict[tuple[str, str], list[Any]] = defaultdict(list)
+    for file in files:
+        parts = dict(unquote(p).split("=", 1) for p in _path(file).split("/") if "=" in p)
+        found[(parts.get(OF_TABLE, ""), parts.get(DATA_FILE, ""))].append(file)
+    return found
 
 
 def _drop_view(con: duckdb.DuckDBPyConnection, name: str) -> None:

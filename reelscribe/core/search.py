@@ -19,16 +19,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake_sql import LakeReader
+from reelscribe.core.search_terms import normalise, phrase_words
 from reelscribe.core.subtitles import TimedWord, segment_words, word_start
+from reelscribe.core.term_index import TERMS_TABLE
 
 __all__ = ["Hit", "clock", "phrase_words", "search_lake"]
 
 MARK_OPEN, MARK_CLOSE = "«", "»"
-_EDGE_PUNCTUATION = re.compile(r"^[\W_]+|[\W_]+$")
 _LEADING_PUNCTUATION = re.compile(r"^[\W_]*")
 _TRAILING_PUNCTUATION = re.compile(r"[\W_]*$")
 
@@ -63,20 +62,6 @@ def clock(seconds: float) -> str:
     return f"{hours:02d}:{minutes:02d}:{rest // 10:02d}.{rest % 10}"
 
 
-@lru_cache(maxsize=1 << 16)
-def normalise(word: str) -> str:
-    """A word as matching compares it: lower case, punctuation at either end removed."""
-    return _EDGE_PUNCTUATION.sub("", word).lower()
-
-
-def phrase_words(phrase: str) -> list[str]:
-    """The phrase's words as matched; ``ConfigError`` if it has none (only punctuation)."""
-    words = [w for w in (normalise(p) for p in phrase.split()) if w]
-    if not words:
-        raise ConfigError(f"the phrase {phrase!r} has no words to search for (only punctuation or spaces)")
-    return words
-
-
 def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) -> tuple[list[Hit], int]:
     """The hits for ``phrase`` (by index, source and time) up to ``limit``, and how many there are,
     in the indexes ``reader`` reads (``LakeReader.only_index``)."""
@@ -84,13 +69,20 @@ def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) ->
     needle = max(wanted, key=len)
     reach = len(wanted) - 1
     # identity (video, segment, start) -> (video, start, the matched words: built only if shown)
-    found: dict[tuple, tuple[tuple[str, str], float, Callable[[], list[TimedWord]]]] = {}
+    found: dict[tuple, tuple[tuple[str, str], float, Callable[[], list[TimedWord]] | _Indexed]] = {}
     texts: dict[tuple[str, str, int], tuple[float, float, str]] = {}
 
     def add(key: tuple[str, str], run: Sequence[TimedWord]) -> None:
         for match in _matches(run, wanted):
             found[(key, match[0].segment, match[0].start)] = (key, match[0].start, lambda m=match: m)
 
+    if TERMS_TABLE in reader.tables:  # the data files the term index covers: no text read to count
+        # Ordered within a video by position, which is the order of time (rows are in spoken order).
+        for index_id, video_id, position, of_table, data_file, first, offset, last in reader.indexed_matches(
+            wanted, without_words="words" in reader.tables
+        ):
+            key = (index_id, video_id)
+            found[(key, "at", position)] = (key, position, _Indexed(of_table, data_file, first, offset, last))
     if "words" in reader.tables:
         for key, rows in _by_video(reader.word_windows(needle, reach)):
             for run in _consecutive([(r[2], TimedWord(r[5], r[3], r[4], r[6])) for r in rows]):
@@ -127,8 +119,47 @@ def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) ->
     hits = list(found.values())
     sources = reader.sources({key for key, _, _ in hits})
     hits.sort(key=lambda f: (f[0][0], sources.get(f[0], ""), f[0][1], f[1]))
-    shown = [(key, words()) for key, _, words in (hits[:limit] if limit is not None else hits)]
+    page = hits[:limit] if limit is not None else hits
+    located = _locate(reader, [(key, words) for key, _, words in page if isinstance(words, _Indexed)], wanted, texts)
+    shown = [(key, located[(key, words)] if isinstance(words, _Indexed) else words()) for key, _, words in page]
     return _hits(reader, shown, sources, texts), len(hits)
+
+
+@dataclass(frozen=True)
+class _Indexed:
+    """A match the term index found: its first word is word ``offset`` (empty ones not counted)
+    of row ``first`` of the data file, its last in row ``last``; read only if shown."""
+
+    of_table: str
+    data_file: str
+    first: int
+    offset: int
+    last: int
+
+
+def _locate(
+    reader: LakeReader,
+    indexed: list[tuple[tuple[str, str], _Indexed]],
+    wanted: list[str],
+    texts: dict[tuple[str, str, int], tuple[float, float, str]],
+) -> dict[tuple[tuple[str, str], _Indexed], list[TimedWord]]:
+    """The matched words of index hits, from their rows only (segment texts read go to ``texts``)."""
+    located = {}
+    for table in ("segments", "words"):
+        spans = [(key, hit) for key, hit in indexed if hit.of_table == table]
+        rows = reader.indexed_rows(table, [(h.data_file, *key, h.first, h.last) for key, h in spans])
+        by_video = dict(_by_video(rows))
+        for key, hit in spans:
+            run = [r for r in by_video.get(key, []) if hit.first <= r[2] <= hit.last]
+            if table == "segments":
+                texts.update({(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in run})
+                words = [w for w in segment_words((r[2], r[3], r[4], r[5]) for r in run) if normalise(w.text)]
+                first = hit.offset  # the first row's words lead the run
+            else:
+                words = [w for w in (TimedWord(r[5], r[3], r[4], r[6]) for r in run) if normalise(w.text)]
+                first = 0
+            located[(key, hit)] = words[first : first + len(wanted)]
+    return located
 
 
 def _by_video(rows: list[tuple]) -> Iterable[tuple[tuple[str, str], list[tuple]]]:

@@ -34,11 +34,11 @@ RUN_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def launched_prefect(children, tmp_path_factory) -> PrefectServer:
+def launched_prefect(children, tmp_path_factory, prefect_database) -> PrefectServer:
     """The module's own Prefect server (no scheduler: nothing but the tests' runs starts), launched
     but not waited for: the Dask cluster and the local API start beside it."""
     home = tmp_path_factory.mktemp("prefect-home")
-    return PrefectServer(children, home, {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}).launch()
+    return PrefectServer(children, home, prefect_database, {"PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false"}).launch()
 
 
 @pytest.fixture(scope="module")
