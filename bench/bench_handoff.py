@@ -28,7 +28,7 @@ def main() -> None:
 
     import s3fs
 
-    from reelscribe.core.assets import ensure_asset
+    from reelscribe.core.ingest_paths.asset_upload import ensure_asset
     from reelscribe.core.handoff import sent_as
     from reelscribe.core.sources import VideoSource, content_sha256
     from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready

@@ -1,6 +1,6 @@
 """Incremental selection cost: the seen-source state against the path before it (hash every object).
 
-    python -m bench.bench_incremental [--s3 1000 10000] [--local 100000] [--no-cli]
+    python -m bench.bench_incremental [--s3 1000 10000] [--local 100000] [--no-cli] [--listing-only]
 
 For N objects (moto's S3 server in its own process, and local disk) it times, in the same run, a
 nothing-new selection and one with a single new object, both ways: "before" is the code path
@@ -13,6 +13,10 @@ adds one read of each new video when streamed and none with ``--hand-off url``
 Also: the state read at 100,000 sources on local disk in both table formats (goal <= 0.5 s),
 the state's size after objects are overwritten (it must stay one row per source once merged or
 compacted), and ``reelscribe run`` with nothing new against ``reelscribe --help``.
+
+The S3 cases also time the nothing-new selection with the plain listing (before) against the
+listing in key ranges taken from the state (what the hourly flow does now), interleaved, with the
+moto server's and this process's CPU seconds: ``--listing-only`` runs just that.
 
 Objects are tiny (the selection's cost is per object; bytes scale with size, so they are given
 as object counts times size), which keeps 10,000 objects on moto and 100,000 files quick to make.
@@ -57,9 +61,11 @@ def hash_everything(source: str, landed: frozenset[str]) -> tuple[float, int]:
 
 
 def with_state(source: str, lake: LakeWriter, landed: frozenset[str]) -> tuple[float, int, int]:
-    """What ``select-new-videos`` does: list, plan against the state, record what was hashed."""
+    """What the hourly flow does: read the state, list (in key ranges from it), plan against it,
+    record what was hashed."""
     started = time.perf_counter()
-    found, _ = discover([source])
+    state = lake.seen_sources()
+    found, _ = discover([source], known=state)
     plan = make_plan(found, landed, lake.seen_sources())
     lake.record_sources(plan.hashed)
     return time.perf_counter() - started, plan.bytes_read, len(plan.to_send)
@@ -85,7 +91,7 @@ def measure(label: str, source: str, add_one: Callable[[], None], table_format: 
     return figures
 
 
-def s3_case(count: int, table_format: str) -> dict[str, Any]:
+def s3_case(count: int, table_format: str, listing_only: bool = False) -> dict[str, Any]:
     import s3fs
 
     from tests.s3kit import MotoS3Process
@@ -100,12 +106,51 @@ def s3_case(count: int, table_format: str) -> dict[str, Any]:
         for chunk in range(0, count, 1000):  # s3fs sends a dict's PUTs concurrently
             bucket.fs.pipe({f"{bucket.name}/v/{n:06}.mp4": payload + n.to_bytes(4, "big") for n in range(chunk, min(count, chunk + 1000))})
         print(f"moto S3: {count:,} objects of {OBJECT_BYTES} B made in {time.perf_counter() - started:.1f} s", flush=True)
+        if listing_only:
+            return {"listing": listing_case(bucket.url("v/"), server)}
         figures = measure(f"moto S3 {count:,}", bucket.url("v/"), lambda: bucket.put("v/new.mp4", os.urandom(OBJECT_BYTES)), table_format)
         selection = figures["nothing new"]["state_s"]
         print(f"  hourly selection, nothing new, {count:,} objects: {selection:.2f} s (goal <= {SELECTION_GOAL_S:g} s at 10,000)")
+        figures["listing"] = listing_case(bucket.url("v/"), server)
         return figures
     finally:
         server.stop()
+
+
+def listing_case(source: str, server: Any, repeats: int = 3) -> dict[str, Any]:
+    """The nothing-new selection with the plain listing (before) and with the ranged one, interleaved,
+    median of ``repeats``; the moto server's and this process's CPU seconds say where the time goes."""
+    import psutil
+
+    lake = open_lake(tempfile.mkdtemp(prefix="bench-incremental-listing-"), "delta")
+    found, _ = discover([source])
+    first = make_plan(found, frozenset(), lake.seen_sources())
+    lake.record_sources(first.hashed)
+    landed = frozenset(v.content_sha256 for v in first.videos)
+    moto = psutil.Process(server.pid)
+
+    def selection(ranged: bool) -> tuple[float, float, float]:
+        server_cpu, client_cpu, started = sum(moto.cpu_times()[:2]), time.process_time(), time.perf_counter()
+        state = lake.seen_sources()
+        listed, _ = discover([source], known=state if ranged else None)
+        plan = make_plan(listed, landed, state)
+        assert plan.bytes_read == 0 and not plan.to_send and len(listed) == len(found)
+        return time.perf_counter() - started, sum(moto.cpu_times()[:2]) - server_cpu, time.process_time() - client_cpu
+
+    runs: dict[bool, list[tuple[float, float, float]]] = {False: [], True: []}
+    for _ in range(repeats):
+        for ranged in (False, True):
+            runs[ranged].append(selection(ranged))
+    figures = {}
+    for ranged, label in ((False, "plain"), (True, "ranged")):
+        wall, server_cpu, client_cpu = (statistics.median(r[i] for r in runs[ranged]) for i in range(3))
+        figures[label] = {"wall_s": round(wall, 3), "moto_cpu_s": round(server_cpu, 3), "client_cpu_s": round(client_cpu, 3)}
+    figures["ratio"] = round(figures["plain"]["wall_s"] / figures["ranged"]["wall_s"], 2)
+    print(f"  nothing-new selection of {len(found):,} objects, median of {repeats}: plain listing {figures['plain']['wall_s']:.2f} s "
+          f"(moto CPU {figures['plain']['moto_cpu_s']:.2f} s, client CPU {figures['plain']['client_cpu_s']:.2f} s) | ranged "
+          f"{figures['ranged']['wall_s']:.2f} s (moto CPU {figures['ranged']['moto_cpu_s']:.2f} s, client CPU "
+          f"{figures['ranged']['client_cpu_s']:.2f} s) | {figures['ratio']:.2f}x (goal <= {SELECTION_GOAL_S:g} s at 10,000)", flush=True)
+    return figures
 
 
 def local_case(count: int, table_format: str) -> dict[str, Any]:
@@ -206,15 +251,19 @@ def main() -> None:
     parser.add_argument("--local", type=int, nargs="*", default=[100000], help="file counts on local disk")
     parser.add_argument("--table-format", default="delta", choices=("delta", "parquet"), help="the lake holding the state (the hourly default: delta)")
     parser.add_argument("--no-cli", action="store_true", help="skip the reelscribe run vs --help timing")
+    parser.add_argument("--listing-only", action="store_true",
+                        help="only the S3 nothing-new selection, plain listing against ranged (skips --local and the CLI)")
     args = parser.parse_args()
+    if args.listing_only:
+        args.local, args.no_cli = [], True
     figures: dict[str, Any] = {"object_bytes": OBJECT_BYTES, "table_format": args.table_format, "load_before": os.getloadavg()[0]}
     if not args.no_cli:
         figures["cli"] = cli_case()
-    figures["s3"] = {str(count): s3_case(count, args.table_format) for count in args.s3}
+    figures["s3"] = {str(count): s3_case(count, args.table_format, args.listing_only) for count in args.s3}
     figures["local"] = {str(count): local_case(count, args.table_format) for count in args.local}
     figures["load_after"] = os.getloadavg()[0]
     print(json.dumps({"load": [figures["load_before"], figures["load_after"]]}))
-    save_result("bench_incremental", figures)
+    save_result("bench_incremental_listing" if args.listing_only else "bench_incremental", figures)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from bench.common import client_for, local_server, save_result, silent_videos
-from reelscribe.core.assets import ensure_asset, find_asset_for
+from reelscribe.core.ingest_paths.asset_upload import ensure_asset, find_asset_for
 from reelscribe.core.client import PAGE_LIMIT
 from reelscribe.core.ingest import META_SHA256, legacy_name
 from reelscribe.core.models import Asset

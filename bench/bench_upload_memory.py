@@ -10,7 +10,7 @@ body, discards it and answers like ``POST /tasks``), then reports its own peak R
 - ``requests.post(files=...)``: the usual code, which builds the whole multipart body in memory;
 - ``imports only``: the same child doing no upload, the floor both start from;
 - ``multipart session``: the assets path's upload of a file above the direct limit
-  (``reelscribe.core.assets.ensure_asset``), one 16 MiB chunk at a time, to the real local server
+  (``reelscribe.core.ingest_paths.asset_upload.ensure_asset``), one 16 MiB chunk at a time, to the real local server
   (not the sink: the session, chunk URLs and ETags are the server's).
 
 Goal: reelscribe's peak RSS < 150 MB.
@@ -87,7 +87,7 @@ def child(kind: str, url: str, path: str) -> None:
         with TwelveLabsClient(Settings(base_url=url, api_key=SecretStr("bench"))) as client, open(path, "rb") as handle:
             client.create_task(INDEX_ID, video_file=(Path(path).name, handle))
     elif kind == "multipart":
-        from reelscribe.core.assets import ensure_asset
+        from reelscribe.core.ingest_paths.asset_upload import ensure_asset
         from reelscribe.core.sources import VideoSource
 
         base_url, key = url.split("#", 1)

@@ -337,10 +337,12 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
     from concurrent.futures import ThreadPoolExecutor
 
     from reelscribe.core.claims import ClaimStore
-    from reelscribe.core.ingest import resolve_index, submit_video
+    from reelscribe.core.ingest import resolve_index
+    from reelscribe.core.ingest_paths.base import LandRequest
+    from reelscribe.core.ingest_paths.tasks_path import TasksPath, submit_video
     from reelscribe.core.lake import Lake
     from reelscribe.core.sources import content_sha256, discover
-    from reelscribe.core.transcripts import LandRequest, retrieve_and_land
+    from reelscribe.core.transcripts import retrieve_and_land
     from reelscribe.core.waiting import wait_until_indexed
 
     name = f"{label}-{uuid.uuid4().hex[:8]}"
@@ -355,8 +357,8 @@ def core_run(base_url: str, api_key: str, videos: Sequence[Path], *, label: str,
     def wait_and_land(uploaded) -> None:
         source, sha256, submitted = uploaded
         with client_for(base_url, api_key) as client:
-            task = wait_until_indexed(client, submitted.task_id)
-            retrieve_and_land(client, lake, LandRequest(index_id, task, source.uri, sha256))
+            task = wait_until_indexed(client, submitted.job_id)
+            retrieve_and_land(client, lake, TasksPath(), LandRequest(index_id, task, source.uri, sha256))
 
     try:
         started, began = time.time(), time.perf_counter()

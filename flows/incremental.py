@@ -50,7 +50,9 @@ from reelscribe.flows.report import VideoReport
 from reelscribe.flows.transcribe import checked_bounds, deployment_clone, finish, reports_in_plan_order, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
+from reelscribe.core.lake_format import open_lake
 from reelscribe.core.plan import Plan
+from reelscribe.core.source_state import SeenSources
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.stores import StoreOptions
 from reelscribe.flows.runners import task_runner
@@ -106,7 +108,9 @@ def transcribe_new_videos(
     bounds = checked_bounds(max_videos, max_video_minutes)
     settings = resolve_settings(api_url, credentials_block)
     runner = task_runner(dask, max_concurrency)
-    found = _discover(source, store_options(storage_block))
+    store = store_options(storage_block)
+    # The state the selection matches against also splits a large S3 listing into ranges listed at once.
+    found = _discover(source, store, open_lake(out, table_format, **store.of(out)).seen_sources())
     index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
     plan = select_videos(found, landed, out, bounds, table_format, storage_block) if found else Plan(())
     sending = plan.to_send
@@ -133,9 +137,10 @@ def _headline(plan: Plan, source: str) -> str:
     return f"{sent} new video{'' if sent == 1 else 's'} in {source} ({plan.counts['landed']} already landed{extra}){minutes}"
 
 
-def _discover(source: str, store: StoreOptions) -> list[VideoSource]:
-    """The videos under ``source`` (listed with ``store``'s options); none when it holds none yet. Raises if it cannot be right."""
-    found, problems = discover([source], relative_to=deployment_clone(), store=store)
+def _discover(source: str, store: StoreOptions, known: SeenSources) -> list[VideoSource]:
+    """The videos under ``source`` (listed with ``store``'s options, in key ranges from ``known``
+    where large); none when it holds none yet. Raises if it cannot be right."""
+    found, problems = discover([source], relative_to=deployment_clone(), store=store, known=known)
     for problem in problems:
         if isinstance(problem.error, NoVideosFound):
             get_run_logger().info("%s: no videos there yet (%s)", source, problem.message)

@@ -27,7 +27,7 @@ from prefect.states import State
 
 from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
 from reelscribe.core.lake_format import commits_in_batches
-from reelscribe.core.models import IndexedAsset, Task
+from reelscribe.core.ingest_paths.base import Job
 from reelscribe.core.pending import Completion, PendingSubmission
 from reelscribe.core.settings import Settings
 from reelscribe.core.waiting import WaitOptions
@@ -37,7 +37,6 @@ from reelscribe.flows.transcribe import finish
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.land import commit_landed, land_transcription
 from reelscribe.tasks.pending import find_submission, forget_submission, is_landed, overdue_submissions, poll_once
-from reelscribe.tasks.upload import Uploaded
 
 SUMMARY_KEY = "land-indexed-summary"
 
@@ -81,47 +80,45 @@ def land_indexed(
 
 
 def _settle(
-    submission: PendingSubmission, job: Task | IndexedAsset | State, settings: Settings, out: str, storage_block: str | None
+    pending: PendingSubmission, job: Job | State, settings: Settings, out: str, storage_block: str | None
 ) -> VideoReport:
     """Land a ready job, or report why it is not. ``job``: the ready job, or the state of one status request.
 
     The submission stays pending only when landing a ready job failed (the next deadline sweep
     tries again); a job that failed, timed out or could not be asked about is done with: the next
-    run submits the video again (finding the same task, if any).
+    run submits the video again (finding the same job, if any).
     """
+    source = pending.submission.source.uri
     if isinstance(job, State):
         if not job.is_completed():
-            forget_submission(out, submission.job_id, storage_block)
-            return failed_report(submission.source, job.result(raise_on_failure=False))
+            forget_submission(out, pending.job_id, storage_block)
+            return failed_report(source, job.result(raise_on_failure=False))
         job = job.result()
     status = job.status.value
     if status == "ready":
-        report = _land(submission, job, settings, out, storage_block)
+        report = _land(pending, job, settings, out, storage_block)
         if report.status != "failed":
-            forget_submission(out, submission.job_id, storage_block)
+            forget_submission(out, pending.job_id, storage_block)
         return report
-    forget_submission(out, submission.job_id, storage_block)
+    forget_submission(out, pending.job_id, storage_block)
     if status == "failed":
-        return failed_report(submission.source, IndexingFailed(submission.job_id, job.failure_reason()))
-    return failed_report(submission.source, IndexingTimedOut(submission.job_id, time.time() - submission.submitted_at, status))
+        return failed_report(source, IndexingFailed(pending.job_id, job.failure_reason()))
+    return failed_report(source, IndexingTimedOut(pending.job_id, time.time() - pending.submitted_at, status))
 
 
 def _land(
-    submission: PendingSubmission, ready: Task | IndexedAsset, settings: Settings, out: str, storage_block: str | None
+    pending: PendingSubmission, ready: Job, settings: Settings, out: str, storage_block: str | None
 ) -> VideoReport:
-    if not submission.refresh and is_landed(out, submission, storage_block):
-        get_run_logger().info("%s: already landed in index %s", submission.source, submission.index_id)
-        return VideoReport(submission.source, "skipped", video_id=submission.video_id)
-    uploaded = Uploaded(
-        submission.video_source, submission.content_sha256, submission.job_id if submission.path == "tasks" else None,
-        submission.video_id, reused=True, upload=submission.path, asset_id=submission.asset_id,
-    )
+    source = pending.submission.source.uri
+    if not pending.refresh and is_landed(out, pending, storage_block):
+        get_run_logger().info("%s: already landed in index %s", source, pending.index_id)
+        return VideoReport(source, "skipped", video_id=pending.submission.video_id)
     landed = land_transcription(
-        uploaded, ready, submission.index_id, settings, out, submission.start, submission.end, storage_block,
-        submission.table_format, WaitOptions(), submission.index_name, return_state=True,
+        pending.submission, ready, pending.index_id, settings, out, pending.path, pending.start,
+        pending.end, storage_block, pending.table_format, WaitOptions(), pending.index_name, return_state=True,
     )
     states: list[State] = [landed]
-    if landed.is_completed() and commits_in_batches(submission.table_format):
+    if landed.is_completed() and commits_in_batches(pending.table_format):
         video_id = landed.result().video_id
-        states.append(commit_landed(out, submission.index_id, [video_id], storage_block, return_state=True))
-    return land_report(submission.source, states)
+        states.append(commit_landed(out, pending.index_id, [video_id], storage_block, return_state=True))
+    return land_report(source, states)

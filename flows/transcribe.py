@@ -192,9 +192,10 @@ def transcribe_each(
 
     ``hashes``: each video's content hash from the selection (``None``: the upload hashes it).
     One report each, in order. Everything passed here is picklable, for Dask workers. ``index_name``
-    (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The upload
-    path (tasks or assets) is chosen once for the batch. In a Delta lake the land steps stage
-    their videos and this flow commits them in batches as they finish (``commit_as_landed``).
+    (the name the run was given; ``None`` for an index given by id) lands in ``videos.index_name``. The
+    ingest path (``reelscribe.core.ingest_paths``) is chosen once for the batch and passed to every
+    step. In a Delta lake the land steps stage their videos and this flow commits them in batches as
+    they finish (``commit_as_landed``).
     """
     options = WaitOptions(max_wait=max_wait_seconds, history=WaitHistory())
     path = choose_upload_path(settings, upload)
@@ -204,23 +205,25 @@ def transcribe_each(
         uploads = runner.map(
             upload_video,
             {"source": found, "content_sha256": hashes or [None] * len(found),
-             "landed": unmapped(landed), "refresh": unmapped(refresh), "upload": unmapped(path),
+             "landed": unmapped(landed), "refresh": unmapped(refresh), "path": unmapped(path),
              "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
         )
         if wait == "webhook":
             recorded = runner.map(
                 record_submission,
-                {"uploaded": uploads, "index_id": unmapped(index), "options": unmapped(options),
+                {"uploaded": uploads, "path": unmapped(path), "index_id": unmapped(index), "options": unmapped(options),
                  "table_format": unmapped(table_format), "start": unmapped(start), "end": unmapped(end),
                  "index_name": unmapped(index_name), "refresh": unmapped(refresh), **store},
             )
             wait_for([*uploads, *recorded])
             reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]
             return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format, storage_block)
-        readies = runner.map(wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), **shared})
+        readies = runner.map(
+            wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), "path": unmapped(path), **shared}
+        )
         lands = runner.map(
             land_transcription,
-            {"uploaded": uploads, "ready": readies, "start": unmapped(start), "end": unmapped(end),
+            {"uploaded": uploads, "ready": readies, "path": unmapped(path), "start": unmapped(start), "end": unmapped(end),
              "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
              **shared, **store},
         )

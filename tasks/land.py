@@ -16,15 +16,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ingest_paths.base import IngestPath, Job, LandRequest, Submission
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
-from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.settings import Settings
-from reelscribe.core.transcripts import LandRequest, retrieve_and_land
+from reelscribe.core.transcripts import retrieve_and_land
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
 from reelscribe.tasks.storage import store_options
-from reelscribe.tasks.upload import Uploaded
 
 
 @dataclass(frozen=True)
@@ -47,11 +46,12 @@ class Landed:
     on_failure=[video_failed],
 )
 def land_transcription(
-    uploaded: Uploaded,
-    ready: Task | IndexedAsset | None,
+    uploaded: Submission,
+    ready: Job | None,
     index_id: str,
     settings: Settings,
     out: str,
+    path: IngestPath,
     start: float | None = None,
     end: float | None = None,
     storage_block: str | None = None,
@@ -59,12 +59,12 @@ def land_transcription(
     options: WaitOptions = WaitOptions(),
     index_name: str | None = None,
 ) -> Landed:
-    """``options``: the batch's wait, which also bounds waiting for the assets path's word timings."""
+    """``ready``: ``path``'s ready job. ``options``: the batch's wait, which also bounds waiting for a path's optional tables (words)."""
     if ready is None:
         return Landed(video_id=None, segments=0, duration=None, skipped=True)
     request = LandRequest(
         index_id=index_id,
-        task=ready,
+        ready=ready,
         source=uploaded.source.uri,
         content_sha256=uploaded.content_sha256,
         start=start,
@@ -75,8 +75,7 @@ def land_transcription(
     staged = commits_in_batches(table_format)
     lake = open_lake(out, table_format, **store_options(storage_block).of(out))
     with TwelveLabsClient(settings) as client:
-        landed = retrieve_and_land(client, lake, request)
-    video_id = ready.id if isinstance(ready, IndexedAsset) else ready.video_id
+        video_id, landed = retrieve_and_land(client, lake, path, request)
     extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
     get_run_logger().info(
         "%s: %s %d segments%s of video %s", uploaded.source.name, "staged" if staged else "landed",

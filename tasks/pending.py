@@ -11,16 +11,14 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.ingest_paths.base import IngestPath, Job, Submission
 from reelscribe.core.lake_format import TableFormat, open_lake
-from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.pending import PendingStore, PendingSubmission
 from reelscribe.core.settings import Settings
-from reelscribe.core.upload_path import status_now
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_done, video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
 from reelscribe.tasks.storage import store_options
-from reelscribe.tasks.upload import Uploaded
 
 
 @task(
@@ -32,7 +30,8 @@ from reelscribe.tasks.upload import Uploaded
     on_failure=[video_failed],
 )
 def record_submission(
-    uploaded: Uploaded,
+    uploaded: Submission,
+    path: IngestPath,
     index_id: str,
     out: str,
     options: WaitOptions,
@@ -51,16 +50,13 @@ def record_submission(
     if uploaded.already_landed:
         return None
     now = time.time()
-    job_id = uploaded.video_id if uploaded.upload == "assets" else uploaded.task_id
     kept = PendingStore(out, **store_options(storage_block).of(out)).add(PendingSubmission(
-        job_id=job_id, path=uploaded.upload, index_id=index_id, source=uploaded.source.uri,
-        source_kind=uploaded.source.kind, content_sha256=uploaded.content_sha256, video_id=uploaded.video_id,
-        asset_id=uploaded.asset_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
+        uploaded, path, index_id=index_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
         index_name=index_name, start=start, end=end, table_format=table_format, refresh=refresh,
     ))
     get_run_logger().info(
         "%s: submitted as %s %s; lands when its webhook arrives (polled once at %s if none does)",
-        uploaded.source.name, "task" if uploaded.upload == "tasks" else "indexed asset", job_id,
+        uploaded.source.name, path.job_kind, uploaded.job_id,
         time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(kept.deadline)),
     )
     return kept
@@ -82,17 +78,17 @@ def overdue_submissions(out: str, storage_block: str | None = None) -> list[Pend
 
 
 @task(name="poll-once", task_run_name="poll-{submission.job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
-def poll_once(settings: Settings, submission: PendingSubmission) -> Task | IndexedAsset:
+def poll_once(settings: Settings, submission: PendingSubmission) -> Job:
     """One status request (the deadline poll, or a failed job's reason)."""
     with TwelveLabsClient(settings) as client:
-        return status_now(client, submission.index_id, submission.path, submission.job_id)
+        return submission.path.status(client, submission.index_id, submission.job_id)
 
 
 @task(name="is-landed", task_run_name="is-landed-{submission.job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def is_landed(out: str, submission: PendingSubmission, storage_block: str | None = None) -> bool:
     """Whether the submission's content already landed in its index (a duplicate completion, another run)."""
     lake = open_lake(out, submission.table_format, **store_options(storage_block).of(out))
-    return submission.content_sha256 in lake.landed_hashes(submission.index_id)
+    return submission.submission.content_sha256 in lake.landed_hashes(submission.index_id)
 
 
 @task(name="forget-submission", task_run_name="forget-{job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)

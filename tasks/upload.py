@@ -1,8 +1,8 @@
-"""Step 1: put a video into the index (or find it already there), once, by the tasks or the assets path."""
+"""Step 1: put a video into the index (or find it already there), once, by the batch's ingest path."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -10,39 +10,23 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.handoff import DEFAULT_HAND_OFF, HandOff, sent_as
-from reelscribe.core.settings import Settings
+from reelscribe.core.ingest_paths.base import IngestPath, Submission
+from reelscribe.core.ingest_paths.choose import choose_ingest_path
+from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource
 from reelscribe.core.sources import content_sha256 as hash_content
-from reelscribe.core.upload_path import UploadChoice, UploadPath, resolve_upload_path, submit
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
 from reelscribe.tasks.retrying import RETRY_TRANSIENT
 from reelscribe.tasks.storage import store_options
 
 
-@dataclass(frozen=True)
-class Uploaded:
-    """What the next steps need: small on purpose (ids and a hash, never bytes).
-
-    On the assets path ``task_id`` is ``None`` and ``video_id`` is the indexed asset's id.
-    """
-
-    source: VideoSource
-    content_sha256: str
-    task_id: str | None
-    video_id: str | None
-    reused: bool = False
-    already_landed: bool = False
-    upload: UploadPath = "tasks"
-    asset_id: str | None = None
-
-
 @task(name="choose-upload-path", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
-def choose_upload_path(settings: Settings, upload: UploadChoice) -> UploadPath:
-    """``assets`` or ``tasks`` for this server (``auto``: assets where it offers them)."""
+def choose_upload_path(settings: Settings, upload: UploadChoice) -> IngestPath:
+    """The batch's ingest path for this server (``auto``: assets where it offers them), chosen once and passed down."""
     with TwelveLabsClient(settings) as client:
-        path = resolve_upload_path(client, upload)
-    get_run_logger().info("upload: %s path (asked for %s)", path, upload)
+        path = choose_ingest_path(client, upload)
+    get_run_logger().info("upload: %s path (asked for %s)", path.name, upload)
     return path
 
 
@@ -58,16 +42,16 @@ def upload_video(
     index_id: str,
     settings: Settings,
     landed: frozenset[str],
+    path: IngestPath,
     refresh: bool = False,
-    upload: UploadPath = "tasks",
     options: WaitOptions = WaitOptions(),
     *,
     out: str,
     storage_block: str | None = None,
     content_sha256: str | None = None,
     hand_off: HandOff = DEFAULT_HAND_OFF,
-) -> Uploaded:
-    """Skip the video if its content already landed; else find or create its task or indexed asset.
+) -> Submission:
+    """Skip the video if its content already landed; else find or create its job on ``path``.
 
     ``content_sha256``: the hash the selection computed (or knew from the seen-source state),
     so a new video's bytes are read once more only by the upload stream; hashed here if not given.
@@ -81,11 +65,10 @@ def upload_video(
     sha256 = content_sha256 or hash_content(source, store)
     if sha256 in landed and not refresh:
         logger.info("%s already landed in index %s (sha256 %s…): skipped", source.name, index_id, sha256[:12])
-        return Uploaded(source, sha256, None, None, already_landed=True)
+        return Submission(source, sha256, already_landed=True)
     with TwelveLabsClient(settings) as client:
         sent = sent_as(source, hand_off, settings.hand_off_expiry_s, store)
-        done = submit(client, index_id, sent, sha256, upload, claims=ClaimStore(out, **store.of(out)), options=options, store=store)
+        done = path.submit(client, index_id, sent, sha256, claims=ClaimStore(out, **store.of(out)), options=options, store=store)
     verb = "found existing" if done.reused else "created"
-    what = f"task {done.task_id}" if upload == "tasks" else f"indexed asset of asset {done.asset_id}"
-    logger.info("%s: %s %s (video %s)", source.name, verb, what, done.video_id)
-    return Uploaded(source, sha256, done.task_id, done.video_id, reused=done.reused, upload=upload, asset_id=done.asset_id)
+    logger.info("%s: %s %s (video %s)", source.name, verb, path.describe(done), done.video_id)
+    return replace(done, source=source)  # the video as the batch names it, not the URL it may have been sent as

@@ -11,27 +11,23 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.models import IndexedAsset, Task
+from reelscribe.core.ingest_paths.base import IngestPath, Job, Submission
 from reelscribe.core.settings import Settings
-from reelscribe.core.upload_path import Submission, wait_until_ready
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.tasks.progress import video_failed
-from reelscribe.tasks.upload import Uploaded
 
 
 @task(name="wait-until-indexed", task_run_name="wait-{uploaded.source.name}", cache_policy=NO_CACHE, on_failure=[video_failed])
 def wait_for_indexing(
-    uploaded: Uploaded, settings: Settings, options: WaitOptions, index_id: str
-) -> Task | IndexedAsset | None:
-    """The ready task or indexed asset, or ``None`` when the video had already landed and nothing was uploaded."""
+    uploaded: Submission, settings: Settings, options: WaitOptions, index_id: str, path: IngestPath
+) -> Job | None:
+    """The ready job, or ``None`` when the video had already landed and nothing was uploaded."""
     if uploaded.already_landed:
         return None
     logger = get_run_logger()
 
-    def report(job: Task | IndexedAsset, elapsed: float) -> None:
-        kind = "task" if isinstance(job, Task) else "indexed asset"
-        logger.info("%s: %s %s is %s after %.1f s", uploaded.source.name, kind, job.id, job.status.value, elapsed)
+    def report(job: Job, elapsed: float) -> None:
+        logger.info("%s: %s %s is %s after %.1f s", uploaded.source.name, path.job_kind, job.id, job.status.value, elapsed)
 
-    submission = Submission(uploaded.upload, uploaded.task_id, uploaded.video_id, uploaded.asset_id, uploaded.reused)
     with TwelveLabsClient(settings) as client:
-        return wait_until_ready(client, index_id, submission, options, on_change=report)
+        return path.wait(client, index_id, uploaded, options, on_change=report)

@@ -140,6 +140,12 @@ class MotoS3Process(MotoS3):
             raise
         return self
 
+    @property
+    def pid(self) -> int:
+        """The server process's id (a benchmark reads its CPU time)."""
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()

@@ -16,7 +16,8 @@ from pydantic import SecretStr
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.ingest import resolve_index, submit_video
+from reelscribe.core.ingest import resolve_index
+from reelscribe.core.ingest_paths.tasks_path import submit_video
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource
 from tests.faultproxy import FORWARD, Fault, FaultProxy
@@ -126,4 +127,4 @@ def test_an_upload_longer_than_the_ttl_is_sent_once(pipeline_server, tmp_path, j
     assert not holder.is_alive() and not waiter.is_alive()
     assert len(uploads) == 1
     assert results["holder"].reused is False
-    assert results["waiter"].reused is True and results["waiter"].task_id == results["holder"].task_id
+    assert results["waiter"].reused is True and results["waiter"].job_id == results["holder"].job_id

@@ -21,6 +21,7 @@ from deltalake import DeltaTable
 
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.errors import ConfigError
+from reelscribe.core.stores import StoreOptions
 from reelscribe.core.flatten import segments_table
 from reelscribe.core.lake import Lake, VideoRecord, video_tables
 from reelscribe.core.lake_format import TABLE_FORMATS, open_lake
@@ -299,5 +300,6 @@ def test_delta_on_s3_takes_the_credentials_it_is_given_in_delta_rs_names(monkeyp
         "AWS_REGION": "eu-west-1", "AWS_ALLOW_HTTP": "true",
     }
     assert lake.staging.fs.key == "id" and lake.fs.key == "id", "the staging area and listings use the same"
+    assert "shh" not in repr(StoreOptions(options)), "a run's store options never show their secret"
     assert DeltaLake("s3://bucket/lake").storage_options == {}, "given none, delta-rs reads the AWS variables itself"
     assert DeltaLake("/tmp/lake").storage_options == {}

@@ -15,10 +15,11 @@ from urllib.parse import unquote
 import pytest
 from pydantic import SecretStr
 
-from reelscribe.core.assets import ensure_asset
+from reelscribe.core.ingest_paths.asset_upload import ensure_asset
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.ingest import META_SHA256, legacy_name, resolve_index, submit_video, upload_name
+from reelscribe.core.ingest import META_SHA256, legacy_name, resolve_index, upload_name
+from reelscribe.core.ingest_paths.tasks_path import submit_video
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, content_sha256
 from tests.faultproxy import FORWARD, Fault, FaultProxy
@@ -129,9 +130,9 @@ def test_the_tasks_path_sends_the_hashed_name_and_finds_a_plain_named_task(count
     with open(old_source.uri, "rb") as handle:
         old = client.create_task(index.id, video_file=("video.mp4", handle), user_metadata={META_SHA256: old_sha})
     rule.take()
-    assert submit_video(client, index.id, old_source, old_sha, claims=claims).task_id == old.id
+    assert submit_video(client, index.id, old_source, old_sha, claims=claims).job_id == old.id
     assert rule.count("POST", "/v1.3/tasks", rule.take()) == 0
     new_sha = content_sha256(new_source)
     created = submit_video(client, index.id, new_source, new_sha, claims=claims)
     assert not created.reused
-    assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{new_sha[:8]}.mp4")] == [created.task_id]
+    assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{new_sha[:8]}.mp4")] == [created.job_id]

@@ -129,7 +129,7 @@ def test_window_is_honoured_on_v13_flow_and_v12_endpoint(api, jfk_copy, tmp_path
 
     from reelscribe.core.client import TwelveLabsClient
     from reelscribe.core.settings import Settings
-    from reelscribe.core.transcripts import retrieve_segments
+    from reelscribe.core.ingest_paths.tasks_path import retrieve_segments
 
     out = tmp_path / "lake"
     reports = transcribe_videos(upload="tasks", sources=[str(jfk_copy)], index_name=f"window-{uuid.uuid4().hex[:8]}", out=str(out), start=9.0, end=20.0)

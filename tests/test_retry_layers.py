@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from pydantic import SecretStr
 
-from reelscribe.core.assets import ensure_asset
+from reelscribe.core.ingest_paths.asset_upload import ensure_asset
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiServerError
 from reelscribe.core.settings import HTTP_ATTEMPTS_ENV, Settings

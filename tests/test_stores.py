@@ -3,12 +3,14 @@ line naming the fix, before any index is made or video uploaded; credentials fro
 
 from __future__ import annotations
 
+import copy
 import os
 import socket
 import subprocess
 import sys
 import uuid
 
+import fsspec.config
 import pytest
 import requests
 
@@ -131,10 +133,12 @@ def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none
     s3_bucket.put("inbox/jfk.mp4", JFK.read_bytes())
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # nothing listens there
 
+    defaults = copy.deepcopy(fsspec.config.conf)
     reports = transcribe_videos(
         sources=[s3_bucket.url("inbox/")], index_name=f"block-{uuid.uuid4().hex[:8]}", out=s3_bucket.url("lake"),
         storage_block=slug,
     )
+    assert fsspec.config.conf == defaults, "the block's options are passed to each filesystem, never set as fsspec's defaults"
     assert [(r.source, r.status) for r in reports] == [(s3_bucket.url("inbox/jfk.mp4"), "landed")]
     tables = sorted(k.split("/")[1] for k in s3_bucket.keys("lake") if k.endswith(".parquet"))
     assert tables == ["segments", "sources", "utterances", "videos", "words"]

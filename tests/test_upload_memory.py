@@ -13,7 +13,7 @@ import pytest
 import requests
 from pydantic import SecretStr
 
-from reelscribe.core.assets import ensure_asset
+from reelscribe.core.ingest_paths.asset_upload import ensure_asset
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource

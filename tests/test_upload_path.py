@@ -1,4 +1,4 @@
-"""Choosing the upload path per server, the chunk upload's wire manners and the assets path's waits, against scripted loopback servers."""
+"""Choosing the ingest path per server, the chunk upload's wire manners and the assets path's waits, against scripted loopback servers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ApiServerError, ConfigError
 from reelscribe.core.retry import RetryPolicy
 from reelscribe.core.settings import Settings
-from reelscribe.core.upload_path import resolve_upload_path
+from reelscribe.core.ingest_paths.choose import choose_ingest_path, path_named
 from tests.scripted_http import Reply, ScriptedServer
 
 KEY = "tlk_upload_path_test_key_0123456789"
@@ -23,36 +23,40 @@ def client_for(base_url: str) -> TwelveLabsClient:
 
 
 @pytest.mark.parametrize(("reply", "expected"), [(NOT_FOUND, "tasks"), (EMPTY_PAGE, "assets")])
-def test_auto_asks_the_server_once_and_remembers(reply, expected):
+def test_auto_asks_the_server_once_per_choice(reply, expected):
     with ScriptedServer(lambda method, path: reply) as server:
         with client_for(server.base_url) as client:
-            known: dict[str, bool] = {}
-            assert [resolve_upload_path(client, "auto", known=known) for _ in range(3)] == [expected] * 3
-    assert known == {server.base_url: expected == "assets"}
+            assert choose_ingest_path(client, "auto").name == expected
     assert [(s.method, s.path) for s in server.seen] == [("GET", "/v1.3/assets?page=1&page_limit=1")]
 
 
 def test_an_explicit_choice_asks_nothing():
     with ScriptedServer(lambda method, path: NOT_FOUND) as server:
         with client_for(server.base_url) as client:
-            assert resolve_upload_path(client, "tasks") == "tasks"
-            assert resolve_upload_path(client, "assets") == "assets"
+            assert choose_ingest_path(client, "tasks").name == "tasks"
+            assert choose_ingest_path(client, "assets").name == "assets"
     assert server.seen == []
 
 
 def test_a_v12_server_has_no_assets_path():
     with ScriptedServer(lambda method, path: EMPTY_PAGE) as server:
         with client_for(server.base_url.replace("/v1.3", "/v1.2")) as client:
-            assert resolve_upload_path(client, "auto") == "tasks"
+            assert choose_ingest_path(client, "auto").name == "tasks"
             with pytest.raises(ConfigError, match="the assets path needs API v1.3"):
-                resolve_upload_path(client, "assets")
+                choose_ingest_path(client, "assets")
     assert server.seen == []
 
 
 def test_a_server_error_while_asking_is_not_taken_for_an_answer():
     with ScriptedServer(lambda method, path: Reply(503, {"code": "unavailable", "message": "restarting"})) as server:
         with client_for(server.base_url) as client, pytest.raises(ApiServerError):
-            resolve_upload_path(client, "auto", known={})
+            choose_ingest_path(client, "auto")
+
+
+def test_a_pending_record_finds_its_path_by_name_and_an_unknown_one_is_refused():
+    assert [path_named(name).name for name in ("tasks", "assets")] == ["tasks", "assets"]
+    with pytest.raises(ConfigError, match="unknown ingest path 'uploads'"):
+        path_named("uploads")
 
 
 def test_a_chunk_goes_without_the_api_key_and_its_etag_is_the_proof():

@@ -8,7 +8,7 @@ import pytest
 
 from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
 from reelscribe.core.models import AssetTranscription, Task
-from reelscribe.core.transcripts import retrieve_asset_views
+from reelscribe.core.ingest_paths.assets_path import retrieve_asset_views
 from reelscribe.core.waiting import WaitHistory, WaitOptions, wait_until_indexed
 
 T0 = 1_700_000_000.0

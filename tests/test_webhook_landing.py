@@ -221,7 +221,7 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
     wait_until(lambda: not pending_jobs(out), 180, lambda: children.tail("serve-land-indexed"), 0.5)
     assert [Path(source).name for source, _ in landed_rows(out)] == ["triggered.mp4"]
     # One: the submission reads the indexed asset back once right after creating it
-    # (core/assets.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
+    # (core/ingest_paths/asset_upload.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
     assert status_polls(api_env, job) == 1
     with get_client(sync_client=True) as client:
         runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
@@ -231,14 +231,26 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
 # -- the parts, without servers ------------------------------------------------------------------
 
 
+def _pending(job_id: str, path_name: str, video_id: str, asset_id: str | None, submitted_at: float, deadline: float):
+    from reelscribe.core.ingest_paths.base import Submission
+    from reelscribe.core.ingest_paths.choose import path_named
+    from reelscribe.core.pending import PendingSubmission
+    from reelscribe.core.sources import VideoSource
+
+    submission = Submission(VideoSource("/v/a.mp4", "file"), "ab" * 32, job_id=job_id, video_id=video_id, asset_id=asset_id)
+    return PendingSubmission(submission, path_named(path_name), "idx", submitted_at, deadline)
+
+
 def test_a_submission_is_recorded_once_so_a_resubmission_keeps_its_deadline(tmp_path):
-    from reelscribe.core.pending import PendingStore, PendingSubmission
+    from dataclasses import replace
+
+    from reelscribe.core.pending import PendingStore
 
     clock = iter([100.0, 5000.0])
     store = PendingStore(str(tmp_path), clock=lambda: next(clock))
-    first = PendingSubmission("task_1", "tasks", "idx", "/v/a.mp4", "file", "ab" * 32, "vid_1", None, 0.0, 3600.0)
+    first = _pending("task_1", "tasks", "vid_1", None, 0.0, 3600.0)
     assert store.add(first) == first
-    assert store.add(PendingSubmission(**{**first.__dict__, "submitted_at": 50.0, "deadline": 3650.0})) == first
+    assert store.add(replace(first, submitted_at=50.0, deadline=3650.0)) == first
     assert store.due() == []  # at 100 s
     assert store.due() == [first]  # at 5000 s
     store.remove("task_1")
@@ -246,18 +258,52 @@ def test_a_submission_is_recorded_once_so_a_resubmission_keeps_its_deadline(tmp_
     assert store.all() == [] and store.get("task_1") is None
 
 
+@pytest.mark.parametrize(("path_name", "job_kind"), [("tasks", "task"), ("assets", "indexed asset")])
+def test_a_record_the_previous_version_wrote_is_read_and_written_back_the_same(tmp_path, path_name, job_kind):
+    """The on-disk record of the version before the ingest-path interface: flat, ``path`` by name."""
+    from reelscribe.core.pending import PendingStore
+
+    written = {
+        "job_id": "job_1", "path": path_name, "index_id": "idx", "source": "s3://b/a.mp4", "source_kind": "remote",
+        "content_sha256": "cd" * 32, "video_id": "vid_1", "asset_id": "asset_1" if path_name == "assets" else None,
+        "submitted_at": 10.0, "deadline": 20.0, "index_name": "talks", "start": 1.0, "end": 9.0,
+        "table_format": "delta", "refresh": True,
+    }
+    (tmp_path / "_pending").mkdir()
+    (tmp_path / "_pending" / "job_1.json").write_text(json.dumps(written))
+    store = PendingStore(str(tmp_path))
+    (read,) = store.all()
+    assert (read.path.name, read.path.job_kind, read.job_id, read.index_id) == (path_name, job_kind, "job_1", "idx")
+    assert (read.submission.source.uri, read.submission.source.kind, read.submission.asset_id) == ("s3://b/a.mp4", "remote", written["asset_id"])
+    assert (read.index_name, read.start, read.end, read.table_format, read.refresh) == ("talks", 1.0, 9.0, "delta", True)
+    assert json.loads(read.to_json()) == written
+
+
+def test_a_record_naming_a_path_this_version_lacks_is_a_clear_error(tmp_path):
+    from reelscribe.core.errors import ConfigError
+    from reelscribe.core.pending import PendingStore
+
+    (tmp_path / "_pending").mkdir()
+    (tmp_path / "_pending" / "job_2.json").write_text(
+        '{"job_id": "job_2", "path": "uploads", "index_id": "idx", "source": "/v/a.mp4", "source_kind": "file", '
+        '"content_sha256": "ab", "video_id": null, "asset_id": null, "submitted_at": 0, "deadline": 0}'
+    )
+    with pytest.raises(ConfigError, match="unknown ingest path 'uploads'"):
+        PendingStore(str(tmp_path)).get("job_2")
+
+
 def test_a_completion_is_read_from_the_receivers_event_payload():
     from reelscribe.core.errors import ConfigError, InvalidIdentifier
-    from reelscribe.core.pending import Completion, PendingSubmission
+    from reelscribe.core.pending import Completion
 
     payload = {"webhook_id": "whe_1", "created_at": "2026-12-01T11:00:00+00:00",
                "data": {"id": "task_9", "status": "ready", "metadata": {"duration": 11.0}, "models": [], "tags": []}}
     done = Completion.from_event_payload(payload)
     assert (done.job_id, done.status, done.duration, done.webhook_id) == ("task_9", "ready", 11.0, "whe_1")
-    pending = PendingSubmission("task_9", "tasks", "idx", "/v/a.mp4", "file", "ab" * 32, "vid_9", None, 0.0, 1.0)
+    pending = _pending("task_9", "tasks", "vid_9", None, 0.0, 1.0)
     task = pending.as_ready(done)
     assert (task.id, task.video_id, task.status.value, task.system_metadata.duration) == ("task_9", "vid_9", "ready", 11.0)
-    assets = PendingSubmission("ia_9", "assets", "idx", "/v/a.mp4", "file", "ab" * 32, "ia_9", "asset_9", 0.0, 1.0)
+    assets = _pending("ia_9", "assets", "ia_9", "asset_9", 0.0, 1.0)
     assert (assets.as_ready(done).asset_id, assets.as_ready(done).indexed_at) == ("asset_9", done.completed_at)
     for bad in ({}, {"data": {"id": "task_9"}}, {"data": {"id": "task_9", "status": "indexing"}}):
         with pytest.raises(ConfigError):

@@ -1,11 +1,11 @@
-"""Get a video into an index exactly once, even when answers are lost.
+"""Get a video into an index exactly once, even when answers are lost: what every ingest path shares.
 
-Before uploading, look for a task this content already has in the index (by the SHA-256 that
-reelscribe writes into ``user_metadata``). A ``POST /tasks`` whose answer was lost may still have
-created the task (twelvelabs-python #50), so after every failed attempt the lookup runs again
-before the upload is re-sent, whole. Lookup and upload of one content run under a claim in the
-lake's store (``reelscribe.core.claims``), which every machine sees, so two runs landing the same
-index at once, on one host or many, do not both upload it.
+Before uploading, an ingest path (``reelscribe.core.ingest_paths``) looks for what this content
+already has on the server (by the SHA-256 that reelscribe writes into ``user_metadata``). A create
+whose answer was lost may still have happened (twelvelabs-python #50), so after every failed
+attempt ``create_once`` looks again before the create is re-sent, whole. Lookup and upload of one
+content run under a claim in the lake's store (``reelscribe.core.claims``), which every machine
+sees, so two runs landing the same index at once, on one host or many, do not both upload it.
 
 The lookup lists by file name, so each content is sent under a name of its own
 (``upload_name``: ``video.mp4`` → ``video-3f2a9c1e.mp4``): the list holds that one upload, not
@@ -20,32 +20,20 @@ import logging
 import re
 import time
 import unicodedata
-from dataclasses import dataclass
 from typing import Callable, TypeVar
 from urllib.parse import unquote, urlsplit
 
-from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
-from reelscribe.core.models import Index, Task, TaskStatus
+from reelscribe.core.models import Index
 from reelscribe.core.retry import retrying
-from reelscribe.core.sources import VideoSource, open_source
-from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
+from reelscribe.core.sources import VideoSource
 
 log = logging.getLogger(__name__)
 
 META_SHA256 = "reelscribe_sha256"
 META_SOURCE = "reelscribe_source"
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Submitted:
-    """The indexing task for one video; ``reused`` when it already existed on the server."""
-
-    task_id: str
-    video_id: str | None
-    reused: bool
 
 
 def resolve_index(client: TwelveLabsClient, index_id: str | None, index_name: str | None) -> Index:
@@ -106,70 +94,6 @@ def create_once(
                     raise
                 return found, True
     raise AssertionError("unreachable: retrying() re-raises the last error")
-
-
-def find_task_for(client: TwelveLabsClient, index_id: str, sha256: str, filename: str) -> Task | None:
-    """A task of this index, not failed, whose video carries this content hash."""
-    for task in client.iter_tasks(index_id, filename=filename):
-        if task.status is TaskStatus.FAILED:
-            continue
-        meta = task.user_metadata
-        if meta is None and task.video_id:
-            try:
-                meta = client.get_video(index_id, task.video_id).user_metadata
-            except ApiNotFound:
-                meta = None
-        if meta and meta.get(META_SHA256) == sha256:
-            return task
-    return None
-
-
-def submit_video(
-    client: TwelveLabsClient,
-    index_id: str,
-    source: VideoSource,
-    sha256: str,
-    *,
-    claims: ClaimStore,
-    sleep: Callable[[float], None] = time.sleep,
-    store: StoreOptions = NO_STORE_OPTIONS,
-) -> Submitted:
-    """Find or create the indexing task of ``source`` in ``index_id``.
-
-    Under the content's claim in ``claims``: two runs landing the same content into the same
-    index at once (threads, processes, Dask workers, machines) take turns, so the second finds
-    the first one's task instead of uploading the video again. A task re-run after its Dask
-    worker died (prefect#15442) likewise finds the task its first run created.
-    """
-    with claims.hold(index_id, sha256):
-        return _find_or_create(client, index_id, source, sha256, sleep, store)
-
-
-def _find_or_create(
-    client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None],
-    store: StoreOptions,
-) -> Submitted:
-    # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
-    name = legacy_name(source) if source.kind == "url" else upload_name(source, sha256)
-    existing = find_first(lambda n: find_task_for(client, index_id, sha256, n), lookup_names(source, name))
-    if existing:
-        return Submitted(existing.id, existing.video_id, reused=True)
-    metadata = {META_SHA256: sha256, META_SOURCE: source.name}
-    task, reused = create_once(
-        client,
-        lambda: _post(client, index_id, source, name, metadata, store),
-        lambda: find_task_for(client, index_id, sha256, name),
-        what=f"upload of {source.name}",
-        sleep=sleep,
-    )
-    return Submitted(task.id, task.video_id, reused=reused)
-
-
-def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict, store: StoreOptions):
-    if source.kind == "url":
-        return client.create_task(index_id, video_url=source.uri, user_metadata=metadata)
-    with open_source(source, store) as stream:
-        return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
 
 
 def find_first(find: Callable[[str], T | None], names: tuple[str, ...]) -> T | None:

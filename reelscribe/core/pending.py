@@ -7,13 +7,13 @@ in the lake's own store, where every machine landing that lake sees it::
 
     <out>/_pending/<job id>.json    {job_id, path, index_id, source, content_sha256, deadline, …}
 
-``job id``: the task id (tasks path) or the indexed asset id (assets path), what the webhook's
-``data.id`` names. A record is written once: a later run that submits the same content again finds
-the same task (``core.ingest``) and keeps the first record, so its deadline is not pushed back. It is
-removed once the video landed or failed. ``deadline``: when the safety net polls the job once if
-no webhook came (``land-indexed`` without a completion); for a submission that found an existing
-task with no record (sent by a polling run, say), whose webhook may be long gone, it is the
-submission itself, so the next sweep polls it.
+``job id``: the ingest path's job (``Submission.job_id``: a task, an indexed asset), what the
+webhook's ``data.id`` names; ``path``: the path's ``name``. A record is written once: a later run
+that submits the same content again finds the same job (``core.ingest``) and keeps the first
+record, so its deadline is not pushed back. It is removed once the video landed or failed.
+``deadline``: when the safety net polls the job once if no webhook came (``land-indexed`` without
+a completion); for a submission that found an existing job with no record (sent by a polling run,
+say), whose webhook may be long gone, it is the submission itself, so the next sweep polls it.
 """
 
 from __future__ import annotations
@@ -21,14 +21,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Literal
 
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.ids import validate_partition_id
-from reelscribe.core.models import IndexedAsset, SystemMetadata, Task
-from reelscribe.core.sources import SourceKind, VideoSource
+from reelscribe.core.ingest_paths.base import IngestPath, Job, Submission
+from reelscribe.core.ingest_paths.choose import path_named
+from reelscribe.core.sources import VideoSource
 from reelscribe.core.stores import open_store
 
 PENDING_DIR = "_pending"
@@ -37,16 +38,15 @@ _SUFFIX = ".json"
 
 @dataclass(frozen=True)
 class PendingSubmission:
-    """One submitted video. ``video_id``: the tasks path's video, or the indexed asset id (assets path)."""
+    """One submitted video waiting for its webhook: the submission, the path it took, and what its landing needs.
 
-    job_id: str
-    path: Literal["tasks", "assets"]
+    Stored flat (``to_json``), under the field names and path names earlier versions wrote, so a
+    record either version wrote is read by the other.
+    """
+
+    submission: Submission
+    path: IngestPath
     index_id: str
-    source: str
-    source_kind: SourceKind
-    content_sha256: str
-    video_id: str | None
-    asset_id: str | None
     submitted_at: float
     deadline: float
     index_name: str | None = None
@@ -57,29 +57,41 @@ class PendingSubmission:
     """Land again even if the content already landed (the submitting run's ``refresh``)."""
 
     @property
-    def video_source(self) -> VideoSource:
-        return VideoSource(self.source, self.source_kind)
+    def job_id(self) -> str:
+        return self.submission.job_id
 
     def is_due(self, now: float) -> bool:
         return now >= self.deadline
 
-    def as_ready(self, completion: Completion) -> Task | IndexedAsset:
-        """The ready task or indexed asset as the webhook told it: what the land step needs, with no status request."""
-        meta = SystemMetadata(duration=completion.duration)
-        if self.path == "assets":
-            return IndexedAsset(
-                _id=self.job_id, asset_id=self.asset_id, status="ready", system_metadata=meta,
-                indexed_at=completion.completed_at, updated_at=completion.completed_at,
-            )
-        return Task(
-            _id=self.job_id, index_id=self.index_id, video_id=self.video_id, status="ready", system_metadata=meta,
-            updated_at=completion.completed_at,
+    def as_ready(self, completion: Completion) -> Job:
+        """The ready job as the webhook told it: what the land step needs, with no status request."""
+        return self.path.as_ready(
+            self.index_id, self.submission, duration=completion.duration, completed_at=completion.completed_at
         )
+
+    def to_json(self) -> bytes:
+        s = self.submission
+        return json.dumps({
+            "job_id": s.job_id, "path": self.path.name, "index_id": self.index_id, "source": s.source.uri,
+            "source_kind": s.source.kind, "content_sha256": s.content_sha256, "video_id": s.video_id,
+            "asset_id": s.asset_id, "submitted_at": self.submitted_at, "deadline": self.deadline,
+            "index_name": self.index_name, "start": self.start, "end": self.end, "table_format": self.table_format,
+            "refresh": self.refresh,
+        }).encode()
 
     @classmethod
     def from_json(cls, data: bytes) -> PendingSubmission:
+        """``ConfigError`` for a record naming a path this version does not have."""
         fields: dict[str, Any] = json.loads(data)
-        return cls(**{name: fields.get(name) for name in cls.__dataclass_fields__ if name in fields})
+        submission = Submission(
+            VideoSource(fields["source"], fields["source_kind"]), fields["content_sha256"], job_id=fields["job_id"],
+            video_id=fields.get("video_id"), asset_id=fields.get("asset_id"),
+        )
+        rest = {name: fields[name] for name in _OPTIONAL if name in fields}
+        return cls(submission, path_named(fields["path"]), fields["index_id"], fields["submitted_at"], fields["deadline"], **rest)
+
+
+_OPTIONAL = ("index_name", "start", "end", "table_format", "refresh")
 
 
 @dataclass(frozen=True)
@@ -125,7 +137,7 @@ class PendingStore:
         if existing is not None:
             return existing
         self.fs.makedirs(self.root, exist_ok=True)
-        self.fs.pipe_file(path, json.dumps(asdict(submission)).encode())
+        self.fs.pipe_file(path, submission.to_json())
         return submission
 
     def get(self, job_id: str) -> PendingSubmission | None:

@@ -32,7 +32,7 @@ MAX_HAND_OFF_EXPIRY_S = 7 * 24 * 3600
 """S3's limit for a presigned (SigV4) URL."""
 DEFAULT_BASE_URL = "https://api.twelvelabs.io/v1.3"
 UploadChoice = Literal["auto", "assets", "tasks"]
-"""Which way videos go in; ``reelscribe.core.upload_path`` resolves ``auto`` per server."""
+"""Which way videos go in; ``reelscribe.core.ingest_paths.choose`` maps it to an ingest path, once per batch."""
 UPLOAD_CHOICES: tuple[UploadChoice, ...] = get_args(UploadChoice)
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
 

@@ -91,6 +91,13 @@ class SeenSources:
     def __len__(self) -> int:
         return 0 if self._table is None else self._table.num_rows
 
+    def sources_under(self, prefix: str) -> list[str]:
+        """The recorded sources whose URI starts with ``prefix``, sorted: where the last run found them."""
+        if self._table is None:
+            return []
+        under = self._table["source"].filter(pc.starts_with(self._table["source"], prefix))
+        return pc.take(under, pc.array_sort_indices(under)).to_pylist()
+
     def recognise(self, sources: Sequence[Any]) -> Recognised:
         """Match a listing (anything with ``uri`` and ``identity``) against the state, in Arrow."""
         if not sources:

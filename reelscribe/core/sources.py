@@ -15,9 +15,12 @@ from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
 from urllib.parse import urlsplit
 
+import fsspec
 
 from reelscribe.core.errors import NoVideosFound, SourceError
-from reelscribe.core.source_state import SourceIdentity, identity_from_info, identity_from_stat
+from reelscribe.core.key_ranges import key_ranges
+from reelscribe.core.s3_listing import find_in_ranges
+from reelscribe.core.source_state import SeenSources, SourceIdentity, identity_from_info, identity_from_stat
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, bucket_missing, filesystem, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
@@ -62,7 +65,8 @@ class SourceProblem:
 
 
 def discover(
-    inputs: Iterable[str], *, relative_to: Path | None = None, store: StoreOptions = NO_STORE_OPTIONS
+    inputs: Iterable[str], *, relative_to: Path | None = None, store: StoreOptions = NO_STORE_OPTIONS,
+    known: SeenSources | None = None,
 ) -> tuple[list[VideoSource], list[SourceProblem]]:
     """Expand every input; de-duplicate (the same file via a folder and a glob is one video).
 
@@ -70,7 +74,8 @@ def discover(
 
     Local paths come out absolute, also those of inputs that gave no videos; with
     ``relative_to``, those under that folder relative to it instead (a deployment run's
-    temporary clone: its absolute path is gone once the run ends).
+    temporary clone: its absolute path is gone once the run ends). ``known``: the seen-source
+    state, whose keys split a large S3 prefix into ranges listed at once (the same listing).
     """
     found: dict[str, VideoSource] = {}
     problems: list[SourceProblem] = []
@@ -80,7 +85,7 @@ def discover(
             problems.append(SourceProblem(repr(raw), SourceError("empty source")))
             continue
         try:
-            for source in _expand(text, store):
+            for source in _expand(text, store, known):
                 if source.kind == "file" and relative_to is not None:  # else already absolute and resolved
                     source = VideoSource(_shown(source.uri, relative_to), "file", source.identity)
                 found.setdefault(source.uri, source)
@@ -102,7 +107,7 @@ def _shown(text: str, relative_to: Path | None) -> str:
     return str(path)
 
 
-def _expand(text: str, store: StoreOptions) -> list[VideoSource]:
+def _expand(text: str, store: StoreOptions, known: SeenSources | None = None) -> list[VideoSource]:
     scheme = urlsplit(text).scheme.lower()
     if scheme in ("http", "https"):
         if not urlsplit(text).netloc:
@@ -111,7 +116,7 @@ def _expand(text: str, store: StoreOptions) -> list[VideoSource]:
     if scheme == "file":
         return _expand_local(urlsplit(text).path)
     if scheme and len(scheme) > 1:
-        return _expand_remote(text, store)
+        return _expand_remote(text, store, known)
     return _expand_local(text)
 
 
@@ -135,21 +140,21 @@ def _expand_local(text: str) -> list[VideoSource]:
     return [_local(path)]
 
 
-def _expand_remote(uri: str, store: StoreOptions) -> list[VideoSource]:
+def _expand_remote(uri: str, store: StoreOptions, known: SeenSources | None) -> list[VideoSource]:
     """A folder, glob or file on any fsspec filesystem (``s3://bucket/prefix/``, ``memory://…``).
 
     A store that cannot be used (no driver, no such bucket, refused credentials) is a problem of
     this source, worded by ``store_error`` with its fix.
     """
     try:
-        return _list_remote(uri, store)
+        return _list_remote(uri, store, known)
     except SourceError:
         raise
     except Exception as exc:  # noqa: BLE001 - each driver raises its own types; store_problem words them
         raise SourceError(store_problem(uri, exc)) from exc
 
 
-def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS) -> list[VideoSource]:
+def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS, known: SeenSources | None = None) -> list[VideoSource]:
     """List with details: sizes, ETags and times come with the listing (no request per object)."""
     fs, path = filesystem(uri, **store.of(uri))
     fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
@@ -157,7 +162,7 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS) -> list[Video
     if glob.has_magic(path):
         entries = fs.glob(path, detail=True)
     elif fs.isdir(path):
-        entries = fs.find(path, detail=True)
+        entries = _find(fs, path, known)
     elif fs.exists(path):
         entries = {path: fs.info(path)}
     elif bucket_missing(fs, path):
@@ -172,6 +177,22 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS) -> list[Video
         VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote", identity_from_info(info))
         for p, info in videos
     ]
+
+
+def _find(fs: fsspec.AbstractFileSystem, path: str, known: SeenSources | None) -> dict[str, dict]:
+    """``find(detail=True)``; on S3 (not version-aware: versions come from another listing) in
+    key ranges at once when the state knows more keys under ``path`` than one page holds."""
+    if known is None or getattr(fs, "version_aware", True) or "s3" not in _protocols(fs):
+        return fs.find(path, detail=True)
+    bucket, _, key = path.partition("/")
+    prefix = f"{key.rstrip('/')}/" if key.strip("/") else ""
+    root = fs.unstrip_protocol(f"{bucket}/")  # the state's URIs: s3://bucket/key
+    ranges = key_ranges([uri[len(root):] for uri in known.sources_under(root + prefix)])
+    return fs.find(path, detail=True) if len(ranges) == 1 else find_in_ranges(fs, bucket, prefix, ranges)
+
+
+def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def _videos_under(folder: Path) -> list[VideoSource]:

@@ -1,10 +1,10 @@
-"""Get a video into an index exactly once through the assets path (the successor of ``POST /tasks``).
+"""The assets path's upload: get a video into an index exactly once (the successor of ``POST /tasks``).
 
 Upload the file as an asset (``POST /assets``, or a multipart session above the direct limit),
 wait until the asset is ``ready``, then index it (``POST /indexes/{id}/indexed-assets``). Each
-create is found again before it is re-sent, as ``reelscribe.core.ingest`` does for tasks: the
-asset by the content hash reelscribe writes into its ``user_metadata`` (an asset belongs to the
-account, not to an index, so one upload serves every index), the indexed asset by its asset id.
+create is found again before it is re-sent (``reelscribe.core.ingest.create_once``): the asset
+by the content hash reelscribe writes into its ``user_metadata`` (an asset belongs to the account,
+not to an index, so one upload serves every index), the indexed asset by its asset id.
 A multipart upload whose answers were lost, or whose run died, is resumed: the session says which
 chunks it already has, and only the others are sent again. A session that expired first leaves its
 asset unusable (the server fails it); the next run, finding no usable asset, uploads anew.
@@ -20,6 +20,7 @@ from typing import Any, Callable, ContextManager
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ConfigError, TransientError
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_first, lookup_names, upload_name
+from reelscribe.core.ingest_paths.base import Submission
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
 from reelscribe.core.sources import VideoSource, open_source, source_size
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
@@ -31,15 +32,6 @@ ASSETS_SCOPE = "assets"
 """What ``hold`` gets instead of an index id while an asset is found or uploaded: assets are per account."""
 REPORT_BATCH = 8
 """Chunks reported together; a resumed session re-sends at most this many unreported chunks."""
-
-
-@dataclass(frozen=True)
-class SubmittedAsset:
-    """One video's asset and its indexed asset in one index; ``reused`` when the latter already existed."""
-
-    asset_id: str
-    indexed_asset_id: str
-    reused: bool
 
 
 @dataclass(frozen=True)
@@ -64,7 +56,7 @@ def submit_asset(
     options: WaitOptions = WaitOptions(),
     sleep: Callable[[float], None] = time.sleep,
     store: StoreOptions = NO_STORE_OPTIONS,
-) -> SubmittedAsset:
+) -> Submission:
     """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset.
 
     ``hold(scope, sha256)`` makes concurrent runs take turns (the tasks path's lock): per content
@@ -76,7 +68,7 @@ def submit_asset(
         asset = wait_until_asset_ready(client, asset.id, options, sleep=sleep)
     with hold(index_id, sha256):
         indexed, reused = ensure_indexed_asset(client, index_id, asset.id, _metadata(source, sha256), sleep=sleep)
-    return SubmittedAsset(asset.id, indexed.id, reused)
+    return Submission(source, sha256, job_id=indexed.id, video_id=indexed.id, asset_id=asset.id, reused=reused)
 
 
 def ensure_asset(
