@@ -135,62 +135,41 @@ class LakeReader:
         return f"{table}_unindexed" if TERMS_TABLE in self.tables else table
 
     def indexed_matches(self, wanted: list[str], *, without_words: bool) -> list[tuple]:
-        """The phrase's occurrences in the data files the term index covers, by the index alone
-        (its words at consecutive positions): ``(index_id, video_id, position, of_table,
-        data_file, first word's ordinal and offset, last word's ordinal)``; ``without_words``:
-        segment text only of videos the lake has no words for.
+        """The phrase's occurrences in the data files the term index covers, by the index alone:
+        ``(index_id, video_id, position, of_table, data_file, first word's ordinal and offset,
+        last word's ordinal)``; ``without_words``: segment text only of videos the lake has no
+        words for.
 
-        The longest word's rows first (the likely rarest: a few row groups), then each other
-        word keeps only the candidates it continues: every step joins the small candidate set
-        against one word's rows, so a common word costs a read of its rows, never a big join."""
-        n, last = len(wanted), len(wanted) - 1
-        rarest = max(range(n), key=lambda i: len(wanted[i]))
-
-        def carried(i: int, word: str) -> str:
-            """The columns a step keeps: the first and last word's ordinals from their own rows."""
-            return (
-                f"{word}.ordinal as first_ordinal, {word}.\"offset\" as first_offset, " if i == 0
-                else "c.first_ordinal, c.first_offset, " if word == "t" else "null::int as first_ordinal, null::int as first_offset, "
-            ) + (f"{word}.ordinal as last_ordinal" if i == last else "c.last_ordinal" if word == "t" else "null::int as last_ordinal")
-
-        candidates = self.con.sql(
-            f"select index_id, of_table, data_file, video_id, position - {rarest} as p, {carried(rarest, 'terms')} "
-            "from terms where term = $word",
-            params={"word": wanted[rarest]},
-        ).to_arrow_table()
-        for i in sorted(set(range(n)) - {rarest}, key=lambda i: -len(wanted[i])):
-            if not candidates.num_rows:
-                break
-            self.con.register("phrase_candidates", candidates)
-            try:
-                candidates = self.con.sql(
-                    f"""
-                    select c.index_id, c.of_table, c.data_file, c.video_id, c.p, {carried(i, "t")}
-                    from phrase_candidates c join (select * from terms where term = $word) t
-                    on t.index_id = c.index_id and t.of_table = c.of_table and t.data_file = c.data_file
-                       and t.video_id = c.video_id and t.position = c.p + {i}
-                    """,
-                    params={"word": wanted[i]},
-                ).to_arrow_table()
-            finally:
-                self.con.unregister("phrase_candidates")
-        if not candidates.num_rows:
-            return []
+        Each pair of consecutive words is one range of the index (sorted by ``term``, ``next``),
+        so even a phrase of common words reads only the rows of its own word pairs; the pairs
+        found at consecutive positions are the phrase."""
+        keys = "index_id, of_table, data_file, video_id, p"
+        if len(wanted) == 1:
+            parts = ['q0 as (select *, position as p, ordinal as last_ordinal from terms where term = $w0)']
+            last = "q0"
+        else:
+            parts = [
+                f"q{i} as (select *, position - {i} as p, next_ordinal as last_ordinal from terms "
+                f"where term = $w{i} and next = $w{i + 1})"
+                for i in range(len(wanted) - 1)
+            ]
+            last = f"q{len(wanted) - 2}"
+        joins = " ".join(f"join q{i} using ({keys})" for i in range(1, len(parts)))
         only = (
-            "where of_table = 'words' or (index_id, video_id) in "
+            "where q0.of_table = 'words' or (q0.index_id, q0.video_id) in "
             "(select index_id, video_id from videos where coalesce(word_count, 0) = 0)"
             if without_words
             else ""
         )
-        self.con.register("phrase_candidates", candidates)
-        try:
-            return self._rows(
-                "select distinct index_id, video_id, p, of_table, data_file, first_ordinal, first_offset, last_ordinal "
-                f"from phrase_candidates {only}",
-                [],
-            )
-        finally:
-            self.con.unregister("phrase_candidates")
+        return self._rows(
+            f"""
+            with {", ".join(parts)}
+            select distinct q0.index_id, q0.video_id, q0.p, q0.of_table, q0.data_file,
+                   q0.ordinal, q0."offset", {last}.last_ordinal
+            from q0 {joins} {only}
+            """,
+            {f"w{i}": w for i, w in enumerate(wanted)},  # type: ignore[arg-type]
+        )
 
     def indexed_rows(self, table: str, spans: list[tuple[str, str, str, int, int]]) -> list[tuple]:
         """The rows of ``table`` in each ``(data_file, index_id, video_id, first, last ordinal)``,
@@ -328,6 +307,7 @@ def open_reader(out: str) -> LakeReader:
     fs, root = lake.fs, lake.root.rstrip("/")
     fs.invalidate_cache()
     con = duckdb.connect()
+    con.execute("set parquet_metadata_cache = true")  # a search reads the index's footers once, not per word pair
     if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
         delta = DeltaLake(out)
         tables = {name: table for name in (*_READ_TABLES, TERMS_TABLE) if (table := delta.open(name)) is not None}

@@ -95,6 +95,8 @@ TERMS_SCHEMA = pa.schema(
         pa.field("ordinal", pa.int32(), nullable=False),
         pa.field("offset", pa.int32(), nullable=False),
         pa.field("position", pa.int32(), nullable=False),
+        pa.field("next", pa.string(), nullable=True),
+        pa.field("next_ordinal", pa.int32(), nullable=True),
     ]
 )
 """The term index (table ``terms``, written by compaction): one row per word said, sorted by ``term``.
@@ -102,8 +104,10 @@ TERMS_SCHEMA = pa.schema(
 ``term`` is the word as search compares it (``search_terms.normalise``); ``ordinal`` the row it comes
 from (``segments.segment`` or ``words.word``), ``offset`` which of that row's words it is (empty
 ones not counted), ``position`` its place among the video's words in its data file (consecutive
-words, consecutive positions; a gap in the rows' ordinals leaves a gap). No times: search reads
-them from the rows of the hits it shows. Partitioned by
+words, consecutive positions; a gap in the rows' ordinals leaves a gap); ``next`` the term at the
+next position and ``next_ordinal`` its row (null: none). Sorted by ``term`` then ``next``, so the
+rows of a word pair (``term``, ``next``) are one range that statistics find. No times: search
+reads them from the rows of the hits it shows. Partitioned by
 ``index_id``, ``of_table`` (``segments`` or ``words``) and ``data_file`` (the data file's name it
 indexes): the partitions say which data files the index covers. Not in ``TABLES``: derived, not
 landed; a lake without it (or with files it does not cover) is searched by scanning.

@@ -8,10 +8,16 @@ text, split into words timed in proportion to their length (``subtitles.segment_
 run on across segment boundaries, so a phrase spanning two segments is found, at its first
 word's time.
 
-How it stays fast at 100,000 videos: DuckDB first picks the words (or segments) containing the
-phrase's longest word as a substring, a cheap scan that over-selects; the exact match runs on
-that handful here. Rows around them are fetched only where a match can reach beyond: always for
-words, for a segment only when the longest word is among its first or last words.
+How it stays fast at 100,000 videos: on a compacted Delta lake, the term index
+(``term_index``: each word said, with the next one, sorted by word pair) finds and counts the
+hits in the data files it covers without reading any text; only the hits shown are read, from
+their own data files. Data files it does not cover (landed since the last compaction, or a lake
+without the index: per-video Parquet, older lakes) are scanned: DuckDB picks the words (or
+segments) containing the phrase's longest word as a substring, a cheap scan that over-selects,
+and the exact match runs on that handful here. Rows around them are fetched only where a match
+can reach beyond: always for words, for a segment only when the longest word is among its first
+or last words. Both give the same hits; within a video, index hits are ordered by position,
+which is their order in time.
 """
 
 from __future__ import annotations

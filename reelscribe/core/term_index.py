@@ -50,7 +50,7 @@ FILES_PER_COMMIT = 8
 _ORDINAL = {"segments": "segment", "words": "word"}
 _DELTAS = ColumnProperties(dictionary_enabled=False, encoding="DELTA_BINARY_PACKED")  # ascending ints
 _INDEX_WRITER = WriterProperties(
-    compression="ZSTD", max_row_group_size=INDEX_ROW_GROUP_ROWS, column_properties={"position": _DELTAS, "ordinal": _DELTAS}
+    compression="ZSTD", max_row_group_size=INDEX_ROW_GROUP_ROWS, column_properties={"position": _DELTAS, "ordinal": _DELTAS, "next_ordinal": _DELTAS}
 )
 
 
@@ -113,7 +113,7 @@ def _file_postings(lake: DeltaLake, of_table: str, name: str, uri: str) -> pa.Ta
 
 def postings(rows: pa.Table, of_table: str) -> pa.Table:
     """One ``TERMS_SCHEMA`` row per word of ``rows`` (a ``segments`` or ``words`` file's rows),
-    sorted by term, then video and position."""
+    sorted by term, next term, video and position."""
     ordinal_column = _ORDINAL[of_table]
     rows = rows.take(pc.sort_indices(rows, [("video_id", "ascending"), (ordinal_column, "ascending")]))
     videos = rows["video_id"].combine_chunks()
@@ -144,14 +144,25 @@ def postings(rows: pa.Table, of_table: str) -> pa.Table:
     owner = parent[kept]
     positions = np.arange(len(kept), dtype=np.int64) + np.cumsum(breaks)[owner]
     first_of_row = np.searchsorted(owner, owner, side="left")  # owner is sorted: rows in order
-    order = np.argsort(term_of_piece, kind="stable")  # already by video and position within a term
+    follows = np.zeros(len(kept), dtype=bool)  # the next kept word is at the next position
+    follows[:-1] = positions[1:] == positions[:-1] + 1
+    no_next = len(distinct)  # sorts after every term
+    next_rank = np.full(len(kept), no_next, dtype=np.int64)
+    next_rank[:-1] = np.where(follows[:-1], term_of_piece[1:], no_next)
+    next_ordinal = np.zeros(len(kept), dtype=np.int64)
+    next_ordinal[:-1] = ordinals[owner[1:]]
+    # By term, then next term; within a pair already by video and position (rows in order).
+    order = np.lexsort((next_rank, term_of_piece))
+    terms = pa.array(distinct + [None], pa.string())
     return pa.table(
         {
-            "term": pa.array(distinct, pa.string()).take(pa.array(term_of_piece[order])),
+            "term": terms.take(pa.array(term_of_piece[order])),
             "video_id": videos.take(pa.array(owner[order])),
             "ordinal": pa.array(ordinals[owner[order]].astype(np.int32)),
             "offset": pa.array((np.arange(len(kept)) - first_of_row)[order].astype(np.int32)),
             "position": pa.array(positions[order].astype(np.int32)),
+            "next": terms.take(pa.array(next_rank[order])),
+            "next_ordinal": pa.array(next_ordinal[order].astype(np.int32), mask=~follows[order]),
         },
         schema=TERMS_SCHEMA,
     )
