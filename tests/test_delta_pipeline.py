@@ -9,6 +9,7 @@ import pytest
 
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.lake_maintenance import convert_lake
+from reelscribe.core.schema import TERMS_TABLE
 from reelscribe.flows.incremental import transcribe_new_videos
 from reelscribe.flows.maintenance import compact_lake
 from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
@@ -67,7 +68,8 @@ def test_a_converted_lake_carries_on_and_compacts(api, jfk_copy, tmp_path):
     rows = current_rows(out)
     assert {v for v, _, _ in rows} == {first[0].video_id, *(r.video_id for r in reports if r.status == "landed")}
     results = compact_lake(out=out)
-    assert {r.table for r in results} == set(converted)
+    # ... and the term index that convert wrote for search (compaction vacuums it too)
+    assert {r.table for r in results} == {*converted, TERMS_TABLE}
     assert current_rows(out) == rows
     assert len(DeltaLake(out).open("segments").file_uris()) == 1
 
