@@ -63,6 +63,8 @@ def test_discover_lists_in_ranges_from_the_state_and_plainly_without_one(s3_buck
         first, problems = discover([prefix])  # a first run: no state, the plain listing
         assert len(first) == 2_100 and not problems
         assert [p for p in list_requests(requests) if "max-keys=1000" in p or "start-after" in p] == []
+        assert len(list_requests(requests)) == 3, "one pass over the prefix (no isdir listing first)"
+        requests.clear()
         state = state_of(first)
 
         requests.clear()

@@ -161,15 +161,17 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS, known: SeenSo
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     if glob.has_magic(path):
         entries = fs.glob(path, detail=True)
-    elif fs.isdir(path):
-        entries = _find(fs, path, known)
-    elif fs.exists(path):
-        entries = {path: fs.info(path)}
-    elif bucket_missing(fs, path):
-        raise FileNotFoundError(path)
     else:
-        # An object store has no empty folders: a prefix exists only while objects are under it.
-        raise NoVideosFound("no such file or directory, or nothing under this prefix yet")
+        # No ``isdir`` first: on S3 it lists the whole prefix, so a prefix was listed twice.
+        # fsspec's ``find`` of a single file gives the file with no details: those come from ``info``.
+        entries = {p: info for p, info in _find(fs, path, known).items() if info}
+        if not entries and fs.isfile(path):
+            entries = {path: fs.info(path)}
+        elif not entries and bucket_missing(fs, path):
+            raise FileNotFoundError(path)
+        elif not entries:
+            # An object store has no empty folders: a prefix exists only while objects are under it.
+            raise NoVideosFound("no such file or directory, or nothing under this prefix yet")
     videos = sorted(((p, info) for p, info in entries.items() if _is_video(p) and info.get("type") == "file"), key=lambda e: e[0])
     if not videos:
         raise NoVideosFound(f"no video files here ({_extensions()})")
