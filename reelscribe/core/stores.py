@@ -62,11 +62,16 @@ NO_STORE_OPTIONS = StoreOptions()
 
 
 def filesystem(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFileSystem, str]:
-    """``fsspec.core.url_to_fs`` with the store's one retry layer (``with_retries``)."""
-    fs, path = fsspec.core.url_to_fs(location, **with_retries(location, storage_options))
-    if _is_s3(location):
-        fs.retries = 1  # s3fs takes its own loop's tries only as this attribute: one try, botocore retries
-    return fs, path
+    """``fsspec.core.url_to_fs`` with the store's one retry layer (``with_retries``); S3 through
+    ``S3Store``."""
+    options = with_retries(location, storage_options)
+    if not _is_s3(location):
+        return fsspec.core.url_to_fs(location, **options)
+    from reelscribe.core.s3_store import S3Store  # s3fs's import (botocore) only where S3 is used
+
+    fs = S3Store(**options)
+    fs.retries = 1  # s3fs takes its own loop's tries only as this attribute: one try, botocore retries
+    return fs, fs._strip_protocol(location)
 
 
 def with_retries(location: str, storage_options: dict[str, Any]) -> dict[str, Any]:
