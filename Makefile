@@ -36,7 +36,7 @@ test: $(STAMP) imports
 # in-process (TestClient), with no server process, Prefect server or S3 server. `make test` is
 # the whole suite (.ci/run); a new test file goes here only if it starts none of those.
 CHECK_TESTS := tests/test_core_units.py tests/test_flatten.py tests/test_words.py tests/test_waiting.py \
-	tests/test_upload_path.py tests/test_client.py tests/test_lake.py \
+	tests/test_upload_path.py tests/test_client.py tests/test_lake.py tests/test_s3_store.py \
 	tests/server/test_server_units.py tests/server/test_server_segmentation.py tests/server/test_server_inprocess.py
 check: $(STAMP) imports
 	$(BIN)/python -m pytest -m "not slow" $(CHECK_TESTS)
