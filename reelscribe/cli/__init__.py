@@ -205,20 +205,23 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
     from reelscribe.tasks.run_context import RunContext
 
     key = SecretStr(api_key) if api_key else None
-    with prefect_settings(logging_level=None if verbose else "CRITICAL"), Progress() as bar, \
-            RunContext(api_key=key, progress=bar.tick):
-        state = transcribe_videos(**options, return_state=True)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, BatchFailed):
-        print_reports(result.reports, as_json=as_json)
-        print_summary(result.reports)
+    try:
+        with prefect_settings(logging_level=None if verbose else "CRITICAL"), Progress() as bar, \
+                RunContext(api_key=key, progress=bar.tick):
+            # The flow's value as it returned it, not read back from its final state: when Prefect's
+            # server restarts as the run ends, the engine may keep the server's copy of that state,
+            # which holds no result (MissingResult), though every video landed.
+            reports = transcribe_videos(**options)
+    except BatchFailed as failed:
+        print_reports(failed.reports, as_json=as_json)
+        print_summary(failed.reports)
         return EXIT_FAILED
-    if isinstance(result, ReelscribeError):
-        return _usage_error(str(result))
-    if isinstance(result, BaseException):
-        print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
+    except ReelscribeError as exc:
+        return _usage_error(str(exc))
+    except Exception as exc:  # noqa: BLE001 - the run's own failure, said in one line
+        print(f"reelscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_FAILED
-    print_reports(result, as_json=as_json)
+    print_reports(reports, as_json=as_json)
     return EXIT_OK
 
 
@@ -237,14 +240,14 @@ def _cmd_lake_compact(args: argparse.Namespace) -> int:
     from reelscribe.flows.maintenance import compact_lake
 
     with prefect_settings(logging_level=None if args.verbose else "WARNING"):
-        state = compact_lake(out=args.out, retention_hours=args.retention_hours, return_state=True)
-    result = state.result(raise_on_failure=False)
-    if isinstance(result, ReelscribeError):
-        return _usage_error(str(result))
-    if isinstance(result, BaseException):
-        print(f"reelscribe: {type(result).__name__}: {result}", file=sys.stderr)
-        return EXIT_FAILED
-    for r in result:
+        try:
+            results = compact_lake(out=args.out, retention_hours=args.retention_hours)
+        except ReelscribeError as exc:
+            return _usage_error(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the run's own failure, said in one line
+            print(f"reelscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    for r in results:
         print(f"{r.table}: {r.files_removed} files compacted into {r.files_added}, version {r.version}, "
               f"{r.vacuumed} unreferenced files deleted")
     return EXIT_OK
