@@ -21,7 +21,7 @@ from reelscribe.core.errors import NoVideosFound, SourceError
 from reelscribe.core.key_ranges import key_ranges
 from reelscribe.core.s3_listing import find_in_ranges
 from reelscribe.core.source_state import SeenSources, SourceIdentity, identity_from_info, identity_from_stat
-from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, bucket_missing, filesystem, store_problem
+from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, bucket_missing, filesystem, protocols, store_problem
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
@@ -158,7 +158,7 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS, known: SeenSo
     """List with details: sizes, ETags and times come with the listing (no request per object)."""
     fs, path = filesystem(uri, **store.of(uri))
     fs.invalidate_cache()  # a cached listing from an earlier run would hide what arrived since
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    protocol = protocols(fs)[0]
     if glob.has_magic(path):
         entries = fs.glob(path, detail=True)
     else:
@@ -184,17 +184,13 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS, known: SeenSo
 def _find(fs: fsspec.AbstractFileSystem, path: str, known: SeenSources | None) -> dict[str, dict]:
     """``find(detail=True)``; on S3 (not version-aware: versions come from another listing) in
     key ranges at once when the state knows more keys under ``path`` than one page holds."""
-    if known is None or getattr(fs, "version_aware", True) or "s3" not in _protocols(fs):
+    if known is None or getattr(fs, "version_aware", True) or "s3" not in protocols(fs):
         return fs.find(path, detail=True)
     bucket, _, key = path.partition("/")
     prefix = f"{key.rstrip('/')}/" if key.strip("/") else ""
     root = fs.unstrip_protocol(f"{bucket}/")  # the state's URIs: s3://bucket/key
     ranges = key_ranges([uri[len(root):] for uri in known.sources_under(root + prefix)])
     return fs.find(path, detail=True) if len(ranges) == 1 else find_in_ranges(fs, bucket, prefix, ranges)
-
-
-def _protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
-    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
 
 
 def _videos_under(folder: Path) -> list[VideoSource]:

@@ -97,10 +97,14 @@ def open_store(location: str, **storage_options: Any) -> tuple[fsspec.AbstractFi
         raise StoreError(f"{location}: not a usable location ({exc})") from exc
 
 
+def protocols(fs: fsspec.AbstractFileSystem) -> tuple[str, ...]:
+    """The filesystem's protocol names (fsspec gives one name or a tuple)."""
+    return (fs.protocol,) if isinstance(fs.protocol, str) else tuple(fs.protocol)
+
+
 def bucket_missing(fs: fsspec.AbstractFileSystem, path: str) -> bool:
     """Whether ``path`` lies in a bucket that does not exist (only for stores with buckets)."""
-    protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
-    if not protocols & _BUCKET_SCHEMES:
+    if not set(protocols(fs)) & _BUCKET_SCHEMES:
         return False
     return not fs.exists(path.strip("/").split("/", 1)[0])
 
