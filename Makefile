@@ -29,8 +29,11 @@ demo: $(RUN_STAMP)
 	$(BIN)/reelscribe demo
 
 # The whole suite (budget: 20 minutes on 2 cores); it ends with each file's time and the slowest tests.
+# Two pytest workers (pytest-xdist), each taking whole files (a file's module fixtures stay in one
+# process): the suite spends half its time waiting on servers it started, so two fill the two cores.
+TEST_WORKERS ?= 2
 test: $(STAMP) imports
-	$(BIN)/python -m pytest --file-durations --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --file-durations --durations=25
 
 # The fast lane, for every change (at most 3 minutes on 2 cores): the unit tests and the API
 # in-process (TestClient), with no server process, Prefect server or S3 server. `make test` is
@@ -107,8 +110,10 @@ $(WORKER_ENV)/.ready: $(RUN_STAMP)
 worker: $(WORKER_ENV)/.ready
 	cd $(WORKER_ENV) && ./bin/python -m prefect worker start --pool $(POOL) --type process --limit 1 --name reelscribe-worker-$(WORKER)
 
+# SERVE_ARGS=--in-process: each run a thread of the serving process (no start-up per run).
+SERVE_ARGS ?=
 serve: $(RUN_STAMP)
-	$(BIN)/python -m reelscribe.deployments.serve
+	$(BIN)/python -m reelscribe.deployments.serve $(SERVE_ARGS)
 
 run-incremental: $(RUN_STAMP)
 	$(PREFECT) deployment run transcribe-new-videos/hourly $(RUN_ARGS)

@@ -1,12 +1,14 @@
 """Event-driven end to end: arrival → landed in seconds with 0 status polls, against the hourly schedule and the polling wait.
 
-    python -m bench.bench_events [--videos 4] [--latency 2]
+    python -m bench.bench_events [--videos 4] [--latency 2] [--serve both|in-process|runner]
 
 One run, all real parts on loopback: a `prefect server start`; moto's S3 + SQS with the bucket
 notifying the queue; `reelscribe watch`; `reelscribe webhooks serve`; the local server with
 `--webhook-url` (and `--fault-latency`, the indexing time); and the `hourly` and `land-indexed`
 deployments of `deployments/prefect.yaml`, their triggers as declared, served by one process
-(`tests/serve_deployments.py`, runner polling every second), `hourly` set to `wait: webhook`.
+(`tests/serve_deployments.py`, polling every second), `hourly` set to `wait: webhook`. Served two
+ways in turn, each with a fresh set of parts: `--in-process` (each run a thread of the serving
+process) and Prefect's runner (a subprocess per run, as `make serve`); `--serve` picks one.
 
 - **Arrival → landed**: N videos are put into the watched prefix at once (a burst); each is timed
   from its `put_object` to its `videos` row (`retrieved_at`), and that is compared with its own
@@ -120,7 +122,7 @@ def polling_baseline(server, videos: int, scratch: Path) -> dict:
     return {"videos": len(task_ids), "status_polls_per_video": _polls(server.log_path.read_text(errors="replace"), task_ids)}
 
 
-def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, videos: int, scratch: Path) -> dict:
+def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, videos: int, scratch: Path, in_process: bool) -> dict:
     from tests.prockit import BIN
 
     out = scratch / "lake-events"
@@ -132,7 +134,7 @@ def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, vide
         "land-indexed": connection,
     }
     child_env = {**env, **bucket.env, "TWELVE_LABS_API_KEY": server.api_key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
-    children.start("serve", [sys.executable, "-m", "tests.serve_deployments", json.dumps(served)], child_env)
+    children.start("serve", [sys.executable, "-m", "tests.serve_deployments", json.dumps(served), *(["--in-process"] if in_process else [])], child_env)
     children.start("watcher", [str(BIN / "reelscribe"), "watch", "--queue", bucket.queue], {**env, **bucket.env})
     _wait_automations(api_url, {"reelscribe-new-objects", "reelscribe-land-indexed"})
     # Warm-up: one arrival outside the source starts a run that finds nothing; the burst comes once it is over.
@@ -206,18 +208,14 @@ def _wait_runs(api_url: str, flow_name: str, count: int) -> None:
         time.sleep(0.5)
 
 
-def main() -> None:
+def measure(serve: str, args, with_polling: bool) -> dict:
+    """One whole set of parts (its own Prefect server, bucket, receiver and local server) served one way."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from reelscribe.server.launcher import free_port
     from tests.prockit import BIN, Children, start_prefect_server
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--videos", type=int, default=4)
-    parser.add_argument("--latency", type=float, default=2.0, help="the local server's extra indexing seconds per video")
-    args = parser.parse_args()
-    print(machine_line(), flush=True)
-    scratch = Path(tempfile.mkdtemp(prefix="bench-events-"))
+    scratch = Path(tempfile.mkdtemp(prefix=f"bench-events-{serve}-"))
     children = Children(scratch)
     bucket = Bucket()
     try:
@@ -230,12 +228,33 @@ def main() -> None:
         hook = ("--webhook-url", f"http://127.0.0.1:{port}/webhooks/twelvelabs", "--webhook-secret-env", "BENCH_WEBHOOK_SECRET",
                 "--allow-url-network", "127.0.0.0/8")
         with local_server(latency=args.latency, workers=4, extra=hook) as server, temporary_settings(updates={PREFECT_API_URL: api_url}):
-            figures = {"latency_s": args.latency,
-                       "event_driven": event_driven(api_url, env, children, server, bucket, args.videos, scratch),
-                       "polling": polling_baseline(server, args.videos, scratch)}
+            figures = {"event_driven": event_driven(api_url, env, children, server, bucket, args.videos, scratch, serve == "in-process")}
+            if with_polling:
+                figures["polling"] = polling_baseline(server, args.videos, scratch)
     finally:
         children.stop_all()
         bucket.stop()
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--videos", type=int, default=4)
+    parser.add_argument("--latency", type=float, default=2.0, help="the local server's extra indexing seconds per video")
+    parser.add_argument("--serve", choices=("both", "in-process", "runner"), default="both",
+                        help="how the deployments' runs execute: a thread of the serving process, a subprocess per run (Prefect's runner), or both in turn")
+    args = parser.parse_args()
+    print(machine_line(), flush=True)
+    modes = ("in-process", "runner") if args.serve == "both" else (args.serve,)
+    figures: dict = {"latency_s": args.latency}
+    for i, mode in enumerate(modes):
+        measured = measure(mode, args, with_polling=i == 0)
+        figures[f"event_driven_{mode}"] = measured["event_driven"]
+        if "polling" in measured:
+            figures["polling"] = measured["polling"]
+    if len(modes) == 2:
+        a, b = (figures[f"event_driven_{m}"]["overhead_s"]["mean"] for m in modes)
+        figures["overhead_in_process_vs_runner"] = round(a / b, 3)
     print(json.dumps(figures, indent=2))
     save_result("events", figures)
 

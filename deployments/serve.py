@@ -3,7 +3,9 @@
 ``python -m reelscribe.deployments.serve [PREFECT_YAML]`` (``make serve``, from the repository root)
 registers the same deployments, parameters, schedules, triggers and limits as ``make deploy`` (from the
 shipped ``prefect.yaml`` unless another file is given) and executes their runs itself,
-each in a subprocess, until stopped; stopping pauses the schedules (Prefect's default). It reads
+each in a subprocess, until stopped; stopping pauses the schedules (Prefect's default). With
+``--in-process`` each run is a thread of this process instead (``deployments/in_process.py``): no
+process start per run, the event-driven latency (BENCHMARKS 11). It reads
 ``prefect.yaml`` so that the two ways to deploy cannot drift apart; only the fields used there
 are translated.
 """
@@ -12,11 +14,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
 import yaml
-from prefect import serve
+from prefect import Flow, serve
 from prefect.client.schemas.objects import ConcurrencyLimitConfig
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.events import DeploymentEventTrigger
@@ -30,9 +34,13 @@ def load_spec(path: Path = SPEC) -> list[dict[str, Any]]:
     return yaml.safe_load(path.read_text())["deployments"]
 
 
-def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
+def flow_of(spec: dict[str, Any]) -> Flow:
     module, _, name = spec["entrypoint"].partition(":")
-    flow = getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
+    return getattr(importlib.import_module(module.removesuffix(".py").replace("/", ".")), name)
+
+
+def to_deployment(spec: dict[str, Any]) -> RunnerDeployment:
+    flow = flow_of(spec)
     limit = spec.get("concurrency_limit")
     return flow.to_deployment(
         name=spec["name"],
@@ -63,10 +71,30 @@ def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reelscribe.deployments.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", nargs="?", type=Path, default=SPEC, help="the prefect.yaml to serve (default: the shipped one)")
-    spec = parser.parse_args(argv).spec
-    if not spec.is_file():
-        parser.error(f"{spec}: no such file")
-    serve(*(to_deployment(entry) for entry in load_spec(spec)))
+    parser.add_argument("--in-process", action="store_true",
+                        help="run each flow run in a thread of this process, not a subprocess: no start-up per run (runs cannot be killed)")
+    args = parser.parse_args(argv)
+    if not args.spec.is_file():
+        parser.error(f"{args.spec}: no such file")
+    serve_specs(load_spec(args.spec), in_process=args.in_process)
+
+
+def serve_specs(specs: list[dict[str, Any]], *, in_process: bool = False) -> None:
+    """Serve these ``deployments:`` entries until stopped (Ctrl-C or SIGTERM)."""
+    if not in_process:
+        serve(*(to_deployment(spec) for spec in specs))
+        return
+    from reelscribe.deployments.in_process import InProcessRunner
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner = InProcessRunner((flow_of(spec), to_deployment(spec)) for spec in specs)
+    runner.register()
+    print(f"serving {len(specs)} deployment(s) in this process; Ctrl-C stops", flush=True)
+    try:
+        runner.run(stop)
+    except KeyboardInterrupt:
+        stop.set()
 
 
 if __name__ == "__main__":

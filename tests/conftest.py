@@ -162,6 +162,7 @@ def pytest_terminal_summary(terminalreporter, config):
             if hasattr(report, "duration") and getattr(report, "nodeid", ""):
                 path = report.nodeid.split("::", 1)[0]
                 totals[path] = totals.get(path, 0.0) + report.duration
-    terminalreporter.write_sep("=", f"time per test file ({sum(totals.values()):.0f} s in all)")
+    workers = getattr(config.option, "numprocesses", None) or 1  # pytest-xdist's -n
+    terminalreporter.write_sep("=", f"time per test file ({sum(totals.values()):.0f} s in all, over {workers} worker{'s' if workers > 1 else ''})")
     for path, seconds in sorted(totals.items(), key=lambda item: -item[1]):
         terminalreporter.write_line(f"{seconds:8.1f} s  {path}")

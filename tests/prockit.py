@@ -44,6 +44,11 @@ class Children:
         text = (self.logs / f"{name}.log").read_text(errors="replace") if (self.logs / f"{name}.log").exists() else ""
         return f"--- {name}.log (tail) ---\n{text[-size:]}"
 
+    def stop(self, process: subprocess.Popen) -> None:
+        """Stop one child (and its process group) before the others."""
+        _stop_group(process)
+        self.running = [(p, log) for p, log in self.running if p is not process]
+
     def stop_all(self) -> None:
         for process, _ in reversed(self.running):
             _stop_group(process)

@@ -190,42 +190,58 @@ def test_a_lost_webhook_lands_by_one_poll_at_the_deadline(prefect_api, api_env, 
     assert land_indexed(out=str(out), api_url=api_env.base_url) == []
 
 
-def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_api, api_env, children, tmp_path):
+@pytest.mark.parametrize("in_process", [False, True], ids=["runner", "in-process"])
+def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_api, api_env, children, tmp_path, in_process):
     """`land-indexed` as `prefect.yaml` declares it, served; the receiver's event runs it, nothing else does.
 
-    On the assets path (the other tests take the tasks path): the event names the indexed asset.
+    Served by Prefect's runner (a subprocess per run) and with ``--in-process`` (the run is a
+    thread of the serving process: its pid is the run's infrastructure pid). On the assets path
+    (the other tests take the tasks path): the event names the indexed asset.
     """
     from prefect.client.orchestration import get_client
 
     api_url, env = prefect_api
     out = tmp_path / "lake"
     params = {"out": str(out), "api_url": api_env.base_url, "credentials_block": None}
-    children.start(
-        "serve-land-indexed", [sys.executable, "-m", "tests.serve_deployments", json.dumps({"land-indexed": params})],
+    name = f"serve-land-indexed-{'in-process' if in_process else 'runner'}"
+    served = children.start(
+        name,
+        [sys.executable, "-m", "tests.serve_deployments", json.dumps({"land-indexed": params}), *(["--in-process"] if in_process else [])],
         {**env, "TWELVE_LABS_API_KEY": api_env.api_key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
     )
 
-    def automation() -> list[dict]:
-        found = requests.post(f"{api_url}/automations/filter", json={}, timeout=30).json()
-        return [a for a in found if a["name"] == "reelscribe-land-indexed"]
+    try:  # the next case serves the same deployment: this one must be gone by then
+        def registered() -> bool:  # by this child: the other case left the deployment (and its trigger) behind
+            response = requests.get(f"{api_url}/deployments/name/land-indexed/land-indexed", timeout=30)
+            return response.status_code == 200 and response.json()["parameters"].get("out") == str(out)
 
-    (found,) = wait_for(automation, bool, 120, lambda: children.tail("serve-land-indexed"), 0.5)
-    trigger = found["trigger"]
-    assert trigger["posture"] == "Reactive" and trigger["within"] == 0
-    assert set(trigger["expect"]) == {READY, FAILED}
+        wait_until(registered, 120, lambda: children.tail(name), 0.5)
 
-    video = make_video(tmp_path / "triggered.mp4", 6.5, audio="silence")
-    (report,) = submit([video], out, api_env, f"trig-{uuid.uuid4().hex[:8]}", upload="assets")
-    assert report.status == "submitted"
-    (job,) = pending_jobs(out)
-    wait_until(lambda: not pending_jobs(out), 180, lambda: children.tail("serve-land-indexed"), 0.5)
-    assert [Path(source).name for source, _ in landed_rows(out)] == ["triggered.mp4"]
-    # One: the submission reads the indexed asset back once right after creating it
-    # (core/ingest_paths/asset_upload.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
-    assert status_polls(api_env, job) == 1
-    with get_client(sync_client=True) as client:
-        runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
-    assert len(runs) == 1 and runs[0].parameters["completion"]["data"]["id"] == job
+        def automation() -> list[dict]:
+            found = requests.post(f"{api_url}/automations/filter", json={}, timeout=30).json()
+            return [a for a in found if a["name"] == "reelscribe-land-indexed"]
+
+        (found,) = wait_for(automation, bool, 120, lambda: children.tail(name), 0.5)
+        trigger = found["trigger"]
+        assert trigger["posture"] == "Reactive" and trigger["within"] == 0
+        assert set(trigger["expect"]) == {READY, FAILED}
+
+        video = make_video(tmp_path / "triggered.mp4", 6.5, audio="silence")
+        (report,) = submit([video], out, api_env, f"trig-{uuid.uuid4().hex[:8]}", upload="assets")
+        assert report.status == "submitted"
+        (job,) = pending_jobs(out)
+        wait_until(lambda: not pending_jobs(out), 180, lambda: children.tail(name), 0.5)
+        assert [Path(source).name for source, _ in landed_rows(out)] == ["triggered.mp4"]
+        # One: the submission reads the indexed asset back once right after creating it
+        # (core/ingest_paths/asset_upload.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
+        assert status_polls(api_env, job) == 1
+        with get_client(sync_client=True) as client:
+            runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
+        assert len(runs) == 1 and runs[0].parameters["completion"]["data"]["id"] == job
+        assert runs[0].state.is_completed(), runs[0].state
+        assert (runs[0].infrastructure_pid == str(served.pid)) is in_process, (runs[0].infrastructure_pid, served.pid)
+    finally:
+        children.stop(served)
 
 
 # -- the parts, without servers ------------------------------------------------------------------
