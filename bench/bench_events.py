@@ -85,9 +85,13 @@ def _polls(log: str, task_ids: list[str]) -> float:
 
 
 class Bucket:
-    """moto's S3 + SQS in this process; the bucket notifies the queue of every ObjectCreated."""
+    """moto's S3 + SQS in this process; the bucket notifies the queue of every ObjectCreated.
 
-    def __init__(self) -> None:
+    moto keeps its buckets and queues per process, not per server: each set of parts gets a bucket
+    and a queue of its own name, or the second would find the first one's videos."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
         import boto3
         from moto.server import ThreadedMotoServer
 
@@ -98,10 +102,10 @@ class Bucket:
                     "AWS_DEFAULT_REGION": "us-east-1"}
         kwargs = dict(endpoint_url=self.env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
         sqs, self.s3 = boto3.client("sqs", **kwargs), boto3.client("s3", **kwargs)
-        self.queue = sqs.create_queue(QueueName="arrivals")["QueueUrl"]
+        self.queue = sqs.create_queue(QueueName=f"arrivals-{name}")["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=self.queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        self.s3.create_bucket(Bucket="inbox")
-        self.s3.put_bucket_notification_configuration(Bucket="inbox", NotificationConfiguration={
+        self.s3.create_bucket(Bucket=self.name)
+        self.s3.put_bucket_notification_configuration(Bucket=self.name, NotificationConfiguration={
             "QueueConfigurations": [{"QueueArn": arn, "Events": ["s3:ObjectCreated:*"]}]})
 
     def stop(self) -> None:
@@ -129,7 +133,7 @@ def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, vide
     index_name = f"bench-events-{uuid.uuid4().hex[:6]}"
     connection = {"out": str(out), "api_url": server.base_url, "credentials_block": None}
     served = {
-        "hourly": {**connection, "source": "s3://inbox/in/", "index_name": index_name, "table_format": "parquet",
+        "hourly": {**connection, "source": f"s3://{bucket.name}/in/", "index_name": index_name, "table_format": "parquet",
                    "upload": "tasks", "wait": "webhook"},
         "land-indexed": connection,
     }
@@ -138,23 +142,25 @@ def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, vide
     children.start("watcher", [str(BIN / "reelscribe"), "watch", "--queue", bucket.queue], {**env, **bucket.env})
     _wait_automations(api_url, {"reelscribe-new-objects", "reelscribe-land-indexed"})
     # Warm-up: one arrival outside the source starts a run that finds nothing; the burst comes once it is over.
-    bucket.s3.put_object(Bucket="inbox", Key="warm-up/w.txt", Body=b"w")
-    _events(api_url, "reelscribe.source.created", "s3://inbox/warm-up/", 1)
+    bucket.s3.put_object(Bucket=bucket.name, Key="warm-up/w.txt", Body=b"w")
+    _events(api_url, "reelscribe.source.created", f"s3://{bucket.name}/warm-up/", 1)
     _wait_runs(api_url, "transcribe-new-videos", 1)
 
     put_at: dict[str, float] = {}
     for path in silent_videos(videos, prefix="events-arrival"):
-        bucket.s3.upload_file(str(path), "inbox", f"in/{path.name}")
-        put_at[f"s3://inbox/in/{path.name}"] = time.time()
+        bucket.s3.upload_file(str(path), bucket.name, f"in/{path.name}")
+        put_at[f"s3://{bucket.name}/in/{path.name}"] = time.time()
     deadline = time.monotonic() + 600
     while len(rows := _landed(out)) < videos:
         if time.monotonic() > deadline:
             raise RuntimeError(f"{len(rows)} of {videos} landed within 600 s\n{children.tail('serve')}")
         time.sleep(0.2)
-    arrivals = {e["resource"]["prefect.resource.id"]: _received(e) for e in _events(api_url, "reelscribe.source.created", "s3://inbox/in/", videos)}
+    arrivals = {e["resource"]["prefect.resource.id"]: _received(e) for e in _events(api_url, "reelscribe.source.created", f"s3://{bucket.name}/in/", videos)}
     ready_events = {e["resource"]["prefect.resource.name"]: _received(e) for e in _events(api_url, "twelvelabs.index.task.ready", "twelvelabs.task.", videos)}
     (index,) = {r["index_id"] for r in rows}
     tasks = {t.id: t for t in server_tasks(server.base_url, server.api_key, index)}
+    land_runs = {r["parameters"]["completion"]["data"]["id"]: r for r in _flow_runs(api_url, "land-indexed")
+                 if (r["parameters"].get("completion") or {}).get("data")}
     per_video = []
     for row in rows:
         task = tasks[row["task_id"]]
@@ -167,6 +173,8 @@ def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, vide
             "arrival_to_submitted_s": task.created - arrived,
             "ready_event_s": ready_events[task.id] - task.finished,
             "ready_to_landed_s": row["retrieved"] - task.finished,
+            "ready_to_land_run_created_s": _timestamp(land_runs[task.id]["created"]) - task.finished,
+            "ready_to_land_run_started_s": _timestamp(land_runs[task.id]["start_time"]) - task.finished,
         })
     runs = len(_flow_runs(api_url, "transcribe-new-videos")) - 1
     log = server.log_path.read_text(errors="replace")
@@ -179,8 +187,10 @@ def event_driven(api_url: str, env: dict, children, server, bucket: Bucket, vide
     return {
         "videos": videos, "incremental_runs_started": runs,
         "arrival_to_landed_s": stat("arrival_to_landed_s"), "indexing_s": stat("indexing_s"), "overhead_s": overhead,
-        "legs_s": {k: stat(k) for k in ("arrival_event_s", "arrival_to_submitted_s", "ready_event_s", "ready_to_landed_s")},
+        "legs_s": {k: stat(k) for k in ("arrival_event_s", "arrival_to_submitted_s", "ready_event_s", "ready_to_land_run_created_s",
+                                         "ready_to_land_run_started_s", "ready_to_landed_s")},
         "status_polls_per_video": _polls(log, list(tasks)),
+        "per_video": [{k: round(v, 2) for k, v in sorted(video.items())} for video in sorted(per_video, key=lambda v: v["ready_to_landed_s"])],
         "hourly_expected_arrival_to_landed_s": round(HOURLY_EXPECTED_WAIT_S + stat("arrival_to_landed_s")["mean"] - overhead["mean"], 1),
         "goal_met": overhead["max"] <= GOAL_OVERHEAD_S,
     }
@@ -200,12 +210,19 @@ def _flow_runs(api_url: str, flow_name: str) -> list[dict]:
 
 
 def _wait_runs(api_url: str, flow_name: str, count: int) -> None:
-    """Until ``count`` runs of the flow have ended."""
+    """Until ``count`` runs of the flow have ended and none is still to start or running."""
     deadline = time.monotonic() + 300
-    while sum(bool(r["state"]) and r["state"]["type"] in ("COMPLETED", "FAILED", "CRASHED") for r in _flow_runs(api_url, flow_name)) < count:
+    while True:
+        states = [r["state"]["type"] if r["state"] else None for r in _flow_runs(api_url, flow_name)]
+        if sum(s in ("COMPLETED", "FAILED", "CRASHED") for s in states) >= count and all(s in ("COMPLETED", "FAILED", "CRASHED") for s in states):
+            return
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{count} {flow_name} runs not ended within 300 s")
+            raise RuntimeError(f"{count} {flow_name} runs not ended within 300 s: {states}")
         time.sleep(0.5)
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def measure(serve: str, args, with_polling: bool) -> dict:
@@ -217,7 +234,7 @@ def measure(serve: str, args, with_polling: bool) -> dict:
 
     scratch = Path(tempfile.mkdtemp(prefix=f"bench-events-{serve}-"))
     children = Children(scratch)
-    bucket = Bucket()
+    bucket = Bucket(f"inbox-{serve}")
     try:
         api_url, env = start_prefect_server(children, scratch / "prefect-home")
         secret, port = uuid.uuid4().hex, free_port()

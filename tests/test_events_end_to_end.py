@@ -9,7 +9,7 @@ own, as ``make serve`` does; a process worker would clone and install the commit
 and the session's local API.
 
 The test's copy of the spec differs from the shipped one only in the parameters, which name this
-module's bucket, lake, API and index; the trigger is the shipped one (5 s debounce), and what the
+module's bucket, lake, API and index; the trigger is the shipped one (3 s debounce), and what the
 Prefect server holds of it is checked (:func:`test_the_served_deployment_carries_its_trigger`).
 
 The tests on these parts are marked ``slow``: 85 s together at a load of 3–4 on 2 cores (30 s
@@ -82,13 +82,13 @@ class Arrivals:
     """Runs the test created itself (the backfill); every other run of the deployment is the trigger's."""
 
     def put_videos(self, name: str, count: int) -> list[str]:
-        """``count`` distinct tiny silent clips put under the prefix; their ``s3://`` URIs."""
-        uris = []
-        for i in range(count):
-            path = make_video(self.videos / f"{name}{i:02d}.mp4", 4.5, audio="silence", width=160 + 4 * next(widths), height=120)
+        """``count`` distinct tiny silent clips put under the prefix, all made first so that the puts
+        come as one burst (as a copy of a folder does); their ``s3://`` URIs."""
+        paths = [make_video(self.videos / f"{name}{i:02d}.mp4", 4.5, audio="silence", width=160 + 4 * next(widths), height=120)
+                 for i in range(count)]
+        for path in paths:
             self.s3.put_object(Bucket=self.bucket, Key=PREFIX + path.name, Body=path.read_bytes())
-            uris.append(f"s3://{self.bucket}/{PREFIX}{path.name}")
-        return uris
+        return [f"s3://{self.bucket}/{PREFIX}{path.name}" for path in paths]
 
     def notifications(self, on: bool) -> None:
         self.s3.put_bucket_notification_configuration(Bucket=self.bucket, NotificationConfiguration=self.notification if on else {})
