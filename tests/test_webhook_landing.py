@@ -235,8 +235,11 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
         # One: the submission reads the indexed asset back once right after creating it
         # (core/ingest_paths/asset_upload.py, ensure_indexed_asset); nothing waits on it or polls it afterwards.
         assert status_polls(api_env, job) == 1
-        with get_client(sync_client=True) as client:
-            runs = [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
+        def land_runs() -> list:  # the video landed before its run reached Completed
+            with get_client(sync_client=True) as client:
+                return [r for r in client.read_flow_runs() if r.name == f"land-{job}-ready"]
+
+        runs = wait_for(land_runs, lambda found: bool(found) and all(r.state.is_final() for r in found), 60, lambda: children.tail(name), 0.5)
         assert len(runs) == 1 and runs[0].parameters["completion"]["data"]["id"] == job
         assert runs[0].state.is_completed(), runs[0].state
         assert (runs[0].infrastructure_pid == str(served.pid)) is in_process, (runs[0].infrastructure_pid, served.pid)
