@@ -245,6 +245,8 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
         assert (runs[0].infrastructure_pid == str(served.pid)) is in_process, (runs[0].infrastructure_pid, served.pid)
     finally:
         children.stop(served)
+    if in_process:  # SIGTERM: it stops taking runs and pauses the schedules, as `serve` does on Ctrl-C
+        assert requests.get(f"{api_url}/deployments/name/land-indexed/land-indexed", timeout=30).json()["paused"] is True
 
 
 # -- the parts, without servers ------------------------------------------------------------------
