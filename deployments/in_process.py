@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from uuid import UUID
 
+import httpx
 from prefect import Flow
 from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.objects import FlowRun
@@ -61,16 +62,20 @@ class InProcessRunner:
         return list(self._flows)
 
     def run(self, stop: threading.Event) -> None:
-        """Poll for due runs and execute them until ``stop`` is set; then wait for those running and
-        pause the deployments' schedules, as ``serve`` does on shutdown."""
-        if not self._flows:
-            self.register()
+        """Poll for the registered deployments' due runs and execute them until ``stop`` is set; then
+        wait for those running and pause the deployments' schedules, as ``serve`` does on shutdown.
+
+        A poll the API does not answer (a Prefect server restarting) is logged and tried again at
+        the next one, rather than ending the process."""
         with get_client(sync_client=True) as client, ThreadPoolExecutor(self._limit, thread_name_prefix="flow-run") as pool:
             try:
                 while not stop.is_set():
-                    for flow_run in self._due(client):
-                        if self._claim(client, flow_run):
-                            pool.submit(self._execute, flow_run)
+                    try:
+                        for flow_run in self._due(client):
+                            if self._claim(client, flow_run):
+                                pool.submit(self._execute, flow_run)
+                    except httpx.HTTPError as error:  # PrefectHTTPStatusError included
+                        logger.warning("polling for flow runs failed, trying again in %s s: %s", self._poll_seconds, error)
                     stop.wait(self._poll_seconds)
             finally:
                 pool.shutdown(wait=True)
@@ -98,12 +103,12 @@ class InProcessRunner:
             return False
         with self._lock:
             self._running.add(flow_run.id)
-        client.update_flow_run(flow_run.id, infrastructure_pid=str(os.getpid()))
         return True
 
     def _execute(self, flow_run: FlowRun) -> None:
         try:
             with get_client(sync_client=True) as client:
+                client.update_flow_run(flow_run.id, infrastructure_pid=str(os.getpid()))
                 claimed = client.read_flow_run(flow_run.id)  # its Pending state carries the concurrency lease
             state = run_flow(self._flows[flow_run.deployment_id], flow_run=claimed, return_type="state")
             logger.info("flow run %s: %s", flow_run.name, state.type.value)
