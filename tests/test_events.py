@@ -306,5 +306,5 @@ def test_the_hourly_deployment_is_also_triggered_by_arrivals_debounced():
     (hourly,) = [to_deployment(spec) for spec in load_spec() if spec["name"] == "hourly"]
     (trigger,) = hourly.triggers
     assert trigger.expect == {"reelscribe.source.created"} and trigger.posture == "Reactive"
-    assert (trigger.threshold, trigger.within, trigger.schedule_after) == (1, timedelta(seconds=5), timedelta(seconds=5))
+    assert (trigger.threshold, trigger.within, trigger.schedule_after) == (1, timedelta(seconds=3), timedelta(seconds=3))
     assert [s.schedule.cron for s in hourly.schedules] == ["0 * * * *"], "the schedule stays as the backfill"
