@@ -23,6 +23,7 @@ import pytest
 import requests
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
+from prefect.events.worker import EventsWorker
 from prefect.logging.handlers import APILogWorker
 from sqlalchemy.engine import make_url
 
@@ -52,9 +53,11 @@ def files_leaking(root: Path) -> list[str]:
 def _prefect_records(flow_run_ids: list) -> list[str]:
     """Everything the Prefect API holds about these runs, as JSON text."""
     APILogWorker.drain_all(timeout=10)
+    EventsWorker.drain_all(timeout=10)  # task runs are recorded from these events, after the run ends
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
-        tasks = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
+        tasks = wait_for(lambda: client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids))),
+                         bool, 60, "the runs' task runs recorded", 0.5)
         artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=flow_run_ids)))
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=flow_run_ids)))
     assert runs and tasks and artifacts and logs
