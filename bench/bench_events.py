@@ -41,8 +41,15 @@ HOURLY_EXPECTED_WAIT_S = 30 * 60
 GOAL_OVERHEAD_S = 15.0
 
 
+FINAL = ("COMPLETED", "FAILED", "CRASHED")
+
+
+def _timestamp(text: str) -> float:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
 def _received(event: dict) -> float:
-    return datetime.fromisoformat(event["received"].replace("Z", "+00:00")).timestamp()
+    return _timestamp(event["received"])
 
 
 def _events(api_url: str, name: str, prefix: str, count: int, timeout: float = 300) -> list[dict]:
@@ -214,15 +221,11 @@ def _wait_runs(api_url: str, flow_name: str, count: int) -> None:
     deadline = time.monotonic() + 300
     while True:
         states = [r["state"]["type"] if r["state"] else None for r in _flow_runs(api_url, flow_name)]
-        if sum(s in ("COMPLETED", "FAILED", "CRASHED") for s in states) >= count and all(s in ("COMPLETED", "FAILED", "CRASHED") for s in states):
+        if len(states) >= count and all(s in FINAL for s in states):
             return
         if time.monotonic() > deadline:
             raise RuntimeError(f"{count} {flow_name} runs not ended within 300 s: {states}")
         time.sleep(0.5)
-
-
-def _timestamp(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
 
 
 def measure(serve: str, args, with_polling: bool) -> dict:

@@ -55,11 +55,10 @@ class InProcessRunner:
         self._running: set[UUID] = set()
         self._lock = threading.Lock()
 
-    def register(self) -> list[UUID]:
+    def register(self) -> None:
         """Create or update each deployment with its schedules and triggers (as ``serve`` does)."""
         for flow, deployment in self._deployments:
             self._flows[deployment.apply()] = flow
-        return list(self._flows)
 
     def run(self, stop: threading.Event) -> None:
         """Poll for the registered deployments' due runs and execute them until ``stop`` is set; then
@@ -67,18 +66,18 @@ class InProcessRunner:
 
         A poll the API does not answer (a Prefect server restarting) is logged and tried again at
         the next one, rather than ending the process."""
-        with get_client(sync_client=True) as client, ThreadPoolExecutor(self._limit, thread_name_prefix="flow-run") as pool:
+        with get_client(sync_client=True) as client:
             try:
-                while not stop.is_set():
-                    try:
-                        for flow_run in self._due(client):
-                            if self._claim(client, flow_run):
-                                pool.submit(self._execute, flow_run)
-                    except httpx.HTTPError as error:  # PrefectHTTPStatusError included
-                        logger.warning("polling for flow runs failed, trying again in %s s: %s", self._poll_seconds, error)
-                    stop.wait(self._poll_seconds)
+                with ThreadPoolExecutor(self._limit, thread_name_prefix="flow-run") as pool:  # leaving it waits for the runs
+                    while not stop.is_set():
+                        try:
+                            for flow_run in self._due(client):
+                                if self._claim(client, flow_run):
+                                    pool.submit(self._execute, flow_run)
+                        except httpx.HTTPError as error:  # PrefectHTTPStatusError included
+                            logger.warning("polling for flow runs failed, trying again in %s s: %s", self._poll_seconds, error)
+                        stop.wait(self._poll_seconds)
             finally:
-                pool.shutdown(wait=True)
                 for deployment_id in self._flows:
                     client.pause_deployment(deployment_id)
 
