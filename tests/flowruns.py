@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from uuid import UUID
 
 from prefect.client.orchestration import get_client
@@ -16,6 +17,35 @@ from prefect.client.schemas.filters import (
 )
 
 from tests.polling import wait_for
+
+
+@contextmanager
+def reporting_to(api_url: str) -> Iterator[str]:
+    """This process's Prefect settings, flows and events pointed at ``api_url`` for the block.
+
+    Prefect keeps one events sender and one log sender per process, made with the API URL of the
+    moment and keyed by client type alone: left alone, a sender made while a test pointed here goes
+    on sending every later file's events to this server after it has stopped (each event then
+    waits ~60 s, and the later file's task runs are never recorded). So both senders are flushed
+    and dropped on the way in and on the way out, while their server is still up; the next
+    emit makes new ones for the settings of that moment.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    _flush_and_drop_senders()
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        try:
+            yield api_url
+        finally:
+            _flush_and_drop_senders()
+
+
+def _flush_and_drop_senders() -> None:
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    EventsWorker.drain_all(timeout=30)
+    APILogWorker.drain_all(timeout=30)
 
 
 def artifacts_of(flow_run_id: UUID) -> list:

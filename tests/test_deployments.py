@@ -26,7 +26,7 @@ from reelscribe.server.launcher import EmbeddedServer
 from tests.conftest import JFK, ROOT
 from tests.polling import wait_for, wait_until
 from tests.prockit import Children, start_prefect_server
-from tests.flowruns import artifacts_of, log_messages, task_run_names
+from tests.flowruns import artifacts_of, log_messages, reporting_to, task_run_names
 
 BIN = Path(sys.executable).parent
 INCREMENTAL = "transcribe-new-videos/hourly"
@@ -54,9 +54,7 @@ def prefect_api(children, tmp_path_factory, prefect_database) -> tuple[str, dict
 @pytest.fixture
 def real_api(prefect_api):
     """This process's Prefect client settings pointed at that server (over the session's test harness)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    with temporary_settings(updates={PREFECT_API_URL: prefect_api[0]}):
+    with reporting_to(prefect_api[0]):
         yield prefect_api
 
 

@@ -42,6 +42,7 @@ from urllib3.util.retry import Retry
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.deployments.serve import SPEC, load_spec, to_deployment
 from reelscribe.flows.incremental import SUMMARY_KEY
+from tests.flowruns import reporting_to
 from tests.media import make_video
 from tests.polling import wait_for, wait_until
 from tests.prockit import BIN, Children, start_prefect_server
@@ -162,7 +163,6 @@ def spec_for_the_test(shipped: Path, bucket: str, out: Path, api_url: str, index
 @pytest.fixture(scope="module")
 def arrivals(children, pipeline_server, moto_s3, tmp_path_factory, prefect_database):
     from prefect.blocks.system import Secret
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     # No scheduler: every run is the trigger's or the test's. A run queued behind the deployment's
     # concurrency limit of 1 is looked at again after 2 s rather than 30.
@@ -177,7 +177,7 @@ def arrivals(children, pipeline_server, moto_s3, tmp_path_factory, prefect_datab
     work = tmp_path_factory.mktemp("arrivals")
     spec_file = work / "prefect.yaml"
     spec_file.write_text(yaml.safe_dump(spec_for_the_test(SPEC, bucket, work / "lake", pipeline_server.base_url, f"arrivals-{uuid.uuid4().hex[:8]}")))
-    with temporary_settings(updates={PREFECT_API_URL: api}):  # `make secret`: the key the deployment's block names
+    with reporting_to(api):  # `make secret`: the key the deployment's block names
         Secret(value=pipeline_server.api_key).save("twelve-labs-api-key", overwrite=True)
     serve_env = {**env, **moto_s3.env(), "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
     children.start("serve", [str(BIN / "python"), "-m", "reelscribe.deployments.serve", str(spec_file)], serve_env)

@@ -20,6 +20,7 @@ import pytest
 from reelscribe.flows.incremental import transcribe_new_videos
 from reelscribe.flows.transcribe import transcribe_videos
 from reelscribe.server.launcher import EmbeddedServer
+from tests.flowruns import reporting_to
 from tests.media import make_video
 from tests.polling import wait_for
 from tests.prockit import BIN, Children, DaskCluster, start_prefect_server
@@ -45,11 +46,9 @@ def cluster(children, prefect_server, moto_s3) -> DaskCluster:
 @pytest.fixture
 def prefect_api(prefect_server, monkeypatch):
     """This process's flows report to the module's Prefect server (over the session's harness)."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     url, _ = prefect_server
     monkeypatch.setenv("PREFECT_API_URL", url)
-    with temporary_settings(updates={PREFECT_API_URL: url}):
+    with reporting_to(url):
         yield url
 
 

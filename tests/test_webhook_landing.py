@@ -22,6 +22,7 @@ import requests
 
 from reelscribe.server.launcher import EmbeddedServer, free_port
 from tests.conftest import JFK
+from tests.flowruns import reporting_to
 from tests.media import make_video
 from tests.polling import wait_for, wait_until
 from tests.prockit import BIN, start_prefect_server
@@ -35,10 +36,8 @@ FAILED = "twelvelabs.index.task.failed"
 @pytest.fixture(scope="module")
 def prefect_api(children, tmp_path_factory, prefect_database):
     """A real Prefect server (its triggers and actions run in it); this process's flows use it too."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     url, env = start_prefect_server(children, tmp_path_factory.mktemp("landing-prefect-home"), prefect_database)
-    with temporary_settings(updates={PREFECT_API_URL: url}):
+    with reporting_to(url):
         yield url, env
 
 

@@ -22,6 +22,7 @@ import pytest
 
 from reelscribe.deployments.serve import load_spec, to_deployment
 from reliability_kit import REELSCRIBE, assert_lake_sound, distinct_videos, landed_count, running, server_get, sha256_of, wait_until
+from tests.flowruns import reporting_to
 from tests.prockit import BIN, DaskCluster, PrefectServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
@@ -168,8 +169,6 @@ def test_a_prefect_restart_mid_batch_under_dask_and_a_deployment_run_lands_every
     both runs Completed.
     """
     from prefect.deployments import run_deployment
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     tag = uuid.uuid4().hex[:8]
     dask_name, dask_out, dask_clips = f"restart-dask-{tag}", tmp_path / "dask-lake", distinct_videos(tmp_path / "dask-in", VIDEOS)
     deploy_name, deploy_out = f"restart-deploy-{tag}", tmp_path / "deploy-lake"
@@ -191,7 +190,7 @@ def test_a_prefect_restart_mid_batch_under_dask_and_a_deployment_run_lands_every
     (spec,) = [s for s in load_spec() if s["name"] == AD_HOC]
     params = {"sources": [str(tmp_path / "deploy-in")], "out": str(deploy_out), "index_name": deploy_name,
               "api_url": held_api.base_url, "credentials_block": None, "table_format": "parquet"}
-    with temporary_settings(updates={PREFECT_API_URL: prefect.url}):
+    with reporting_to(prefect.url):
         wait_until(lambda: pool_exists(POOL) or worker.poll() is not None, RUN_TIMEOUT_S, lambda: f"the worker's pool\n{logs()}", 0.5)
         to_deployment(spec).apply(work_pool_name=POOL)
         flow_run = run_deployment(f"transcribe-videos/{AD_HOC}", parameters=params, timeout=0)
