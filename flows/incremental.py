@@ -110,9 +110,10 @@ def transcribe_new_videos(
     runner = task_runner(dask, max_concurrency)
     store = store_options(storage_block)
     # The state the selection matches against also splits a large S3 listing into ranges listed at once.
-    found = _discover(source, store, open_lake(out, table_format, **store.of(out)).seen_sources())
+    known = open_lake(out, table_format, **store.of(out)).seen_sources()
+    found = _discover(source, store, known)
     index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
-    plan = select_videos(found, landed, out, bounds, table_format, storage_block) if found else Plan(())
+    plan = select_videos(found, landed, out, bounds, table_format, storage_block, known) if found else Plan(())
     sending = plan.to_send
     headline = _headline(plan, source)
     logger.info(headline)

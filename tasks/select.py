@@ -8,6 +8,7 @@ from prefect.cache_policies import NO_CACHE
 from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.plan import Bounds, Plan, make_plan
+from reelscribe.core.source_state import SeenSources
 from reelscribe.core.sources import VideoSource
 from reelscribe.tasks.storage import store_options
 
@@ -20,13 +21,17 @@ def select_videos(
     bounds: Bounds = Bounds(),
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     storage_block: str | None = None,
+    known: SeenSources | None = None,
 ) -> Plan:
     """The run's plan; the identities it had to hash are recorded in the lake's state at once
-    (a state row says only what bytes an identity had, true whether or not the video lands)."""
+    (a state row says only what bytes an identity had, true whether or not the video lands).
+
+    ``known``: the state as this run already read it (to split its listing), not read twice.
+    """
     logger = get_run_logger()
     store = store_options(storage_block)
     lake = open_lake(out, table_format, **store.of(out))
-    plan = make_plan(found, landed, lake.seen_sources(), bounds, store=store)
+    plan = make_plan(found, landed, lake.seen_sources() if known is None else known, bounds, store=store)
     if plan.without_identity:
         logger.warning(
             "%d source(s) have no usable identity in their store's listing (no size, no modification time or ETag): "

@@ -87,3 +87,26 @@ def test_a_file_or_glob_is_listed_as_before_with_a_state(s3_bucket, uri):
     put_many(s3_bucket.name, "cams/", 12, b"body")
     found, _ = discover([s3_bucket.url("cams/")])
     assert listed(discover([s3_bucket.url(uri)], known=state_of(found))[0]) == listed(discover([s3_bucket.url(uri)])[0])
+
+
+
+def test_plan_and_run_list_a_large_prefix_in_ranges_from_the_lake_state(s3_bucket, monkeypatch, tmp_path):
+    """``reelscribe plan`` and ``run``'s nothing-new check read the lake's state before they list,
+    so a prefix the state knows is listed in ranges, as the hourly flow lists it."""
+    from reelscribe.cli import build_parser
+    from reelscribe.cli.plan import _state_and_listing
+
+    put_many(s3_bucket.name, "cams/", 1_100, b"body")
+    with recorded_s3(monkeypatch) as requests:  # one proxy: its address stays in the environment
+        for command in ("plan", "run"):
+            args = build_parser().parse_args([command, s3_bucket.url("cams/"), "--out", str(tmp_path / command)])
+            requests.clear()
+            lake, known, first, problems = _state_and_listing(args)  # no state yet: the plain listing
+            assert len(first) == 1_100 and not problems
+            assert len(list_requests(requests)) == 2 and not any("start-after" in p for p in list_requests(requests))
+            lake.record_sources([SeenSource(s.uri, s.identity, "0" * 64) for s in first])
+            requests.clear()
+            _, known, again, _ = _state_and_listing(args)
+            pages = list_requests(requests)
+            assert listed(again) == listed(first) and len(known.sources_under(s3_bucket.url("cams/"))) == 1_100
+            assert len(pages) == 2 and sum("start-after" in p for p in pages) == 1, pages

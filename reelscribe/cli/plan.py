@@ -45,7 +45,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
     from reelscribe.core.errors import ReelscribeError
 
     try:
-        plan = _plan(args, index_id=_known_index_id(args))
+        index_id = _known_index_id(args)
+        lake, known, found, problems = _state_and_listing(args)
+        for problem in problems:
+            print(f"reelscribe: {problem}", file=sys.stderr)
+        plan = _plan(args, index_id=index_id, lake=lake, known=known, found=found)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     _print_plan(plan, as_json=args.json)
@@ -68,13 +72,12 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
     if index_id is None:
         return None
     from reelscribe.cli.terminal import print_reports
-    from reelscribe.core.sources import discover
     from reelscribe.flows.report import VideoReport, deferred_report
 
-    found, problems = discover(args.sources)
+    lake, known, found, problems = _state_and_listing(args)
     if problems or not found:
         return None  # the full run reports each problem as a failed video
-    plan = _plan(args, index_id=index_id, found=found)
+    plan = _plan(args, index_id=index_id, lake=lake, known=known, found=found)
     if plan.to_send:
         return None
     if plan.notice:
@@ -87,23 +90,28 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
     return 0
 
 
-def _plan(args: argparse.Namespace, *, index_id: str | None, found=None):
+def _state_and_listing(args: argparse.Namespace):
+    """The lake, its seen-source state, and the sources listed with it (a large S3 prefix in key
+    ranges from the state, as the hourly flow lists it), with the listing's problems."""
     from reelscribe.core.durations import require_durations
     from reelscribe.core.lake_format import open_lake
-    from reelscribe.core.plan import Bounds, make_plan
     from reelscribe.core.sources import discover
     from reelscribe.core.stores import check_lake
 
     if args.max_video_minutes is not None:
         require_durations()
-    if found is None:
-        found, problems = discover(args.sources)
-        for problem in problems:
-            print(f"reelscribe: {problem}", file=sys.stderr)
     check_lake(args.out)
     lake = open_lake(args.out, args.table_format)
+    known = lake.seen_sources()
+    found, problems = discover(args.sources, known=known)
+    return lake, known, found, problems
+
+
+def _plan(args: argparse.Namespace, *, index_id: str | None, lake, known, found):
+    from reelscribe.core.plan import Bounds, make_plan
+
     landed = lake.landed_hashes(index_id) if index_id else frozenset()
-    plan = make_plan(found, landed, lake.seen_sources(), Bounds(args.max_videos, args.max_video_minutes),
+    plan = make_plan(found, landed, known, Bounds(args.max_videos, args.max_video_minutes),
                      durations=args.handler is cmd_plan)
     lake.record_sources(plan.hashed)
     if plan.without_identity:
