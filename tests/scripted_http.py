@@ -22,6 +22,9 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
     reset: bool = False
+    cut: bool = False
+    """Send the status and headers (the whole body's length), then close with no body: a server
+    that dies mid-answer."""
 
 
 @dataclass
@@ -57,6 +60,10 @@ class ScriptedServer:
                 for key, value in reply.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
+                if reply.cut:
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
                 self.wfile.write(payload)
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle

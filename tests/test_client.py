@@ -71,6 +71,20 @@ def test_retries_connection_reset():
     assert len(sleeps) == 1
 
 
+def test_retries_an_answer_cut_off_mid_body():
+    """A server that dies after the headers (a crash mid-answer: requests' ``ChunkedEncodingError``)
+    is a lost connection: a GET is retried, a POST raises the transport error its caller looks up."""
+    replies = itertools.chain([Reply(body=TASK, cut=True)], itertools.repeat(Reply(body=TASK)))
+    with ScriptedServer(lambda m, p: next(replies)) as server:
+        sleeps: list[float] = []
+        assert client_for(server, sleeps).get_task("a" * 24).id == "a" * 24
+    assert len(sleeps) == 1 and len(server.seen) == 2
+    with ScriptedServer(lambda m, p: Reply(body=TASK, cut=True)) as server:
+        with pytest.raises(ApiTransportError) as caught:
+            client_for(server, []).request("POST", "tasks", retry=False)
+    assert caught.value.reached and "answer cut off" in str(caught.value) and len(server.seen) == 1
+
+
 def test_no_retry_on_other_4xx():
     with ScriptedServer(lambda m, p: Reply(400, {"code": "parameter_invalid", "message": "bad page"})) as server:
         with pytest.raises(ApiError) as caught:

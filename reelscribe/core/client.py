@@ -175,7 +175,7 @@ class TwelveLabsClient:
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout) as exc:
+        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             reason, reached = transport_failure(exc, timeout[0])
             raise ApiTransportError(
                 f"{method} {path}: no answer from {urlsplit(url).netloc} ({reason})", reason, reached=reached
@@ -413,12 +413,14 @@ def transport_failure(exc: BaseException, connect_timeout: float) -> tuple[str, 
 
     Follows the chain requests and urllib3 wrap the socket's own error in: ``NewConnectionError``
     (and its ``NameResolutionError``) and TLS errors mean no connection; anything else (a reset, a
-    dropped answer) happened on a connection to a live server.
+    dropped or cut-off answer) happened on a connection to a live server.
     """
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"no connection within {connect_timeout:g} s", False
     if isinstance(exc, requests.exceptions.ReadTimeout):
         return "no answer in time", True
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return "answer cut off", True  # the headers came, the body broke off: a server that died mid-answer
     chain = _causes(exc)
     if any(isinstance(e, urllib3.exceptions.NameResolutionError | socket.gaierror) for e in chain):
         return "host not found", False
