@@ -89,7 +89,6 @@ def test_a_file_or_glob_is_listed_as_before_with_a_state(s3_bucket, uri):
     assert listed(discover([s3_bucket.url(uri)], known=state_of(found))[0]) == listed(discover([s3_bucket.url(uri)])[0])
 
 
-
 def test_plan_and_run_list_a_large_prefix_in_ranges_from_the_lake_state(s3_bucket, monkeypatch, tmp_path):
     """``reelscribe plan`` and ``run``'s nothing-new check read the lake's state before they list,
     so a prefix the state knows is listed in ranges, as the hourly flow lists it."""
