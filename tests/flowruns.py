@@ -32,15 +32,18 @@ def reporting_to(api_url: str) -> Iterator[str]:
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    _flush_and_drop_senders()
+    send_queued_records()
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
         try:
             yield api_url
         finally:
-            _flush_and_drop_senders()
+            send_queued_records()
 
 
-def _flush_and_drop_senders() -> None:
+def send_queued_records() -> None:
+    """Send the events and logs this process still queues for the Prefect API, and drop both
+    senders (the next record makes new ones for the settings of that moment): the server records
+    a run's task runs from its events and its logs from the log sender, both after the run ends."""
     from prefect.events.worker import EventsWorker
     from prefect.logging.handlers import APILogWorker
 
@@ -54,9 +57,7 @@ def artifacts_of(flow_run_id: UUID) -> list:
 
 
 def log_messages(flow_run_id: UUID) -> list[str]:
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5)
+    send_queued_records()
     with get_client(sync_client=True) as client:
         logs = client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
     return [log.message for log in logs]
@@ -70,9 +71,7 @@ def task_run_names(flow_run_id: UUID, including: Iterable[str] = (), timeout: fl
     cores). The events still queued in this process are sent first; then the list is read until
     it names every one of ``including`` and a read a second later finds the same runs.
     """
-    from prefect.events.worker import EventsWorker
-
-    EventsWorker.drain_all(timeout=30)
+    send_queued_records()
     wanted, previous = set(including), None
 
     def settled() -> list[str] | None:

@@ -23,14 +23,13 @@ import pytest
 import requests
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
-from prefect.events.worker import EventsWorker
-from prefect.logging.handlers import APILogWorker
 from sqlalchemy.engine import make_url
 
 from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
 from reelscribe.core.errors import ApiAuthError
 from reelscribe.server.launcher import free_port
 from reliability_kit import cli_env, distinct_videos, index_id_named, kill_group, point_at, prefect_api_url, server_tasks, start_cli, wait_until
+from tests.flowruns import send_queued_records
 from tests.polling import wait_for
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
@@ -52,8 +51,7 @@ def files_leaking(root: Path) -> list[str]:
 
 def _prefect_records(flow_run_ids: list) -> list[str]:
     """Everything the Prefect API holds about these runs, as JSON text."""
-    APILogWorker.drain_all(timeout=10)
-    EventsWorker.drain_all(timeout=10)  # task runs are recorded from these events, after the run ends
+    send_queued_records()
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids)))
         tasks = wait_for(lambda: client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=flow_run_ids))),
