@@ -169,6 +169,7 @@ def test_a_prefect_restart_mid_batch_under_dask_and_a_deployment_run_lands_every
     both runs Completed.
     """
     from prefect.deployments import run_deployment
+
     tag = uuid.uuid4().hex[:8]
     dask_name, dask_out, dask_clips = f"restart-dask-{tag}", tmp_path / "dask-lake", distinct_videos(tmp_path / "dask-in", VIDEOS)
     deploy_name, deploy_out = f"restart-deploy-{tag}", tmp_path / "deploy-lake"
