@@ -9,7 +9,9 @@ in N is failed. Deterministic: which request meets which fault depends on the re
 on timing or chance.
 
 Faults answer as S3 does: ``503 SlowDown`` and ``500 InternalError`` with S3's XML error body,
-a reset connection, a slow answer (held, then forwarded), and an answer lost after S3 acted.
+a reset connection, a slow answer (held, then forwarded), and an answer lost after S3 acted; and
+as S3-compatible stores and gateways that throttle do: ``429 Too Many Requests`` with a body that
+names no S3 error code, with or without ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -36,11 +38,14 @@ def s3_error(status: int, code: str, message: str) -> Fault:
 
 SLOW_DOWN = s3_error(503, "SlowDown", "Please reduce your request rate.")
 INTERNAL_ERROR = s3_error(500, "InternalError", "We encountered an internal error. Please try again.")
+THROTTLED = Fault("status", status=429, body=b"Too Many Requests", headers={"Content-Type": "text/plain"})
+THROTTLED_RETRY_AFTER = Fault("status", status=429, body=b"", headers={"Retry-After": "1"})
 RESET = Fault("reset_before")
 LOST_ANSWER = Fault("lost_answer")
 SLOW = Fault("slow", hold=lambda: time.sleep(SLOW_ANSWER_S))
 NAMES = {id(SLOW_DOWN): "503 SlowDown", id(INTERNAL_ERROR): "500 InternalError", id(RESET): "reset",
-         id(LOST_ANSWER): "lost answer", id(SLOW): "slow answer"}
+         id(LOST_ANSWER): "lost answer", id(SLOW): "slow answer", id(THROTTLED): "429",
+         id(THROTTLED_RETRY_AFTER): "429 Retry-After"}
 
 _DELTA_COMMIT = re.compile(r"/_delta_log/\d{20}\.json$")
 
@@ -91,7 +96,8 @@ class S3FaultProxy(FaultProxy):
 
 
 COUNTS_PATH = "/__faultproxy__/injected"
-FAULTS = {"slowdown": SLOW_DOWN, "internal": INTERNAL_ERROR, "reset": RESET, "lost": LOST_ANSWER, "slow": SLOW}
+FAULTS = {"slowdown": SLOW_DOWN, "internal": INTERNAL_ERROR, "reset": RESET, "lost": LOST_ANSWER, "slow": SLOW,
+          "429": THROTTLED, "429-retry-after": THROTTLED_RETRY_AFTER}
 
 
 class S3FaultProxyProcess:

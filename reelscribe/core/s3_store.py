@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -9,14 +10,18 @@ from aiobotocore.session import AioSession
 from botocore.utils import parse_timestamp
 from s3fs import S3FileSystem
 
+from reelscribe.core import s3_retry
+from reelscribe.core.settings import default_retry_policy
+
 
 class S3Store(S3FileSystem):
-    """s3fs whose client reads S3's ISO 8601 timestamps with ``datetime.fromisoformat``.
+    """s3fs whose clients retry as ``s3_retry`` says (a 429 too) and read S3's ISO 8601 timestamps
+    with ``datetime.fromisoformat``.
 
     botocore parses every timestamp with ``dateutil``: about half of the client's CPU for a
     1,000-key listing page, which a run pays for every key of a growing bucket (BENCHMARKS 13).
-    The parser is set on the client's own session, made here when s3fs would make it: no other
-    client is touched.
+    The parser and the retry handler are set on the clients' own session, made here when s3fs
+    would make it: no other client is touched.
     """
 
     def __init__(self, *args: Any, session: Any = None, **kwargs: Any) -> None:
@@ -24,6 +29,10 @@ class S3Store(S3FileSystem):
         if session is None:
             self.session = AioSession(**self.kwargs)
             self.session.get_component("response_parser_factory").set_parser_defaults(timestamp_parser=parse_s3_timestamp)
+            policy = default_retry_policy()
+            attempts = s3_retry.max_attempts_of(self.config_kwargs, policy.max_attempts)
+            if attempts is not None:
+                s3_retry.install(self.session, replace(policy, max_attempts=attempts))
 
 
 def parse_s3_timestamp(value: Any) -> datetime:

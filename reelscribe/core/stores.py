@@ -8,10 +8,12 @@ run's ``StoreOptions`` where many sources are read. No process-wide fsspec defau
 is written.
 
 Every filesystem is built here (``filesystem``), so each store has one retry layer, set once:
-for S3, botocore's ``standard`` retry mode with ``REELSCRIBE_HTTP_ATTEMPTS`` tries of each request
-(default 8; it retries ``503 SlowDown``, ``500 InternalError``, other 5xx, throttling and lost
-connections, with exponential backoff), and s3fs's own retry loop, which would wrap botocore's
-(one request up to 8 x 5 times), off (one try).
+for S3, ``reelscribe.core.s3_retry`` in place of botocore's ``standard`` mode handler, with
+``REELSCRIBE_HTTP_ATTEMPTS`` tries of each request (default 8; it retries ``429 Too Many
+Requests`` with or without ``Retry-After``, ``503 SlowDown``, ``500 InternalError``, other 5xx,
+throttling codes and lost connections, with exponential backoff), and s3fs's own retry loop,
+which would wrap botocore's (one request up to 8 x 5 times), off (one try). delta-rs has its own
+client (object_store), which retries 5xx, 429 and lost connections itself.
 
 ``check_lake`` writes and deletes one small object before a run creates an index or uploads a
 video, so a missing driver, an unknown bucket or refused credentials end the run at once with
@@ -79,7 +81,7 @@ def with_retries(location: str, storage_options: dict[str, Any]) -> dict[str, An
     if not _is_s3(location):
         return storage_options
     config = dict(storage_options.get("config_kwargs") or {})
-    config.setdefault("retries", {"max_attempts": default_retry_policy().max_attempts, "mode": S3_RETRY_MODE})
+    config.setdefault("retries", {"total_max_attempts": default_retry_policy().max_attempts, "mode": S3_RETRY_MODE})
     return {**storage_options, "config_kwargs": config}
 
 
