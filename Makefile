@@ -75,6 +75,9 @@ RUN_ARGS ?=
 .PHONY: prefect-server local-api secret deploy worker serve run-incremental
 
 secret deploy worker serve run-incremental: export PREFECT_API_URL ?= http://127.0.0.1:$(PREFECT_PORT)/api
+# Each flow run's heartbeat period (Prefect's least): `make deploy` sizes the automation that marks a
+# run Crashed after three missed heartbeats from it (deployments/automations.py).
+deploy worker serve: export PREFECT_FLOWS_HEARTBEAT_FREQUENCY ?= 30
 
 prefect-server: $(RUN_STAMP)
 	$(PREFECT) server start --host 127.0.0.1 --port $(PREFECT_PORT)
@@ -101,6 +104,7 @@ deploy: $(RUN_STAMP)
 	@sh deployments/git-source.sh >/dev/null
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
+	$(BIN)/python -m reelscribe.deployments.automations
 
 # A worker runs in an environment of its own (`make worker WORKER=2` for a second one): the runtime
 # dependencies of .venv but not reelscribe itself, which the deployments' pull step installs (the

@@ -80,7 +80,11 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def serve_specs(specs: list[dict[str, Any]], *, in_process: bool = False) -> None:
-    """Serve these ``deployments:`` entries until stopped (Ctrl-C or SIGTERM)."""
+    """Serve these ``deployments:`` entries until stopped (Ctrl-C or SIGTERM), with the automation
+    that marks their killed runs Crashed (``deployments/automations.py``), as ``make deploy`` does."""
+    from reelscribe.deployments.automations import apply
+
+    print(apply(), flush=True)
     if not in_process:
         serve(*(to_deployment(spec) for spec in specs))
         return
