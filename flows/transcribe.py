@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import replace
+from typing import Callable, Iterable
 from pathlib import Path
 
 from prefect import flow, get_run_logger, unmapped
@@ -32,6 +34,7 @@ from reelscribe.flows.params import (
     MaxWaitSeconds,
     Out,
     Refresh,
+    RetryFailed,
     Sources,
     StorageBlock,
     TableFormatParam,
@@ -42,23 +45,33 @@ from reelscribe.flows.params import (
     describe_parameters,
     index_label,
 )
-from reelscribe.flows.report import VideoReport, deferred_report, problem_report, report_for, submitted_report, summary_markdown
+from reelscribe.flows.report import (
+    VideoReport,
+    deferred_report,
+    duplicate_report,
+    failed_before_report,
+    problem_report,
+    report_for,
+    submitted_report,
+    summary_markdown,
+)
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.durations import require_durations
-from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
-from reelscribe.core.plan import Bounds, Plan
+from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake, resolve_table_format
+from reelscribe.core.plan import HELD, Bounds, Plan, PlannedVideo
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitHistory, WaitMode, WaitOptions
+from reelscribe.flows.interrupt import RunInterrupted, cancelled_on_interrupt, finished_in_turn, raise_if_interrupted
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
 from reelscribe.tasks.land import Landed, commit_landed, land_transcription
 from reelscribe.tasks.pending import record_submission
-from reelscribe.tasks.progress import batch_found
-from reelscribe.tasks.select import select_videos
+from reelscribe.tasks.progress import batch_found, video_finished
+from reelscribe.tasks.select import remember_failures, select_videos
 from reelscribe.tasks.upload import choose_upload_path, upload_video
 from reelscribe.tasks.storage import store_options
 from reelscribe.tasks.wait import wait_for_indexing
@@ -99,6 +112,7 @@ def _run_name() -> str:
 
 
 @flow(name="transcribe-videos", flow_run_name=_run_name, validate_parameters=True)
+@cancelled_on_interrupt  # Ctrl-C in the CLI: the run ends Cancelled (flows/interrupt.py)
 @describe_parameters
 def transcribe_videos(
     sources: Sources,
@@ -112,7 +126,7 @@ def transcribe_videos(
     max_concurrency: MaxConcurrency = DEFAULT_MAX_CONCURRENCY,
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     refresh: Refresh = False,
-    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
+    table_format: TableFormatParam = None,
     storage_block: StorageBlock = None,
     dask: Dask = None,
     upload: Upload = DEFAULT_UPLOAD,
@@ -120,6 +134,7 @@ def transcribe_videos(
     max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
     wait: WaitParam = DEFAULT_WAIT_MODE,
+    retry_failed: RetryFailed = False,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -136,18 +151,26 @@ def transcribe_videos(
     for problem in problems:
         logger.error("source %s", problem)
     reports = [problem_report(p) for p in problems]
+    for report in reports:
+        video_finished(report)
     batch_found(len(found))
     if found:
+        # The lake's own format; table_format only chooses a new lake's (and is refused if it contradicts the lake).
+        table_format = resolve_table_format(out, table_format, **store_options(storage_block).of(out))
         index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format)
         # With refresh every video is sent again: the plan then sees nothing as landed.
-        plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block)
-        batch_found(len(found) - plan.counts["deferred"])  # deferred videos never tick: not in the bar's total
-        reports += reports_in_plan_order(plan, transcribe_each(
-            [v.source for v in plan.videos if v.status != "deferred"], settings, index, landed, out=out, start=start,
+        plan = select_videos(found, frozenset() if refresh else landed, out, bounds, table_format, storage_block,
+                             index=index, retry_failed=retry_failed)
+        sent = plan.passed_on  # deferred, duplicate and failed-before videos are not sent (nor in the bar's total)
+        batch_found(len(sent))
+        sent_reports = transcribe_each(
+            [v.source for v in sent], settings, index, landed, out=out, start=start,
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format, upload=upload, hand_off=hand_off, index_name=index_name,
-            hashes=[v.content_sha256 for v in plan.videos if v.status != "deferred"], wait=wait,
-        ))
+            hashes=[v.content_sha256 for v in sent], wait=wait,
+        )
+        remember_failures(sent, sent_reports, out, index, table_format, storage_block)
+        reports += reports_in_plan_order(plan, sent_reports)
     return finish(reports)
 
 
@@ -159,10 +182,22 @@ def checked_bounds(max_videos: int | None, max_video_minutes: float | None) -> B
 
 
 def reports_in_plan_order(plan: Plan, sent: list[VideoReport]) -> list[VideoReport]:
-    """``sent``: the reports of the plan's videos not deferred, in order; a ``deferred`` report
-    takes each other video's place."""
+    """``sent``: the reports of the plan's videos passed on (``Plan.passed_on``), in order; each
+    other video gets its report from the plan: ``deferred``, ``failed-before``, or ``duplicate``
+    (with the video id its copy landed as, when it did)."""
     reports = iter(sent)
-    return [deferred_report(v.source.uri, v.seconds) if v.status == "deferred" else next(reports) for v in plan.videos]
+    ordered = [_held_report(v) if v.status in HELD else next(reports) for v in plan.videos]
+    video_ids = {r.source: r.video_id for r in ordered if r.video_id}
+    return [replace(r, video_id=video_ids.get(v.copy_of)) if v.status == "duplicate" else r
+            for v, r in zip(plan.videos, ordered)]
+
+
+def _held_report(video: PlannedVideo) -> VideoReport:
+    if video.status == "duplicate":
+        return duplicate_report(video.source.uri, video.copy_of)
+    if video.status == "failed-before":
+        return failed_before_report(video.source.uri, video.error)
+    return deferred_report(video.source.uri, video.seconds)
 
 
 def transcribe_each(
@@ -197,6 +232,7 @@ def transcribe_each(
     step. In a Delta lake the land steps stage their videos and this flow commits them in batches as
     they finish (``commit_as_landed``).
     """
+    raise_if_interrupted()  # Ctrl-C while the batch was being planned: nothing is sent
     options = WaitOptions(max_wait=max_wait_seconds, history=WaitHistory())
     path = choose_upload_path(settings, upload)
     store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
@@ -227,7 +263,16 @@ def transcribe_each(
              "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
              **shared, **store},
         )
-        commits = commit_as_landed(lands, out, index, storage_block) if commits_in_batches(table_format) else {}
+        # Each video's report goes to the caller as it ends (its line printed then); on Ctrl-C this
+        # raises RunInterrupted, having stopped the uploads and waits in flight.
+        finished = finished_in_turn(lands, runner, (upload_video, wait_for_indexing))
+        tell = functools.partial(_tell, found, uploads, readies, lands, out, index, table_format, storage_block)
+        if commits_in_batches(table_format):
+            commits = commit_as_landed(lands, out, index, storage_block, finished=finished, announce=tell)
+        else:
+            commits, position = {}, {future.task_run_id: i for i, future in enumerate(lands)}
+            for future in finished:
+                tell(position[future.task_run_id])
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
         wait_for([*uploads, *readies, *lands])
@@ -256,13 +301,28 @@ def with_landed_video_ids(
     ]
 
 
-def commit_as_landed(lands: list[PrefectFuture], out: str, index: str, storage_block: str | None = None) -> dict[int, State]:
+def _tell(found, uploads, readies, lands, out, index, table_format, storage_block, i: int, commit: State | None = None) -> None:
+    """Hand the caller video ``i``'s report, now that its land step (and commit) ended."""
+    for future in (uploads[i], readies[i]):
+        future.wait()  # ended before the land step did; waited on, its state is read here, not from the API
+    states = [f.state for f in (uploads[i], readies[i], lands[i])]
+    report = report_for(found[i].uri, [*states, *([commit] if commit is not None else [])])
+    video_finished(with_landed_video_ids([report], states[:1], out, index, table_format, storage_block)[0])
+
+
+def commit_as_landed(
+    lands: list[PrefectFuture], out: str, index: str, storage_block: str | None = None, *,
+    finished: Iterable[PrefectFuture] | None = None, announce: Callable[[int, State | None], None] | None = None,
+) -> dict[int, State]:
     """Commit staged videos every ``COMMIT_EVERY`` videos or ``COMMIT_AFTER_S`` seconds, and at the end.
 
     Runs in the flow's thread while the land steps go on in the runner. Returns each staged
     video's commit state by its position. A video that failed staged nothing and delays no
     commit; a commit that fails leaves its videos staged, and the next run commits them
     (``prepare_index``), so nothing retrieved is lost, also when this process dies.
+
+    ``finished``: the land futures in the order they end (default ``as_completed``); ``announce(i,
+    commit)``: called once per video when it has ended: at its commit if it was staged, else at once.
     """
     position = {future.task_run_id: i for i, future in enumerate(lands)}
     pending: dict[int, str] = {}
@@ -272,18 +332,28 @@ def commit_as_landed(lands: list[PrefectFuture], out: str, index: str, storage_b
     def flush() -> None:
         state = commit_landed(out, index, list(pending.values()), storage_block, return_state=True)
         commits.update(dict.fromkeys(pending, state))
+        if announce is not None:
+            for i in pending:
+                announce(i, state)
         pending.clear()
 
-    for future in as_completed(lands):
-        future.wait()  # sets the final state; without it ``state`` asks the API, which may lag
-        state = future.state
-        landed = state.result(raise_on_failure=False) if state.is_completed() else None
-        if isinstance(landed, Landed) and landed.staged and landed.video_id:
-            if not pending:
-                oldest = time.monotonic()
-            pending[position[future.task_run_id]] = landed.video_id
-        if len(pending) >= COMMIT_EVERY or (pending and time.monotonic() - oldest >= COMMIT_AFTER_S):
-            flush()
+    try:
+        for future in as_completed(lands) if finished is None else finished:
+            future.wait()  # sets the final state; without it ``state`` asks the API, which may lag
+            state = future.state
+            landed = state.result(raise_on_failure=False) if state.is_completed() else None
+            if isinstance(landed, Landed) and landed.staged and landed.video_id:
+                if not pending:
+                    oldest = time.monotonic()
+                pending[position[future.task_run_id]] = landed.video_id
+            elif announce is not None:
+                announce(position[future.task_run_id], None)
+            if len(pending) >= COMMIT_EVERY or (pending and time.monotonic() - oldest >= COMMIT_AFTER_S):
+                flush()
+    except RunInterrupted:
+        if pending:
+            flush()  # what was retrieved before Ctrl-C is committed, not left for the next run
+        raise
     if pending:
         flush()
     return commits

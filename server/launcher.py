@@ -2,6 +2,8 @@
 
 The API key goes to the child through the environment, never on its command line (where any local
 user could read it). The child's output goes to a log file, by default ``<data_dir>/server.log``.
+The child runs in a process group of its own: a terminal's Ctrl-C (a SIGINT to the foreground
+group) reaches only its parent, which stops it once its run has ended.
 """
 
 from __future__ import annotations
@@ -139,6 +141,9 @@ class EmbeddedServer:
                 if not (isinstance(exc, PortTaken) and attempt + 1 < attempts):
                     raise
                 self._port = free_port(self.host)
+            except BaseException:  # Ctrl-C while it starts: a child in a group of its own would outlive it
+                self._terminate(kill=True)
+                raise
         return self
 
     def _spawn(self) -> None:
@@ -154,6 +159,7 @@ class EmbeddedServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             env=env,
+            process_group=0,
         )
 
     def _wait_ready(self) -> None:

@@ -5,6 +5,9 @@ failed). Hooks run where the task runs: in the flow's process they find the ``Ru
 CLI entered, and call its ``progress(event, count)``: ``found`` with the batch's size (the bar's
 total; again, smaller, once the plan has deferred some), then ``done`` or ``failed`` once per
 video sent. With no sink (a deployment run, a Dask worker) they do nothing.
+
+``video_finished`` hands the caller each video's report as it ends (``RunContext.reports``), and
+``interrupted`` tells the flow whether the caller asked it to stop.
 """
 
 from __future__ import annotations
@@ -29,3 +32,16 @@ def video_done(task, task_run, state) -> None:
 
 def video_failed(task, task_run, state) -> None:
     _notify("failed")
+
+
+def video_finished(report) -> None:
+    """Hand one video's report to the caller's sink (called from the flow's thread)."""
+    context = RunContext.get()
+    if context is not None and context.reports is not None:
+        context.reports(report)
+
+
+def interrupted() -> bool:
+    """Whether the process that called the flow was interrupted (Ctrl-C): no sink, never."""
+    context = RunContext.get()
+    return context is not None and context.interrupted is not None and context.interrupted.is_set()

@@ -7,8 +7,13 @@ both lazily so that ``reelscribe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
+import traceback
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.cli.plan import add_plan_command, run_if_nothing_new
@@ -24,7 +29,6 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
     DEFAULT_RETENTION_HOURS,
-    DEFAULT_TABLE_FORMAT,
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
     DEFAULT_HAND_OFF,
@@ -34,6 +38,11 @@ from reelscribe.flows.params import (
 )
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+TABLE_FORMAT_HELP = (
+    "format of a new lake: parquet (one file per video, the default) or delta (Delta Lake tables, for lakes that grow); "
+    "an existing lake's format is read from the lake (docs/guides/lake-formats.md)"
+)
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="poll: wait for each video's indexing, then land it; webhook: submit and return, the land-indexed "
                      f"deployment lands each video when its webhook arrives (README: Event-driven) (default: {DEFAULT_WAIT_MODE})")
     run.add_argument("--refresh", action="store_true", help="land again videos that already landed")
-    run.add_argument("--table-format", choices=TABLE_FORMATS, default=DEFAULT_TABLE_FORMAT,
-                     help=f"parquet: one file per video; delta: Delta Lake tables for lakes that grow (README: Table formats; default: {DEFAULT_TABLE_FORMAT})")
+    run.add_argument("--retry-failed", action="store_true",
+                     help="send again videos the lake remembers as failed for a reason that will not change "
+                     "(broken media, unsupported language, too long); without it they are reported failed-before")
+    run.add_argument("--table-format", choices=TABLE_FORMATS, default=None, help=TABLE_FORMAT_HELP)
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
     run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: aws-credentials/<name> or s3-bucket/<name> (prefect-aws), or reelscribe-object-store/<name>")
     run.add_argument(
@@ -84,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(handler=_cmd_run)
 
     add_plan_command(commands, {"index_name": DEFAULT_INDEX_NAME, "out": DEFAULT_OUT,
-                                "table_format": DEFAULT_TABLE_FORMAT, "table_formats": TABLE_FORMATS})
+                                "table_format": None, "table_formats": TABLE_FORMATS, "table_format_help": TABLE_FORMAT_HELP})
 
     serve = commands.add_parser("serve", help="run the local Twelve Labs-compatible server", add_help=False)
     serve.add_argument("args", nargs=argparse.REMAINDER)
@@ -98,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help="delete files no version of the last this many hours needs (default: %(default)s, 7 days)")
     compact.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     compact.set_defaults(handler=_cmd_lake_compact)
-    convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place")
+    convert = lake_commands.add_parser("convert", help="turn a per-video Parquet lake into Delta tables in place, all or nothing")
     convert.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI")
+    convert.add_argument("-v", "--verbose", action="store_true", help="show the traceback of a failure")
     convert.set_defaults(handler=_cmd_lake_convert)
 
     add_export_command(commands)
@@ -121,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
         if argv[:1] == ["serve"]:
             return _cmd_serve(argparse.Namespace(args=argv[1:]))
         args = build_parser().parse_args(argv)
-        return args.handler(args)
+        try:
+            return args.handler(args)
+        except KeyboardInterrupt:  # Ctrl-C before or after a run (a run's own is handled in _run_flow)
+            print("reelscribe: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        except Exception as exc:  # noqa: BLE001 - no check foresaw it: one line naming the command
+            return _unexpected(f"reelscribe {args.command}", exc, getattr(args, "verbose", False))
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -133,6 +151,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from reelscribe.cli.preflight import check_before_run
     from reelscribe.core.errors import ReelscribeError
+    from reelscribe.server.launcher import ServerStartError
 
     options = dict(
         sources=args.sources,
@@ -154,6 +173,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         max_video_minutes=args.max_video_minutes,
         hand_off=args.hand_off,
         wait=args.wait,
+        retry_failed=args.retry_failed,
     )
     try:
         settings = check_before_run(options)
@@ -171,15 +191,21 @@ def _cmd_run(args: argparse.Namespace) -> int:
                              api_key=server.api_key)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+    except ServerStartError as exc:
+        return _unexpected("starting the embedded server", exc, args.verbose)
 
 
 def _embedded(data_dir: Path | None, server_args: list[str]):
     """Start the local server; its key reaches the flow through the run's ``RunContext`` (``_run_flow``)."""
-    from reelscribe.server.launcher import EmbeddedServer
+    from reelscribe.server.launcher import EmbeddedServer, ServerStartError
 
     server = EmbeddedServer(data_dir or Environment().data_home / "server", extra_args=server_args)
-    print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})", file=sys.stderr)
-    server.start()
+    print(f"reelscribe: no API configured; starting the embedded server ({server.data_dir})…", file=sys.stderr, flush=True)
+    try:
+        server.start()
+    except ServerStartError as exc:
+        first = str(exc).splitlines()[0]
+        raise ServerStartError(f"{first}; its log: {server.log_path}") from exc
     return server
 
 
@@ -195,34 +221,94 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
     """Run the batch flow here; ``api_key``: the embedded server's, handed to the run, not to the environment.
 
     Without ``-v`` the CLI's own lines say what happened; Prefect's logs (and its traceback of a
-    partly failed batch) would only repeat it.
+    partly failed batch) would only repeat it. Each video's line is printed as it ends. Ctrl-C
+    asks the flow to stop (``interrupt_handler``): it ends its run Cancelled, and the command
+    says what landed and exits 130.
     """
     from pydantic import SecretStr
 
-    from reelscribe.cli.terminal import Progress, print_reports, print_summary
+    from reelscribe.cli.prefect_setup import starts_temporary_server, temporary_server_apart
+    from reelscribe.cli.terminal import Progress, ReportStream, print_summary
     from reelscribe.core.errors import ReelscribeError
+    from reelscribe.flows.interrupt import ignore_interrupted_threads
     from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
     from reelscribe.tasks.run_context import RunContext
 
     key = SecretStr(api_key) if api_key else None
+    stream = ReportStream(as_json=as_json)
+    stop = threading.Event()
+    ignore_interrupted_threads()
     try:
-        with prefect_settings(logging_level=None if verbose else "CRITICAL"), Progress() as bar, \
-                RunContext(api_key=key, progress=bar.tick):
-            # The flow's value as it returned it, not read back from its final state: when Prefect's
-            # server restarts as the run ends, the engine may keep the server's copy of that state,
-            # which holds no result (MissingResult), though every video landed.
-            reports = transcribe_videos(**options)
+        with prefect_settings(logging_level=None if verbose else "CRITICAL"), temporary_server_apart():
+            doing = "starting Prefect's temporary server…" if starts_temporary_server() else "connecting to Prefect…"
+            with Progress(doing=doing) as bar, interrupt_handler(stop):
+
+                def progress(event: str, count: int) -> None:
+                    bar.tick(event, count)
+                    if event == "found":
+                        stream.found(count)
+
+                with RunContext(api_key=key, progress=progress, reports=stream, interrupted=stop):
+                    # The flow's value as it returned it, not read back from its final state: when Prefect's
+                    # server restarts as the run ends, the engine may keep the server's copy of that state,
+                    # which holds no result (MissingResult), though every video landed.
+                    reports = transcribe_videos(**options)
     except BatchFailed as failed:
-        print_reports(failed.reports, as_json=as_json)
+        if stop.is_set():
+            return _interrupted(stream)
+        stream.rest(failed.reports)
         print_summary(failed.reports)
         return EXIT_FAILED
     except ReelscribeError as exc:
         return _usage_error(str(exc))
-    except Exception as exc:  # noqa: BLE001 - the run's own failure, said in one line
-        print(f"reelscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    print_reports(reports, as_json=as_json)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the run's own failure, said in one line
+        if stop.is_set():
+            return _interrupted(stream, exc if verbose else None)
+        return _unexpected("the run", exc, verbose)
+    if stop.is_set() and reports is None:
+        return _interrupted(stream)
+    stream.rest(reports)
     return EXIT_OK
+
+
+@contextmanager
+def interrupt_handler(stop: threading.Event) -> Iterator[None]:
+    """Ctrl-C sets ``stop`` (the flow ends its run Cancelled); a second Ctrl-C raises ``KeyboardInterrupt``.
+
+    Only the main thread gets signals; elsewhere (a caller's thread) nothing changes.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        print("reelscribe: stopping: letting what is landing land (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(stream, exc: BaseException | None = None) -> int:
+    if exc is not None:
+        traceback.print_exception(exc)
+    print(f"reelscribe: {stream.interrupted_line()}", file=sys.stderr, flush=True)
+    return EXIT_INTERRUPTED
+
+
+def _unexpected(what: str, exc: BaseException, verbose: bool) -> int:
+    """An error no check foresaw: one line naming what failed; ``-v`` adds the traceback."""
+    if verbose:
+        traceback.print_exception(exc)
+    hint = "" if verbose else " (-v shows the traceback)"
+    text = " ".join(str(exc).split("\n\n")[0].split())  # its first paragraph, on one line
+    print(f"reelscribe: {what} failed: {type(exc).__name__}: {text}{hint}", file=sys.stderr, flush=True)
+    return EXIT_FAILED
 
 
 def _cmd_lake_compact(args: argparse.Namespace) -> int:
@@ -269,6 +355,7 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
     from reelscribe.core.lake_format import lake_kind
     from reelscribe.core.lake_maintenance import convert_lake
 
+    again = f"the lake stays readable; run `reelscribe lake convert {args.out}` again to finish"
     try:
         kind = lake_kind(args.out)
         if kind in _NOT_A_LAKE:
@@ -276,9 +363,20 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
         converted = convert_lake(args.out)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+    except KeyboardInterrupt:
+        print(f"reelscribe: interrupted: {again}", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - delta-rs' and the store's errors, said in one line
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        detail = " ".join(str(exc).split())
+        print(f"reelscribe: lake convert failed: {type(exc).__name__}: {detail}; {again}", file=sys.stderr)
+        return EXIT_FAILED
     if converted:
         print(f"converted {', '.join(converted)} of {args.out} to Delta tables and compacted them; "
-              f"go on with: reelscribe run … --out {args.out} --table-format delta")
+              "every command now reads it as a Delta lake")
     else:
         print(f"{args.out} is already a Delta lake")
     return EXIT_OK

@@ -10,6 +10,7 @@ variables or profile still win.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import sys
@@ -79,3 +80,53 @@ def prefect_settings(*, logging_level: str | None = None) -> Iterator[None]:
 
 def _quiet_prefect_at_exit(level: str) -> None:
     logging.getLogger("prefect").setLevel(level)
+
+
+def starts_temporary_server() -> bool:
+    """Whether a flow run here starts Prefect's temporary server (no ``PREFECT_API_URL``)."""
+    from prefect.settings import get_current_settings
+
+    settings = get_current_settings()
+    return not settings.api.url and settings.server.ephemeral.enabled
+
+
+@contextmanager
+def temporary_server_apart() -> Iterator[None]:
+    """Prefect's temporary server, if the run starts one, in a process group of its own.
+
+    A terminal's Ctrl-C is a SIGINT to its whole foreground process group. The CLI handles it
+    (the flow run ends Cancelled, which it must tell that server); a server that got the signal
+    too would stop under it first, and the run would end in ``ConnectError``. Apart, the server
+    stops when the CLI exits (Prefect's own exit hook), after the run has ended.
+
+    Prefect starts the server on the first client, through ``SubprocessASGIServer``, one instance
+    per port (``None``: the port it picks); this wraps that instance's start of its process.
+    """
+    if not starts_temporary_server():
+        yield
+        return
+    import subprocess
+
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    start_process = server._run_uvicorn_command
+    if getattr(start_process, "_apart", False):
+        yield
+        return
+
+    def apart() -> subprocess.Popen:
+        popen = subprocess.Popen
+        subprocess.Popen = functools.partial(popen, process_group=0)  # type: ignore[misc]
+        try:
+            return start_process()
+        finally:
+            subprocess.Popen = popen  # type: ignore[misc]
+
+    apart._apart = True  # type: ignore[attr-defined]
+    server._run_uvicorn_command = apart  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        if server._run_uvicorn_command is apart:
+            del server._run_uvicorn_command

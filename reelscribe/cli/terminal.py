@@ -1,5 +1,6 @@
-"""What ``reelscribe run`` and ``demo`` print: a progress bar and a table on a terminal; one
-plain line per video (or JSON lines) in a pipe, so a failed source can be grepped whole."""
+"""What ``reelscribe run`` and ``demo`` print: one plain line per video (or JSON lines), written
+and flushed as each video ends, so a failed source can be grepped whole and a pipe or a log file
+sees each video when it happens; on a terminal, a progress bar below them."""
 
 from __future__ import annotations
 
@@ -20,21 +21,22 @@ console = Console(stderr=True)
 class Progress:
     """A bar ticked once per finished video (landed, skipped or failed); its total comes from the flow.
 
-    ``tick`` is the run's progress sink (``RunContext.progress``).
+    ``tick`` is the run's progress sink (``RunContext.progress``). Until the flow has found its
+    videos the bar says what the run is doing instead (``doing``: starting Prefect…).
     """
 
-    def __init__(self, total: int | None = None) -> None:
+    def __init__(self, total: int | None = None, doing: str = "videos") -> None:
         self._bar = RichProgress(
-            SpinnerColumn(), TextColumn("[bold]videos"), BarColumn(), MofNCompleteColumn(),
+            SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn(),
             console=console, transient=False, disable=not console.is_terminal,
         )
-        self._task = self._bar.add_task("videos", total=total, failed=0)
+        self._task = self._bar.add_task(doing, total=total, failed=0)
         self._failed = 0
 
     def tick(self, event: str, count: int) -> None:
         if event == "found":
-            self._bar.update(self._task, total=count)
+            self._bar.update(self._task, total=count, description="videos")
             return
         if event == "failed":
             self._failed += 1
@@ -46,6 +48,42 @@ class Progress:
 
     def __exit__(self, *exc: object) -> None:
         self._bar.stop()
+
+
+class ReportStream:
+    """The run's report sink (``RunContext.reports``): each video's line printed and flushed as it
+    ends. It keeps count, for the closing lines, and ``rest`` prints the reports it was not handed
+    (videos the plan held back, the webhook mode's submissions) at the end."""
+
+    def __init__(self, *, as_json: bool = False) -> None:
+        self.as_json = as_json
+        self.printed: list[Any] = []
+        self.total: int | None = None
+        self._sent_from = 0
+
+    def __call__(self, report: Any) -> None:
+        print(json.dumps(asdict(report)) if self.as_json else plain_line(report), flush=True)
+        self.printed.append(report)
+
+    def found(self, count: int) -> None:
+        """The batch's size as the flow found it: the reports after this one are its videos."""
+        self.total, self._sent_from = count, len(self.printed)
+
+    def rest(self, reports: Sequence[Any]) -> None:
+        seen = {(r.source, r.status) for r in self.printed}
+        for r in reports:
+            if (r.source, r.status) not in seen:
+                self(r)
+
+    def interrupted_line(self) -> str:
+        """``interrupted: 3 landed, 7 not finished; run again to finish`` (failed ones named too)."""
+        sent = self.printed[self._sent_from:] if self.total is not None else []
+        landed = sum(r.status in ("landed", "skipped") for r in sent)
+        failed = sum(r.status == "failed" for r in self.printed)
+        if self.total is None:
+            return "interrupted before any video was sent; run again to finish"
+        counts = [f"{landed} landed", *([f"{failed} failed"] if failed else []), f"{max(0, self.total - len(sent))} not finished"]
+        return f"interrupted: {', '.join(counts)}; run again to finish"
 
 
 def print_reports(reports: Sequence[Any], *, as_json: bool = False) -> None:
