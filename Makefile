@@ -1,6 +1,6 @@
 # Two commands set up everything on a fresh clone: `make demo` and `make test`.
 PY ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 RUN_STAMP := $(VENV)/.installed-run
@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test check imports install bench clean
+.PHONY: demo test check check-lowest imports docs install bench clean
 
 # The installer: uv, from PyPI into the venv. It installs what pyproject.toml declares, as pip
 # would (the same versions), in about a minute rather than pip's four on 2 cores. Bytecode is
@@ -39,7 +39,7 @@ demo: $(RUN_STAMP)
 # Two pytest workers (pytest-xdist), each taking whole files (a file's module fixtures stay in one
 # process): the suite spends half its time waiting on servers it started, so two fill the two cores.
 TEST_WORKERS ?= 2
-test: $(STAMP) imports
+test: $(STAMP) imports docs
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --file-durations --durations=25
 
 # The fast lane, for every change (at most 3 minutes on 2 cores): the unit tests and the API
@@ -51,6 +51,13 @@ CHECK_TESTS := tests/test_core_units.py tests/test_flatten.py tests/test_words.p
 check: $(STAMP) imports
 	$(BIN)/python -m pytest -m "not slow" $(CHECK_TESTS)
 
+# The other end of every range in pyproject.toml: its lowest declared versions (uv's lowest-direct
+# resolution) in a venv of their own, through the fast lane and the schedule test. `.ci/run` runs it
+# after `make test` (the newest resolution).
+LOWEST_VENV := .venv-lowest
+check-lowest:
+	UV_RESOLUTION=lowest-direct $(MAKE) VENV=$(LOWEST_VENV) check CHECK_TESTS="$(CHECK_TESTS) tests/test_schedules.py"
+
 # import-linter reads the installed layout (flows/, tasks/, … mapped under reelscribe.), so the
 # contracts in pyproject.toml are checked against a non-editable install of this tree.
 imports: $(STAMP)
@@ -58,11 +65,16 @@ imports: $(STAMP)
 	$(UV) pip install --quiet --python $(BIN)/python --no-deps --target build/importcheck .
 	cd build/importcheck && $(abspath $(BIN))/lint-imports ../../pyproject.toml
 
+# The documentation site (mkdocs.yml, docs/): a broken link or reference fails the build; the
+# reference pages are generated from the code (docs/hooks.py). `mkdocs serve` shows it locally.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-worker-* .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-lowest .venv-worker-* .pytest_cache build *.egg-info
 
 # Scheduled runs from the Prefect UI (README: "Schedule it from the Prefect UI"). Each of these
 # runs in its own terminal or once; PREFECT_API_URL from the environment wins over the default.
@@ -105,6 +117,7 @@ deploy: $(RUN_STAMP)
 	$(PREFECT) work-pool inspect $(POOL) >/dev/null 2>&1 || $(PREFECT) work-pool create $(POOL) --type process
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
 	$(BIN)/python -m reelscribe.deployments.automations
+	$(if $(WEBHOOKS),$(BIN)/python -m reelscribe.deployments.sweep)
 
 # A worker runs in an environment of its own (`make worker WORKER=2` for a second one): the runtime
 # dependencies of .venv but not reelscribe itself, which the deployments' pull step installs (the
@@ -121,10 +134,13 @@ $(WORKER_ENV)/.ready: $(RUN_STAMP)
 worker: $(WORKER_ENV)/.ready
 	cd $(WORKER_ENV) && ./bin/python -m prefect worker start --pool $(POOL) --type process --limit 1 --name reelscribe-worker-$(WORKER)
 
-# SERVE_ARGS=--in-process: each run a thread of the serving process (no start-up per run).
+# SERVE_ARGS=--in-process: each run a thread of the serving process (no start-up per run), polling
+# for due runs every second (the lowest latency). WEBHOOKS=1 (here or with deploy): webhooks are
+# configured, so the land-indexed deadline sweep's schedule is on (deployments/sweep.py).
 SERVE_ARGS ?=
+WEBHOOKS ?=
 serve: $(RUN_STAMP)
-	$(BIN)/python -m reelscribe.deployments.serve $(SERVE_ARGS)
+	$(BIN)/python -m reelscribe.deployments.serve $(if $(WEBHOOKS),--webhooks) $(SERVE_ARGS)
 
 run-incremental: $(RUN_STAMP)
 	$(PREFECT) deployment run transcribe-new-videos/hourly $(RUN_ARGS)
