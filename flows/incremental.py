@@ -21,7 +21,6 @@ from reelscribe.flows.params import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_WAIT_SECONDS,
     DEFAULT_OUT,
-    DEFAULT_TABLE_FORMAT,
     DEFAULT_HAND_OFF,
     DEFAULT_UPLOAD,
     DEFAULT_WAIT_MODE,
@@ -36,6 +35,7 @@ from reelscribe.flows.params import (
     MaxVideos,
     MaxWaitSeconds,
     Out,
+    RetryFailed,
     StorageBlock,
     TableFormatParam,
     Upload,
@@ -50,15 +50,15 @@ from reelscribe.flows.report import VideoReport
 from reelscribe.flows.transcribe import checked_bounds, deployment_clone, finish, reports_in_plan_order, transcribe_each
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
-from reelscribe.core.lake_format import open_lake
-from reelscribe.core.plan import Plan
+from reelscribe.core.lake_format import open_lake, resolve_table_format
+from reelscribe.core.plan import HELD, SENT, Plan
 from reelscribe.core.source_state import SeenSources
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.stores import StoreOptions
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
-from reelscribe.tasks.select import select_videos
+from reelscribe.tasks.select import remember_failures, select_videos
 from reelscribe.tasks.storage import store_options
 
 SUMMARY_KEY = "transcribe-new-videos-summary"
@@ -87,19 +87,22 @@ def transcribe_new_videos(
     max_wait_seconds: MaxWaitSeconds = DEFAULT_MAX_WAIT_SECONDS,
     storage_block: StorageBlock = None,
     dask: Dask = None,
-    table_format: TableFormatParam = DEFAULT_TABLE_FORMAT,
+    table_format: TableFormatParam = None,
     upload: Upload = DEFAULT_UPLOAD,
     max_videos: MaxVideos = None,
     max_video_minutes: MaxVideoMinutes = None,
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
     wait: WaitParam = DEFAULT_WAIT_MODE,
+    retry_failed: RetryFailed = False,
 ) -> list[VideoReport]:
     """Transcribe the videos under ``source`` whose content has not landed in the index yet.
 
     Runs the same upload → wait → land fan-out as ``transcribe-videos``, on the new videos only,
     and attaches a table artifact listing them (empty, with "0 new videos", when there are none).
     An empty source is not an error; a source that does not exist is. Videos over the bounds
-    are listed ``deferred``: not failed, first in line at the next run.
+    are listed ``deferred``: not failed, first in line at the next run. A copy of another new
+    video is listed ``duplicate`` and a remembered lasting failure ``failed-before`` (sent again
+    with ``retry_failed``); neither is sent, neither fails the run.
     """
     logger = get_run_logger()
     validate_window(start, end)
@@ -110,10 +113,12 @@ def transcribe_new_videos(
     runner = task_runner(dask, max_concurrency)
     store = store_options(storage_block)
     # The state the selection matches against also splits a large S3 listing into ranges listed at once.
+    table_format = resolve_table_format(out, table_format, **store.of(out))  # the lake's own; table_format chooses a new lake's
     known = open_lake(out, table_format, **store.of(out)).seen_sources()
     found = _discover(source, store, known)
     index, landed = prepare_index(settings, index_id, index_name, out, storage_block, table_format) if found else (None, frozenset())
-    plan = select_videos(found, landed, out, bounds, table_format, storage_block, known) if found else Plan(())
+    plan = select_videos(found, landed, out, bounds, table_format, storage_block, known, index=index,
+                         retry_failed=retry_failed) if found else Plan(())
     sending = plan.to_send
     headline = _headline(plan, source)
     logger.info(headline)
@@ -125,14 +130,15 @@ def transcribe_new_videos(
             upload=upload, hashes=[v.content_sha256 for v in sending], hand_off=hand_off, index_name=index_name,
             wait=wait,
         )
-    waiting = Plan(tuple(v for v in plan.videos if v.status in ("new", "changed", "unreadable", "deferred")))
+        remember_failures(sending, reports, out, index, table_format, storage_block)
+    waiting = Plan(tuple(v for v in plan.videos if v.status in (*SENT, *HELD)))
     return finish(reports_in_plan_order(waiting, reports), key=SUMMARY_KEY, headline=headline)
 
 
 def _headline(plan: Plan, source: str) -> str:
     """``2 new videos in <source> (5 already landed)``, with the changed and deferred counts when any."""
     sent = len(plan.to_send)
-    extra = "".join(f", {plan.counts[s]} {s}" for s in ("changed", "deferred") if plan.counts[s])
+    extra = "".join(f", {plan.counts[s]} {s}" for s in ("changed", "deferred", "duplicate", "failed-before") if plan.counts[s])
     minutes = f"; {plan.minutes:.1f} min" if plan.minutes is not None else ""
     minutes += f" (+{plan.unknown_lengths} of unknown length)" if plan.unknown_lengths else ""
     return f"{sent} new video{'' if sent == 1 else 's'} in {source} ({plan.counts['landed']} already landed{extra}){minutes}"

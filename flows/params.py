@@ -98,6 +98,11 @@ MaxVideoMinutes = Annotated[
           "the rest are deferred to the next run. Needs PyAV to read lengths. Default: no bound."),
 ]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+RetryFailed = Annotated[
+    bool,
+    Field(description="Send again videos the lake remembers as failed for a reason that will not change "
+          "(unreadable media, unsupported language, too long). Default: report them failed-before, unsent."),
+]
 StorageBlock = Annotated[
     str | None,
     AfterValidator(_block_slug(*STORAGE_BLOCK_TYPES)),

@@ -7,8 +7,8 @@ from typing import Any
 
 from reelscribe.core.sources import SourceProblem
 
-STATUSES = ("landed", "skipped", "deferred", "submitted", "failed")
-OPTIONAL = ("deferred", "submitted")
+STATUSES = ("landed", "skipped", "duplicate", "deferred", "submitted", "failed-before", "failed")
+OPTIONAL = ("duplicate", "deferred", "submitted", "failed-before")
 """Statuses the summary names only when a video has them."""
 
 
@@ -22,6 +22,8 @@ class VideoReport:
     segments: int | None = None
     seconds: float | None = None
     error: str | None = None
+    error_code: str | None = None
+    """The server's failure code of a failed video, where it gave one (``video_file_broken``…)."""
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -35,7 +37,7 @@ def report_for(source: str, states: list[Any]) -> VideoReport:
     """
     for state in states:
         if state.is_failed() or state.is_crashed():
-            return VideoReport(source, "failed", error=_error_text(state))
+            return VideoReport(source, "failed", error=_error_text(state), error_code=_error_code(state))
     upload, _, landed = (s.result(raise_on_failure=False) for s in states[:3])
     if landed.skipped:
         return VideoReport(source, "skipped", video_id=upload.video_id)
@@ -69,6 +71,16 @@ def deferred_report(source: str, seconds: float | None) -> VideoReport:
     return VideoReport(source, "deferred", seconds=seconds)
 
 
+def duplicate_report(source: str, copy_of: str) -> VideoReport:
+    """Bytes that another source of the same run has: that one is sent, this one never is."""
+    return VideoReport(source, "duplicate", error=f"copy of {copy_of}")
+
+
+def failed_before_report(source: str, reason: str | None) -> VideoReport:
+    """Content that failed earlier for a reason that will not change: not sent again, not a new failure."""
+    return VideoReport(source, "failed-before", error=reason)
+
+
 def problem_report(problem: SourceProblem) -> VideoReport:
     return VideoReport(problem.source, "failed", error=problem.message)
 
@@ -77,6 +89,11 @@ def _error_text(state: Any) -> str:
     exc = state.result(raise_on_failure=False)
     text = str(exc) if isinstance(exc, BaseException) else (state.message or state.name)
     return f"{type(exc).__name__}: {text}" if isinstance(exc, BaseException) else text
+
+
+def _error_code(state: Any) -> str | None:
+    code = getattr(state.result(raise_on_failure=False), "code", None)
+    return code if isinstance(code, str) else None
 
 
 def summary_markdown(reports: list[VideoReport]) -> str:

@@ -1,8 +1,10 @@
 """``reelscribe plan`` and ``run``'s nothing-new check: decide what a run would send, Prefect-free.
 
-Both list the sources, read the lake's landed set for the index and its seen-source state
-(``reelscribe.core.plan``), and read no video byte the state already knows. ``run`` starts
-Prefect's engine and the embedded server only when the plan has something to send.
+Both list the sources, read the lake's landed set for the index, its seen-source state and its
+remembered failures (``reelscribe.core.plan``), and read no video byte the state already knows.
+``run`` starts Prefect's engine and the embedded server only when the plan has something to send.
+``plan`` writes nothing anywhere: what it hashes stays in memory (so a later ``plan`` hashes it
+again, and ``run`` records it), and it needs no write access to the lake or its store.
 
 Which index: ``--index-id`` as given; a name through one ``GET /indexes`` of a configured API;
 for the embedded server, the name looked up read-only in the server's own database
@@ -24,27 +26,35 @@ from reelscribe.core.settings import Environment
 def add_plan_command(commands: argparse._SubParsersAction, defaults: dict) -> None:
     from reelscribe.cli.bounds import add_bound_arguments
 
-    plan = commands.add_parser("plan", help="list what a run would do (new, changed, landed, deferred) and its minutes",
+    plan = commands.add_parser("plan", help="list what a run would do (new, changed, landed, deferred, duplicate, "
+                               "failed-before) and its minutes",
                                description="List what `reelscribe run` would do with these sources, reading only "
-                               "the new videos' container headers; nothing is sent.")
+                               "the new videos' bytes and container headers; nothing is sent and nothing is written. "
+                               "Exit status 2 when a source is missing or cannot be listed.")
     plan.add_argument("sources", nargs="+", metavar="SOURCE", help="video file, folder, glob, http(s) URL or fsspec URI")
     target = plan.add_mutually_exclusive_group()
     target.add_argument("--index-name", help=f"index to plan for (default: {defaults['index_name']})")
     target.add_argument("--index-id", help="existing index id")
     plan.add_argument("--api-url", help="API base URL with version, e.g. https://api.twelvelabs.io/v1.3")
     plan.add_argument("--out", default=defaults["out"], help=f"lake root (default: ./{defaults['out']})")
-    plan.add_argument("--table-format", choices=defaults["table_formats"], default=defaults["table_format"])
+    plan.add_argument("--table-format", choices=defaults["table_formats"], default=defaults["table_format"],
+                      help=defaults.get("table_format_help"))
     plan.add_argument("--server-data-dir", type=Path, help="embedded server's data dir")
+    plan.add_argument("--retry-failed", action="store_true",
+                      help="plan remembered lasting failures as new, as `run --retry-failed` sends them")
     add_bound_arguments(plan)
     plan.add_argument("--json", action="store_true", help="print one JSON object per video, then one for the totals")
     plan.set_defaults(handler=cmd_plan)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from reelscribe.cli import EXIT_OK, _usage_error
-    from reelscribe.core.errors import ReelscribeError
+    """Exit 0, or 2 when a source is missing or cannot be listed (a cron job's typo fails)."""
+    from reelscribe.cli import EXIT_OK, EXIT_USAGE, _usage_error
+    from reelscribe.cli.preflight import check_sources
+    from reelscribe.core.errors import NoVideosFound, ReelscribeError
 
     try:
+        check_sources(args.sources)
         index_id = _known_index_id(args)
         lake, known, found, problems = _state_and_listing(args)
         for problem in problems:
@@ -53,7 +63,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     except ReelscribeError as exc:
         return _usage_error(str(exc))
     _print_plan(plan, as_json=args.json)
-    return EXIT_OK
+    return EXIT_USAGE if any(not isinstance(p.error, NoVideosFound) for p in problems) else EXIT_OK
 
 
 def run_if_nothing_new(args: argparse.Namespace) -> int | None:
@@ -72,7 +82,6 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
     if index_id is None:
         return None
     from reelscribe.cli.terminal import print_reports
-    from reelscribe.flows.report import VideoReport, deferred_report
 
     lake, known, found, problems = _state_and_listing(args)
     if problems or not found:
@@ -82,25 +91,36 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
         return None
     if plan.notice:
         print(f"reelscribe: {plan.notice}", file=sys.stderr)
-    reports = [
-        deferred_report(v.source.uri, v.seconds) if v.status == "deferred" else VideoReport(v.source.uri, "skipped")
-        for v in plan.videos
-    ]
-    print_reports(reports, as_json=args.json)
+    landed = lake.landed(index_id) if plan.counts["landed"] else {}
+    print_reports([_report(v, landed) for v in plan.videos], as_json=args.json)
     return 0
+
+
+def _report(video, landed: dict):
+    """A video's line on the nothing-new path, as the full run would print it (``skipped`` with
+    the video id its content landed as)."""
+    from reelscribe.flows.report import VideoReport, deferred_report, duplicate_report, failed_before_report
+
+    if video.status == "deferred":
+        return deferred_report(video.source.uri, video.seconds)
+    if video.status == "duplicate":
+        return duplicate_report(video.source.uri, video.copy_of)
+    if video.status == "failed-before":
+        return failed_before_report(video.source.uri, video.error)
+    record = landed.get(video.content_sha256)
+    return VideoReport(video.source.uri, "skipped", video_id=record.video_id if record else None)
 
 
 def _state_and_listing(args: argparse.Namespace):
     """The lake, its seen-source state, and the sources listed with it (a large S3 prefix in key
-    ranges from the state, as the hourly flow lists it), with the listing's problems."""
+    ranges from the state, as the hourly flow lists it), with the listing's problems. Reads only:
+    ``run`` has proved the lake writable before (``preflight``), ``plan`` needs it not to be."""
     from reelscribe.core.durations import require_durations
     from reelscribe.core.lake_format import open_lake
     from reelscribe.core.sources import discover
-    from reelscribe.core.stores import check_lake
 
     if args.max_video_minutes is not None:
         require_durations()
-    check_lake(args.out)
     lake = open_lake(args.out, args.table_format)
     known = lake.seen_sources()
     found, problems = discover(args.sources, known=known)
@@ -108,12 +128,17 @@ def _state_and_listing(args: argparse.Namespace):
 
 
 def _plan(args: argparse.Namespace, *, index_id: str | None, lake, known, found):
+    """The plan; the run's nothing-new path records what it hashed, as the run would, ``plan`` never."""
+    from reelscribe.core.failure_memory import remembered
     from reelscribe.core.plan import Bounds, make_plan
 
+    dry_run = args.handler is cmd_plan
     landed = lake.landed_hashes(index_id) if index_id else frozenset()
+    failed = remembered(lake, index_id) if index_id and not args.retry_failed else {}
     plan = make_plan(found, landed, known, Bounds(args.max_videos, args.max_video_minutes),
-                     durations=args.handler is cmd_plan)
-    lake.record_sources(plan.hashed)
+                     durations=dry_run, failed=failed)
+    if not dry_run:
+        lake.record_sources(plan.hashed)
     if plan.without_identity:
         print(f"reelscribe: {plan.without_identity} source(s) have no usable identity in their store's listing: "
               "hashed at every run", file=sys.stderr)
@@ -159,12 +184,13 @@ def _print_plan(plan, *, as_json: bool) -> None:
     if as_json:
         for v in plan.videos:
             print(json.dumps({"source": v.source.uri, "status": v.status, "seconds": v.seconds,
-                              "content_sha256": v.content_sha256, "error": v.error}))
+                              "content_sha256": v.content_sha256, "error": v.error, "copy_of": v.copy_of}))
         print(json.dumps({"totals": totals}))
         return
     for v in plan.videos:
         seconds = f"{v.seconds:.1f}" if v.seconds is not None else ("unknown" if v.status in _MEASURED else "")
-        print("\t".join((v.status, v.source.uri, seconds, v.error or "")))
+        note = f"copy of {v.copy_of}" if v.copy_of else v.error or ""
+        print("\t".join((v.status, v.source.uri, seconds, note)))
     if plan.notice:
         print(f"reelscribe: {plan.notice}", file=sys.stderr)
     print(f"reelscribe: plan: {plan.summary()}", file=sys.stderr)

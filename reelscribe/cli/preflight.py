@@ -2,8 +2,9 @@
 
 The options are validated against the flows' own parameter types (``flows/params.py``), so a
 deployment run refuses the same values as flow parameter validation; here the error names the
-CLI option (``--max-wait``), not the parameter. Then what needs I/O but no server: the lake's
-store and table format, the API's reachability and key. Checks that need Prefect (blocks,
+CLI option (``--max-wait``), not the parameter. Then what needs I/O but no server: the local
+sources (missing, unreadable, not a video), the lake's store and table format, the API's
+reachability and key. Checks that need Prefect (blocks,
 ``--dask``) run only when those options are given.
 """
 
@@ -41,6 +42,7 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "max_videos": (params.MaxVideos, "--max-videos"),
     "max_video_minutes": (params.MaxVideoMinutes, "--max-video-minutes"),
     "wait": (params.WaitParam, "--wait"),
+    "retry_failed": (params.RetryFailed, "--retry-failed"),
 }
 
 _RunParameters: type[BaseModel] = create_model(
@@ -88,6 +90,7 @@ def check_before_run(options: dict[str, Any]) -> Settings | None:
     from reelscribe.core.stores import check_lake
 
     check_options(options)
+    check_sources(options["sources"])
     if options.get("dask"):
         from reelscribe.flows.runners import require_prefect_api
 
@@ -109,6 +112,15 @@ def check_before_run(options: dict[str, Any]) -> Settings | None:
         with TwelveLabsClient(settings, on_wait=say_wait) as client:
             client.check_reachable()
     return settings
+
+
+def check_sources(sources: list[str]) -> None:
+    """Local sources that can give no video refused now (``SourceError``, one line); the files
+    skipped in the folders given counted in one line on stderr."""
+    from reelscribe.core.sources import check_local_inputs, skipped_line
+
+    if line := skipped_line(check_local_inputs(sources)):
+        print(f"reelscribe: {line}", file=sys.stderr, flush=True)
 
 
 def say_wait(wait: RetryWait) -> None:

@@ -15,7 +15,8 @@ def add_search_command(commands: argparse._SubParsersAction) -> None:
     search = commands.add_parser(
         "search", help="find a phrase in the lake: video, second, text and a link that opens the video there",
         description="Phrase-exact search (consecutive words, any case, punctuation ignored) on the words the lake "
-        "has, else on segment text; a phrase spanning two segments is found.",
+        "has, else on segment text; a phrase spanning two segments is found. Exit status, as grep's: 0 when "
+        "something was found, 1 when nothing was, 2 on an error.",
     )
     search.add_argument("out", metavar="OUT", help="lake root: local path or filesystem URI (either table format)")
     search.add_argument("phrase", metavar="PHRASE", help="the words to find, in order")
@@ -26,7 +27,7 @@ def add_search_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from reelscribe.cli import EXIT_OK, _usage_error
+    from reelscribe.cli import EXIT_FAILED, EXIT_OK, _usage_error
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.lake_sql import open_reader
     from reelscribe.core.search import phrase_words, search_lake
@@ -55,6 +56,7 @@ def run_search(args: argparse.Namespace) -> int:
         print(f"reelscribe: {total} hits, {len(hits)} shown (--limit {args.limit})", file=sys.stderr)
     elif not hits:
         print(f"reelscribe: {args.phrase!r} was not found in {args.out}", file=sys.stderr)
+        return EXIT_FAILED  # grep's convention: a script can test for a hit
     return EXIT_OK
 
 

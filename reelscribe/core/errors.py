@@ -125,27 +125,30 @@ class ApiServerError(ApiError, TransientError):
 
 
 class IndexingFailed(ReelscribeError):
-    """The platform marked the indexing task ``failed``; ``reason`` is what it said."""
+    """The platform marked the indexing task ``failed``; ``reason`` is what it said, ``code`` its
+    failure code where it gave one (``video_file_broken``, ``language_not_supported``…)."""
 
-    def __init__(self, task_id: str, reason: str | None) -> None:
+    def __init__(self, task_id: str, reason: str | None, code: str | None = None) -> None:
         self.task_id = task_id
         self.reason = reason or "the server gave no reason"
+        self.code = code
         super().__init__(f"indexing task {task_id} failed: {self.reason}")
 
     def __reduce__(self):
-        return _rebuild, (type(self), (self.task_id, self.reason), {})
+        return _rebuild, (type(self), (self.task_id, self.reason, self.code), {})
 
 
 class AssetFailed(ReelscribeError):
     """The platform could not process an uploaded asset (status ``failed``); ``reason`` is what it said."""
 
-    def __init__(self, asset_id: str, reason: str | None) -> None:
+    def __init__(self, asset_id: str, reason: str | None, code: str | None = None) -> None:
         self.asset_id = asset_id
         self.reason = reason or "the server gave no reason"
+        self.code = code
         super().__init__(f"asset {asset_id} failed: {self.reason}")
 
     def __reduce__(self):
-        return _rebuild, (type(self), (self.asset_id, self.reason), {})
+        return _rebuild, (type(self), (self.asset_id, self.reason, self.code), {})
 
 
 class IndexingTimedOut(ReelscribeError):

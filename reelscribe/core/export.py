@@ -23,6 +23,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from reelscribe.core.errors import NotInLake, StoreError
 from reelscribe.core.lake_sql import LakeReader, open_reader
+from reelscribe.core.sources import source_key
 from reelscribe.core.stores import check_lake, open_store
 from reelscribe.core.subtitles import SUBTITLE_FORMATS, Cue, TimedWord, build_cues, format_cues, segment_words
 
@@ -60,13 +61,17 @@ def select_videos(reader: LakeReader, *, videos: Sequence[str] = (), sources: Se
         return landed
     by_id = {v.video_id for v in landed}
     by_source = {v.source for v in landed}
+    wanted: set[str] = set()
     for video_id in videos:
         if video_id not in by_id:
             raise NotInLake(f"video {video_id!r} is not in the lake {reader.out}" + _in(index_id))
     for source in sources:
-        if source not in by_source:
+        # As typed, or as a run records it (a relative local path made absolute): either names it.
+        matches = {source, source_key(source)} & by_source
+        if not matches:
             raise NotInLake(f"no video from source {source!r} in the lake {reader.out}" + _in(index_id))
-    return [v for v in landed if v.video_id in videos or v.source in sources]
+        wanted |= matches
+    return [v for v in landed if v.video_id in videos or v.source in wanted]
 
 
 def _in(index_id: str | None) -> str:

@@ -67,6 +67,9 @@ class Task(_ApiModel):
             return f"{code}: {message}" if code and message else (message or code)
         return str(reason) if reason else None
 
+    def failure_code(self) -> str | None:
+        return _code(self.error_reason)
+
 
 class Video(_ApiModel):
     id: str = Field(alias="_id")
@@ -103,6 +106,11 @@ class IndexedAssetStatus(str, Enum):
     FAILED = "failed"
 
 
+def _code(error: Any) -> str | None:
+    """A server's failure code, where its reason is an object that has one."""
+    return error.get("code") if isinstance(error, dict) and isinstance(error.get("code"), str) else None
+
+
 def _reason(error: Any) -> str | None:
     """A server's failure reason, whatever shape it used (string, or an object with code/message)."""
     if isinstance(error, dict):
@@ -126,6 +134,9 @@ class Asset(_ApiModel):
 
     def failure_reason(self) -> str | None:
         return _reason(self.error)
+
+    def failure_code(self) -> str | None:
+        return _code(self.error)
 
 
 class IndexedAssetCreated(_ApiModel):
@@ -152,6 +163,9 @@ class IndexedAsset(_ApiModel):
 
     def failure_reason(self) -> str | None:
         return _reason(self.error) or _reason(self.error_reason)
+
+    def failure_code(self) -> str | None:
+        return _code(self.error) or _code(self.error_reason)
 
 
 class UploadUrl(_ApiModel):

@@ -10,6 +10,12 @@ A video whose length cannot be read (no PyAV, a URL, an unreadable header) is of
 length, never "0 minutes": under ``max_video_minutes`` it is sent only as the first video of a
 run and then fills that run's budget, so a run overspends by at most one such video and the
 video is never deferred for ever.
+
+Two sources with the same bytes in one listing are one video: the first (in listing order) is
+planned as usual and each later one is a ``duplicate`` naming it, never sent, its identity still
+recorded. A hash the lake remembers as failed for a reason that will not change
+(``reelscribe.core.failure_memory``) is ``failed-before``: reported with that reason, never sent
+(the caller passes no remembered failures when the user asks to retry them).
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal, Mapping, NamedTuple
 
 from reelscribe.core.durations import video_seconds
 from reelscribe.core.errors import ConfigError, SourceError
@@ -29,9 +35,12 @@ from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 log = logging.getLogger(__name__)
 
 HASH_WORKERS = 4
-PlanStatus = Literal["new", "changed", "landed", "deferred", "unreadable"]
+PlanStatus = Literal["new", "changed", "landed", "deferred", "unreadable", "duplicate", "failed-before"]
+STATUSES: tuple[PlanStatus, ...] = ("new", "changed", "landed", "deferred", "unreadable", "duplicate", "failed-before")
 SENT: tuple[PlanStatus, ...] = ("new", "changed", "unreadable")
 """Statuses whose videos a run sends (an unreadable one, to fail with its own error)."""
+HELD: tuple[PlanStatus, ...] = ("deferred", "duplicate", "failed-before")
+"""Statuses whose videos a run neither sends nor looks up: each gets its own report from the plan."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,9 @@ class PlannedVideo(NamedTuple):
     content_sha256: str | None
     seconds: float | None = None
     error: str | None = None
+    """Why it is unreadable, or the remembered reason of a ``failed-before``."""
+    copy_of: str | None = None
+    """A ``duplicate``'s source: the URI of the source in this listing with the same bytes."""
 
 
 @dataclass(frozen=True)
@@ -79,11 +91,16 @@ class Plan:
 
     def __post_init__(self) -> None:
         by_status = Counter(v.status for v in self.videos)
-        self.counts.update({status: by_status[status] for status in ("new", "changed", "landed", "deferred", "unreadable")})
+        self.counts.update({status: by_status[status] for status in STATUSES})
 
     @property
     def to_send(self) -> list[PlannedVideo]:
         return [v for v in self.videos if v.status in SENT]
+
+    @property
+    def passed_on(self) -> list[PlannedVideo]:
+        """The videos a run hands to its upload step: those sent and those landed (reported ``skipped``)."""
+        return [v for v in self.videos if v.status not in HELD]
 
     @property
     def deferred(self) -> list[PlannedVideo]:
@@ -104,7 +121,7 @@ class Plan:
         """``2 new, 1 changed, 5 already landed, 3 deferred; 3.4 min of video to send (+1 of unknown length)``."""
         c = self.counts
         parts = [f"{c['new']} new", *([f"{c['changed']} changed"] if c["changed"] else []), f"{c['landed']} already landed"]
-        parts += [f"{c[s]} {s}" for s in ("deferred", "unreadable") if c[s]]
+        parts += [f"{c[s]} {s}" for s in ("deferred", "unreadable", "duplicate", "failed-before") if c[s]]
         text = ", ".join(parts)
         unknown = f" (+{self.unknown_lengths} of unknown length)" if self.unknown_lengths else ""
         if self.minutes is not None:
@@ -120,10 +137,12 @@ def make_plan(
     *,
     durations: bool = False,
     store: StoreOptions = NO_STORE_OPTIONS,
+    failed: Mapping[str, str] | None = None,
 ) -> Plan:
-    """Hash what the state does not know, classify, read durations if asked or bounded, bound.
+    """Hash what the state does not know, classify, mark copies, read durations if asked or bounded, bound.
 
-    ``store``: the options object-store sources are read with (a storage block's)."""
+    ``store``: the options object-store sources are read with (a storage block's). ``failed``:
+    content hash -> reason, the failures this index remembers (empty: retry them)."""
     recognised = seen.recognise(found)
     known = [content_sha256(s) if s.kind == "url" else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
     unknown = [s for s, sha in zip(found, known) if sha is None]
@@ -138,6 +157,7 @@ def make_plan(
         if sha and source.identity is not None and source.identity.usable:
             hashed.append(SeenSource(source.uri, source.identity, sha))
         videos.append(PlannedVideo(source, _status(sha, landed, changed=known_source), sha, error=error))
+    videos = _mark_held(videos, failed or {})
     lengths_read = durations or bounds.needs_durations
     if lengths_read:
         videos = [_with_duration(v, store) if v.status in ("new", "changed") else v for v in videos]
@@ -167,6 +187,24 @@ def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatu
     if sha in landed:
         return "landed"
     return "changed" if changed else "new"
+
+
+def _mark_held(videos: list[PlannedVideo], failed: Mapping[str, str]) -> list[PlannedVideo]:
+    """``failed-before`` for a remembered failure's hash, then ``duplicate`` for every later source
+    with the bytes of an earlier one to be sent (one upload per content, whichever the count)."""
+    first: dict[str, str] = {}
+    marked = []
+    for video in videos:
+        sha = video.content_sha256
+        if video.status in ("new", "changed") and sha is not None:
+            if sha in failed and video.source.kind != "url":
+                video = video._replace(status="failed-before", error=failed[sha])
+            elif sha in first:
+                video = video._replace(status="duplicate", copy_of=first[sha])
+            else:
+                first[sha] = video.source.uri
+        marked.append(video)
+    return marked
 
 
 def _with_duration(video: PlannedVideo, store: StoreOptions) -> PlannedVideo:

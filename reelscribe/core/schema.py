@@ -134,6 +134,24 @@ had. Not in ``TABLES``: it holds no per-video rows and is not partitioned by ind
 """
 
 
+FAILURES_SCHEMA = pa.schema(
+    [
+        pa.field("index_id", pa.string(), nullable=False),
+        pa.field("content_sha256", pa.string(), nullable=False),
+        pa.field("source", pa.string(), nullable=False),
+        pa.field("code", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("failed_at", UTC_MICROS, nullable=False),
+    ]
+)
+"""Remembered failures (table ``failures``, not partitioned): a video's content that failed in an
+index for a reason that will not change (``code``: the server's, such as ``video_file_broken`` or
+``language_not_supported``; ``reason``: its words). Later runs report it ``failed-before`` and do
+not send it again until its content changes or the user asks. Not in ``TABLES``: no per-video
+rows; a lake without it remembers nothing (every video is tried).
+"""
+
+
 def require_utc(moment: datetime, what: str) -> datetime:
     """A naive datetime is ambiguous (local time? UTC?), so only aware ones reach the lake."""
     if not isinstance(moment, datetime) or moment.utcoffset() is None:

@@ -10,6 +10,7 @@ import glob
 import hashlib
 import os
 import stat
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO, Iterable, Literal
@@ -107,6 +108,77 @@ def _shown(text: str, relative_to: Path | None) -> str:
     return str(path)
 
 
+def check_local_inputs(inputs: Iterable[str]) -> Counter[str]:
+    """Refuse, before anything starts, a local input that can give no video: ``SourceError``
+    naming the first that is missing, unreadable, or a file that is not a video.
+
+    Returns the files in the folders given that are not videos (``.txt``, ``.wav``…), counted by
+    extension: skipped, which the caller says in one line. URLs, object-store URIs and globs are
+    left to ``discover``, whose listing they need.
+    """
+    skipped: Counter[str] = Counter()
+    for raw in inputs:
+        text = str(raw).strip()
+        if not text:
+            raise SourceError(f"{raw!r}: empty source")
+        scheme = urlsplit(text).scheme.lower()
+        if scheme == "file":
+            text = urlsplit(text).path
+        elif scheme and len(scheme) > 1:
+            continue
+        if glob.has_magic(text):
+            continue
+        path = Path(text).expanduser()
+        if path.is_dir():
+            if not os.access(path, os.R_OK | os.X_OK):
+                raise SourceError(f"{raw}: folder is not readable (permission denied)")
+            skipped.update(_others_under(path))
+            continue
+        try:
+            _expand_local(text)
+        except SourceError as exc:
+            raise SourceError(f"{raw}: {exc}") from None
+    return skipped
+
+
+def _others_under(folder: Path) -> Counter[str]:
+    """The regular files under ``folder`` that are not videos, by extension (as ``_videos_under`` walks)."""
+    others: Counter[str] = Counter()
+    folders = [str(folder)]
+    while folders:
+        try:
+            with os.scandir(folders.pop()) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.path)
+                    elif not _is_video(entry.name) and entry.is_file() and not entry.name.startswith("."):
+                        others[os.path.splitext(entry.name)[1].lower() or "(no extension)"] += 1
+        except OSError:
+            continue
+    return others
+
+
+def skipped_line(skipped: Counter[str]) -> str | None:
+    """``skipped 3 file(s) that are not videos (2 .txt, 1 .wav)``, or ``None`` when there are none."""
+    if not skipped:
+        return None
+    kinds = ", ".join(f"{n} {ext}" for ext, n in sorted(skipped.items(), key=lambda e: (-e[1], e[0])))
+    return f"skipped {sum(skipped.values())} file(s) that are not videos ({kinds})"
+
+
+def source_key(text: str) -> str:
+    """A source as runs record it: a local path absolute and resolved (as ``discover`` lists it), anything else as given.
+
+    So that ``videos/x.mp4`` typed in another command matches what ``run videos/x.mp4`` landed."""
+    text = str(text).strip()
+    scheme = urlsplit(text).scheme.lower()
+    if scheme == "file":
+        text = urlsplit(text).path
+    elif scheme and len(scheme) > 1:
+        return text
+    return str(Path(text).expanduser().resolve())
+
+
 def _expand(text: str, store: StoreOptions, known: SeenSources | None = None) -> list[VideoSource]:
     scheme = urlsplit(text).scheme.lower()
     if scheme in ("http", "https"):
@@ -137,6 +209,8 @@ def _expand_local(text: str) -> list[VideoSource]:
         return videos
     if not os.access(path, os.R_OK):
         raise SourceError("file is not readable (permission denied)")
+    if not _is_video(path.name):
+        raise SourceError(f"not a video file ({_extensions()})")
     return [_local(path)]
 
 

@@ -203,7 +203,7 @@ def _wait(
                 history.record(server, updated_at.timestamp() - began_at)
             return task
         if task.status.value == "failed":
-            raise failed(ident, task.failure_reason())
+            raise failed(ident, task.failure_reason(), task.failure_code())
         remaining = deadline - clock()
         if remaining <= 0:
             raise IndexingTimedOut(ident, clock() - started, task.status.value, what)
