@@ -62,6 +62,10 @@ ROUTERS = (
     ("/v1.3", routes_tasks.router),
     ("/v1.3", routes_videos.router),
     ("/v1.3", routes_videos.classic_router),
+    # v1.2 had indexes, POST/GET /tasks, videos and the classic transcription endpoint; not assets
+    ("/v1.2", routes_indexes.router),
+    ("/v1.2", routes_tasks.router),
+    ("/v1.2", routes_videos.router),
     ("/v1.2", routes_videos.classic_router),
     ("/v1.3", routes_multipart.router),
     ("/v1.3", routes_assets.router),
@@ -122,6 +126,7 @@ def asr_settings(config: ServerConfig) -> AsrSettings:
         num_workers=config.workers,
         vad=config.vad,
         batch_size=config.batch_size,
+        checker_cache=config.model_cache_dir,
     )
 
 

@@ -8,7 +8,7 @@ from server_testkit import JFK, JFK_REFERENCE
 from wer import words as wer_words
 
 from reelscribe.server.app import asr_settings
-from reelscribe.server.asr import MAX_SEGMENT_SECONDS, AsrEngine, pack_speech, split_utterances, timed_words
+from reelscribe.server.asr import CONFIDENCE_FIELDS, MAX_SEGMENT_SECONDS, AsrEngine, pack_speech, split_utterances, timed_words
 from reelscribe.server.cli import parse_config
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.store import Store
@@ -84,11 +84,11 @@ def test_timed_words_strip_clamp_and_order():
         Word(start=9.5, end=9.9, word=" Americans", probability=0.9),  # wholly after the segment
     ]
     assert timed_words(raw, 0.7, 3.0) == [
-        {"start": 0.7, "end": 1.0, "value": "And"},
-        {"start": 1.0, "end": 1.4, "value": "so,"},
-        {"start": 1.6, "end": 1.6, "value": "my"},
-        {"start": 2.0, "end": 3.0, "value": "fellow"},
-        {"start": 3.0, "end": 3.0, "value": "Americans"},
+        {"start": 0.7, "end": 1.0, "value": "And", "probability": 0.9},
+        {"start": 1.0, "end": 1.4, "value": "so,", "probability": 0.9},
+        {"start": 1.6, "end": 1.6, "value": "my", "probability": 0.9},
+        {"start": 2.0, "end": 3.0, "value": "fellow", "probability": 0.9},
+        {"start": 3.0, "end": 3.0, "value": "Americans", "probability": 0.9},
     ]
     assert timed_words([], 0.0, 1.0) == []
 
@@ -111,7 +111,7 @@ def test_jfk_words_spell_each_segment_in_order(jfk_segments):
     assert wer_words(" ".join(s["value"] for s in jfk_segments)) == wer_words(JFK_REFERENCE)
     previous_end = 0.0
     for segment in jfk_segments:
-        assert set(segment) == {"start", "end", "value", "words", "language"} and segment["language"] == "en"
+        assert set(segment) == {"start", "end", "value", "words", "language", *CONFIDENCE_FIELDS} and segment["language"] == "en"
         assert wer_words(" ".join(w["value"] for w in segment["words"])) == wer_words(segment["value"])
         for word in segment["words"]:
             assert word["value"] == word["value"].strip() and word["value"]
