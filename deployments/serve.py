@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import signal
 import threading
 from pathlib import Path
@@ -27,6 +28,7 @@ from prefect.events import DeploymentEventTrigger
 from prefect.schedules import Cron, Schedule
 
 SPEC = Path(__file__).with_name("prefect.yaml")
+IN_PROCESS_POLL_S = 1.0
 
 
 def load_spec(path: Path = SPEC) -> list[dict[str, Any]]:
@@ -71,12 +73,19 @@ def _trigger(spec: dict[str, Any]) -> DeploymentEventTrigger:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m reelscribe.deployments.serve", description=__doc__.split("\n\n")[0])
     parser.add_argument("spec", nargs="?", type=Path, default=SPEC, help="the prefect.yaml to serve (default: the shipped one)")
+    parser.add_argument("--webhooks", action="store_true",
+                        help="webhooks are configured: serve the land-indexed deadline sweep's schedule active (it ships off)")
     parser.add_argument("--in-process", action="store_true",
                         help="run each flow run in a thread of this process, not a subprocess: no start-up per run (runs cannot be killed)")
     args = parser.parse_args(argv)
     if not args.spec.is_file():
         parser.error(f"{args.spec}: no such file")
-    serve_specs(load_spec(args.spec), in_process=args.in_process)
+    specs = load_spec(args.spec)
+    if args.webhooks:
+        from reelscribe.deployments.sweep import with_sweep
+
+        specs = with_sweep(specs)
+    serve_specs(specs, in_process=args.in_process)
 
 
 def serve_specs(specs: list[dict[str, Any]], *, in_process: bool = False) -> None:
@@ -92,7 +101,10 @@ def serve_specs(specs: list[dict[str, Any]], *, in_process: bool = False) -> Non
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runner = InProcessRunner((flow_of(spec), to_deployment(spec)) for spec in specs)
+    # The lowest latency is the point of serving in process: a due run waits at most 1 s (one cheap
+    # API read a second), unless PREFECT_RUNNER_POLL_FREQUENCY says otherwise.
+    poll = None if "PREFECT_RUNNER_POLL_FREQUENCY" in os.environ else IN_PROCESS_POLL_S
+    runner = InProcessRunner(((flow_of(spec), to_deployment(spec)) for spec in specs), poll_seconds=poll)
     runner.register()
     print(f"serving {len(specs)} deployment(s) in this process; Ctrl-C stops", flush=True)
     try:
