@@ -115,9 +115,10 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
     assert ad_hoc.schedules == []
     for deployment, required in ((hourly, "source"), (ad_hoc, "sources")):
         assert deployment.work_pool_name == "reelscribe" and "reelscribe" in deployment.tags and deployment.description
-        clone, install = deployment.pull_steps
+        clone, workdir, install = deployment.pull_steps
         assert clone["prefect.deployments.steps.git_clone"] | {"id": "clone"} == {"id": "clone", "repository": str(ROOT), "commit_sha": head}
-        assert install["prefect.deployments.steps.pip_install_requirements"]["requirements_file"] == "deployments/worker-requirements.txt"
+        assert workdir == {"prefect.deployments.steps.set_working_directory": {"directory": "{{ clone.directory }}"}}
+        assert install == {"deployments/install_once.py:install_once": {"commit": head, "requirements_file": "deployments/worker-requirements.txt"}}
         properties = deployment.parameter_openapi_schema["properties"]
         assert required in deployment.parameter_openapi_schema["required"]
         assert all(p.get("description") for p in properties.values()), properties
@@ -168,6 +169,16 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         ).json()["data"]
         assert len(tasks) == 1
         assert duckdb.sql(f"select count(*) from read_parquet('{out}/videos/**/*.parquet')").fetchall() == [(1,)]
+
+        # A third run: two workers, three runs, so one worker ran the deployed commit twice, and
+        # installed it only the first time (the pull step's install_once; each worker logs which).
+        third = wait_final(run_deployment(INCREMENTAL, parameters=params, timeout=0).id, children)
+        assert third.state.is_completed(), f"{third.state}\n{worker_logs(children)}"
+        installs = {name: (children.logs / f"{name}.log").read_text(errors="replace") for name in WORKERS}
+        fresh = sum(log.count(f"reelscribe {head} installed") for log in installs.values())
+        again = sum(log.count(f"reelscribe {head} is installed already") for log in installs.values())
+        assert fresh + again == 3 and 1 <= fresh <= len(WORKERS), f"{fresh} installs, {again} skipped\n{worker_logs(children)}"
+        assert all(log.count(f"reelscribe {head} installed") <= 1 for log in installs.values()), "a worker installed one commit twice"
     finally:
         api.stop()
 
