@@ -21,6 +21,8 @@ from pydantic.fields import FieldInfo
 # DEFAULT_TABLE_FORMAT and TABLE_FORMATS are imported from here by the CLI, like the other defaults.
 from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS, DEFAULT_TABLE_FORMAT, TABLE_FORMATS, TableFormat  # noqa: F401
 from reelscribe.core.settings import UploadChoice
+# The confidence thresholds' defaults, for the flows and the CLI.
+from reelscribe.core.confidence import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LANGUAGE_PROBABILITY  # noqa: F401
 # DEFAULT_HAND_OFF and HAND_OFFS, like the table format's, for the CLI.
 from reelscribe.core.handoff import DEFAULT_HAND_OFF, HAND_OFFS, HandOff  # noqa: F401
 
@@ -98,6 +100,18 @@ MaxVideoMinutes = Annotated[
           "the rest are deferred to the next run. Needs PyAV to read lengths. Default: no bound."),
 ]
 Refresh = Annotated[bool, Field(description="Land again videos that already landed.")]
+MinConfidence = Annotated[
+    float,
+    Field(ge=0, le=1, allow_inf_nan=False,
+          description="Name in the summary the videos whose transcript confidence (mean word probability, else the "
+          "segments' exp(avg_logprob)) is below this (0 to 1). The lake keeps each video's in videos.confidence."),
+]
+MinLanguageProbability = Annotated[
+    float,
+    Field(ge=0, le=1, allow_inf_nan=False,
+          description="A detected language less probable than this (0 to 1) lands marked uncertain "
+          "(videos.language_uncertain) and is named in the summary."),
+]
 RetryFailed = Annotated[
     bool,
     Field(description="Send again videos the lake remembers as failed for a reason that will not change "

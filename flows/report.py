@@ -24,6 +24,12 @@ class VideoReport:
     error: str | None = None
     error_code: str | None = None
     """The server's failure code of a failed video, where it gave one (``video_file_broken``…)."""
+    confidence: float | None = None
+    """The landed transcript's confidence (``videos.confidence``); ``low_confidence``: below the run's threshold."""
+    low_confidence: bool | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    language_uncertain: bool | None = None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -59,7 +65,29 @@ def land_report(source: str, states: list[Any]) -> VideoReport:
         if state.is_failed() or state.is_crashed():
             return VideoReport(source, "failed", error=_error_text(state))
     landed = states[0].result(raise_on_failure=False)
-    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
+    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration, **_quality(landed))
+
+
+def _quality(landed: Any) -> dict[str, Any]:
+    """What a land step's result says of the transcript's confidence and language (``tasks.land.Landed``)."""
+    names = ("confidence", "low_confidence", "language", "language_probability", "language_uncertain")
+    return {name: getattr(landed, name, None) for name in names}
+
+
+def quality_lines(reports: list[VideoReport]) -> list[str]:
+    """The summary's lines naming the videos whose transcript confidence is low, and those whose
+    detected language is uncertain (each below the run's threshold)."""
+    low = [r for r in reports if r.status == "landed" and r.low_confidence]
+    unsure = [r for r in reports if r.status == "landed" and r.language_uncertain]
+    lines = []
+    if low:
+        lines.append("low confidence: " + ", ".join(f"{r.source} ({r.confidence:.2f})" for r in low))
+    if unsure:
+        lines.append(
+            "language uncertain: "
+            + ", ".join(f"{r.source} ({r.language or '?'} {r.language_probability:.2f})" for r in unsure)
+        )
+    return lines
 
 
 def failed_report(source: str, error: BaseException) -> VideoReport:
@@ -98,4 +126,5 @@ def _error_code(state: Any) -> str | None:
 
 def summary_markdown(reports: list[VideoReport]) -> str:
     counts = {status: sum(r.status == status for r in reports) for status in STATUSES}
-    return ", ".join(f"{n} {status}" for status, n in counts.items() if n or status not in OPTIONAL)
+    line = ", ".join(f"{n} {status}" for status, n in counts.items() if n or status not in OPTIONAL)
+    return "; ".join([line, *quality_lines(reports)])

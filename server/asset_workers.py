@@ -221,13 +221,13 @@ class AssetWorkers:
         if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
             return
         try:
-            segments = transcribe_media(self.engine, path, self._steps.stopping.is_set)
+            segments, language_info = transcribe_media(self.engine, path, self._steps.stopping.is_set)
         except BrokenMedia as exc:
             self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
             return
         except UnsupportedSpeech as exc:
             self._fail_indexed(row, "indexing", exc.code, str(exc))
             return
-        if self.store.indexed_assets.finish(row.id, segments or None):
+        if self.store.indexed_assets.finish(row.id, segments or None, language_info):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))
             self._completed(Completion(row.id, row.index_id, "ready", info.duration))

@@ -24,8 +24,19 @@ def has_words(segments: Sequence[Entry]) -> bool:
 
 
 def words(segments: Sequence[Entry]) -> list[Entry]:
-    """Every word of every segment, in order (the engine stored them stripped and inside their segment)."""
-    return [{"start": w["start"], "end": w["end"], "value": w["value"]} for s in segments for w in s.get("words") or ()]
+    """Every word of every segment, in order (the engine stored them stripped and inside their segment),
+    with its ``probability`` where the engine gave one (an addition to the v1.3 word)."""
+    return [
+        {"start": w["start"], "end": w["end"], "value": w["value"], **({"probability": w["probability"]} if "probability" in w else {})}
+        for s in segments
+        for w in s.get("words") or ()
+    ]
+
+
+def confidence(word_list: Iterable[Entry]) -> dict[str, float]:
+    """``{"confidence": mean word probability}`` of a sentence or turn, or ``{}`` where its words have none."""
+    found = [w["probability"] for w in word_list if isinstance(w.get("probability"), (int, float))]
+    return {"confidence": round(sum(found) / len(found), 4)} if found else {}
 
 
 def _joined(parts: Iterable[Entry]) -> Entry:
@@ -43,10 +54,10 @@ def sentences(word_list: Sequence[Entry]) -> list[Entry]:
     for word in word_list:
         current.append(word)
         if _SENTENCE_END.search(word["value"]):
-            out.append(_joined(current))
+            out.append({**_joined(current), **confidence(current)})
             current = []
     if current:
-        out.append(_joined(current))
+        out.append({**_joined(current), **confidence(current)})
     return out
 
 
@@ -59,12 +70,17 @@ def utterances(segments: Sequence[Entry], pause: float = PAUSE_SECONDS) -> list[
     current: list[Entry] = []
     for segment in segments:
         if current and segment["start"] - current[-1]["end"] >= pause:
-            out.append({**_joined(current), "speaker": None})
+            out.append(_turn(current))
             current = []
         current.append(segment)
     if current:
-        out.append({**_joined(current), "speaker": None})
+        out.append(_turn(current))
     return out
+
+
+def _turn(segments: Sequence[Entry]) -> Entry:
+    """One speaker turn, with the mean probability of its words where they have one."""
+    return {**_joined(segments), "speaker": None, **confidence(w for s in segments for w in s.get("words") or ())}
 
 
 def transcription_views(segments: Sequence[Entry] | None, include: Sequence[str]) -> dict[str, list[Entry]]:

@@ -69,7 +69,19 @@ def video_json(row: VideoRow, *, transcription: bool = False) -> dict[str, Any]:
     if transcription:
         body["transcription"] = without_words(row.transcription)
         body.update(_present(language=spoken_language(row.transcription)))
+        body.update(language_details(row.language_info))
     return body
+
+
+def language_details(info: dict[str, Any] | None) -> dict[str, Any]:
+    """``language_probability`` (how sure the detection of ``language`` was) and ``languages`` (each
+    detected window's ``{start, end, language, probability}``), where the engine detected them.
+
+    Additions beside ``language``; absent for a fixed language, an English-only model, or a video
+    transcribed before they were kept.
+    """
+    info = info or {}
+    return _present(language_probability=info.get("language_probability"), languages=info.get("languages"))
 
 
 def spoken_language(segments: list[dict[str, Any]] | None) -> str | None:
@@ -164,6 +176,7 @@ def indexed_asset_json(row: IndexedAssetRow, *, transcription: bool = False) -> 
     if transcription:
         body["transcription"] = without_words(row.transcription)
         body.update(_present(language=spoken_language(row.transcription)))
+        body.update(language_details(row.language_info))
     return body
 
 

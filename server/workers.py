@@ -153,7 +153,7 @@ class Indexer:
         if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
             return True
         try:
-            segments = self._transcribe(path)
+            segments, language_info = self._transcribe(path)
         except TranscriptionStopped:
             return True
         except BrokenMedia as exc:
@@ -166,22 +166,25 @@ class Indexer:
             log.exception("transcription of task %s failed", task.id)
             self._fail(task, "internal_error", f"Transcription failed: {type(exc).__name__}.")
             return True
-        if self.store.tasks.finish_ready(task, segments or None):
+        if self.store.tasks.finish_ready(task, segments or None, language_info):
             log.info("task %s ready: %d segment(s)", task.id, len(segments))
             self._completed(Completion(task.id, task.index_id, "ready", task.duration))
         path.unlink(missing_ok=True)
         return True
 
-    def _transcribe(self, path: Path) -> list[dict]:
+    def _transcribe(self, path: Path) -> tuple[list[dict], dict | None]:
         return transcribe_media(self.engine, path, self._steps.stopping.is_set)
 
 
-def transcribe_media(engine: AsrEngine, path: Path, should_stop: Callable[[], bool]) -> list[dict]:
-    """Segments for the file, ``[]`` when it has no audio track at all; decoding errors are :class:`BrokenMedia`."""
+def transcribe_media(engine: AsrEngine, path: Path, should_stop: Callable[[], bool]) -> tuple[list[dict], dict | None]:
+    """Segments for the file (``[]`` when it has no audio track at all) and, where the language was
+    detected, ``{language_probability, languages}`` for the store; decoding errors are :class:`BrokenMedia`."""
     if not probe(path).has_audio:
-        return []
+        return [], None
     try:
-        segments, _ = engine.transcribe(path, should_stop=should_stop)
+        transcript = engine.transcribe(path, should_stop=should_stop)
     except (av.FFmpegError, IndexError, ValueError) as exc:
         raise BrokenMedia(type(exc).__name__) from None
-    return segments
+    segments, _ = transcript
+    found = {name: getattr(transcript, name, None) for name in ("language_probability", "languages")}
+    return segments, ({k: v for k, v in found.items() if v is not None} or None)

@@ -16,6 +16,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.confidence import Thresholds, is_low
 from reelscribe.core.ingest_paths.base import IngestPath, Job, LandRequest, Submission
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
 from reelscribe.core.settings import Settings
@@ -35,6 +36,12 @@ class Landed:
     duration: float | None
     skipped: bool = False
     staged: bool = False
+    confidence: float | None = None
+    """The transcript's confidence (``core.confidence``); ``low_confidence``: below the run's ``min_confidence``."""
+    low_confidence: bool | None = None
+    language: str | None = None
+    language_probability: float | None = None
+    language_uncertain: bool | None = None
 
 
 @task(
@@ -58,6 +65,7 @@ def land_transcription(
     table_format: TableFormat = DEFAULT_TABLE_FORMAT,
     options: WaitOptions = WaitOptions(),
     index_name: str | None = None,
+    thresholds: Thresholds = Thresholds(),
 ) -> Landed:
     """``ready``: ``path``'s ready job. ``options``: the batch's wait, which also bounds waiting for a path's optional tables (words)."""
     if ready is None:
@@ -71,6 +79,7 @@ def land_transcription(
         end=end,
         wait=options,
         index_name=index_name,
+        min_language_probability=thresholds.min_language_probability,
     )
     staged = commits_in_batches(table_format)
     lake = open_lake(out, table_format, **store_options(storage_block).of(out))
@@ -82,7 +91,13 @@ def land_transcription(
         landed.segment_count, extra, video_id,
     )
     duration = ready.system_metadata.duration if ready.system_metadata else None
-    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration, staged=staged)
+    record = landed.record
+    quality = {} if record is None else dict(
+        confidence=record.confidence, low_confidence=is_low(record.confidence, thresholds.min_confidence),
+        language=record.language, language_probability=record.language_probability,
+        language_uncertain=record.language_uncertain,
+    )
+    return Landed(video_id=video_id, segments=landed.segment_count, duration=duration, staged=staged, **quality)
 
 
 @task(name="commit-landed", task_run_name="commit-{index_id}", **RETRY_TRANSIENT, cache_policy=NO_CACHE)

@@ -35,6 +35,9 @@ def test_columns_types_and_values() -> None:
         "task_id": ["task1", "task1"],
         "retrieved_at": [RETRIEVED, RETRIEVED],
         "language": [None, None],
+        "avg_logprob": [None, None],
+        "no_speech_prob": [None, None],
+        "compression_ratio": [None, None],
     }
 
 

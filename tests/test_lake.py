@@ -181,7 +181,8 @@ def test_duckdb_column_types(lake: Lake, out: Path) -> None:
     assert types == {
         "video_id": "VARCHAR", "segment": "INTEGER", "start": "DOUBLE", "end": "DOUBLE",
         "value": "VARCHAR", "task_id": "VARCHAR", "retrieved_at": "TIMESTAMP WITH TIME ZONE",
-        "language": "VARCHAR", "index_id": "VARCHAR",
+        "language": "VARCHAR", "avg_logprob": "DOUBLE", "no_speech_prob": "DOUBLE", "compression_ratio": "DOUBLE",
+        "index_id": "VARCHAR",
     }
 
 

@@ -117,7 +117,7 @@ class DeltaLake:
     ) -> LandedVideo:
         """Land one video now (one commit per table); flows batch with ``stage_video`` instead.
 
-        ``extra``: rows of optional tables (``words``, ``utterances``), as for ``Lake``.
+        ``extra``: rows of optional tables (``words``, ``utterances``, ``sentences``), as for ``Lake``.
         """
         self.write_batch(index_id, {video_id: video_tables(video_id, segments, video, extra)})
         counts = {name: table.num_rows for name, table in (extra or {}).items()}

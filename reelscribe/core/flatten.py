@@ -20,11 +20,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from reelscribe.core.errors import ConfigError, TranscriptInvalid
-from reelscribe.core.schema import SEGMENTS_SCHEMA, UTC_MICROS, UTTERANCES_SCHEMA, WORDS_SCHEMA, require_utc
+from reelscribe.core.schema import (
+    SEGMENTS_SCHEMA,
+    SENTENCES_SCHEMA,
+    UTC_MICROS,
+    UTTERANCES_SCHEMA,
+    WORDS_SCHEMA,
+    require_utc,
+)
 
 __all__ = [
     "SEGMENTS_SCHEMA",
+    "CONFIDENCE_FIELDS",
     "segments_table",
+    "sentences_table",
     "utterances_table",
     "validate_window",
     "window_filter",
@@ -32,6 +41,8 @@ __all__ = [
 ]
 
 _TIME_FIELDS = ("start", "end")
+CONFIDENCE_FIELDS = ("avg_logprob", "no_speech_prob", "compression_ratio")
+"""A segment's optional confidence fields (faster-whisper's names), landed as they come; absent is null."""
 _NUMBER_TYPES = frozenset({int, float})
 _JSON_TYPE_NAMES = {
     dict: "object",
@@ -60,6 +71,7 @@ def segments_table(
     starts, ends = _time_columns(items, video_id)
     values = _value_field(items, video_id)
     languages = _optional_text_field(items, "language", video_id)
+    confidence = [_optional_number_field(items, name, video_id) for name in CONFIDENCE_FIELDS]
     n = len(items)
     return pa.Table.from_arrays(
         [
@@ -71,6 +83,7 @@ def segments_table(
             pa.repeat(pa.scalar(task_id, pa.string()), n),
             pa.repeat(stamp, n),
             languages,
+            *confidence,
         ],
         schema=SEGMENTS_SCHEMA,
     )
@@ -98,8 +111,28 @@ def words_table(
             ends,
             values,
             _segment_of(starts, ends, segments),
+            _optional_number_field(items, "probability", video_id, "word"),
         ],
         schema=WORDS_SCHEMA,
+    )
+
+
+def sentences_table(sentences: Sequence[dict[str, Any]] | None, *, video_id: str) -> pa.Table:
+    """One video's sentences as a ``SENTENCES_SCHEMA`` table; ``confidence`` may be absent or null."""
+    items = _as_list(sentences, video_id, "sentence")
+    starts, ends = _time_columns(items, video_id, "sentence")
+    values = _value_field(items, video_id, "sentence")
+    n = len(items)
+    return pa.Table.from_arrays(
+        [
+            pa.repeat(pa.scalar(video_id, pa.string()), n),
+            pa.array(np.arange(n, dtype=np.int32)),
+            starts,
+            ends,
+            values,
+            _optional_number_field(items, "confidence", video_id, "sentence"),
+        ],
+        schema=SENTENCES_SCHEMA,
     )
 
 
@@ -239,6 +272,23 @@ def _optional_text_field(items: list[Any], field: str, video_id: str | None, kin
             if problem is not None:
                 raise _invalid(video_id, f"{kind} {ordinal}: {problem}") from None
         raise _invalid(video_id, f"{kind}s could not be converted to Arrow columns") from None
+
+
+def _optional_number_field(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> pa.Array:
+    """An optional finite number (a confidence): absent or ``null`` is null; a string, boolean or
+    non-finite number is refused, naming the first such item."""
+    raw = [item.get(field) for item in items]
+    try:
+        column = pa.array(raw, type=pa.float64())
+    except (OverflowError, pa.ArrowException):
+        column = None
+    if column is None or not _all(pc.is_finite(column)) or _has_bool(raw, column):
+        for ordinal, value in enumerate(raw):
+            if value is not None and (type(value) not in _NUMBER_TYPES or not _is_finite(value)):
+                raise _invalid(video_id, f"{kind} {ordinal}: {field!r} must be a finite number or null, got {_describe(value)}")
+    if column is None:
+        raise _invalid(video_id, f"{kind}s' {field!r} could not be converted to an Arrow column")
+    return column
 
 
 def _pluck(items: list[Any], field: str, video_id: str | None, kind: str = "segment") -> list[Any]:

@@ -66,11 +66,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-TableName = Literal["segments", "words", "utterances", "videos"]
+TableName = Literal["segments", "words", "utterances", "sentences", "videos"]
 _TABLES: tuple[TableName, ...] = tuple(TABLES)  # type: ignore[assignment]
-OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances")
+OPTIONAL_TABLES: tuple[TableName, ...] = ("words", "utterances", "sentences")
 """Tables landed only when the server provides them; each has a count column in ``videos``."""
-_COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count"}
+_COUNT_COLUMN = {"words": "word_count", "utterances": "utterance_count", "sentences": "sentence_count"}
 _TEMP_SUFFIX = ".tmp"
 # The state is one file per run that hashed anything; past this many, the writer merges them
 # into one, so the read stays one or a few files at any age of the lake.
@@ -97,6 +97,10 @@ _ENCODING: dict[str, dict[str, Any]] = {
     "utterances": {
         "use_dictionary": ["video_id", "speaker"],
         "write_statistics": [n for n in TABLES["utterances"].names if n != "value"],
+    },
+    "sentences": {
+        "use_dictionary": ["video_id"],
+        "write_statistics": [n for n in TABLES["sentences"].names if n != "value"],
     },
     "videos": {"use_dictionary": False},
     SOURCES_TABLE: {"use_dictionary": False, "write_statistics": ["source", "seen_at"]},
@@ -141,6 +145,14 @@ class VideoRecord:
     index_name: str | None = None
     language: str | None = None
     """The video's spoken language as the server says it (``None`` where it does not)."""
+    language_probability: float | None = None
+    """How sure the server is of ``language`` (0 to 1; ``None`` where it does not say)."""
+    languages: list[dict[str, Any]] | None = None
+    """Each detected window's ``{start, end, language, probability}``, where the server gives them."""
+    language_uncertain: bool | None = None
+    """``language_probability`` below the run's threshold (``None``: no probability to judge)."""
+    confidence: float | None = None
+    """The transcript's confidence (``reelscribe.core.confidence.video_confidence``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -151,6 +163,7 @@ class LandedRecord(VideoRecord):
     segment_count: int
     word_count: int | None = None
     utterance_count: int | None = None
+    sentence_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -161,7 +174,9 @@ class LandedVideo:
     videos_path: str
     segment_count: int
     counts: dict[str, int] = field(default_factory=dict)
-    """Rows landed in each optional table given (``words``, ``utterances``)."""
+    """Rows landed in each optional table given (``words``, ``utterances``, ``sentences``)."""
+    record: VideoRecord | None = None
+    """The videos row's record as landed (its language, confidence…), where the caller sets it."""
 
 
 class Lake:
@@ -203,7 +218,7 @@ class Lake:
     ) -> LandedVideo:
         """Land one video: its segments file, the ``extra`` tables given, then its videos row.
 
-        ``extra`` maps an optional table (``words``, ``utterances``) to its rows for this video.
+        ``extra`` maps an optional table (``words``, ``utterances``, ``sentences``) to its rows for this video.
         A re-land replaces the video's landing whole: after the commit marker, a file an earlier
         landing left in an optional table not given now is removed, so no table describes
         another transcript than the videos row (whose counts say ``null`` for it).

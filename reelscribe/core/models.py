@@ -79,6 +79,10 @@ class Video(_ApiModel):
     transcription: list[Any] | None = None
     language: str | None = None
     """The video's spoken language: not in the platform's v1.3 schema; the local server adds it."""
+    language_probability: Any = None
+    """How sure the detection of ``language`` was (0 to 1); checked by ``core.confidence``. An addition, like ``language``."""
+    languages: Any = None
+    """Each detected window's ``{start, end, language, probability}``; checked by ``core.confidence``. Likewise."""
 
 
 class PageInfo(_ApiModel):
@@ -159,7 +163,9 @@ class IndexedAsset(_ApiModel):
     updated_at: datetime | None = None
     transcription: list[Any] | None = None
     language: str | None = None
-    """As on :class:`Video`."""
+    """As on :class:`Video`, and the two fields below."""
+    language_probability: Any = None
+    languages: Any = None
 
     def failure_reason(self) -> str | None:
         return _reason(self.error) or _reason(self.error_reason)

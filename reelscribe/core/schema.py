@@ -24,8 +24,23 @@ SEGMENTS_SCHEMA = pa.schema(
         pa.field("task_id", pa.string(), nullable=False),
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
         pa.field("language", pa.string(), nullable=True),
+        # Whisper's decoding confidence (null where the platform gives none, and in lakes landed
+        # before these columns): ``docs/guides/confidence-and-sentences.md``.
+        pa.field("avg_logprob", pa.float64(), nullable=True),
+        pa.field("no_speech_prob", pa.float64(), nullable=True),
+        pa.field("compression_ratio", pa.float64(), nullable=True),
     ]
 )
+
+LANGUAGE_WINDOW = pa.struct(
+    [
+        pa.field("start", pa.float64()),
+        pa.field("end", pa.float64()),
+        pa.field("language", pa.string()),
+        pa.field("probability", pa.float64()),
+    ]
+)
+"""One window of the audio whose language was detected on its own (``videos.languages``)."""
 
 VIDEOS_SCHEMA = pa.schema(
     [
@@ -44,6 +59,14 @@ VIDEOS_SCHEMA = pa.schema(
         # landed before this column existed; the partition's index_id is the identity).
         pa.field("index_name", pa.string(), nullable=True),
         pa.field("language", pa.string(), nullable=True),
+        # How sure the platform is of ``language`` (0 to 1), each detected window's language, and
+        # whether the run took the language for a guess (probability below its threshold).
+        pa.field("language_probability", pa.float64(), nullable=True),
+        pa.field("languages", pa.list_(LANGUAGE_WINDOW), nullable=True),
+        pa.field("language_uncertain", pa.bool_(), nullable=True),
+        # Mean word probability (else the segments' exp(avg_logprob), weighted by duration).
+        pa.field("confidence", pa.float64(), nullable=True),
+        pa.field("sentence_count", pa.int32(), nullable=True),
     ]
 )
 
@@ -55,6 +78,18 @@ WORDS_SCHEMA = pa.schema(
         pa.field("end", pa.float64(), nullable=False),
         pa.field("value", pa.string(), nullable=False),
         pa.field("segment", pa.int32(), nullable=True),
+        pa.field("probability", pa.float64(), nullable=True),
+    ]
+)
+
+SENTENCES_SCHEMA = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("sentence", pa.int32(), nullable=False),
+        pa.field("start", pa.float64(), nullable=False),
+        pa.field("end", pa.float64(), nullable=False),
+        pa.field("value", pa.string(), nullable=False),
+        pa.field("confidence", pa.float64(), nullable=True),
     ]
 )
 
@@ -73,13 +108,17 @@ TABLES: dict[str, pa.Schema] = {
     "segments": SEGMENTS_SCHEMA,
     "words": WORDS_SCHEMA,
     "utterances": UTTERANCES_SCHEMA,
+    "sentences": SENTENCES_SCHEMA,
     "videos": VIDEOS_SCHEMA,
 }
 """Every lake table by name, in landing order: ``videos`` (the commit marker) last.
 
-Writers iterate this; ``words`` and ``utterances`` land only for videos whose server provides
-them (the assets path), and a ``videos`` row's ``word_count``/``utterance_count`` are then set
-(``null`` means the server gave none, ``0`` that it gave an empty list).
+Writers iterate this; ``words``, ``utterances`` and ``sentences`` land only for videos whose server
+provides them (the assets path), and a ``videos`` row's ``word_count``/``utterance_count``/
+``sentence_count`` are then set (``null`` means the server gave none, ``0`` that it gave an empty list).
+
+Columns and tables are only ever added: a lake landed before one existed reads back with it ``null``
+(readers go by column name), and Delta tables evolve their schema on the next write.
 
 ``language`` (a Whisper/ISO 639-1 code such as ``en`` or ``de``) is the video's spoken language in
 ``videos`` and each segment's in ``segments``; ``null`` where the server does not say. Lakes written

@@ -1,13 +1,15 @@
 """Land one video's transcription: what its ingest path retrieved goes into the lake in one atomic write.
 
 Every path lands ``segments`` and ``videos``; a path may add optional tables (the assets path's
-``words`` and ``utterances``). Retrieval belongs to the path (``reelscribe.core.ingest_paths``).
+``words``, ``utterances`` and ``sentences``). Retrieval belongs to the path (``reelscribe.core.ingest_paths``).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from reelscribe.core.confidence import language_uncertain, video_confidence
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import window_filter
 from reelscribe.core.lake import LandedVideo
@@ -26,9 +28,16 @@ class Staged(NamedTuple):
 
 
 def retrieve_and_land(client: TwelveLabsClient, lake: LakeWriter, path: IngestPath, request: LandRequest) -> Staged:
-    """``request.ready`` is ``path``'s ready job."""
+    """``request.ready`` is ``path``'s ready job. The videos row gets the transcript's confidence, and its
+    language is marked uncertain below ``request.min_language_probability`` (``core.confidence``)."""
     got = path.retrieve(client, request)
-    return Staged(got.video_id, lake.stage_video(request.index_id, got.video_id, got.segments, got.record, extra=dict(got.extra)))
+    record = replace(
+        got.record,
+        confidence=video_confidence(got.segments, got.extra.get("words")),
+        language_uncertain=language_uncertain(got.record.language_probability, request.min_language_probability),
+    )
+    landed = lake.stage_video(request.index_id, got.video_id, got.segments, record, extra=dict(got.extra))
+    return Staged(got.video_id, replace(landed, record=record))
 
 
 def windowed(segments: Any, start: float | None, end: float | None, kind: str = "segment") -> list[Any] | None:

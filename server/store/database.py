@@ -113,6 +113,13 @@ def set_clause(fields: dict[str, Any]) -> str:
     return ", ".join(f"{name} = ?" for name in fields)
 
 
+ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("videos", "language_info", "TEXT"),
+    ("indexed_assets", "language_info", "TEXT"),
+)
+"""``(table, column, declaration)`` of each column added to ``schema.sql`` after its table first shipped."""
+
+
 class Database:
     """The connection, created with ``schema.sql``; ``transaction`` for writes, ``one``/``all``/``paged`` for reads."""
 
@@ -126,6 +133,14 @@ class Database:
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(files(__package__).joinpath("schema.sql").read_text(encoding="utf-8"))
+        self._add_missing_columns()
+
+    def _add_missing_columns(self) -> None:
+        """Bring a database made by an earlier version up to ``schema.sql``: its new columns, added (never dropped)."""
+        for table, column, declaration in ADDED_COLUMNS:
+            present = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in present:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:

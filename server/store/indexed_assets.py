@@ -32,6 +32,8 @@ class IndexedAssetRow:
     fps: float | None = None
     user_metadata: dict[str, Any] | None = None
     transcription: list[dict[str, Any]] | None = field(default=None, repr=False)
+    language_info: dict[str, Any] | None = field(default=None, repr=False)
+    """The video's detected language beyond its segments' (``language_probability``, ``languages``)."""
     error_code: str | None = None
     error_message: str | None = None
     indexed_at: str | None = None
@@ -67,6 +69,7 @@ def _indexed_asset(row: sqlite3.Row, *, with_transcription: bool = False) -> Ind
     data = dict(row)
     data["user_metadata"] = loads(data["user_metadata"])
     data["transcription"] = loads(data.get("transcription")) if with_transcription else None
+    data["language_info"] = loads(data.get("language_info")) if with_transcription else None
     return IndexedAssetRow(**data)
 
 
@@ -105,7 +108,7 @@ class IndexedAssets(WorkQueue[IndexedAssetRow]):
             raise AlreadyIndexed(existing[0] if existing else "") from None
 
     def get(self, index_id: str, indexed_asset_id: str, *, with_transcription: bool = False) -> IndexedAssetRow | None:
-        columns = _COLUMNS + (", transcription" if with_transcription else "")
+        columns = _COLUMNS + (", transcription, language_info" if with_transcription else "")
         row = self._db.one(
             f"SELECT {columns} FROM indexed_assets WHERE id = ? AND index_id = ?", (indexed_asset_id, index_id)
         )
@@ -125,10 +128,14 @@ class IndexedAssets(WorkQueue[IndexedAssetRow]):
             )
         return cur.rowcount == 1
 
-    def finish(self, indexed_asset_id: str, transcription: list[dict[str, Any]] | None) -> bool:
-        """``indexing`` → ``ready`` with the transcription; False if it is gone or no longer indexing."""
+    def finish(
+        self, indexed_asset_id: str, transcription: list[dict[str, Any]] | None, language_info: dict[str, Any] | None = None
+    ) -> bool:
+        """``indexing`` → ``ready`` with the transcription (and the video's language info, where detected);
+        False if it is gone or no longer indexing."""
         return self.update(
-            indexed_asset_id, "indexing", status="ready", transcription=dumps(transcription), indexed_at=utc_now()
+            indexed_asset_id, "indexing", status="ready", transcription=dumps(transcription),
+            language_info=dumps(language_info), indexed_at=utc_now(),
         )
 
     def requeue_interrupted(self) -> int:
@@ -138,7 +145,7 @@ class IndexedAssets(WorkQueue[IndexedAssetRow]):
     def transcription_of_asset(self, asset_id: str) -> IndexedAssetRow | None:
         """The indexed asset whose transcription stands for the asset's: a ready one, else the newest."""
         row = self._db.one(
-            f"SELECT {_COLUMNS}, transcription FROM indexed_assets WHERE asset_id = ?"
+            f"SELECT {_COLUMNS}, transcription, language_info FROM indexed_assets WHERE asset_id = ?"
             " ORDER BY status = 'ready' DESC, created_at DESC, rowid DESC LIMIT 1",
             (asset_id,),
         )

@@ -1,4 +1,5 @@
--- The server's SQLite schema; every statement is idempotent (run on each start).
+-- The server's SQLite schema; every statement is idempotent (run on each start). A column added
+-- later is also in database.ADDED_COLUMNS, which adds it to a database made before it existed.
 CREATE TABLE IF NOT EXISTS indexes (
     id TEXT PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
@@ -41,7 +42,8 @@ CREATE TABLE IF NOT EXISTS videos (
     transcription TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    indexed_at TEXT NOT NULL
+    indexed_at TEXT NOT NULL,
+    language_info TEXT
 );
 CREATE INDEX IF NOT EXISTS videos_index ON videos(index_id);
 CREATE TABLE IF NOT EXISTS assets (
@@ -101,7 +103,8 @@ CREATE TABLE IF NOT EXISTS indexed_assets (
     error_message TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
-    indexed_at TEXT
+    indexed_at TEXT,
+    language_info TEXT
 );
 CREATE INDEX IF NOT EXISTS indexed_assets_status ON indexed_assets(status);
 CREATE INDEX IF NOT EXISTS indexed_assets_asset ON indexed_assets(asset_id);

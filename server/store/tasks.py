@@ -112,8 +112,12 @@ class Tasks(WorkQueue[TaskRow]):
         rows = self._db.all(f"SELECT video_id FROM tasks WHERE status IN ({marks(UNFINISHED)})", UNFINISHED)
         return {r[0] for r in rows}
 
-    def finish_ready(self, task: TaskRow, transcription: list[dict[str, Any]] | None) -> bool:
-        """Create the video and mark the task ``ready`` in one transaction; False if the task is gone."""
+    def finish_ready(
+        self, task: TaskRow, transcription: list[dict[str, Any]] | None, language_info: dict[str, Any] | None = None
+    ) -> bool:
+        """Create the video and mark the task ``ready`` in one transaction; False if the task is gone.
+
+        ``language_info``: the video's ``language_probability`` and ``languages`` where detected."""
         now = utc_now()
         with self._db.transaction() as db:
             cur = db.execute(
@@ -123,8 +127,8 @@ class Tasks(WorkQueue[TaskRow]):
                 return False
             db.execute(
                 "INSERT OR REPLACE INTO videos (id, index_id, task_id, filename, size, duration, width, height, fps,"
-                " user_metadata, transcription, created_at, updated_at, indexed_at)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " user_metadata, transcription, created_at, updated_at, indexed_at, language_info)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     task.video_id,
                     task.index_id,
@@ -140,6 +144,7 @@ class Tasks(WorkQueue[TaskRow]):
                     task.created_at,
                     now,
                     now,
+                    dumps(language_info),
                 ),
             )
         return True

@@ -26,6 +26,8 @@ class VideoRow:
     fps: float | None = None
     user_metadata: dict[str, Any] | None = None
     transcription: list[dict[str, Any]] | None = field(default=None, repr=False)
+    language_info: dict[str, Any] | None = field(default=None, repr=False)
+    """The video's detected language beyond its segments' (``language_probability``, ``languages``)."""
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ def _video(row: sqlite3.Row, *, with_transcription: bool = False) -> VideoRow:
     data = dict(row)
     data["user_metadata"] = loads(data["user_metadata"])
     data["transcription"] = loads(data.get("transcription")) if with_transcription else None
+    data["language_info"] = loads(data.get("language_info")) if with_transcription else None
     return VideoRow(**data)
 
 
@@ -63,7 +66,7 @@ class Videos:
         self._db = db
 
     def get(self, index_id: str, video_id: str, *, with_transcription: bool = False) -> VideoRow | None:
-        columns = _COLUMNS + (", transcription" if with_transcription else "")
+        columns = _COLUMNS + (", transcription, language_info" if with_transcription else "")
         row = self._db.one(f"SELECT {columns} FROM videos WHERE id = ? AND index_id = ?", (video_id, index_id))
         return _video(row, with_transcription=with_transcription) if row else None
 

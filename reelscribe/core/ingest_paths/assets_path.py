@@ -2,7 +2,7 @@
 
 Submit: find or upload the asset, then find or create its indexed asset (``asset_upload``).
 Wait: poll the indexed asset, whose id is the video id. Retrieve: its transcription as
-``segments``, and ``words`` and ``utterances`` when the server provides them
+``segments``, and ``words``, ``utterances`` and ``sentences`` when the server provides them
 (``GET /assets/{id}/transcription``).
 """
 
@@ -18,8 +18,9 @@ import pyarrow as pa
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.confidence import language_probability, language_windows
 from reelscribe.core.errors import ConfigError, TranscriptInvalid
-from reelscribe.core.flatten import segments_table, utterances_table, words_table
+from reelscribe.core.flatten import segments_table, sentences_table, utterances_table, words_table
 from reelscribe.core.ingest_paths.asset_upload import submit_asset
 from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submission
 from reelscribe.core.lake import VideoRecord
@@ -32,8 +33,8 @@ from reelscribe.core.waiting import WaitOptions, wait_until_asset_indexed
 
 log = logging.getLogger(__name__)
 
-ASSET_VIEWS = ("words", "utterances")
-"""What the assets path asks ``/assets/{id}/transcription`` for (sentences are not landed)."""
+ASSET_VIEWS = ("words", "sentences", "utterances")
+"""What the assets path asks ``/assets/{id}/transcription`` for: each lands as its own table."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,9 @@ class AssetsPath:
         if views is not None and views.utterances is not None:
             utterances = windowed(views.utterances, request.start, request.end, "utterance")
             extra["utterances"] = utterances_table(utterances, video_id=ready.id)
+        if views is not None and views.sentences is not None:
+            sentences = windowed(views.sentences, request.start, request.end, "sentence")
+            extra["sentences"] = sentences_table(sentences, video_id=ready.id)
         meta = indexed.system_metadata
         record = VideoRecord(
             task_id=ready.id,
@@ -108,6 +112,8 @@ class AssetsPath:
             retrieved_at=retrieved_at,
             asset_id=ready.asset_id,
             language=indexed.language,
+            language_probability=language_probability(indexed.language_probability, ready.id),
+            languages=language_windows(indexed.languages, ready.id),
         )
         return Retrieved(ready.id, table, record, extra)
 
@@ -120,7 +126,7 @@ def retrieve_asset_views(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> AssetTranscription | None:
-    """The asset's words and utterances once prepared; ``None`` when it has none, failed, or is still not ready at ``options.max_wait``.
+    """The asset's words, sentences and utterances once prepared; ``None`` when it has none, failed, or is still not ready at ``options.max_wait``.
 
     Words are an extra: a video whose words cannot be had still lands its segments (counts null).
     """

@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 import pyarrow as pa
 
 from reelscribe.core.claims import ClaimStore
+from reelscribe.core.confidence import DEFAULT_MIN_LANGUAGE_PROBABILITY
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.lake import VideoRecord
 from reelscribe.core.models import IndexedAsset, Task
@@ -57,6 +58,8 @@ class LandRequest:
     index_name: str | None = None
     wait: WaitOptions = WaitOptions()
     """The batch's wait (``max_wait_seconds``, poll steps), also for a word-level transcription still being prepared."""
+    min_language_probability: float = DEFAULT_MIN_LANGUAGE_PROBABILITY
+    """Below this a detected language lands marked uncertain (``videos.language_uncertain``)."""
 
 
 @dataclass(frozen=True)

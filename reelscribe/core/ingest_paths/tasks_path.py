@@ -13,6 +13,7 @@ from typing import Any, Callable, NamedTuple
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.confidence import language_probability, language_windows
 from reelscribe.core.errors import ApiNotFound, TranscriptInvalid
 from reelscribe.core.flatten import segments_table
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_first, legacy_name, lookup_names, upload_name
@@ -68,7 +69,7 @@ class TasksPath:
         task = request.ready
         if not task.video_id:
             raise TranscriptInvalid(f"task {task.id} is ready but names no video_id")
-        segments, language = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
+        segments, language, detected = retrieve_segments(client, request.index_id, task.video_id, request.start, request.end)
         retrieved_at = datetime.now(timezone.utc)
         table = segments_table(segments, video_id=task.video_id, task_id=task.id, retrieved_at=retrieved_at)
         meta = task.system_metadata
@@ -81,6 +82,8 @@ class TasksPath:
             indexed_at=task.updated_at,
             retrieved_at=retrieved_at,
             language=language,
+            language_probability=language_probability(detected.get("language_probability"), task.video_id),
+            languages=language_windows(detected.get("languages"), task.video_id),
         )
         return Retrieved(task.video_id, table, record)
 
@@ -150,10 +153,12 @@ def find_task_for(client: TwelveLabsClient, index_id: str, sha256: str, filename
 
 
 class Transcript(NamedTuple):
-    """``segments``: ``None`` when the video has no speech; ``language``: ``None`` where the server does not say."""
+    """``segments``: ``None`` when the video has no speech; ``language``: ``None`` where the server does not say;
+    ``detected``: the video's ``language_probability`` and ``languages`` as the server gives them (``{}``: none)."""
 
     segments: list[Any] | None
     language: str | None
+    detected: dict[str, Any] = {}
 
 
 def retrieve_segments(
@@ -168,4 +173,5 @@ def retrieve_segments(
     if client.api_version == "v1.2":
         return Transcript(client.get_transcription_v12(index_id, video_id, start, end), None)
     video = client.get_video(index_id, video_id, transcription=True)
-    return Transcript(windowed(video.transcription, start, end), video.language)
+    detected = {"language_probability": video.language_probability, "languages": video.languages}
+    return Transcript(windowed(video.transcription, start, end), video.language, detected)
