@@ -32,8 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="reelscribe serve",
         description=(
-            "Run the embedded Twelve Labs-compatible server (API v1.3 under /v1.3, the classic transcription "
-            "endpoint also under /v1.2): PyAV probes, faster-whisper transcribes on the CPU, SQLite stores."
+            "Run the embedded Twelve Labs-compatible server (API v1.3 under /v1.3; under /v1.2 what v1.2 had: "
+            "indexes, tasks, videos, the classic transcription endpoint): PyAV probes, faster-whisper "
+            "transcribes on the CPU, SQLite stores."
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )

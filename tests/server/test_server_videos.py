@@ -118,7 +118,8 @@ def test_unknown_route_and_method(rest):
     assert wrong_method.status_code == 405
     assert set(wrong_method.json()) == {"code", "message"}
     assert "GET" in wrong_method.headers["Allow"]
-    assert rest.get("/indexes", version="v1.2").status_code == 404
+    assert rest.get("/assets", version="v1.2").status_code == 404  # v1.2 had no assets path
+    assert rest.get("/indexes", version="v1.2").headers["X-Api-Version"] == "1.2"
     assert rest.get("/indexes").headers["X-Api-Version"] == "1.3"
 
 
