@@ -26,7 +26,7 @@ from prefect import flow, get_run_logger
 from prefect.states import State
 
 from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
-from reelscribe.core.lake_format import commits_in_batches
+from reelscribe.core.lake_format import commits_in_batches, lake_format
 from reelscribe.core.ingest_paths.base import Job
 from reelscribe.core.pending import Completion, PendingSubmission
 from reelscribe.core.settings import Settings
@@ -37,6 +37,7 @@ from reelscribe.flows.transcribe import finish
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.land import commit_landed, land_transcription
 from reelscribe.tasks.pending import find_submission, forget_submission, is_landed, overdue_submissions, poll_once
+from reelscribe.tasks.storage import store_options
 
 SUMMARY_KEY = "land-indexed-summary"
 
@@ -113,12 +114,14 @@ def _land(
     if not pending.refresh and is_landed(out, pending, storage_block):
         get_run_logger().info("%s: already landed in index %s", source, pending.index_id)
         return VideoReport(source, "skipped", video_id=pending.submission.video_id)
+    # The lake's format now (converted since the submission, say); the submission's for a lake still empty.
+    table_format = lake_format(out, **store_options(storage_block).of(out)) or pending.table_format
     landed = land_transcription(
         pending.submission, ready, pending.index_id, settings, out, pending.path, pending.start,
-        pending.end, storage_block, pending.table_format, WaitOptions(), pending.index_name, return_state=True,
+        pending.end, storage_block, table_format, WaitOptions(), pending.index_name, return_state=True,
     )
     states: list[State] = [landed]
-    if landed.is_completed() and commits_in_batches(pending.table_format):
+    if landed.is_completed() and commits_in_batches(table_format):
         video_id = landed.result().video_id
         states.append(commit_landed(out, pending.index_id, [video_id], storage_block, return_state=True))
     return land_report(source, states)

@@ -14,7 +14,8 @@ from prefect.cache_policies import NO_CACHE
 from pydantic import Field
 from typing import Annotated
 
-from reelscribe.core.lake_format import open_lake
+from reelscribe.core.errors import ConfigError
+from reelscribe.core.lake_format import lake_format
 from reelscribe.core.lake_maintenance import (
     DEFAULT_RETENTION_HOURS,
     Compacted,
@@ -51,7 +52,9 @@ def compact(out: str, table: str, retention_hours: int) -> Compacted:
 @describe_parameters
 def compact_lake(out: Out = DEFAULT_OUT, retention_hours: RetentionHours = DEFAULT_RETENTION_HOURS) -> list[Compacted]:
     """Compact every Delta table under ``out``, one table at a time, and publish what was done."""
-    open_lake(out, "delta")  # refuses a per-video lake with the command that converts it
+    if lake_format(out) != "delta":  # a per-video lake has nothing to compact: say how to convert it
+        raise ConfigError(f"{out} is not a Delta lake: nothing to compact (a per-video lake becomes one with "
+                          f"`reelscribe lake convert {out}`)")
     commit_interrupted(out)
     results = [compact(out, table, retention_hours) for table in delta_tables(out)]
     create_table_artifact(

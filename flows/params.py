@@ -128,10 +128,12 @@ Dask = Annotated[
     Field(description="Run the tasks on Dask: a scheduler address (tcp://host:8786) or 'local' for a local cluster. Default: a thread pool in the flow's process."),
 ]
 TableFormatParam = Annotated[
-    TableFormat,
+    TableFormat | None,
     Field(
-        description="How the lake stores its tables: 'parquet' (one file per video, any reader globs it) or "
-        "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3).",
+        description="The format of a new lake: 'parquet' (one file per video, any reader globs it) or "
+        "'delta' (Delta Lake tables: batch commits, in-place refresh, compaction; for lakes past ~10,000 videos or on S3). "
+        "Default: an existing lake's own format (read from the lake), else parquet. A format that contradicts "
+        "the lake is refused.",
     ),
 ]
 HandOffParam = Annotated[

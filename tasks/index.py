@@ -39,7 +39,7 @@ def prepare_index(
     """
     store = store_options(storage_block).of(out)
     check_lake(out, **store)
-    lake = open_lake(out, table_format, **store)
+    lake = open_lake(out, table_format, create=True, **store)  # a new Delta lake is one from its first run on
     if index_id is not None:
         validate_partition_id(index_id, "index_id")  # an unsafe id is refused before any request
     with TwelveLabsClient(settings) as client:

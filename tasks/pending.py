@@ -87,7 +87,7 @@ def poll_once(settings: Settings, submission: PendingSubmission) -> Job:
 @task(name="is-landed", task_run_name="is-landed-{submission.job_id}", cache_policy=NO_CACHE, **RETRY_TRANSIENT)
 def is_landed(out: str, submission: PendingSubmission, storage_block: str | None = None) -> bool:
     """Whether the submission's content already landed in its index (a duplicate completion, another run)."""
-    lake = open_lake(out, submission.table_format, **store_options(storage_block).of(out))
+    lake = open_lake(out, **store_options(storage_block).of(out))  # the lake's format now, whatever it was at submission
     return submission.submission.content_sha256 in lake.landed_hashes(submission.index_id)
 
 

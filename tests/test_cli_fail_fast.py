@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from reelscribe.cli import main
+from reelscribe.core.delta_lake import DeltaLake
 from tests.conftest import JFK
 from tests.scripted_http import Reply, ScriptedServer
 
@@ -71,12 +72,13 @@ def test_a_bad_option_is_refused_naming_the_option(options, words, tmp_path):
     assert_refused(result, tmp_path, *words)
 
 
-def test_a_lake_of_the_other_table_format_is_refused_before_anything_starts(tmp_path):
-    (tmp_path / "lake" / "videos" / "_delta_log").mkdir(parents=True)
+def test_a_table_format_that_contradicts_the_lake_is_refused_before_anything_starts(tmp_path):
+    DeltaLake(str(tmp_path / "lake")).create_marker()
     before = sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*"))
-    result = run_cli("run", str(JFK), "--out", "lake", tmp_path=tmp_path)
+    result = run_cli("run", str(JFK), "--out", "lake", "--table-format", "parquet", tmp_path=tmp_path)
     assert result.returncode == 2 and result.stderr.splitlines() == [
-        "reelscribe: error: lake is a Delta lake: run with --table-format delta (flow parameter table_format='delta')"
+        "reelscribe: error: lake is a Delta lake, not parquet: leave out --table-format (flow parameter table_format), "
+        "the format is read from the lake"
     ], result.stderr
     assert sorted(p.relative_to(tmp_path) for p in (tmp_path / "lake").rglob("*")) == before
     assert not (tmp_path / "prefect-home").exists() and not (tmp_path / "home").exists()

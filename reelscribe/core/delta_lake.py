@@ -283,6 +283,10 @@ class DeltaLake:
         names = [_name(e["name"]) for e in entries if e["type"] == "directory"]
         return sorted(n for n in names if not n.startswith(("_", ".")) and self._exists(n))
 
+    def create_marker(self) -> None:
+        """Create the empty ``videos`` table if missing: the lake is a Delta lake from then on (``lake_format``)."""
+        self._ensure(MARKER_TABLE, VIDEOS_SCHEMA.append(pa.field(PARTITION, pa.string(), nullable=False)))
+
     def open(self, name: str) -> DeltaTable | None:
         """The table's current version, or ``None`` if nothing was committed to it yet."""
         try:

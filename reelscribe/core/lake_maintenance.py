@@ -13,28 +13,24 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import fsspec
+
 from deltalake import Field, Schema, convert_to_deltalake
 from deltalake.schema import PrimitiveType
 
-from reelscribe.core.delta_lake import (
-    MARKER_TABLE,
-    PARTITION,
-    STAGING,
-    DeltaLake,
-    is_delta_table,
-    retry_commits,
-    writer_properties,
-)
+from reelscribe.core.delta_lake import MARKER_TABLE, PARTITION, DeltaLake, retry_commits, writer_properties
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.lake import Lake
+from reelscribe.core.lake_format import LAKE_TABLES, lake_kind
 from reelscribe.core.lake_writer import CleanupReport
+from reelscribe.core.schema import TERMS_TABLE
 from reelscribe.core.source_state import SOURCES_TABLE
 from reelscribe.core.stores import filesystem
-from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS
+from reelscribe.core.table_format import DEFAULT_RETENTION_HOURS, DELTA_LOG
 from reelscribe.core.term_index import INDEXED_TABLES, update_index
 
 __all__ = [
-    "COMPACT_TARGET_BYTES", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
+    "COMPACT_TARGET_BYTES", "CONVERTING", "DEFAULT_RETENTION_HOURS", "Compacted", "compact_delta_table", "compact_table", "convert_lake",
     "delta_tables", "finish_interrupted",
 ]
 
@@ -44,6 +40,7 @@ log = logging.getLogger(__name__)
 # holds it (delta-rs writes no deletion vectors), so files stay small enough for that to take a
 # fraction of a second; a query over 100,000 videos then reads ~75 files, which costs little.
 COMPACT_TARGET_BYTES = 4 * 1024 * 1024
+_PARTITION_SCHEMA = Schema([Field(PARTITION, PrimitiveType("string"))])
 
 
 @dataclass(frozen=True)
@@ -111,46 +108,99 @@ def finish_interrupted(out: str) -> CleanupReport:
     return report
 
 
+CONVERTING = "_converting"
+"""A file at the lake root while ``convert_lake`` is at work: a re-run finishes what it started."""
+
+
 def convert_lake(out: str) -> list[str]:
-    """Turn the per-video lake under ``out`` into Delta tables in place; returns the tables converted.
+    """Turn the per-video lake under ``out`` into Delta tables in place, all or nothing; returns the tables converted.
 
     Nothing is copied or re-transcribed: each table's existing files become its first Delta
-    version (the log is written beside them). ``videos`` is converted last, so an interrupted
-    conversion is finished by running it again (tables already converted are left alone).
-    Stop per-video writers first: a file they write afterwards is not in the table.
+    version (the log is written beside them). Only the lake's tables are converted
+    (``lake_format.LAKE_TABLES``); other folders (``subtitles/``, ``_claims/``, …) are left alone.
 
-    Every table is then compacted (``compact_table``): a converted table has one file per video,
-    and reading 30,000 of them made each run's landed read several times slower than on a
-    compacted lake. The per-video files stay until ``vacuum`` deletes them after the retention.
+    The ``videos`` table is the switch (``lake_format``): until its log is written the lake
+    reads and lands as the per-video lake it was, and the logs written beside the other tables
+    are ignored; a re-run discards them and converts every table again, so files a per-video
+    run landed meanwhile are in. After the switch every table is compacted (``compact_table``;
+    reading one file per video made each run's landed read several times slower); a re-run
+    finishes an interrupted compaction (``CONVERTING`` marks it). The per-video files stay
+    until ``vacuum`` deletes them after the retention. Stop per-video runs first: a file they
+    write after the switch is in no table (its video is sent again by the next run).
     """
+    kind = lake_kind(out)
     fs, root = filesystem(out)
-    fs.invalidate_cache()
-    if not fs.exists(f"{root.rstrip('/')}/{MARKER_TABLE}"):
-        raise ConfigError(f"{out} holds no lake (no {MARKER_TABLE}/ table) to convert")
-    names = sorted(
-        n
-        for n in (p.rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(root, detail=False) if fs.isdir(p))
-        if not n.startswith(("_", ".")) and n != STAGING
-    )
+    root = root.rstrip("/")
+    if kind in ("missing", "not-a-lake"):
+        raise ConfigError(f"{out} holds no lake (no {MARKER_TABLE}/ table with landed videos) to convert")
+    if kind == "delta":
+        if not fs.exists(f"{root}/{CONVERTING}"):
+            return []
+        lake = DeltaLake(out)
+        _finish(lake, fs, root)
+        return [n for n in lake.tables() if n != TERMS_TABLE]
+    fs.pipe_file(f"{root}/{CONVERTING}", b"")
     per_video = Lake(out)
-    index_ids = [
-        p.rstrip("/").rsplit("=", 1)[-1] for p in fs.ls(f"{root.rstrip('/')}/{MARKER_TABLE}", detail=False) if "index_id=" in p
-    ]
-    for index_id in index_ids:
+    for index_id in _index_ids(fs, f"{root}/{MARKER_TABLE}"):
         per_video.clean_up(index_id, older_than_s=0)
+    tables = [n for n in LAKE_TABLES if n != TERMS_TABLE]
+    for name in tables:
+        _discard_log(fs, f"{root}/{name}")
+    names = [n for n in tables if _holds_data(fs, f"{root}/{n}")]
     lake = DeltaLake(out)
-    converted = []
-    partition = Schema([Field(PARTITION, PrimitiveType("string"))])
     for name in [n for n in names if n != MARKER_TABLE] + [MARKER_TABLE]:
-        if is_delta_table(lake.table_uri(name), lake.storage_options):
+        _convert_table(lake, fs, f"{root}/{name}", name)
+    _finish(lake, fs, root)
+    return [n for n in names if n != MARKER_TABLE] + [MARKER_TABLE]
+
+
+def _convert_table(lake: DeltaLake, fs: fsspec.AbstractFileSystem, folder: str, name: str) -> None:
+    """Write the table's first Delta version over the files it holds (partitioned by index where it is)."""
+    by_index = {"partition_by": _PARTITION_SCHEMA, "partition_strategy": "hive"} if _index_ids(fs, folder) else {}
+    convert_to_deltalake(lake.table_uri(name), mode="ignore", storage_options=lake.storage_options, **by_index)
+    log.info("converted %s to a Delta table", lake.table_uri(name))
+
+
+def _finish(lake: DeltaLake, fs: fsspec.AbstractFileSystem, root: str) -> None:
+    """Compact every table of the converted lake, then drop the ``CONVERTING`` mark."""
+    fs.invalidate_cache()  # the listings above must not hide the files compaction writes (same fsspec instance)
+    for name in lake.tables():
+        if name == TERMS_TABLE:
+            continue  # written by the compaction of segments and words
+        result = compact_table(lake, name)
+        log.info("compacted %s: %d files into %d", name, result.files_removed, result.files_added)
+    fs.rm_file(f"{root}/{CONVERTING}")
+
+
+def _discard_log(fs: fsspec.AbstractFileSystem, folder: str) -> None:
+    """Remove a Delta log an interrupted conversion left beside a per-video table (no reader uses it)."""
+    log_dir = f"{folder}/{DELTA_LOG}"
+    fs.invalidate_cache(folder)
+    if fs.exists(log_dir):
+        fs.rm(log_dir, recursive=True)
+        log.info("discarded the log an interrupted conversion left in %s", folder)
+
+
+def _index_ids(fs: fsspec.AbstractFileSystem, folder: str) -> list[str]:
+    try:
+        entries = fs.ls(folder, detail=False)
+    except FileNotFoundError:
+        return []
+    return [e.rstrip("/").rsplit("=", 1)[-1] for e in entries if e.rstrip("/").rsplit("/", 1)[-1].startswith(f"{PARTITION}=")]
+
+
+def _holds_data(fs: fsspec.AbstractFileSystem, folder: str) -> bool:
+    """Whether ``folder`` holds a Parquet data file, directly or in an index's partition."""
+    try:
+        entries = fs.ls(folder, detail=True)
+    except FileNotFoundError:
+        return False
+    for entry in entries:
+        name = entry["name"].rstrip("/").rsplit("/", 1)[-1]
+        if name.startswith((".", "_")):
             continue
-        # The seen-source state is one table for the whole lake, not partitioned by index.
-        by_index = {} if name == SOURCES_TABLE else {"partition_by": partition, "partition_strategy": "hive"}
-        convert_to_deltalake(lake.table_uri(name), mode="ignore", storage_options=lake.storage_options, **by_index)
-        log.info("converted %s to a Delta table", lake.table_uri(name))
-        converted.append(name)
-    if converted:
-        for name in lake.tables():
-            result = compact_table(lake, name)
-            log.info("compacted %s: %d files into %d", name, result.files_removed, result.files_added)
-    return converted
+        if entry["type"] == "file" and name.endswith(".parquet"):
+            return True
+        if entry["type"] == "directory" and name.startswith(f"{PARTITION}=") and _holds_data(fs, entry["name"]):
+            return True
+    return False

@@ -30,10 +30,11 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from reelscribe.core.delta_lake import DELTA_LOG, MARKER_TABLE, PARTITION, DeltaLake
+from reelscribe.core.delta_lake import MARKER_TABLE, PARTITION, DeltaLake
 from reelscribe.core.errors import LakeNotFound, NotInLake
 from reelscribe.core.lake import Lake, partition_dir, table_glob
 from reelscribe.core.table_format import TableFormat
+from reelscribe.core.lake_format import lake_format
 from reelscribe.core.term_index import DATA_FILE, INDEXED_TABLES, OF_TABLE, TERMS_TABLE, data_file_name
 
 __all__ = ["LakeReader", "open_reader"]
@@ -308,7 +309,7 @@ def open_reader(out: str) -> LakeReader:
     fs.invalidate_cache()
     con = duckdb.connect()
     con.execute("set parquet_metadata_cache = true")  # a search reads the index's footers once, not per word pair
-    if fs.exists(f"{root}/{MARKER_TABLE}/{DELTA_LOG}"):
+    if lake_format(out) == "delta":  # the one rule every command reads a lake's format by
         delta = DeltaLake(out)
         tables = {name: table for name in (*_READ_TABLES, TERMS_TABLE) if (table := delta.open(name)) is not None}
         indexed: dict[tuple[str, str], str] = {}
