@@ -24,9 +24,11 @@ $(RUN_STAMP): pyproject.toml | $(UV)
 	touch $(RUN_STAMP)
 
 # The tests and benchmarks synthesise speech in several languages with espeak-ng and transcribe it
-# with the multilingual extra's Whisper base.
+# with the multilingual extra's Whisper base; real recorded speech (LibriVox clips with reference
+# transcripts, BSD-2) comes from pocketsphinx-testdata.
 $(STAMP): $(RUN_STAMP)
 	command -v espeak-ng >/dev/null || (apt-get update && apt-get install -y espeak-ng)
+	test -d /usr/share/pocketsphinx/test/data/librivox || (apt-get update && apt-get install -y pocketsphinx-testdata)
 	$(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -e '.[local,events,dev,docs,multilingual]'
 	touch $(STAMP)
 
