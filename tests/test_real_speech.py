@@ -26,8 +26,8 @@ MIN_SECONDS = 4.5
 MAX_WER = 0.12
 """Twice what tiny.en (batched, the default) measured: LibriVox 0.056 over its 71 words
 (bench/results/real-speech.md)."""
-MAX_CLIP_WER = 0.25
-"""Per clip: the shortest (8 words) may lose or change a word or two."""
+MAX_CLIP_WER = 0.4
+"""Per clip; measured at most 0.25: "ill disposed" heard as "old-sposed", 2 of the shortest clip's 8 words."""
 MAX_JFK_WER = 0.05
 
 
