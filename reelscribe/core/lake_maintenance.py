@@ -138,7 +138,7 @@ def convert_lake(out: str) -> list[str]:
             return []
         lake = DeltaLake(out)
         _finish(lake, fs, root)
-        return [n for n in lake.tables() if n != TERMS_TABLE]
+        return [n for n in lake.tables() if n not in (TERMS_TABLE, MARKER_TABLE)] + [MARKER_TABLE]
     fs.pipe_file(f"{root}/{CONVERTING}", b"")
     per_video = Lake(out)
     for index_id in _index_ids(fs, f"{root}/{MARKER_TABLE}"):
