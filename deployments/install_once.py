@@ -15,6 +15,7 @@ import importlib
 import importlib.metadata
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 MARKER = "DEPLOYED_COMMIT"
@@ -22,14 +23,16 @@ PACKAGE = "reelscribe"
 
 
 def _metadata_dir() -> Path | None:
-    """The installed package's ``.dist-info`` folder, or None when it is not installed."""
+    """The ``.dist-info`` folder of the package pip installs for this interpreter, or None.
+
+    Looked up only where pip installs (the interpreter's ``purelib``): the working directory (a
+    clone, with the ``.egg-info`` a build leaves) and other paths on ``sys.path`` hold other copies."""
     importlib.invalidate_caches()
-    try:
-        files = importlib.metadata.distribution(PACKAGE).files or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    found = [f for f in files if f.name == "METADATA"]
-    return Path(found[0].locate()).parent if found else None
+    for dist in importlib.metadata.distributions(name=PACKAGE, path=[sysconfig.get_paths()["purelib"]]):
+        found = [f for f in dist.files or [] if f.name == "METADATA"]
+        if found:
+            return Path(found[0].locate()).parent
+    return None
 
 
 def installed_commit() -> str | None:

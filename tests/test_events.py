@@ -20,6 +20,7 @@ import pytest
 import requests
 
 from reelscribe.server.launcher import free_port
+from tests.polling import wait_until
 from tests.prockit import BIN, Children, start_prefect_server
 
 SECRET = f"whsec_canary_{uuid.uuid4().hex}"
@@ -181,17 +182,30 @@ def test_the_secret_is_in_no_log_or_event(receiver, events, prefect_server):
     assert SECRET not in prefect_server[2].tail("prefect-server", 10**7)
 
 
-def test_no_secret_refuses_to_start(tmp_path):
+def test_no_secret_refuses_to_start(prefect_server):
     import subprocess
 
     result = subprocess.run(
         [str(BIN / "reelscribe"), "webhooks", "serve", "--secret-env", "SURELY_UNSET_VARIABLE_X"],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+        capture_output=True, text=True, timeout=120, env=prefect_server[1],
     )
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert result.stderr.strip().splitlines() == [
         "reelscribe: error: no webhook secret: set $SURELY_UNSET_VARIABLE_X or give --secret-block secret/<name>"
-    )
+    ]
+
+
+@pytest.mark.parametrize("command", [["webhooks", "serve", "--secret-env", "TEST_WEBHOOK_SECRET"], ["watch", "--queue", "http://127.0.0.1:9/q"]])
+def test_no_prefect_api_refuses_to_start(command, tmp_path):
+    """Without PREFECT_API_URL, Prefect's client would start a temporary server that accepts every
+    event and runs nothing: a delivery answered, a message deleted, an arrival lost."""
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect"), "TEST_WEBHOOK_SECRET": "s"}
+    result = subprocess.run([str(BIN / "reelscribe"), *command], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("reelscribe: error: PREFECT_API_URL is not set: events would go to a temporary Prefect server"), line
 
 
 # Arrivals: moto's S3 notifies moto's SQS; `reelscribe watch` turns the messages into Prefect events.
@@ -264,21 +278,22 @@ def test_twenty_arrivals_become_twenty_events_and_a_malformed_message_is_dropped
     assert children.running[-1][0].poll() is None, "a malformed message must not stop the watcher"
 
 
-def test_messages_wait_in_the_queue_while_prefect_is_unreachable(prefect_server, moto_s3):
-    """With no Prefect server to accept them, nothing is deleted; a watcher that can reach Prefect then emits them."""
+def test_the_watcher_refuses_to_start_while_prefect_is_unreachable_and_deletes_nothing(prefect_server, moto_s3):
+    """With no Prefect server to accept them, the watcher does not start (exit 2, one line) and nothing
+    is deleted; a watcher that can reach Prefect then emits them."""
+    import subprocess
+
     api_url, env, children = prefect_server
     bucket, queue_url, s3, sqs = notified_bucket(moto_s3)
-    sqs.set_queue_attributes(QueueUrl=queue_url, Attributes={"VisibilityTimeout": "1"})
-    unreachable = {**env, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
-    blind = start_watcher(children, unreachable, moto_s3, queue_url, name="watcher-blind")
     s3.put_object(Bucket=bucket, Key="inbox/kept.mp4", Body=b"kept")
-    deadline = time.monotonic() + 60
-    while "retrying" not in (children.logs / "watcher-blind.log").read_text():
-        assert time.monotonic() < deadline, children.tail("watcher-blind")
-        time.sleep(0.5)
-    blind.kill()
-    blind.wait(30)
-    assert not queue_is_empty(sqs, queue_url)
+    wait_until(lambda: not queue_is_empty(sqs, queue_url), 30, "the notification in the queue")
+    unreachable = f"http://127.0.0.1:{free_port()}/api"
+    blind = subprocess.run([str(BIN / "reelscribe"), "watch", "--queue", queue_url], capture_output=True, text=True, timeout=120,
+                           env={**env, **moto_s3.env(), "PREFECT_API_URL": unreachable})
+    assert blind.returncode == 2, blind.stderr
+    (line,) = blind.stderr.strip().splitlines()
+    assert line.startswith(f"reelscribe: error: the Prefect API at {unreachable} does not answer ("), line
+    assert not queue_is_empty(sqs, queue_url), "nothing may be deleted"
     start_watcher(children, env, moto_s3, queue_url, name="watcher-again")
     (event,) = wait_arrivals(api_url, f"s3://{bucket}/", 1)
     assert event["resource"]["prefect.resource.id"] == f"s3://{bucket}/inbox/kept.mp4"

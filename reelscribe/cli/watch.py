@@ -47,9 +47,13 @@ def watch_queue(args: argparse.Namespace) -> int:
     if urllib.parse.urlsplit(args.queue).scheme not in ("http", "https"):
         return _fail(f"--queue must be the queue's http(s) URL, not {args.queue!r}")
     from reelscribe.cli.service_log import log_to_stderr
-    from reelscribe.events.prefect_events import PrefectApiSink
+    from reelscribe.events.prefect_events import PrefectApiSink, PrefectApiUnavailable, require_api
     from reelscribe.events.watcher import Watcher, queue_region, sqs_client
 
+    try:  # before the queue is touched: a message taken with nowhere to send its event would be lost
+        require_api()
+    except PrefectApiUnavailable as exc:
+        return _fail(str(exc))
     log_to_stderr()
     queue = sqs_client(args.region or queue_region(args.queue))
     try:

@@ -69,8 +69,13 @@ def serve_webhooks(args: argparse.Namespace) -> int:
         return _fail("--port must be from 0 to 65535")
     if args.max_body < 1:
         return _fail("--max-body must be at least 1")
-    try:
+    from reelscribe.events.prefect_events import PrefectApiUnavailable, require_api
+
+    try:  # first: a delivery answered 2xx with nowhere to send its event would be lost (and a Secret block is read there)
+        require_api()
         secret = _secret(args)
+    except PrefectApiUnavailable as exc:
+        return _fail(str(exc))
     except ValueError as exc:
         return _fail(str(exc))
     import uvicorn

@@ -33,6 +33,35 @@ def make_event(
     return Event(event=name, resource=dict(resource), payload=dict(payload), id=event_id(namespace, key))
 
 
+class PrefectApiUnavailable(RuntimeError):
+    """No Prefect API to hand events to: ``PREFECT_API_URL`` unset, or its server not answering."""
+
+
+HEALTH_TIMEOUT_S = 10.0
+
+
+def require_api() -> str:
+    """The Prefect API URL events will go to, once its server answered; else PrefectApiUnavailable.
+
+    Without ``PREFECT_API_URL`` Prefect's client starts a temporary server of its own, which would
+    accept every event (so a webhook would be answered 2xx and an SQS message deleted) and run
+    nothing: the arrival would be lost. So a service that emits events refuses to start instead.
+    """
+    from prefect.settings import get_current_settings
+
+    url = get_current_settings().api.url
+    if not url:
+        raise PrefectApiUnavailable(
+            "PREFECT_API_URL is not set: events would go to a temporary Prefect server that runs nothing; "
+            "set it to the API of the Prefect server that runs the deployments (e.g. http://127.0.0.1:4200/api)"
+        )
+    with get_client(sync_client=True, httpx_settings={"timeout": HEALTH_TIMEOUT_S}) as client:
+        error = client.api_healthcheck()
+    if error is not None:
+        raise PrefectApiUnavailable(f"the Prefect API at {url} does not answer ({type(error).__name__}: {error})")
+    return url
+
+
 class PrefectApiSink:
     """The Prefect API of the current profile (``PREFECT_API_URL``), through Prefect's own client."""
 
