@@ -9,10 +9,12 @@ tiny.en through the server's entry point (:func:`reelscribe.server.asr.transcrib
 
 - the server's default: Silero VAD, clips packed from its speech, batched decoding;
 - sequential with the VAD (``--no-batch``);
-- sequential without the VAD (``--no-vad``): faster-whisper's own no-speech check only
-  (``no_speech_threshold`` 0.6 with ``log_prob_threshold`` -1.0);
-- as the last, plus ``hallucination_silence_threshold`` 2 s (skips silent stretches around a suspected
-  hallucination; needs word timestamps, which the server asks for anyway).
+- sequential without the VAD, faster-whisper's own no-speech check only (``no_speech_threshold`` 0.6
+  with ``log_prob_threshold`` -1.0, its defaults);
+- sequential without the VAD as the server decodes it (``--no-vad``): the same plus
+  ``hallucination_silence_threshold`` (skips silence around a segment it suspects of being invented).
+
+The Silero VAD's own time on the clip is printed too.
 
 A word counts as landed in non-speech when it starts more than 0.5 s after the speech ends.
 """
@@ -63,6 +65,13 @@ def words_in(segments, spans) -> dict[str, int]:
     return counts
 
 
+def vad_only(path: Path) -> list:
+    from faster_whisper import decode_audio
+
+    asr.speech_clips(decode_audio(str(path), sampling_rate=SAMPLE_RATE), SAMPLE_RATE)
+    return []
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -76,10 +85,11 @@ def main() -> None:
     modes = {
         "VAD, batched (default)": lambda: asr.transcribe(model, path, language="en").segments,
         "VAD, sequential (--no-batch)": lambda: asr.transcribe(model, path, language="en", batch_size=0).segments,
-        "no VAD (--no-vad)": lambda: asr.transcribe(model, path, language="en", vad=False).segments,
-        "no VAD + hallucination_silence_threshold 2": lambda: list(model.transcribe(
-            str(path), beam_size=asr.BEAM_SIZE, language="en", word_timestamps=True,
-            hallucination_silence_threshold=2.0)[0]),
+        "no VAD, no-speech check only": lambda: list(model.transcribe(
+            str(path), beam_size=asr.BEAM_SIZE, language="en", word_timestamps=True)[0]),
+        f"no VAD + hallucination_silence_threshold {asr.HALLUCINATION_SILENCE_SECONDS:g} (--no-vad)":
+            lambda: asr.transcribe(model, path, language="en", vad=False).segments,
+        "Silero VAD alone (no decoding)": lambda: vad_only(path),
     }
     rows = []
     for name, run in modes.items():
