@@ -3,6 +3,8 @@ chorus) is transcribed, French is refused with a message naming options that exi
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from reelscribe.server.asr import MIN_ENGLISH_PROBABILITY, EnglishEvidence, english_verdict
@@ -42,3 +44,24 @@ def test_french_is_refused_naming_options_that_exist(rest, index_id, tmp_path, l
     assert task["error_reason"]["code"] == "language_not_supported"
     message = task["error_reason"]["message"]
     assert "reelscribe run --server-language en" in message and "--model base" in message, message
+
+
+def test_detected_language_comes_with_its_probability_per_window(tmp_path):
+    """With the multilingual model, a clip in two languages says each window's language and probability."""
+    from faster_whisper import WhisperModel
+
+    from reelscribe.server.asr import transcribe
+    from reelscribe.server.config import default_model_cache
+    from reelscribe.server.models import ModelUnavailable, resolve_model
+
+    try:
+        base = resolve_model("base", default_model_cache(os.environ))
+    except ModelUnavailable as exc:
+        pytest.skip(f"needs the multilingual extra: {exc}")
+    clip = media.clip_file(tmp_path, "es-en", lambda: media.joined(
+        media.say(media.FOREIGN["es"][0], "es"), media.say(media.EN_WEATHER), pause=4.0))
+    result = transcribe(WhisperModel(base.path, device="cpu", compute_type="int8", cpu_threads=2), clip)
+    assert [window["language"] for window in result.languages] == ["es", "en"]
+    assert all(0.5 < window["probability"] <= 1 and window["start"] < window["end"] for window in result.languages)
+    assert result.language in ("es", "en") and 0 < result.language_probability < 1
+    assert {segment["language"] for segment in result.segments} == {"es", "en"}
