@@ -65,8 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     asr.add_argument(
         "--language",
         help="language spoken in the videos (en, de, es, …), or auto: a multilingual model detects it per video "
-        "and per 30-second window; an English-only model checks that the speech is English and fails the video "
-        "if not",
+        "and per 30-second window; an English-only model checks that the speech is English (with the multilingual "
+        "extra's language detection where installed) and fails the video if not; en skips the check",
     )
     asr.add_argument(
         "--language-threshold",
