@@ -108,7 +108,7 @@ def _checked_addresses(host: str, port: int, rules: UrlRules) -> tuple[IPAddress
             named = f"{host} is" if _is_literal(host, address) else f"{host} resolves to {address}, which is"
             raise UrlRefused(
                 f"{named} not a public address ({why}); this server fetches only from public addresses "
-                "unless --allow-url-network allows a network"
+                "unless --allow-url-network allows a network (reelscribe run: --server-allow-url-network)"
             )
     return addresses
 

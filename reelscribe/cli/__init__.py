@@ -7,13 +7,14 @@ both lazily so that ``reelscribe --help`` stays fast.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import signal
 import sys
 import threading
 import traceback
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from reelscribe.cli.bounds import add_bound_arguments
 from reelscribe.cli.plan import add_plan_command, run_if_nothing_new
@@ -90,7 +91,10 @@ def build_parser() -> argparse.ArgumentParser:
                      "reelscribe[multilingual]), a CTranslate2 directory or a hub name (reelscribe serve --model)")
     run.add_argument("--server-language", metavar="LANG",
                      help="embedded server's spoken language: auto (default: detected) or a code such as en, de, es")
-    run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines) instead of a table")
+    run.add_argument("--server-allow-url-network", metavar="CIDR", action="append", type=ipaddress.ip_network,
+                     help="a network the embedded server may fetch http(s) video URLs from besides public addresses, "
+                     "e.g. 10.0.0.0/8 for a LAN media server; repeatable (reelscribe serve --allow-url-network)")
+    run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
 
@@ -139,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
             print("reelscribe: interrupted", file=sys.stderr)
             return EXIT_INTERRUPTED
         except Exception as exc:  # noqa: BLE001 - no check foresaw it: one line naming the command
-            return _unexpected(f"reelscribe {args.command}", exc, getattr(args, "verbose", False))
+            return _unexpected(args.command, exc, getattr(args, "verbose", False))
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
@@ -177,9 +181,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         settings = check_before_run(options)
-        server_args = embedded_server_args(args.server_model, args.server_language)
+        server_args = embedded_server_args(args.server_model, args.server_language, args.server_allow_url_network)
         if settings is not None and server_args:
-            return _usage_error("--server-model and --server-language apply to the embedded server only (no API is to be configured)")
+            return _usage_error("--server-model, --server-language and --server-allow-url-network apply to the embedded "
+                                "server only (no API is to be configured)")
         if settings is None and args.wait == "webhook":
             return _usage_error("--wait webhook needs an API that sends webhooks (--api-url or TWELVELABS_BASE_URL); the embedded server sends none")
         if (code := run_if_nothing_new(args)) is not None:
@@ -209,12 +214,14 @@ def _embedded(data_dir: Path | None, server_args: list[str]):
     return server
 
 
-def embedded_server_args(model: str | None, language: str | None) -> list[str]:
-    """``reelscribe serve`` options for ``--server-model``/``--server-language``, checked (the model resolved) now."""
+def embedded_server_args(model: str | None, language: str | None, networks: list | None = None) -> list[str]:
+    """``reelscribe serve`` options for ``--server-model``/``--server-language``/``--server-allow-url-network``,
+    checked (the model resolved) now."""
     from reelscribe.cli.server_model import check_server_model
 
     check_server_model(model, language)
-    return [*(["--model", model] if model else []), *(["--language", language] if language else [])]
+    allowed = [arg for network in networks or () for arg in ("--allow-url-network", str(network))]
+    return [*(["--model", model] if model else []), *(["--language", language] if language else []), *allowed]
 
 
 def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, api_key: str | None = None) -> int:
@@ -241,7 +248,7 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
     try:
         with prefect_settings(logging_level=None if verbose else "CRITICAL"), temporary_server_apart():
             doing = "starting Prefect's temporary server…" if starts_temporary_server() else "connecting to Prefect…"
-            with Progress(doing=doing) as bar, interrupt_handler(stop):
+            with Progress(doing=doing) as bar, interrupt_handler(stop, bar.stopping):
 
                 def progress(event: str, count: int) -> None:
                     bar.tick(event, count)
@@ -264,7 +271,7 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the run's own failure, said in one line
         if stop.is_set():
             return _interrupted(stream, exc if verbose else None)
-        return _unexpected("the run", exc, verbose)
+        return _unexpected("run", exc, verbose)
     if stop.is_set() and reports is None:
         return _interrupted(stream)
     stream.rest(reports)
@@ -272,8 +279,9 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
 
 
 @contextmanager
-def interrupt_handler(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C sets ``stop`` (the flow ends its run Cancelled); a second Ctrl-C raises ``KeyboardInterrupt``.
+def interrupt_handler(stop: threading.Event, stopping: Callable[[], None] = lambda: None) -> Iterator[None]:
+    """Ctrl-C sets ``stop`` (the flow ends its run Cancelled) and calls ``stopping`` (the bar says so);
+    a second Ctrl-C raises ``KeyboardInterrupt``.
 
     Only the main thread gets signals; elsewhere (a caller's thread) nothing changes.
     """
@@ -285,7 +293,7 @@ def interrupt_handler(stop: threading.Event) -> Iterator[None]:
         if stop.is_set():
             raise KeyboardInterrupt
         stop.set()
-        print("reelscribe: stopping: letting what is landing land (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+        stopping()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:

@@ -42,6 +42,10 @@ class Progress:
             self._failed += 1
         self._bar.update(self._task, advance=count, failed=self._failed)
 
+    def stopping(self) -> None:
+        """Ctrl-C: what lands now still lands; the closing line says what did."""
+        self._bar.update(self._task, description="stopping: what is landing lands (Ctrl-C again: at once)")
+
     def __enter__(self) -> "Progress":
         self._bar.start()
         return self

@@ -161,7 +161,11 @@ class TwelveLabsClient:
                 raise ConfigError(
                     f"{self.base_url} needs an API key (HTTP {exc.status}): {API_KEY_ENV} (or --credentials-block) is unset"
                 ) from None
-            raise
+            said = ": ".join(str(part) for part in (exc.code, exc.message) if part)
+            raise ConfigError(
+                f"{self.base_url} refuses the API key (HTTP {exc.status}{f' {said}' if said else ''}): check "
+                f"{API_KEY_ENV} (or the --credentials-block's key) is a key of this API"
+            ) from None
 
     def _send(self, method: str, path: str, **kwargs: Any) -> Any:
         """One HTTP exchange: its JSON, or the typed error for what happened."""

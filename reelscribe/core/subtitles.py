@@ -110,7 +110,7 @@ def _share(start: float, end: float, done: int, total: int) -> float:
 
 def build_cues(words: Sequence[TimedWord]) -> list[Cue]:
     """The cues for ``words`` (in spoken order) by the module's rules."""
-    tokens = [w for word in words for w in _fit_word(word)]
+    tokens = [w for word in attached(words) for w in _fit_word(word)]
     groups: list[list[TimedWord]] = []
     current: list[TimedWord] = []
     for word in tokens:
@@ -121,6 +121,22 @@ def build_cues(words: Sequence[TimedWord]) -> list[Cue]:
     if current:
         groups.append(current)
     return _timed(groups, tokens)
+
+
+_CLOSING = re.compile(r"^[%‰.,;:!?…)\]}”’»]+$")
+"""A token of these alone (Whisper's ``%`` after ``12``) belongs to the word before it, as in the transcript."""
+
+
+def attached(words: Sequence[TimedWord]) -> list[TimedWord]:
+    """``words`` with each closing-punctuation token joined to the word before it: ``12`` ``%`` → ``12%``."""
+    out: list[TimedWord] = []
+    for word in words:
+        if out and _CLOSING.match(word.text) and word.segment == out[-1].segment:
+            last = out[-1]
+            out[-1] = TimedWord(last.text + word.text, last.start, max(last.end, word.end), last.segment)
+        else:
+            out.append(word)
+    return out
 
 
 def _fit_word(word: TimedWord) -> Iterator[TimedWord]:
