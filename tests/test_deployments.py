@@ -102,15 +102,19 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
     from prefect.deployments import run_deployment
 
     url, env = real_api
-    # The code's origin as a worker elsewhere would reach it; here, this clone.
+    # The code's origin as a worker elsewhere would reach it; here, this clone. Its HEAD is read
+    # around the deploy: the checkout may gain a commit meanwhile, and the deployed one is either.
+    heads = [subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()]
     make("deploy", {**env, "REELSCRIBE_GIT_URL": str(ROOT)})
+    heads.append(subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip())
     for name in WORKERS:
         children.start(name, ["make", "-s", "-o", RUN_STAMP, "worker", f"WORKER={name.rsplit('-', 1)[1]}"], env)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
 
     with get_client(sync_client=True) as client:
         hourly = client.read_deployment_by_name(INCREMENTAL)
         ad_hoc = client.read_deployment_by_name(AD_HOC)
+    head = hourly.pull_steps[0]["prefect.deployments.steps.git_clone"]["commit_sha"]
+    assert head in heads, (head, heads)
     assert [(s.schedule.cron, s.schedule.timezone, s.active) for s in hourly.schedules] == [("0 * * * *", "UTC", True)]
     assert ad_hoc.schedules == []
     for deployment, required in ((hourly, "source"), (ad_hoc, "sources")):
