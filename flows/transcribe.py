@@ -28,7 +28,11 @@ from reelscribe.flows.params import (
     HandOffParam,
     IndexId,
     IndexName,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_MIN_LANGUAGE_PROBABILITY,
     MaxConcurrency,
+    MinConfidence,
+    MinLanguageProbability,
     MaxVideoMinutes,
     MaxVideos,
     MaxWaitSeconds,
@@ -55,6 +59,7 @@ from reelscribe.flows.report import (
     submitted_report,
     summary_markdown,
 )
+from reelscribe.core.confidence import Thresholds
 from reelscribe.core.errors import ReelscribeError
 from reelscribe.core.handoff import HandOff
 from reelscribe.core.flatten import validate_window
@@ -135,6 +140,8 @@ def transcribe_videos(
     hand_off: HandOffParam = DEFAULT_HAND_OFF,
     wait: WaitParam = DEFAULT_WAIT_MODE,
     retry_failed: RetryFailed = False,
+    min_confidence: MinConfidence = DEFAULT_MIN_CONFIDENCE,
+    min_language_probability: MinLanguageProbability = DEFAULT_MIN_LANGUAGE_PROBABILITY,
 ) -> list[VideoReport]:
     """Transcribe videos into ``<out>/segments`` and ``<out>/videos`` (and ``words``, ``utterances`` on the assets path), partitioned by index.
 
@@ -168,6 +175,7 @@ def transcribe_videos(
             end=end, runner=runner, max_wait_seconds=max_wait_seconds, refresh=refresh, storage_block=storage_block,
             table_format=table_format, upload=upload, hand_off=hand_off, index_name=index_name,
             hashes=[v.content_sha256 for v in sent], wait=wait,
+            thresholds=Thresholds(min_confidence, min_language_probability),
         )
         remember_failures(sent, sent_reports, out, index, table_format, storage_block)
         reports += reports_in_plan_order(plan, sent_reports)
@@ -219,6 +227,7 @@ def transcribe_each(
     hand_off: HandOff = DEFAULT_HAND_OFF,
     index_name: str | None = None,
     wait: WaitMode = DEFAULT_WAIT_MODE,
+    thresholds: Thresholds = Thresholds(),
 ) -> list[VideoReport]:
     """The fan-out on ``runner`` (``flows.runners.task_runner``): upload → wait → land per video.
 
@@ -261,7 +270,7 @@ def transcribe_each(
             land_transcription,
             {"uploaded": uploads, "ready": readies, "path": unmapped(path), "start": unmapped(start), "end": unmapped(end),
              "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
-             **shared, **store},
+             "thresholds": unmapped(thresholds), **shared, **store},
         )
         # Each video's report goes to the caller as it ends (its line printed then); on Ctrl-C this
         # raises RunInterrupted, having stopped the uploads and waits in flight.

@@ -33,6 +33,8 @@ from reelscribe.flows.params import (
     TABLE_FORMATS,
     DEFAULT_UPLOAD,
     DEFAULT_HAND_OFF,
+    DEFAULT_MIN_CONFIDENCE,
+    DEFAULT_MIN_LANGUAGE_PROBABILITY,
     HAND_OFFS,
     DEFAULT_WAIT_MODE,
     WAIT_MODES,
@@ -71,6 +73,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true",
                      help="send again videos the lake remembers as failed for a reason that will not change "
                      "(broken media, unsupported language, too long); without it they are reported failed-before")
+    run.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE, metavar="P",
+                     help="name the videos whose transcript confidence (mean word probability) is below P, 0 to 1 "
+                     f"(default: {DEFAULT_MIN_CONFIDENCE:g})")
+    run.add_argument("--min-language-probability", type=float, default=DEFAULT_MIN_LANGUAGE_PROBABILITY, metavar="P",
+                     help="mark a detected language less probable than P (0 to 1) uncertain, in the lake and the summary "
+                     f"(default: {DEFAULT_MIN_LANGUAGE_PROBABILITY:g})")
     run.add_argument("--table-format", choices=TABLE_FORMATS, default=None, help=TABLE_FORMAT_HELP)
     run.add_argument("--dask", metavar="ADDRESS", help="run the tasks on Dask: a scheduler (tcp://host:8786) or 'local'; needs PREFECT_API_URL")
     run.add_argument("--storage-block", metavar="SLUG", help="Prefect block with object-store credentials: aws-credentials/<name> or s3-bucket/<name> (prefect-aws), or reelscribe-object-store/<name>")
@@ -178,6 +186,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
         hand_off=args.hand_off,
         wait=args.wait,
         retry_failed=args.retry_failed,
+        min_confidence=args.min_confidence,
+        min_language_probability=args.min_language_probability,
     )
     try:
         settings = check_before_run(options)
@@ -264,6 +274,7 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
         if stop.is_set():
             return _interrupted(stream)
         stream.rest(failed.reports)
+        _print_quality(failed.reports)
         print_summary(failed.reports)
         return EXIT_FAILED
     except ReelscribeError as exc:
@@ -275,7 +286,16 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
     if stop.is_set() and reports is None:
         return _interrupted(stream)
     stream.rest(reports)
+    _print_quality(reports)
     return EXIT_OK
+
+
+def _print_quality(reports: list) -> None:
+    """The summary's lines naming low-confidence videos and uncertain languages (on stderr)."""
+    from reelscribe.flows.report import quality_lines
+
+    for line in quality_lines(reports):
+        print(f"reelscribe: {line}", file=sys.stderr)
 
 
 @contextmanager

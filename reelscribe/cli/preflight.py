@@ -43,6 +43,8 @@ RUN_OPTIONS: dict[str, tuple[Any, str]] = {
     "max_video_minutes": (params.MaxVideoMinutes, "--max-video-minutes"),
     "wait": (params.WaitParam, "--wait"),
     "retry_failed": (params.RetryFailed, "--retry-failed"),
+    "min_confidence": (params.MinConfidence, "--min-confidence"),
+    "min_language_probability": (params.MinLanguageProbability, "--min-language-probability"),
 }
 
 _RunParameters: type[BaseModel] = create_model(

@@ -46,6 +46,7 @@ def run_search(args: argparse.Namespace) -> int:
             print(json.dumps({
                 "index_id": h.index_id, "video_id": h.video_id, "source": h.source, "start": round(h.start, 3),
                 "end": round(h.end, 3), "at": h.at, "text": h.text, "marked": h.marked, "link": h.link,
+                **({"sentence": h.sentence} if h.sentence is not None else {}),
             }, ensure_ascii=False))
     elif sys.stdout.isatty():
         _print_table(hits, total, args.phrase)

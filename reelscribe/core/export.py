@@ -79,11 +79,13 @@ def _in(index_id: str | None) -> str:
 
 
 def cues_of(reader: LakeReader, video: Selected) -> tuple[list[Cue], str]:
-    """The video's cues, from its words where the lake has them, else from its segments."""
+    """The video's cues, from its words where the lake has them (breaking at its sentences' ends too), else
+    from its segments."""
     if video.has_words and "words" in reader.tables:
         rows = reader.words_of(video.index_id, video.video_id)
         if rows:
-            return build_cues([TimedWord(r[3], r[1], r[2], r[4]) for r in rows]), "words"
+            ends = [s[2] for s in reader.sentences_of(video.index_id, video.video_id)]
+            return build_cues([TimedWord(r[3], r[1], r[2], r[4]) for r in rows], ends), "words"
     return build_cues(segment_words(reader.segments_of(video.index_id, video.video_id))), "segments"
 
 

@@ -1,7 +1,8 @@
 """Reading the lake through DuckDB: the one module with the SQL that export and search run.
 
 ``open_reader(out)`` finds which table format the lake under ``out`` uses and makes its tables
-DuckDB views named after them (``segments``, ``videos``, and ``words`` when the lake has it),
+DuckDB views named after them (``segments``, ``videos``, and ``words`` and ``sentences`` when the
+lake has them),
 read the way README "Read a Delta lake" says:
 
 - per-video Parquet: ``read_parquet`` over the table's files (``**/*.parquet``, which no temp
@@ -39,7 +40,7 @@ from reelscribe.core.term_index import DATA_FILE, INDEXED_TABLES, OF_TABLE, TERM
 
 __all__ = ["LakeReader", "open_reader"]
 
-_READ_TABLES = ("segments", "words", "videos")
+_READ_TABLES = ("segments", "words", "sentences", "videos")
 _ORDINAL = {"segments": "segment", "words": "word"}
 
 
@@ -120,6 +121,40 @@ class LakeReader:
             'select word, start, "end", value, segment from words where index_id = $1 and video_id = $2 order by word',
             [index_id, video_id],
         )
+
+    def sentences_of(self, index_id: str, video_id: str) -> list[tuple[int, float, float, str]]:
+        """``(sentence, start, end, value)`` in spoken order; ``[]`` where the lake has no sentences for it."""
+        if "sentences" not in self.tables:
+            return []
+        return self._rows(
+            'select sentence, start, "end", value from sentences where index_id = $1 and video_id = $2 order by sentence',
+            [index_id, video_id],
+        )
+
+    def sentences_at(self, moments: list[tuple[str, str, float]]) -> dict[tuple[str, str, float], tuple[float, float, str]]:
+        """``(index_id, video_id, second)`` -> ``(start, end, value)`` of the sentence said at that second
+        (the first one whose span holds it), for those the lake has sentences of."""
+        if not moments or "sentences" not in self.tables:
+            return {}
+        wanted = pa.table(
+            {
+                "index_id": [m[0] for m in moments],
+                "video_id": [m[1] for m in moments],
+                "at": pa.array([m[2] for m in moments], pa.float64()),
+            }
+        )
+        self.con.register("wanted_moments", wanted)
+        try:
+            rows = self._rows(
+                'select w.index_id, w.video_id, w.at, arg_min(s.start, s.sentence), arg_min(s."end", s.sentence), '
+                "arg_min(s.value, s.sentence) from sentences s join wanted_moments w "
+                'on s.index_id = w.index_id and s.video_id = w.video_id and w.at between s.start and s."end" '
+                "group by 1, 2, 3",
+                [],
+            )
+        finally:
+            self.con.unregister("wanted_moments")
+        return {(r[0], r[1], r[2]): (r[3], r[4], r[5]) for r in rows}
 
     def segments_of(self, index_id: str, video_id: str) -> list[tuple[int, float, float, str]]:
         """``(segment, start, end, value)`` in spoken order."""

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from reelscribe.core.lake_sql import LakeReader
 from reelscribe.core.search_terms import normalise, phrase_words
@@ -49,6 +49,8 @@ class Hit:
     end: float
     text: str
     marked: str
+    sentence: str | None = None
+    """The whole sentence said at the hit's start, where the lake has a ``sentences`` table for its video."""
 
     @property
     def link(self) -> str:
@@ -128,7 +130,16 @@ def search_lake(reader: LakeReader, phrase: str, *, limit: int | None = None) ->
     page = hits[:limit] if limit is not None else hits
     located = _locate(reader, [(key, words) for key, _, words in page if isinstance(words, _Indexed)], wanted, texts)
     shown = [(key, located[(key, words)] if isinstance(words, _Indexed) else words()) for key, _, words in page]
-    return _hits(reader, shown, sources, texts), len(hits)
+    return _with_sentences(reader, _hits(reader, shown, sources, texts)), len(hits)
+
+
+def _with_sentences(reader: LakeReader, hits: list[Hit]) -> list[Hit]:
+    """Each hit with the sentence it starts in, where the lake has its video's sentences."""
+    found = reader.sentences_at([(h.index_id, h.video_id, h.start) for h in hits])
+    return [
+        replace(h, sentence=found[(h.index_id, h.video_id, h.start)][2]) if (h.index_id, h.video_id, h.start) in found else h
+        for h in hits
+    ]
 
 
 @dataclass(frozen=True)

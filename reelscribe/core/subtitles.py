@@ -6,8 +6,9 @@ The cue rules (broadcast norms; the README's "Subtitles" section states the same
    two lines are balanced, preferring a break after punctuation.
 2. A cue lasts **1 to 7 seconds** (``MIN_CUE_S``, ``MAX_CUE_S``): a short cue is held on
    screen up to 1 s, never into the next one; a cue ends before it would pass 7 s.
-3. Cues **break at sentence ends** (``.``, ``?``, ``!``, ``…``) **and at pauses** of at least
-   ``PAUSE_S`` between words, whenever the cue before the break can still last 1 s.
+3. Cues **break at sentence ends** (``.``, ``?``, ``!``, ``…``, and the ends of the lake's
+   ``sentences`` where it has them) **and at pauses** of at least ``PAUSE_S`` between words,
+   whenever the cue before the break can still last 1 s.
 4. **No cue spans a long silence**: a gap of ``LONG_SILENCE_S`` or more always ends the cue.
 5. **No cues overlap**: each starts at or after the end of the one before.
 6. Cues are built from the ``words`` table where the lake has it; otherwise each segment's
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Set as AbstractSet
 from dataclasses import asdict, dataclass
 from typing import Literal, NamedTuple, get_args
 
@@ -108,13 +109,15 @@ def _share(start: float, end: float, done: int, total: int) -> float:
     return start + (end - start) * done / total
 
 
-def build_cues(words: Sequence[TimedWord]) -> list[Cue]:
-    """The cues for ``words`` (in spoken order) by the module's rules."""
+def build_cues(words: Sequence[TimedWord], sentence_ends: Iterable[float] = ()) -> list[Cue]:
+    """The cues for ``words`` (in spoken order) by the module's rules; a word ending at one of
+    ``sentence_ends`` (seconds, as the lake's ``sentences`` table gives them) ends a sentence."""
     tokens = [w for word in attached(words) for w in _fit_word(word)]
+    ends = {round(end, 3) for end in sentence_ends}
     groups: list[list[TimedWord]] = []
     current: list[TimedWord] = []
     for word in tokens:
-        if current and _breaks_before(current, word):
+        if current and _breaks_before(current, word, ends):
             groups.append(current)
             current = []
         current.append(word)
@@ -150,7 +153,7 @@ def _fit_word(word: TimedWord) -> Iterator[TimedWord]:
     yield from segment_words([(word.segment, word.start, word.end, " ".join(pieces))])  # type: ignore[list-item]
 
 
-def _breaks_before(current: list[TimedWord], word: TimedWord) -> bool:
+def _breaks_before(current: list[TimedWord], word: TimedWord, sentence_ends: AbstractSet[float] = frozenset()) -> bool:
     last = current[-1]
     gap = word.start - last.end
     if gap >= LONG_SILENCE_S:
@@ -159,7 +162,7 @@ def _breaks_before(current: list[TimedWord], word: TimedWord) -> bool:
         return True
     if word.end - current[0].start > MAX_CUE_S:
         return True
-    soft = _SENTENCE_END.search(last.text) is not None or gap >= PAUSE_S
+    soft = _SENTENCE_END.search(last.text) is not None or gap >= PAUSE_S or round(last.end, 3) in sentence_ends
     # A soft break only where the cue before it can be held for MIN_CUE_S before this word.
     return soft and word.start - current[0].start >= MIN_CUE_S
 
