@@ -1,5 +1,6 @@
 """S3 itself failing (503 SlowDown, 500 InternalError, resets, slow answers, answers lost after
-S3 acted) between reelscribe and moto's S3 server: claims, sources and the lake survive them."""
+S3 acted) and a store throttling (429, with and without Retry-After) between reelscribe and moto's
+S3 server: claims, sources and the lake survive them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ import s3fs
 from pydantic import SecretStr
 
 from reelscribe.core.claims import ClaimStore
-from tests.s3faultproxy import INTERNAL_ERROR, LOST_ANSWER, RESET, SLOW, SLOW_DOWN, S3FaultProxy, S3FaultProxyProcess
+from tests.s3faultproxy import (
+    INTERNAL_ERROR,
+    LOST_ANSWER,
+    RESET,
+    SLOW,
+    SLOW_DOWN,
+    THROTTLED,
+    THROTTLED_RETRY_AFTER,
+    S3FaultProxy,
+    S3FaultProxyProcess,
+)
 
 INDEX = "6650a1b2c3d4e5f6a7b8c9d0"
 SHA = "cd" * 32
@@ -51,14 +62,14 @@ def test_a_lost_answer_to_a_claims_create_is_known_as_our_own(s3_bucket, faulty_
 
 
 def test_claims_hold_through_every_s3_fault(s3_bucket, faulty_s3):
-    every_fault = [SLOW_DOWN, INTERNAL_ERROR, RESET, SLOW, LOST_ANSWER]
+    every_fault = [SLOW_DOWN, THROTTLED, INTERNAL_ERROR, RESET, THROTTLED_RETRY_AFTER, SLOW, LOST_ANSWER]
     proxy = faulty_s3({"claims": every_fault})
     store = ClaimStore(s3_bucket.url("lake"), sleep=never_wait)
-    for content in ("cd" * 32, "ef" * 32):
+    for content in ("cd" * 32, "ef" * 32, "01" * 32):
         with store.hold(INDEX, content) as claim:
             assert claim.generation == 0
     injected = {name for _, name in proxy.injected}
-    assert injected == {"503 SlowDown", "500 InternalError", "reset", "slow answer", "lost answer"}
+    assert injected == {"503 SlowDown", "429", "500 InternalError", "reset", "429 Retry-After", "slow answer", "lost answer"}
     assert s3_bucket.keys("lake/_claims") == []
 
 
@@ -74,7 +85,7 @@ def test_a_batch_from_s3_into_a_lake_on_s3_lands_once_through_s3_faults(api, s3_
     for seconds in (4, 5):
         clip = make_video(tmp_path / f"tone-{seconds}.mp4", seconds, audio="tone")
         s3_bucket.put(f"videos/{clip.name}", clip.read_bytes())
-    every_fault = [SLOW_DOWN, INTERNAL_ERROR, RESET, LOST_ANSWER, SLOW]
+    every_fault = [SLOW_DOWN, INTERNAL_ERROR, RESET, THROTTLED, LOST_ANSWER, SLOW]
     proxy = faulty_s3({"source": every_fault, "lake": every_fault[1:] + every_fault[:1], "claims": every_fault[3:] + every_fault[:3]})
     name = f"s3-faults-{uuid.uuid4().hex[:8]}"
 
@@ -89,7 +100,7 @@ def test_a_batch_from_s3_into_a_lake_on_s3_lands_once_through_s3_faults(api, s3_
     assert s3_bucket.keys("lake/_claims") == []
     kinds = {kind for kind, _ in proxy.injected}
     assert kinds == {"source", "lake", "claims"}
-    assert {name for _, name in proxy.injected} == {"503 SlowDown", "500 InternalError", "reset", "slow answer", "lost answer"}
+    assert {name for _, name in proxy.injected} == {"503 SlowDown", "500 InternalError", "reset", "429", "slow answer", "lost answer"}
     print("faults injected:", dict(proxy.injected), "requests:", dict(proxy.requests))
 
 
@@ -108,5 +119,26 @@ def test_a_lost_answer_to_a_delta_commit_is_known_as_our_own(s3_process_bucket, 
         assert proxy.injected()["delta-commit: lost answer"] >= 4  # each table's create and its commit
         for name in ("segments", "videos"):
             assert lake.open(name).version() == 1  # the empty table, then one commit: none twice
+        assert sorted(r.video_id for r in lake.landed(INDEX).values()) == ["v1", "v2"]
+        assert len(current_segments(lake)) == 6
+
+
+def test_delta_commits_and_log_reads_hold_through_429s(s3_process_bucket, moto_s3_process, monkeypatch):
+    """delta-rs's own client (object_store) retries a 429 itself, on the commit's conditional ``PUT``
+    and on reads of the log, with or without ``Retry-After``: no commit is lost or made twice."""
+    from reelscribe.core.delta_lake import DeltaLake
+    from tests.test_delta_lake import batch, current_segments
+
+    schedule = {"PUT delta-commit": ["429"], "delta-log": ["429-retry-after", "429"]}
+    with S3FaultProxyProcess(moto_s3_process.endpoint_url, schedule) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
+        s3fs.S3FileSystem.clear_instance_cache()
+        lake = DeltaLake(s3_process_bucket.url("lake"))
+        lake.write_batch(INDEX, batch(["v1", "v2"]))
+        injected = proxy.injected()
+        assert injected["delta-commit: 429"] >= 4  # each table's create and its commit
+        assert injected["delta-log: 429"] >= 1 and injected["delta-log: 429 Retry-After"] >= 1
+        for name in ("segments", "videos"):
+            assert lake.open(name).version() == 1
         assert sorted(r.video_id for r in lake.landed(INDEX).values()) == ["v1", "v2"]
         assert len(current_segments(lake)) == 6
