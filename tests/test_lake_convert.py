@@ -21,7 +21,8 @@ from reelscribe.core import lake_maintenance
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.flatten import words_table
 from reelscribe.core.lake import Lake
-from reelscribe.core.lake_format import lake_format
+from reelscribe.core.failure_memory import Failure, remember, remembered
+from reelscribe.core.lake_format import lake_format, open_lake
 from reelscribe.core.lake_maintenance import CONVERTING, convert_lake
 from reelscribe.core.lake_sql import open_reader
 from reelscribe.core.source_state import SeenSource, SourceIdentity
@@ -43,6 +44,7 @@ def per_video_lake(out: Path, videos: int = 4) -> Path:
     for n in range(videos):
         land_video(lake, f"v{n}")
     lake.record_sources([SeenSource(f"/videos/v{n}.mp4", SourceIdentity(100 + n, 1_000 + n), f"sha-v{n}") for n in range(videos)])
+    remember(lake, INDEX, [Failure("sha-bad", "/videos/bad.mp4", "video_file_broken", "not a video")])
     (out / "subtitles" / "talk").mkdir(parents=True)
     (out / "subtitles" / "talk" / "v0.srt").write_text("1\n00:00:00,000 --> 00:00:00,900\nword 0\n")
     (out / "_claims" / f"index_id={INDEX}" / "sha-x").mkdir(parents=True)
@@ -60,10 +62,10 @@ def rows_read(out: Path) -> dict[str, list[tuple]]:
         return found
 
 
-def state_rows(out: Path) -> list[str]:
-    kind = lake_format(str(out))
-    seen = (DeltaLake(str(out)) if kind == "delta" else Lake(str(out))).seen_sources()
-    return sorted(seen.sources_under("/"))
+def state_rows(out: Path | str) -> tuple[list[str], dict[str, str]]:
+    """The seen-source state and the remembered failures, as runs read them."""
+    lake = open_lake(str(out))
+    return sorted(lake.seen_sources().sources_under("/")), remembered(lake, INDEX)
 
 
 class Stop(Exception):
@@ -83,9 +85,9 @@ def stop_at(monkeypatch, name: str, call: int) -> None:
     monkeypatch.setattr(lake_maintenance, name, step)
 
 
-# The steps of a conversion of a lake with segments, words, videos and sources, each a place to stop:
-# a table's log (videos' is the switch, the 4th), a leftover log's removal, a table's compaction.
-STOPS = [("_discard_log", 1), *[("_convert_table", n) for n in (1, 2, 3, 4)], ("compact_table", 1), ("compact_table", 3), ("_finish", 1)]
+# The steps of a conversion of a lake with segments, words, videos, sources and failures, each a place to stop:
+# a table's log (videos' is the switch, the 5th), a leftover log's removal, a table's compaction.
+STOPS = [("_discard_log", 1), *[("_convert_table", n) for n in (1, 2, 3, 4, 5)], ("compact_table", 1), ("compact_table", 3), ("_finish", 1)]
 
 
 @pytest.mark.parametrize(("step", "call"), STOPS, ids=[f"{s}-{c}" for s, c in STOPS])
@@ -104,7 +106,7 @@ def test_a_conversion_stopped_at_any_step_reads_as_before_and_completes_on_rerun
         land_video(Lake(str(out)), "v9")
         before = rows_read(out)
     converted = convert_lake(str(out))
-    assert converted[-1] == "videos" and {"segments", "words", "sources"} <= set(converted)
+    assert converted[-1] == "videos" and {"segments", "words", "sources", "failures"} <= set(converted)
     assert lake_format(str(out)) == "delta" and not (out / CONVERTING).exists()
     assert rows_read(out) == before and state_rows(out) == sources
     assert [len(DeltaLake(str(out)).open(t).file_uris()) for t in TABLES] == [1, 1, 1]
@@ -201,6 +203,10 @@ def test_export_then_convert_then_run_again_without_flags_lands_into_delta(tmp_p
     assert sorted((out / "videos").glob("index_id=*/[!p]*.parquet")) == per_video_files  # no per-video file written
     with open_reader(str(out)) as reader:
         assert reader.con.execute("select count(*), count(distinct video_id) from videos").fetchone() == (2, 2)
+    found = run_cli("search", "lake", "country", tmp_path=tmp_path, env=env)
+    assert found.returncode == 0 and len(found.stdout.splitlines()) >= 2, found.stderr
+    again_exported = run_cli("export", "lake", "--to", "subs-after", tmp_path=tmp_path, env=env)
+    assert again_exported.returncode == 0 and len(list((tmp_path / "subs-after").rglob("*.srt"))) == 2, again_exported.stderr
 
     refused = run_cli("run", str(jfk_copy), "--out", "lake", "--table-format", "parquet", tmp_path=tmp_path, env=env)
     assert refused.returncode == 2 and refused.stderr.splitlines() == [
@@ -212,3 +218,24 @@ def test_export_then_convert_then_run_again_without_flags_lands_into_delta(tmp_p
 def _index_of(out: Path) -> str:
     (partition,) = (out / "videos").glob("index_id=*")
     return partition.name.split("=", 1)[1]
+
+
+@pytest.mark.parametrize(("step", "call"), [("_convert_table", 2), ("compact_table", 1)])
+def test_on_s3_a_stopped_conversion_completes_on_rerun(s3_process_bucket, monkeypatch, step, call):
+    out = s3_process_bucket.url("lake")
+    lake = Lake(out)
+    for n in range(3):
+        land_video(lake, f"v{n}")
+    lake.record_sources([SeenSource(f"/videos/v{n}.mp4", SourceIdentity(100 + n, 1_000 + n), f"sha-v{n}") for n in range(3)])
+    before, sources = lake.landed(INDEX), state_rows(out)
+    with monkeypatch.context() as patched:
+        stop_at(patched, step, call)
+        with pytest.raises(Stop):
+            convert_lake(out)
+    assert lake_format(out) == ("delta" if step == "compact_table" else "parquet")
+    assert open_lake(out).landed(INDEX) == before
+    assert convert_lake(out)[-1] == "videos"
+    delta = DeltaLake(out)
+    assert lake_format(out) == "delta" and delta.landed(INDEX) == before and state_rows(out) == sources
+    assert [len(delta.open(t).file_uris()) for t in TABLES] == [1, 1, 1]
+    assert convert_lake(out) == []

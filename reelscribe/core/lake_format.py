@@ -21,6 +21,7 @@ from typing import Any, Literal
 import fsspec
 
 from reelscribe.core.errors import ConfigError, ReelscribeError
+from reelscribe.core.failure_memory import FAILURES_TABLE
 from reelscribe.core.lake import Lake
 from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.schema import TABLES, TERMS_TABLE
@@ -33,7 +34,7 @@ __all__ = [
     "has_delta_log", "lake_format", "lake_kind", "open_lake", "resolve_table_format",
 ]
 LakeKind = Literal["missing", "not-a-lake", "parquet", "delta"]
-LAKE_TABLES: tuple[str, ...] = (*TABLES, SOURCES_TABLE, "failures", TERMS_TABLE)
+LAKE_TABLES: tuple[str, ...] = (*TABLES, SOURCES_TABLE, FAILURES_TABLE, TERMS_TABLE)
 """Every table a lake root can hold; any other folder there (``subtitles/``, ``_claims/``,
 ``_pending/``, ``_staging/``, an export's own) is no table."""
 # Delta files are named part-…; a per-video lake's are <video_id>.parquet.
