@@ -25,6 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from reelscribe.core.errors import TransientError
 from reelscribe.core.lake_writer import LakeWriter
 from reelscribe.core.schema import FAILURES_SCHEMA
 
@@ -41,9 +42,11 @@ PERMANENT_CODES = frozenset(
         "video_resolution_too_high",
         "video_resolution_invalid_aspect_ratio",
         "video_filesize_too_large",
+        "asset_failed",
     }
 )
-"""The server's failure codes that the same bytes would get again (API notes: the tasks' errors)."""
+"""The server's failure codes that the same bytes would get again (API notes: the tasks' errors), and
+``asset_failed``: an uploaded asset the platform could not process (it gives no code of its own)."""
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,17 @@ class Failure:
 
 
 def permanent_code(error: BaseException | None) -> str | None:
-    """The server's code of ``error`` if it is one that the same bytes would get again, else ``None``."""
+    """The server's code of ``error`` if it is one that the same bytes would get again, else ``None``
+    (also for a transient error, whatever code it carries: a 5xx or 429 may pass)."""
+    if isinstance(error, TransientError):
+        return None
     code = getattr(error, "code", None)
     return code if code in PERMANENT_CODES else None
 
 
 def remembered(lake: LakeWriter, index_id: str) -> dict[str, str]:
-    """Content hash -> the reason it failed in ``index_id`` (the latest, if it failed more than once).
+    """Content hash -> the reason it failed in ``index_id``, as its run reported it (the latest, if
+    it failed more than once).
 
     An unreadable table remembers nothing (each video is tried again), never a wrong thing.
     """
@@ -75,7 +82,7 @@ def remembered(lake: LakeWriter, index_id: str) -> dict[str, str]:
     if table is None or table.num_rows == 0:
         return {}
     rows = table.filter(pc.equal(table["index_id"], index_id)).sort_by("failed_at").to_pylist()
-    return {row["content_sha256"]: f"{row['code']}: {row['reason']}" for row in rows}
+    return {row["content_sha256"]: row["reason"] for row in rows}
 
 
 def remember(lake: LakeWriter, index_id: str, failures: Sequence[Failure]) -> None:

@@ -140,7 +140,8 @@ class Asset(_ApiModel):
         return _reason(self.error)
 
     def failure_code(self) -> str | None:
-        return _code(self.error)
+        """The platform gives a failed asset a message only: it could not process the file (``asset_failed``)."""
+        return _code(self.error) or "asset_failed"
 
 
 class IndexedAssetCreated(_ApiModel):
