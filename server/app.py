@@ -19,6 +19,7 @@ from reelscribe.server import (
     routes_indexes,
     routes_multipart,
     routes_tasks,
+    routes_v12,
     routes_videos,
 )
 from reelscribe.server.asset_workers import AssetWorkers
@@ -62,7 +63,9 @@ ROUTERS = (
     ("/v1.3", routes_tasks.router),
     ("/v1.3", routes_videos.router),
     ("/v1.3", routes_videos.classic_router),
-    # v1.2 had indexes, POST/GET /tasks, videos and the classic transcription endpoint; not assets
+    # v1.2 had indexes, POST/GET /tasks, videos and the classic transcription endpoint; not assets.
+    # Its own names (engines, metadata) first: the first route that matches a path answers.
+    ("/v1.2", routes_v12.router),
     ("/v1.2", routes_indexes.router),
     ("/v1.2", routes_tasks.router),
     ("/v1.2", routes_videos.router),
