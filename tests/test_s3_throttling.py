@@ -8,14 +8,20 @@ distinct requests of the kinds a test names; each test asserts that they were se
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 import s3fs
+from botocore.exceptions import EndpointConnectionError
 
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.key_ranges import key_ranges
+from reelscribe.core.retry import RetryPolicy
 from reelscribe.core.s3_listing import find_in_ranges
+from reelscribe.core.s3_retry import S3Retry, max_attempts_of
 from reelscribe.core.stores import filesystem
 from tests.conftest import JFK
+from tests.faultproxy import FaultProxy
 from tests.s3faultproxy import SLOW_DOWN, THROTTLED, THROTTLED_RETRY_AFTER
 from tests.test_cli import run_cli, unique_index_name
 from tests.test_s3_faults import INDEX, faulty_s3, never_wait  # noqa: F401 - faulty_s3 is a fixture
@@ -26,6 +32,43 @@ THROTTLES = {"429", "429 Retry-After"}
 def served(proxy, kind: str) -> set[str]:
     """The throttling faults the proxy served to requests of ``kind``."""
     return {name for (k, name), n in proxy.injected.items() if k == kind and n and name.startswith("429")}
+
+
+def answer(status: int, code: str | None = None, **headers: str):
+    """What botocore hands a ``needs-retry`` handler: the HTTP response and the parsed body."""
+    return SimpleNamespace(status_code=status, headers=headers), ({"Error": {"Code": code}} if code else {})
+
+
+def test_what_is_retried_and_how_long_it_waits():
+    retry = S3Retry(RetryPolicy(max_attempts=3, base_delay=0.5, max_delay=20.0, max_server_wait=120.0))
+    for throttle in (answer(429), answer(429, "TooManyRequests"), answer(503, "SlowDown"), answer(400, "Throttling")):
+        assert 0.25 <= retry.needs_retry(attempts=1, response=throttle) <= 0.5  # the run's backoff, from half a second
+        assert 0.5 <= retry.needs_retry(attempts=2, response=throttle) <= 1.0
+    assert 7.0 <= retry.needs_retry(attempts=1, response=answer(429, **{"Retry-After": "7"})) <= 7.5  # as asked
+    assert 2.0 <= retry.needs_retry(attempts=1, response=answer(503, **{"x-amz-retry-after": "2000"})) <= 2.5
+    for transient in (answer(500, "InternalError"), answer(502), answer(400, "RequestTimeout")):
+        assert 0.025 <= retry.needs_retry(attempts=1, response=transient) <= 0.05  # S3's short scale
+    assert retry.needs_retry(attempts=1, caught_exception=EndpointConnectionError(endpoint_url="http://store")) <= 0.05
+    for final in (answer(403, "AccessDenied"), answer(404, "NoSuchKey"), answer(412, "PreconditionFailed")):
+        assert retry.needs_retry(attempts=1, response=final) is None  # it would fail the same way again
+    assert retry.needs_retry(attempts=1, caught_exception=ValueError("a bug")) is None
+    assert retry.needs_retry(attempts=3, response=answer(429)) is None  # 3 tries, counting the first
+    assert max_attempts_of({}, 8) == 8
+    assert max_attempts_of({"retries": {"total_max_attempts": 4}}, 8) == 4
+    assert max_attempts_of({"retries": {"max_attempts": 4}}, 8) == 5  # botocore's max_attempts counts retries
+    assert max_attempts_of({"retries": {"mode": "legacy"}}, 8) is None
+
+
+def test_each_request_gets_reelscribe_http_attempts_tries_then_fails_with_the_stores_answer(s3_bucket, monkeypatch):
+    monkeypatch.setenv("REELSCRIBE_HTTP_ATTEMPTS", "3")
+    with FaultProxy(s3_bucket.fs.client_kwargs["endpoint_url"], lambda method, path: THROTTLED, keep_host=True) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.root_url)
+        s3fs.S3FileSystem.clear_instance_cache()
+        fs, root = filesystem(s3_bucket.url("lake"))
+        with pytest.raises(OSError, match="429"):
+            fs.ls(root)
+        assert proxy.counts["status_429"] == 3  # one retry layer: not 3 x s3fs's 5, not botocore's own count
+    s3fs.S3FileSystem.clear_instance_cache()
 
 
 def test_a_429_that_botocores_standard_mode_gives_up_on_is_retried_by_the_store(s3_bucket, faulty_s3):
