@@ -206,7 +206,7 @@ def test_export_then_convert_then_run_again_without_flags_lands_into_delta(tmp_p
     found = run_cli("search", "lake", "country", tmp_path=tmp_path, env=env)
     assert found.returncode == 0 and len(found.stdout.splitlines()) >= 2, found.stderr
     again_exported = run_cli("export", "lake", "--to", "subs-after", tmp_path=tmp_path, env=env)
-    assert again_exported.returncode == 0 and len(list((tmp_path / "subs-after").rglob("*.srt"))) == 2, again_exported.stderr
+    assert again_exported.returncode == 0 and len(list((tmp_path / "subs-after").rglob("*.vtt"))) == 2, again_exported.stderr
 
     refused = run_cli("run", str(jfk_copy), "--out", "lake", "--table-format", "parquet", tmp_path=tmp_path, env=env)
     assert refused.returncode == 2 and refused.stderr.splitlines() == [
