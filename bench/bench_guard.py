@@ -5,8 +5,9 @@ one window against several.
     python -m bench.bench_guard
 
 Clips (tests/server/guard_media.py) are espeak-ng speech: 13 English ones read in ways that are still
-English (repeated, under noise or a music bed, fast, slow, other voices, an unusual sentence) and two
-each in German, Spanish and French (and two in Italian, shown apart). Each is decoded once by tiny.en through the server's entry point
+English (repeated, under noise or a music bed, fast, slow, other voices, an unusual sentence), two
+each in German, Spanish and French, two in Italian (shown apart), and each of the 41 sentences of
+bench/speech.txt read alone (short plain English, where a low log-probability is most likely). Each is decoded once by tiny.en through the server's entry point
 (:func:`reelscribe.server.asr.transcribe`, batched, ``--language en`` so nothing is refused there);
 the decoding's duration-weighted mean token log-probability and compression ratio are then judged by
 
@@ -24,6 +25,7 @@ above the threshold), and the server's detection of every window weighted by its
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -59,10 +61,18 @@ def evidence_of(segments: list[dict]) -> asr.EnglishEvidence:
     return asr.EnglishEvidence(logprob, compression)
 
 
-def guard_rows(tiny, base) -> list[dict]:
+def sentences() -> dict:
+    """Each sentence of bench/speech.txt read alone by espeak-ng (en-us): short clips of plain English."""
+    text = (Path(__file__).parent / "speech.txt").read_text()
+    found = [part.strip() for part in re.split(r"(?<=[.?!])\s+", text) if part.strip()]
+    return {f"sentence {n:02d}": (lambda said=said: media.say(said)) for n, said in enumerate(found, 1)}
+
+
+def guard_rows(tiny, base, with_sentences: bool = True) -> list[dict]:
     rows = []
     italian = {f"it {n}": (lambda text=text: media.say(text, "it")) for n, text in enumerate(ITALIAN, 1)}
-    for kind, clips in (("English", media.ENGLISH), ("other", media.OTHER), ("Italian", italian)):
+    kinds = [("English", media.ENGLISH), ("other", media.OTHER), ("Italian", italian)]
+    for kind, clips in kinds + ([("sentence", sentences())] if with_sentences else []):
         for name, make in clips.items():
             path = media.clip_file(CLIPS, name, make)
             started = time.perf_counter()
@@ -124,8 +134,10 @@ def main() -> None:
     rows = guard_rows(tiny, base)
     english = [r for r in rows if r["kind"] == "English"]
     other = [r for r in rows if r["kind"] == "other"]
+    single = [r for r in rows if r["kind"] == "sentence"]
     for guard in ("old", "new_without_extra", "new_with_extra"):
-        print(f"{guard}: false refusals {sum(r[guard] for r in english)}/{len(english)} English, "
+        print(f"{guard}: false refusals {sum(r[guard] for r in english)}/{len(english)} English clips, "
+              f"{sum(r[guard] for r in single)}/{len(single)} single English sentences; "
               f"true refusals {sum(r[guard] for r in other)}/{len(other)} de/es/fr")
     detections = detection_rows(base)
     save_result("guard", {"guard": rows, "detection": detections})

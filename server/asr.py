@@ -83,20 +83,21 @@ landed in the music and silence without it, none with it, and no measurable cost
 (bench/results/nonspeech.md); with the VAD nothing reaches the decoder there."""
 CLEAR_ENGLISH_LOGPROB = -0.45
 """An English-only model's mean token log-probability at or above which (with no repetition) its output
-is taken for English without a language check. Measured with tiny.en on espeak-ng speech: clean English
--0.07 to -0.35, British and unusual sentences -0.47 to -0.49, English under noise -0.6; German, Spanish
-and French -0.89 to -1.5, Italian -0.34 (bench/results/guard.md)."""
+is taken for English without a language check. Measured with tiny.en on espeak-ng speech: 37 of 41 single
+English sentences above it (the rest -0.52 to -0.61), English under noise -0.61, a British voice -0.47;
+German, Spanish and French -0.89 to -1.47, Italian -0.5 and -1.16 (bench/results/guard.md)."""
 MAX_COMPRESSION_RATIO = 2.4
 """Whisper's own threshold for a decoding stuck in a loop: an English-only model given other speech
 may repeat one invented English sentence. Speech that repeats (a chorus) does so too, so above it the
 language is checked, never refused on this alone."""
 MIN_ENGLISH_PROBABILITY = 0.5
 """The multilingual model's probability of English, averaged over the speech, below which a suspicious
-video is refused. Measured on espeak-ng speech: English 0.77 to 0.97, German, Spanish and French below
-0.1 (bench/results/guard.md)."""
+video is refused. Measured with Whisper base on the suspicious espeak-ng clips: English 0.77 to 0.97;
+German, Spanish and French 0.01 to 0.27, Italian 0.00 (bench/results/guard.md)."""
 ENGLISH_LOGPROB_FLOOR = -0.75
 """Without the multilingual extra: the mean token log-probability below which a suspicious video is
-refused. English under noise reaches -0.6; German, Spanish and French fall to -0.89 or lower."""
+refused. English went as low as -0.61 (under noise, and the worst of 41 single sentences); German, Spanish
+and French -0.89 or lower; Italian read as a loop of likely English reached -0.5 and passes."""
 MAX_CHECK_WINDOWS = 4
 """The most 30-second windows the language check encodes: spread over the video, so a long one costs
 no more than four encoder passes of the multilingual model."""
