@@ -49,32 +49,34 @@ def test_run_exits_1_when_a_source_fails_and_names_it(tmp_path, shared_services)
     """In a pipe, at 60 columns, with a path longer than any terminal line: one greppable line each."""
     deep = tmp_path.joinpath(*(["a-rather-long-folder-name"] * 6))
     deep.mkdir(parents=True)
-    missing = deep / "missing_file_with_a_long_name.mp4"
+    broken = deep / "broken_file_with_a_long_name.mp4"  # a missing one is refused before the run (exit 2)
+    broken.write_bytes(b"no video in these bytes")
     result = run_cli(
-        "run", str(JFK), str(missing), "--out", "lake", "--index-name", unique_index_name(),
+        "run", str(JFK), str(broken), "--out", "lake", "--index-name", unique_index_name(),
         tmp_path=tmp_path, env={**shared_services, "COLUMNS": "60"},
     )
     assert result.returncode == 1
     lines = result.stdout.splitlines()
     failed = [line for line in lines if line.startswith("failed\t")]
-    assert failed == [f"failed\t{missing}\t\t\t\tno such file or directory"]
+    assert len(failed) == 1 and failed[0].startswith(f"failed\t{broken}\t\t\t\tAssetFailed: asset ")
     assert any(line.startswith("landed\t") and str(JFK) in line for line in lines)
     assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
     assert result.stderr.strip().splitlines()[-1] == "reelscribe: 1 of 2 video(s) failed"
 
 
 def test_run_json_prints_one_object_per_video(tmp_path, shared_services):
-    missing = tmp_path / "missing.mp4"
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"no video in these bytes")
     result = run_cli(
-        "run", str(JFK), str(missing), "--out", "lake", "--index-name", unique_index_name(), "--json",
+        "run", str(JFK), str(broken), "--out", "lake", "--index-name", unique_index_name(), "--json",
         tmp_path=tmp_path, env=shared_services,
     )
     assert result.returncode == 1
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     by_status = {row["status"]: row for row in rows}
     assert set(by_status) == {"landed", "failed"}
-    assert by_status["failed"]["source"] == str(missing)
-    assert by_status["failed"]["error"] == "no such file or directory"
+    assert by_status["failed"]["source"] == str(broken)
+    assert by_status["failed"]["error"].startswith("AssetFailed: ") and by_status["failed"]["error_code"] == "asset_failed"
     assert by_status["landed"]["segments"] >= 1 and by_status["landed"]["video_id"]
 
 
