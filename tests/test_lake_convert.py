@@ -239,3 +239,33 @@ def test_on_s3_a_stopped_conversion_completes_on_rerun(s3_process_bucket, monkey
     assert lake_format(out) == "delta" and delta.landed(INDEX) == before and state_rows(out) == sources
     assert [len(delta.open(t).file_uris()) for t in TABLES] == [1, 1, 1]
     assert convert_lake(out) == []
+
+
+def test_a_submission_recorded_before_a_convert_lands_into_the_delta_lake(api, prefect_engine, jfk_copy, tmp_path):
+    """``land-indexed`` reads the lake's format when it lands, not the one the submission was made with."""
+    import requests
+
+    from reelscribe.flows.land_indexed import land_indexed
+    from reelscribe.flows.transcribe import transcribe_videos
+    from tests.polling import wait_until
+
+    out, name = str(tmp_path / "lake"), f"pending-{uuid.uuid4().hex[:8]}"
+    (first,) = transcribe_videos(sources=[str(jfk_copy)], index_name=name, out=out, upload="tasks")
+    later = jfk_copy.parent / "later.mp4"
+    later.write_bytes(jfk_copy.read_bytes() + b"\0")
+    (submitted,) = transcribe_videos(
+        sources=[str(later)], index_name=name, out=out, upload="tasks", wait="webhook", max_wait_seconds=0.001
+    )
+    assert submitted.status == "submitted" and lake_format(out) == "parquet"
+    (record,) = (tmp_path / "lake" / "_pending").glob("*.json")
+    job = record.stem
+    headers = {"x-api-key": api.api_key}
+    wait_until(lambda: requests.get(f"{api.base_url}/tasks/{job}", headers=headers, timeout=10).json()["status"] == "ready",
+               120, f"indexing of {job}", 0.3)
+    assert convert_lake(out)[-1] == "videos"
+    (landed,) = land_indexed(out=out, api_url=api.base_url)
+    assert landed.status == "landed"
+    delta = DeltaLake(out)
+    videos = delta.landed(_index_of(Path(out)))
+    assert sorted(r.video_id for r in videos.values()) == sorted([first.video_id, landed.video_id])
+    assert len(list((Path(out) / "videos").glob("index_id=*/[!p]*.parquet"))) == 1  # no per-video file after the convert
