@@ -33,7 +33,7 @@ An English-only model decodes English; with ``auto`` it also checks that the spe
 (:func:`english_verdict`). Its own decoding only raises the suspicion: tokens on average less likely
 than :data:`CLEAR_ENGLISH_LOGPROB`, or text that repeats itself (:data:`MAX_COMPRESSION_RATIO`; a chorus
 repeats too, so repetition alone never refuses). A suspicious video is then judged by the multilingual
-model's language detection where the multilingual extra is installed (``language_checker``): it fails
+model's language detection where the multilingual extra is installed (``checker``): it fails
 with :class:`UnsupportedSpeech` when the speech is less likely English than
 :data:`MIN_ENGLISH_PROBABILITY`. Without the extra the decoding is the only evidence, and only a mean
 log-probability below :data:`ENGLISH_LOGPROB_FLOOR` refuses (bench/results/guard.md says what each

@@ -125,14 +125,15 @@ def test_tasks_path_hides_words_the_store_keeps(rest, shared_server, jfk_video):
     path = f"/indexes/{jfk_video['index_id']}/videos/{jfk_video['video_id']}"
     shown = rest.get(path, params={"transcription": "true"}).json()["transcription"]
     classic = rest.get(f"{path}/transcription", version="v1.2").json()["data"]
-    assert shown and all(set(segment) == {"start", "end", "value", "language"} for segment in shown)
+    shown_keys = ("start", "end", "value", "language", *CONFIDENCE_FIELDS)
+    assert shown and all(set(segment) == set(shown_keys) for segment in shown)
     assert classic == shown
     store = Store(ServerConfig(data_dir=shared_server.data_dir, api_keys=("k",)).db_path)
     try:
         stored = store.videos.get(jfk_video["index_id"], jfk_video["video_id"], with_transcription=True).transcription
     finally:
         store.close()
-    assert [{k: s[k] for k in ("start", "end", "value", "language")} for s in stored] == shown
+    assert [{k: s[k] for k in shown_keys} for s in stored] == shown
     assert [w["value"] for s in stored for w in s["words"]] == " ".join(s["value"] for s in shown).split()
 
 
