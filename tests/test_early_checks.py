@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from reelscribe.core.lake import Lake
+from reelscribe.core.lake_format import open_lake
 from tests.conftest import JFK
 from tests.test_cli import run_cli
 from tests.test_cli_plan import INDEX, cli, land_as, record_index
@@ -72,12 +73,13 @@ def listing(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
-def test_plan_writes_nothing_in_the_lake(tmp_path):
+@pytest.mark.parametrize("table_format", ["parquet", "delta"])
+def test_plan_writes_nothing_in_the_lake(tmp_path, table_format):
     folder, out = tmp_path / "inbox", tmp_path / "lake"
     folder.mkdir()
     shutil.copy(JFK, folder / "landed.mp4")
     (folder / "new.mp4").write_bytes(b"new bytes, never seen")
-    land_as(Lake(str(out)), "v-1", str(folder / "landed.mp4"), hashlib.sha256(JFK.read_bytes()).hexdigest())
+    land_as(open_lake(str(out), table_format), "v-1", str(folder / "landed.mp4"), hashlib.sha256(JFK.read_bytes()).hexdigest())
     before = listing(out)
     for _ in range(2):
         done = cli("plan", str(folder), "--out", str(out), "--index-id", INDEX, "--json")
