@@ -538,7 +538,7 @@ class AsrEngine:
                         num_workers=s.num_workers,
                     )
                     log.info("loaded Whisper %s to check that speech is English", MULTILINGUAL_MODEL)
-                except ModelUnavailable as exc:
+                except (ModelUnavailable, RuntimeError, OSError) as exc:  # CTranslate2 reports a bad model as RuntimeError
                     log.info("no language check model (%s): the English check reads the decoding only", exc)
             return self._checker
 
