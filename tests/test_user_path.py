@@ -105,12 +105,23 @@ class UserPath(RuleBasedStateMachine):
         self.landed: set[str] = set()  # content hashes known to have landed
         self.fmt = "parquet"  # the format the user chose (delta after a convert)
         self.names = itertools.count()
+        self.changes = 0  # bumped by every step that changes the folder or the lake
+        self.done: dict[str, int] = {}  # read-only command -> ``changes`` when it last ran
+
+    def _fresh(self, command: str) -> bool:
+        """Whether ``command`` has not run since the last change: the same command on the same state
+        again would only repeat what the walk already saw."""
+        return self.done.get(command) != self.changes
+
+    def _ran(self, command: str) -> None:
+        self.done[command] = self.changes
 
     # -- the user's files ------------------------------------------------------------------------
 
     def _write(self, name: str, clip: int) -> None:
         shutil.copyfile(self.world.pool[clip].path, self.videos / name)
         self.files[name] = clip
+        self.changes += 1
 
     def _new_name(self, stem: str) -> str:
         return f"{stem}{next(self.names)}.mp4"
@@ -141,6 +152,7 @@ class UserPath(RuleBasedStateMachine):
         new = self._new_name("renamed")
         (self.videos / name).rename(self.videos / new)
         self.files[new] = self.files.pop(name)
+        self.changes += 1
 
     @precondition(lambda self: self.files)
     @rule(data=st.data(), clip=st.integers(0, 5))
@@ -156,6 +168,7 @@ class UserPath(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.files)), label="delete")
         (self.videos / name).unlink()
         del self.files[name]
+        self.changes += 1
 
     # -- the commands ----------------------------------------------------------------------------
 
@@ -200,9 +213,11 @@ class UserPath(RuleBasedStateMachine):
         )
         return said
 
+    @precondition(lambda self: self._fresh("plan"))
     @rule(explicit=st.booleans())
     def plan(self, explicit: bool) -> None:
         self._plan(explicit)
+        self._ran("plan")
 
     @precondition(lambda self: self.files)
     @rule(explicit=st.booleans(), plan_first=st.booleans())
@@ -210,6 +225,7 @@ class UserPath(RuleBasedStateMachine):
         """A whole run: it lands every content of the folder once, and does what ``plan`` said."""
         said = self._plan(explicit) if plan_first else None
         expected = self._expected()
+        self.changes += 1
         result = self.cli("run", *self._target(explicit))
         assert result.code == 0, f"a run of clips the engine accepts did not end 0\n{result.describe()}"
         did = _run_did(result)
@@ -222,6 +238,7 @@ class UserPath(RuleBasedStateMachine):
     @rule(explicit=st.booleans(), sig=st.sampled_from([signal.SIGINT, signal.SIGKILL]), after=st.integers(0, 2))
     def run_interrupted(self, explicit: bool, sig: signal.Signals, after: int) -> None:
         """A run stopped by Ctrl-C (SIGINT to its process group) or a killed terminal (SIGKILL) at a point."""
+        self.changes += 1
         result = self.cli("run", *self._target(explicit), interrupt=self._after(after), sig=sig)
         if result.signalled == "SIGINT":
             assert result.code in (0, 130), f"Ctrl-C did not end the run with 130\n{result.describe()}"
@@ -262,9 +279,11 @@ class UserPath(RuleBasedStateMachine):
             self.index_id = self.world.view.index_id(self.index)
         return self.index_id
 
-    @precondition(lambda self: lake_format(self.lake) is not None)
+    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("export"))
     @rule()
     def export(self) -> None:
+        self.changes += 1  # it writes into the lake
+        self._ran("export")
         result = self.cli("export", "lake", "--json")
         if self.landed:
             assert result.code == 0, f"export of a lake with videos failed\n{result.describe()}"
@@ -272,24 +291,29 @@ class UserPath(RuleBasedStateMachine):
             assert len(written) == len(self.landed), f"{len(written)} subtitle files for {len(self.landed)} videos\n{result.describe()}"
             assert all(Path(line["path"] if os.path.isabs(line["path"]) else self.home / line["path"]).is_file() for line in written)
 
-    @precondition(lambda self: lake_format(self.lake) is not None)
+    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("convert"))
     @rule()
     def convert(self) -> None:
+        self.changes += 1
+        self._ran("convert")
         result = self.cli("lake", "convert", "lake")
         assert result.code == 0, f"lake convert of a lake failed\n{result.describe()}"
         assert lake_format(self.lake) == "delta", f"lake convert left no Delta lake\n{result.describe()}"
         self.fmt = "delta"
 
-    @precondition(lambda self: lake_format(self.lake) is not None)
+    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("compact"))
     @rule()
     def compact(self) -> None:
+        self.changes += 1  # it writes into the lake
+        self._ran("compact")
         result = self.cli("lake", "compact", "lake")
         expected = 0 if lake_format(self.lake) == "delta" else 2  # a per-video lake needs no compaction: refused
         assert result.code == expected, f"lake compact ended {result.code}, not {expected}\n{result.describe()}"
 
-    @precondition(lambda self: lake_format(self.lake) is not None)
+    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("search"))
     @rule(clip=st.integers(0, 5))
     def search(self, clip: int) -> None:
+        self._ran("search")
         word = self.world.pool[clip].word
         result = self.cli("search", "lake", word, "--json", "--limit", "100")
         if not self.landed:
@@ -343,6 +367,7 @@ def _in_model_terms(counts: Counter) -> Counter:
     return +Counter({"sent": counts["sent"], "not sent": sum(n for k, n in counts.items() if k != "sent")})
 
 
+@pytest.mark.timeout(150 * EXAMPLES + 600)  # the walk's commands, then Hypothesis's shrinking (at most 5 minutes)
 def test_user_path(world):
     UserPath.world = world
     run_state_machine_as_test(UserPath, settings=SETTINGS)
