@@ -141,7 +141,7 @@ def test_a_storage_block_supplies_the_credentials_where_the_environment_has_none
     assert fsspec.config.conf == defaults, "the block's options are passed to each filesystem, never set as fsspec's defaults"
     assert [(r.source, r.status) for r in reports] == [(s3_bucket.url("inbox/jfk.mp4"), "landed")]
     tables = sorted(k.split("/")[1] for k in s3_bucket.keys("lake") if k.endswith(".parquet"))
-    assert tables == ["segments", "sources", "utterances", "videos", "words"]
+    assert tables == ["segments", "sentences", "sources", "utterances", "videos", "words"]
     assert FAKE_SECRET not in str(reports)
 
 
