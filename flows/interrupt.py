@@ -2,7 +2,7 @@
 
 The CLI's SIGINT handler only sets ``RunContext.interrupted``; no ``KeyboardInterrupt`` is raised
 at a random point of Prefect's engine (which would end the run Crashed, or leave it Running). The
-flow notices the flag where it waits (``finished_in_turn``), stops the worker threads that are
+flow notices the flag where it waits (``flows/in_turn.py``), stops the worker threads that are
 uploading or waiting (``Interrupted`` raised into them: their task runs end Crashed, never
 retried), and raises ``RunInterrupted``; ``cancelled_on_interrupt`` turns that into the run's
 final state, Cancelled. Landing is never interrupted: a land step running then finishes.
@@ -13,12 +13,10 @@ from __future__ import annotations
 import ctypes
 import functools
 import inspect
-import queue
 import sys
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
-from prefect.futures import PrefectFuture
 from prefect.states import Cancelled
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
@@ -57,32 +55,8 @@ def raise_if_interrupted() -> None:
         raise RunInterrupted(MESSAGE)
 
 
-def finished_in_turn(
-    futures: Iterable[PrefectFuture], runner: TaskRunner, interruptible: Iterable[Callable[..., Any]] = ()
-) -> Iterator[PrefectFuture]:
-    """Each future as it finishes (waited on, so its state is final), like ``as_completed``.
-
-    Between finishes it looks at the interrupt flag: once set, it stops the worker threads busy in
-    one of the ``interruptible`` task functions and raises ``RunInterrupted``.
-    """
-    futures = list(futures)
-    done: queue.SimpleQueue[PrefectFuture] = queue.SimpleQueue()
-    for future in futures:
-        future.add_done_callback(done.put)
-    for _ in futures:
-        while True:
-            raise_if_stopping(runner, interruptible)
-            try:
-                future = done.get(timeout=POLL_S)
-                break
-            except queue.Empty:
-                continue
-        future.wait()
-        yield future
-    raise_if_stopping(runner, interruptible)
-
-
 def raise_if_stopping(runner: TaskRunner, interruptible: Iterable[Callable[..., Any]]) -> None:
+    """Once interrupted: stop the worker threads busy in an ``interruptible`` step, and raise ``RunInterrupted``."""
     if interrupted():
         stop_workers(runner, interruptible)
         raise RunInterrupted(MESSAGE)

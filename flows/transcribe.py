@@ -69,7 +69,8 @@ from reelscribe.core.plan import HELD, Bounds, Plan, PlannedVideo
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource, discover
 from reelscribe.core.waiting import WaitHistory, WaitMode, WaitOptions
-from reelscribe.flows.interrupt import RunInterrupted, cancelled_on_interrupt, finished_in_turn, raise_if_interrupted
+from reelscribe.flows.in_turn import Chains, in_turn
+from reelscribe.flows.interrupt import RunInterrupted, cancelled_on_interrupt, raise_if_interrupted
 from reelscribe.flows.runners import task_runner
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.index import prepare_index
@@ -244,47 +245,47 @@ def transcribe_each(
     raise_if_interrupted()  # Ctrl-C while the batch was being planned: nothing is sent
     options = WaitOptions(max_wait=max_wait_seconds, history=WaitHistory())
     path = choose_upload_path(settings, upload)
-    store = {"out": unmapped(out), "storage_block": unmapped(storage_block)}
-    shared = {"settings": unmapped(settings), "index_id": unmapped(index)}
+    store = {"out": out, "storage_block": storage_block}
+    shared = {"settings": settings, "index_id": index}
+    each_upload = {"landed": landed, "refresh": refresh, "path": path, "options": options, "hand_off": hand_off, **shared, **store}
+    each_land = {"path": path, "start": start, "end": end, "table_format": table_format, "options": options,
+                 "index_name": index_name, "thresholds": thresholds, **shared, **store}
+    hashes = hashes or [None] * len(found)
     with runner:
-        uploads = runner.map(
-            upload_video,
-            {"source": found, "content_sha256": hashes or [None] * len(found),
-             "landed": unmapped(landed), "refresh": unmapped(refresh), "path": unmapped(path),
-             "options": unmapped(options), "hand_off": unmapped(hand_off), **shared, **store},
-        )
         if wait == "webhook":
+            uploads = runner.map(
+                upload_video, {"source": found, "content_sha256": hashes, **{k: unmapped(v) for k, v in each_upload.items()}},
+            )
             recorded = runner.map(
                 record_submission,
                 {"uploaded": uploads, "path": unmapped(path), "index_id": unmapped(index), "options": unmapped(options),
                  "table_format": unmapped(table_format), "start": unmapped(start), "end": unmapped(end),
-                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), **store},
+                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), **{k: unmapped(v) for k, v in store.items()}},
             )
             wait_for([*uploads, *recorded])
             reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]
             return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format, storage_block)
-        readies = runner.map(
-            wait_for_indexing, {"uploaded": uploads, "options": unmapped(options), "path": unmapped(path), **shared}
+        # Each video's steps in turn (flows/in_turn.py), its report handed to the caller as it ends (its
+        # line printed then); on Ctrl-C this raises RunInterrupted, having stopped the uploads and waits.
+        chains = Chains(len(found))
+        finished = in_turn(
+            runner, chains, in_flight=getattr(runner, "_max_workers", None) or len(found),
+            upload=lambda i: runner.submit(upload_video, {"source": found[i], "content_sha256": hashes[i], **each_upload}),
+            wait=lambda i, uploaded: runner.submit(wait_for_indexing, {"uploaded": uploaded, "options": options, "path": path, **shared}),
+            land=lambda i, uploaded, ready: runner.submit(land_transcription, {"uploaded": uploaded, "ready": ready, **each_land}),
+            interruptible=(upload_video, wait_for_indexing),
         )
-        lands = runner.map(
-            land_transcription,
-            {"uploaded": uploads, "ready": readies, "path": unmapped(path), "start": unmapped(start), "end": unmapped(end),
-             "table_format": unmapped(table_format), "options": unmapped(options), "index_name": unmapped(index_name),
-             "thresholds": unmapped(thresholds), **shared, **store},
-        )
-        # Each video's report goes to the caller as it ends (its line printed then); on Ctrl-C this
-        # raises RunInterrupted, having stopped the uploads and waits in flight.
-        finished = finished_in_turn(lands, runner, (upload_video, wait_for_indexing))
-        tell = functools.partial(_tell, found, uploads, readies, lands, out, index, table_format, storage_block)
+        tell = functools.partial(_tell, found, chains, out, index, table_format, storage_block)
         if commits_in_batches(table_format):
-            commits = commit_as_landed(lands, out, index, storage_block, finished=finished, announce=tell)
+            commits = commit_as_landed([], out, index, storage_block, finished=finished, announce=tell)
         else:
-            commits, position = {}, {future.task_run_id: i for i, future in enumerate(lands)}
-            for future in finished:
-                tell(position[future.task_run_id])
+            commits = {}
+            for i, _ in finished:
+                tell(i)
+        uploads, readies, lands = chains.uploads, chains.readies, chains.lands
         # Every future, not only the last step's: a Dask future keeps its state (and data) only
         # once waited on; read later, it would come from the API without its result.
-        wait_for([*uploads, *readies, *lands])
+        wait_for(chains.submitted())
     reports = [
         report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
@@ -310,8 +311,9 @@ def with_landed_video_ids(
     ]
 
 
-def _tell(found, uploads, readies, lands, out, index, table_format, storage_block, i: int, commit: State | None = None) -> None:
+def _tell(found, chains: Chains, out, index, table_format, storage_block, i: int, commit: State | None = None) -> None:
     """Hand the caller video ``i``'s report, now that its land step (and commit) ended."""
+    uploads, readies, lands = chains.uploads, chains.readies, chains.lands
     for future in (uploads[i], readies[i]):
         future.wait()  # ended before the land step did; waited on, its state is read here, not from the API
     states = [f.state for f in (uploads[i], readies[i], lands[i])]
@@ -321,7 +323,7 @@ def _tell(found, uploads, readies, lands, out, index, table_format, storage_bloc
 
 def commit_as_landed(
     lands: list[PrefectFuture], out: str, index: str, storage_block: str | None = None, *,
-    finished: Iterable[PrefectFuture] | None = None, announce: Callable[[int, State | None], None] | None = None,
+    finished: Iterable[tuple[int, PrefectFuture]] | None = None, announce: Callable[[int, State | None], None] | None = None,
 ) -> dict[int, State]:
     """Commit staged videos every ``COMMIT_EVERY`` videos or ``COMMIT_AFTER_S`` seconds, and at the end.
 
@@ -330,7 +332,7 @@ def commit_as_landed(
     commit; a commit that fails leaves its videos staged, and the next run commits them
     (``prepare_index``), so nothing retrieved is lost, also when this process dies.
 
-    ``finished``: the land futures in the order they end (default ``as_completed``); ``announce(i,
+    ``finished``: ``(position, land future)`` as each ends (default: ``lands`` as completed); ``announce(i,
     commit)``: called once per video when it has ended: at its commit if it was staged, else at once.
     """
     position = {future.task_run_id: i for i, future in enumerate(lands)}
@@ -346,17 +348,19 @@ def commit_as_landed(
                 announce(i, state)
         pending.clear()
 
+    if finished is None:
+        finished = ((position[future.task_run_id], future) for future in as_completed(lands))
     try:
-        for future in as_completed(lands) if finished is None else finished:
+        for i, future in finished:
             future.wait()  # sets the final state; without it ``state`` asks the API, which may lag
             state = future.state
             landed = state.result(raise_on_failure=False) if state.is_completed() else None
             if isinstance(landed, Landed) and landed.staged and landed.video_id:
                 if not pending:
                     oldest = time.monotonic()
-                pending[position[future.task_run_id]] = landed.video_id
+                pending[i] = landed.video_id
             elif announce is not None:
-                announce(position[future.task_run_id], None)
+                announce(i, None)
             if len(pending) >= COMMIT_EVERY or (pending and time.monotonic() - oldest >= COMMIT_AFTER_S):
                 flush()
     except RunInterrupted:
