@@ -145,3 +145,17 @@ def test_a_run_from_and_into_a_throttling_store_lands_everything_and_its_rerun_f
     assert _statuses(again) == ["skipped"], again.stdout
     assert served(again_proxy, "source") == {"429"} and served(again_proxy, "lake") == {"429 Retry-After"}
     print("first run:", dict(first_proxy.injected), "rerun:", dict(again_proxy.injected))
+
+
+def test_a_store_that_never_stops_throttling_ends_plan_and_run_in_one_line_naming_it(s3_bucket, monkeypatch, tmp_path):
+    s3_bucket.put("videos/jfk.mp4", JFK.read_bytes())
+    with FaultProxy(s3_bucket.fs.client_kwargs["endpoint_url"], lambda method, path: THROTTLED, keep_host=True) as proxy:
+        env = {"AWS_ENDPOINT_URL": proxy.root_url, "REELSCRIBE_HTTP_ATTEMPTS": "2",
+               "TWELVELABS_BASE_URL": "http://127.0.0.1:9/v1.3", "TWELVE_LABS_API_KEY": "unused"}
+        for command in ("plan", "run"):
+            done = run_cli(command, s3_bucket.url("videos/"), "--out", s3_bucket.url("lake"), "--index-id", INDEX,
+                           tmp_path=tmp_path, env=env)
+            lines = done.stderr.strip().splitlines()
+            assert done.returncode == 2 and len(lines) == 1, (command, done.stderr)
+            assert lines[0].startswith(f"reelscribe: error: {s3_bucket.url('lake')}: ") and "(429)" in lines[0], lines
+        assert proxy.counts["status_429"] >= 4
