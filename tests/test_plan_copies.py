@@ -94,3 +94,16 @@ def test_the_hourly_flow_sends_copies_once(tmp_path, api, prefect_engine):
     assert reports[1].error == f"copy of {first}" and reports[1].video_id == reports[0].video_id
     landed = duckdb.sql(f"select count(*) from read_parquet('{out}/videos/**/*.parquet')").fetchall()[0][0]
     assert landed == 1
+
+
+def test_a_remembered_failure_holds_back_every_copy_of_its_content_but_never_a_url(tmp_path):
+    from reelscribe.core.sources import VideoSource, content_sha256
+
+    folder, first, copy = two_copies(tmp_path)
+    url = VideoSource("https://example.org/a.mp4", "url")
+    found, _ = discover([str(folder)])
+    failed = {sha(first): "IndexingFailed: language_not_supported", content_sha256(url): "a URL's failure"}
+    plan = make_plan([*found, url], frozenset(), SeenSources(), failed=failed)
+    assert [(v.status, v.error) for v in plan.videos] == [
+        ("failed-before", failed[sha(first)]), ("failed-before", failed[sha(first)]), ("new", None)]
+    assert plan.to_send == [plan.videos[2]] and plan.counts["failed-before"] == 2
