@@ -54,7 +54,7 @@ from reelscribe.core.lake import (
 )
 from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
-from reelscribe.core.schema import SOURCES_SCHEMA, TERMS_TABLE, VIDEOS_SCHEMA
+from reelscribe.core.schema import SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA
 from reelscribe.core.source_state import (
     SOURCES_TABLE,
     SeenSource,
@@ -215,7 +215,9 @@ class DeltaLake:
         ids = [validate_partition_id(v, "video_id") for v in videos]
         if not ids:
             return []
-        names = {name for tables in videos.values() for name in tables} | set(self.tables()) - {SOURCES_TABLE, TERMS_TABLE}
+        # Only the per-video tables (schema.TABLES): the lake's other tables (sources, terms, and any
+        # state a run keeps beside them) hold no rows of these videos.
+        names = {name for tables in videos.values() for name in tables} | set(self.tables()) & set(TABLES)
         for name in sorted(names - {MARKER_TABLE}) + [MARKER_TABLE]:
             parts = [tables[name] for tables in videos.values() if name in tables]
             if parts:
