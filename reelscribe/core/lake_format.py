@@ -85,15 +85,19 @@ def resolve_table_format(out: str, requested: TableFormat | None = None, **stora
 def open_lake(
     out: str, table_format: TableFormat | None = None, *, create: bool = False, **storage_options: Any
 ) -> LakeWriter:
-    """The lake under ``out`` in its own format (``resolve_table_format``); ``ConfigError`` if
-    ``table_format`` contradicts it.
+    """The lake under ``out`` in its own format (``resolve_table_format``, for ``table_format``
+    ``None``); ``ConfigError`` if ``table_format`` contradicts it.
 
     ``create``: a run's writer, which records a new Delta lake's format at once (its empty
     ``videos`` table), so a first run that lands nothing still leaves a Delta lake. Readers and
     ``plan`` leave it ``False`` and write nothing. ``storage_options``: fsspec's for ``out`` (a
     storage block's credentials), given to either format.
     """
-    if resolve_table_format(out, table_format, **storage_options) == "parquet":
+    if table_format is None:
+        table_format = resolve_table_format(out, None, **storage_options)
+    else:
+        _refuse_contradiction(out, table_format, **storage_options)
+    if table_format == "parquet":
         return Lake(out, **storage_options)  # through fsspec: a per-video lake never loads the Delta engine
     from reelscribe.core.delta_lake import DeltaLake  # delta-rs loads only for a Delta lake
 
@@ -101,6 +105,29 @@ def open_lake(
     if create:
         delta.create_marker()
     return delta
+
+
+def _refuse_contradiction(out: str, table_format: TableFormat, **storage_options: Any) -> None:
+    """``ConfigError`` if the lake under ``out`` is of the other format than ``table_format``.
+
+    For the land steps, which open the lake for every video with the format their flow resolved:
+    a ``parquet`` check lists only ``videos/_delta_log``, not a partition of per-video files.
+    """
+    if table_format not in TABLE_FORMATS:
+        raise ConfigError(f"unknown table format {table_format!r}: expected one of {', '.join(TABLE_FORMATS)}")
+    fs, root = filesystem(out, **storage_options)
+    videos = f"{root.rstrip('/')}/{MARKER_TABLE}"
+    fs.invalidate_cache()
+    try:
+        delta = has_delta_log(fs, videos)
+        if table_format == "parquet" and delta:
+            raise ConfigError(_CONTRADICTION["delta"].format(out=out))
+        if table_format == "delta" and not delta and _holds_video_files(fs, videos):
+            raise ConfigError(_CONTRADICTION["parquet"].format(out=out))
+    except ReelscribeError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every driver raises its own types: one line naming the store
+        raise store_error(out, exc) from exc
 
 
 def lake_kind(out: str, **storage_options: Any) -> LakeKind:
