@@ -195,7 +195,9 @@ def arrivals(children, pipeline_server, moto_s3, tmp_path_factory, prefect_datab
 @pytest.mark.slow
 def test_the_served_deployment_carries_its_trigger(arrivals):
     """What the Prefect server holds (its Automations page) is the yaml's trigger and a run-deployment action."""
-    automations = wait_for(lambda: prefect_http.post(f"{arrivals.api}/automations/filter", json={}, timeout=10).json(),
+    # Besides the heartbeat automation that serving also creates (tests/test_killed_run.py).
+    automations = wait_for(lambda: prefect_http.post(f"{arrivals.api}/automations/filter",
+                                                     json={"automations": {"name": {"any_": ["reelscribe-new-objects"]}}}, timeout=10).json(),
                            bool, 60, "the trigger's automation")
     (automation,) = automations
     trigger, (action,) = automation["trigger"], automation["actions"]
