@@ -119,6 +119,8 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
     assert ad_hoc.schedules == []
     for deployment, required in ((hourly, "source"), (ad_hoc, "sources")):
         assert deployment.work_pool_name == "reelscribe" and "reelscribe" in deployment.tags and deployment.description
+        # Any worker's runs beat every 30 s, as the heartbeat automation `make deploy` made expects (3 missed: Crashed).
+        assert deployment.job_variables == {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "30"}}
         clone, workdir, install = deployment.pull_steps
         assert clone["prefect.deployments.steps.git_clone"] | {"id": "clone"} == {"id": "clone", "repository": str(ROOT), "commit_sha": head}
         assert workdir == {"prefect.deployments.steps.set_working_directory": {"directory": "{{ clone.directory }}"}}
@@ -130,6 +132,9 @@ def test_hourly_incremental_deployment_runs_on_a_process_worker(real_api, childr
         assert not any("key" in name for name in [*properties, *deployment.parameters])
     assert "s3://" in hourly.parameter_openapi_schema["properties"]["source"]["description"]
     assert_export_follows_hourly(hourly)
+    with get_client(sync_client=True) as client:
+        (crash,) = client.read_automations_by_name("reelscribe-crash-silent-runs")
+    assert crash.enabled and crash.trigger.within.total_seconds() == 90 and crash.trigger.posture == "Proactive"
 
     api = EmbeddedServer(tmp_path / "local-api").start()
     try:
