@@ -269,7 +269,7 @@ def transcribe_each(
         # line printed then); on Ctrl-C this raises RunInterrupted, having stopped the uploads and waits.
         chains = Chains(len(found))
         finished = in_turn(
-            runner, chains, in_flight=getattr(runner, "_max_workers", None) or len(found),
+            runner, chains, threads=getattr(runner, "_max_workers", None),
             upload=lambda i: runner.submit(upload_video, {"source": found[i], "content_sha256": hashes[i], **each_upload}),
             wait=lambda i, uploaded: runner.submit(wait_for_indexing, {"uploaded": uploaded, "options": options, "path": path, **shared}),
             land=lambda i, uploaded, ready: runner.submit(land_transcription, {"uploaded": uploaded, "ready": ready, **each_land}),
