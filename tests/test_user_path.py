@@ -233,6 +233,7 @@ class UserPath(RuleBasedStateMachine):
             assert did == said, f"plan said {dict(said)}, the run did {dict(did)}\n{result.describe()}"
         assert _in_model_terms(did) == expected, f"the run did {dict(did)}; the folder held {dict(expected)}\n{result.describe()}"
         self._all_landed(result)
+        self._reported_are_landed(result)
 
     @precondition(lambda self: self.files)
     @rule(explicit=st.booleans(), sig=st.sampled_from([signal.SIGINT, signal.SIGKILL]), after=st.integers(0, 2))
@@ -242,10 +243,21 @@ class UserPath(RuleBasedStateMachine):
         result = self.cli("run", *self._target(explicit), interrupt=self._after(after), sig=sig)
         if result.signalled == "SIGINT":
             assert result.code in (0, 130), f"Ctrl-C did not end the run with 130\n{result.describe()}"
+            if result.code == 130:
+                assert "interrupted" in result.stderr, f"Ctrl-C said nothing of what happened\n{result.describe()}"
+        if result.signalled != "SIGKILL":
+            self._reported_are_landed(result)
         elif result.signalled is None:
             assert result.code == 0, f"a run of clips the engine accepts did not end 0\n{result.describe()}"
         if result.code == 0:
             self._all_landed(result)
+
+    def _reported_are_landed(self, result: Result) -> None:
+        """Every video a run printed as ``landed`` is in the lake once it has ended."""
+        said = {line["video_id"] for line in result.json_lines() if line.get("status") == "landed"}
+        videos = read_lake(self.lake).get("videos")
+        there = set() if videos is None else set(videos["video_id"].astype(str))
+        assert said <= there, f"{len(said - there)} video(s) printed as landed are not in the lake\n{result.describe()}"
 
     def _all_landed(self, result: Result) -> None:
         now = landed_contents(read_lake(self.lake))
@@ -289,7 +301,9 @@ class UserPath(RuleBasedStateMachine):
             assert result.code == 0, f"export of a lake with videos failed\n{result.describe()}"
             written = result.json_lines()
             assert len(written) == len(self.landed), f"{len(written)} subtitle files for {len(self.landed)} videos\n{result.describe()}"
-            assert all(Path(line["path"] if os.path.isabs(line["path"]) else self.home / line["path"]).is_file() for line in written)
+            paths = [Path(line["path"] if os.path.isabs(line["path"]) else self.home / line["path"]) for line in written]
+            assert len(set(paths)) == len(paths), f"two videos' subtitles written to one file\n{result.describe()}"
+            assert all(path.is_file() for path in paths), f"a subtitle file said written is not there\n{result.describe()}"
 
     @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("convert"))
     @rule()

@@ -1,0 +1,137 @@
+"""Failures the model-based walk of the user's path (tests/test_user_path.py) found, each kept as
+the shortest sequence of user steps that shows it: the CLI in a subprocess, one local API server,
+a real lake."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.userpath_kit import (
+    ServerView, cli_env, lake_format, landed_contents, read_lake, render_pool, repeated_rows, run_cli, tree,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory, prefect_engine):
+    from reelscribe.server.launcher import EmbeddedServer
+
+    root = tmp_path_factory.mktemp("user-path-regressions")
+    pool = render_pool(root / "pool")
+    server = EmbeddedServer(root / "server-data").start()
+    yield server, prefect_engine, pool, root
+    server.stop()
+
+
+class User:
+    """One user's folder (``videos/``) and lake (``lake/``) in ``home``, and their own index."""
+
+    def __init__(self, shared, home: Path) -> None:
+        server, prefect_url, self.pool, root = shared
+        self.home = home
+        (home / "videos").mkdir(parents=True)
+        self.env = cli_env(server.base_url, server.api_key, prefect_url, root / "home")
+        self.view = ServerView(server.base_url, server.api_key)
+        self.index = f"regression-{uuid.uuid4().hex[:10]}"
+
+    def add(self, name: str, clip: int) -> None:
+        shutil.copyfile(self.pool[clip].path, self.home / "videos" / name)
+
+    def cli(self, *args: str, **kwargs):
+        result = run_cli(list(args), cwd=self.home, env=self.env, **kwargs)
+        assert "Traceback" not in result.stderr, result.describe()
+        return result
+
+    def run(self, *extra: str, **kwargs):
+        return self.cli("run", "videos", "--out", "lake", "--index-name", self.index, "--json", *extra, **kwargs)
+
+    def plan(self, *extra: str):
+        return self.cli("plan", "videos", "--out", "lake", "--index-name", self.index, "--json", *extra)
+
+    @property
+    def lake(self) -> Path:
+        return self.home / "lake"
+
+
+@pytest.fixture
+def user(shared, tmp_path) -> User:
+    return User(shared, tmp_path)
+
+
+def test_a_copy_in_the_same_batch_lands_once(user):
+    user.add("a.mp4", 0)
+    user.add("a-copy.mp4", 0)
+    result = user.run()
+    assert result.code == 0, result.describe()
+    frames = read_lake(user.lake)
+    assert not repeated_rows(frames), result.describe()
+    assert landed_contents(frames) == {user.pool[0].sha256}
+    index_id = user.view.index_id(user.index)
+    assert max(user.view.uploads_by_content(index_id).values()) == 1, result.describe()
+
+
+def test_plan_on_a_fresh_lake_writes_nothing(user):
+    user.add("a.mp4", 1)
+    result = user.plan()
+    assert result.code == 0, result.describe()
+    assert tree(user.lake) == {}, f"plan wrote {sorted(tree(user.lake))}"
+
+
+def test_convert_after_export_converts_the_lake(user):
+    user.add("a.mp4", 2)
+    assert user.run().code == 0
+    assert user.cli("export", "lake").code == 0
+    result = user.cli("lake", "convert", "lake")
+    assert result.code == 0, result.describe()
+    assert lake_format(user.lake) == "delta"
+    assert landed_contents(read_lake(user.lake)) == {user.pool[2].sha256}
+
+
+def test_after_convert_run_and_plan_read_the_format_from_the_lake(user):
+    user.add("a.mp4", 3)
+    assert user.run().code == 0
+    assert user.cli("lake", "convert", "lake").code == 0
+    user.add("b.mp4", 4)
+    plan = user.plan()
+    assert plan.code == 0, plan.describe()
+    result = user.run()
+    assert result.code == 0, result.describe()
+    assert landed_contents(read_lake(user.lake)) == {user.pool[3].sha256, user.pool[4].sha256}
+
+
+def test_ctrl_c_ends_the_run_with_130_and_one_line(user):
+    for i in range(3):
+        user.add(f"v{i}.mp4", i)
+    started = {}
+
+    def first_upload() -> bool:
+        index_id = started.get("id") or user.view.index_id(user.index)
+        started["id"] = index_id
+        return user.view.progress(index_id)[0] > 0
+
+    result = user.run(interrupt=first_upload, sig=signal.SIGINT)
+    assert result.signalled == "SIGINT", result.describe()
+    assert result.code == 130, result.describe()
+    assert len(result.stderr.strip().splitlines()) == 1, result.describe()
+    again = user.run()
+    assert again.code == 0, again.describe()
+    frames = read_lake(user.lake)
+    assert not repeated_rows(frames)
+    assert landed_contents(frames) == {user.pool[i].sha256 for i in range(3)}
+
+
+def test_export_keeps_each_version_of_an_overwritten_file(user):
+    user.add("a.mp4", 0)
+    assert user.run().code == 0
+    user.add("a.mp4", 1)  # the same name, new content: both versions have landed
+    assert user.run().code == 0
+    result = user.cli("export", "lake", "--json")
+    assert result.code == 0, result.describe()
+    paths = [line["path"] for line in result.json_lines()]
+    assert len(paths) == 2 and len(set(paths)) == 2, result.describe()
