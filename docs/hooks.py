@@ -3,7 +3,8 @@
 A page asks for a generated part with a marker line such as ``<!-- reference: cli -->``: the CLI
 from the argparse parser, the flow parameters from the flows' own signatures (what the Prefect UI's
 form shows), the lake's tables from ``reelscribe.core.schema``, the local server's guide from
-``server/README.md``. Each generator is a pure function from the code to Markdown.
+``server/README.md``, and the benchmarks' results table from ``BENCHMARKS.md``. Each generator is a
+pure function from the repository's files to Markdown.
 """
 
 from __future__ import annotations
@@ -99,4 +100,15 @@ def server_guide() -> str:
     return re.sub(r"^#", "##", text, flags=re.MULTILINE)  # under the page's own title
 
 
-GENERATORS = {"cli": cli_reference, "flow-parameters": flow_parameters, "tables": lake_tables, "server": server_guide}
+def benchmark_results() -> str:
+    """BENCHMARKS.md's results table, so the site shows the same figures the repository keeps once.
+
+    Links to files outside the site (charts, detail files under bench/) become plain paths.
+    """
+    text = (ROOT / "BENCHMARKS.md").read_text()
+    table = [line for line in text.split("## Results", 1)[1].split("\n## ", 1)[0].splitlines() if line.startswith("|")]
+    return re.sub(r"\[([^\]]+)\]\((bench/[^)]+)\)", r"`\2`", "\n".join(table)) + "\n"
+
+
+GENERATORS = {"cli": cli_reference, "flow-parameters": flow_parameters, "tables": lake_tables, "server": server_guide,
+              "benchmarks": benchmark_results}
