@@ -1,19 +1,18 @@
 """The exactly-once lookup's cost: list requests per upload when every video is called ``video.mp4``.
 
-    python -m bench.bench_lookup [--ns 10,100,1000] [--legacy 1000] [--real 100]
+    python -m bench.bench_lookup [--ns 1,10,30,60,120] [--real 120]
 
-Old naming (each video sent as ``video.mp4``, looked up by it: today's code path before the
-change, ``find_asset_for`` by the plain name) against new naming (``ensure_asset``: sent as
-``video-<hash8>.mp4``, looked up by it and once by the plain name). Counted on a fake of the list
-endpoint with the local server's semantics (case-insensitive substring ``filename`` filter, pages
-of ``PAGE_LIMIT``), and cross-checked on the real local server behind a counting proxy.
+Plain naming (each video sent as ``video.mp4`` and looked up by it, ``find_asset_for`` by the
+plain name) against reelscribe's (``ensure_asset``: sent as ``video-<hash8>.mp4`` and looked up by
+that name alone). Counted on a fake of the list endpoint with the local server's semantics
+(case-insensitive substring ``filename`` filter, pages of ``PAGE_LIMIT``), and on the real local
+server behind a counting proxy.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
-import math
 import tempfile
 import threading
 import uuid
@@ -23,7 +22,7 @@ from typing import Any, Iterator
 from bench.common import client_for, local_server, save_result, silent_videos
 from reelscribe.core.ingest_paths.asset_upload import ensure_asset, find_asset_for
 from reelscribe.core.client import PAGE_LIMIT
-from reelscribe.core.ingest import META_SHA256, legacy_name
+from reelscribe.core.ingest import META_SHA256, plain_name
 from reelscribe.core.models import Asset
 from reelscribe.core.retry import RetryPolicy
 from reelscribe.core.sources import VideoSource
@@ -50,15 +49,15 @@ class CountingAssets:
         return asset
 
 
-def upload_old(client: Any, source: VideoSource, sha256: str) -> None:
-    """Before the change: look up by the plain name, upload under it."""
-    name = legacy_name(source)
+def upload_plain(client: Any, source: VideoSource, sha256: str) -> None:
+    """The baseline: look up by the plain name, upload under it."""
+    name = plain_name(source)
     if find_asset_for(client, sha256, name) is None:
         with open(source.uri, "rb") as stream:
             client.create_asset(file=(name, stream), filename=name, user_metadata={META_SHA256: sha256})
 
 
-def upload_new(client: Any, source: VideoSource, sha256: str) -> None:
+def upload_hashed(client: Any, source: VideoSource, sha256: str) -> None:
     ensure_asset(client, source, sha256, direct_limit=10**12)
 
 
@@ -72,14 +71,18 @@ def pages_per_upload(upload, client: Any, pages: callable, n: int, source: Video
 
 
 def summary(counts: list[int]) -> dict[str, float]:
-    return {"first": counts[0], "last": counts[-1], "mean": round(sum(counts) / len(counts), 2), "total": sum(counts)}
+    """First, last and most list requests of one upload, and the mean over all of them."""
+    return {"first": counts[0], "last": counts[-1], "max": max(counts), "mean": round(sum(counts) / len(counts), 2),
+            "total": sum(counts)}
+
+
+NAMINGS = (("plain", upload_plain), ("hashed", upload_hashed))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ns", default="10,100,1000", help="same-named videos per account")
-    parser.add_argument("--legacy", type=int, default=1000, help="plain-named uploads an earlier version left")
-    parser.add_argument("--real", type=int, default=100, help="videos on the real local server (0: skip)")
+    parser.add_argument("--ns", default="1,10,30,60,120", help="same-named videos per account")
+    parser.add_argument("--real", type=int, default=120, help="videos on the real local server (0: skip)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
     video = scratch / "cam" / "video.mp4"
@@ -89,21 +92,13 @@ def main() -> None:
     figures: dict[str, Any] = {"page_limit": PAGE_LIMIT, "fake": {}, "real": {}}
 
     print(f"list requests per upload, every video named video.mp4 (pages of {PAGE_LIMIT}; fake list endpoint)")
-    print(f"{'videos':>7} {'naming':>6} {'1st':>5} {'last':>5} {'mean':>7} {'total':>9}")
+    print(f"{'videos':>7} {'naming':>7} {'1st':>5} {'last':>5} {'max':>5} {'mean':>7} {'total':>7}")
     for n in (int(x) for x in args.ns.split(",")):
-        for naming, upload in (("old", upload_old), ("new", upload_new)):
+        for naming, upload in NAMINGS:
             fake = CountingAssets()
             row = summary(pages_per_upload(upload, fake, lambda: fake.pages, n, source, naming))
             figures["fake"][f"{n}-{naming}"] = row
-            print(f"{n:>7} {naming:>6} {row['first']:>5} {row['last']:>5} {row['mean']:>7} {row['total']:>9}")
-        print(f"{'':>7} ratio old/new total: {figures['fake'][f'{n}-old']['total'] / figures['fake'][f'{n}-new']['total']:.1f}x")
-
-    fake = CountingAssets()
-    pages_per_upload(upload_old, fake, lambda: fake.pages, args.legacy, source, "legacy")
-    after = summary(pages_per_upload(upload_new, fake, lambda: fake.pages, 100, source, "after"))
-    figures["after_legacy"] = {"legacy_uploads": args.legacy, **after}
-    print(f"new naming on an account with {args.legacy} plain-named video.mp4 uploads: {after['mean']} pages per upload "
-          f"(1 + ceil({args.legacy}/{PAGE_LIMIT}) = {1 + math.ceil(args.legacy / PAGE_LIMIT)}), constant as new uploads are added")
+            print(f"{n:>7} {naming:>7} {row['first']:>5} {row['last']:>5} {row['max']:>5} {row['mean']:>7} {row['total']:>7}")
 
     if args.real:
         figures["real"] = real_server(args.real, scratch)
@@ -126,9 +121,8 @@ def real_server(n: int, scratch: Path) -> dict[str, Any]:
     results = {}
     clip = silent_videos(1, prefix="lookup")[0].read_bytes()
     with local_server(latency=0.0) as server, FaultProxy(server.root_url, count) as proxy:
-        # New first: the plain-named uploads of the old run would each be listed by the new one's
-        # second lookup (the migration case above), while hashed names never match a plain-name lookup.
-        for naming, upload in (("new", upload_new), ("old", upload_old)):
+        # Hashed first: a hashed name never matches a lookup by the plain name, the other way round it would.
+        for naming, upload in (("hashed", upload_hashed), ("plain", upload_plain)):
             folder = scratch / f"real-{naming}"
             folder.mkdir()
             video = folder / "video.mp4"
@@ -136,7 +130,7 @@ def real_server(n: int, scratch: Path) -> dict[str, Any]:
             with client_for(proxy.base_url, server.api_key) as client:
                 counts = pages_per_upload(upload, client, lambda: lists[0], n, VideoSource(str(video), "file"), f"real-{naming}")
             results[naming] = summary(counts)
-            print(f"real local server, {n} videos, {naming} naming: {results[naming]}")
+            print(f"real local server, {n} same-named videos, {naming} naming: {results[naming]}")
     return results
 
 

@@ -1,4 +1,4 @@
-"""The exactly-once lookup costs the same at the 200th same-named video as at the first.
+"""The exactly-once lookup costs one list request per upload, at the 200th same-named video as at the first.
 
 Real parts: the shared local server, behind a loopback proxy that counts every request (and
 loses one answer on purpose). Every video is called ``video.mp4``, as in a camera dump.
@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from reelscribe.core.ingest_paths.asset_upload import ensure_asset
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.ingest import META_SHA256, legacy_name, resolve_index, upload_name
+from reelscribe.core.ingest import META_SHA256, plain_name, resolve_index, upload_name
 from reelscribe.core.ingest_paths.tasks_path import submit_video
 from reelscribe.core.settings import Settings
 from reelscribe.core.sources import VideoSource, content_sha256
@@ -97,42 +97,42 @@ def test_two_hundred_same_named_videos_cost_the_same_lookup_each(counted, tmp_pa
     seen = rule.take()
     names = [upload_name(s, h) for s, h in zip(sources, hashes)]
     assert [a.filename for a in assets] == names == [f"video-{h[:8]}.mp4" for h in hashes]
-    # Each upload: one page by its own name, one by the plain name earlier versions sent; the
-    # 200th as the 1st (sending plain names, the 200th alone lists 4 pages of 50).
+    # Each upload: one page, by its own name; the 200th as the 1st (sending plain names, the
+    # 200th alone would list 4 pages of 50).
     own = [lookups_by(name, seen) for name in names]
     assert sorted(own) == [1] * (VIDEOS - 1) + [2]  # the lost answer: one more lookup finds it
-    assert lookups_by("video.mp4", seen) == VIDEOS
-    assert rule.count("GET", "/v1.3/assets", seen) == 2 * VIDEOS + 1
+    assert lookups_by("video.mp4", seen) == 0
+    lists = rule.count("GET", "/v1.3/assets", seen)
+    assert lists == VIDEOS + 1 and lists / VIDEOS <= 1.1
     assert rule.count("POST", "/v1.3/assets", seen) == VIDEOS  # the lost one is not sent again
     lost = names[own.index(2)]
     assert [(a.user_metadata or {}).get(META_SHA256) for a in client.iter_assets(filename=lost)] == [hashes[own.index(2)]]
 
 
-def test_an_asset_an_earlier_version_sent_under_the_plain_name_is_found_not_sent_again(counted, tmp_path, clip):
+def test_an_asset_already_sent_is_found_by_one_list_request_not_sent_again(counted, tmp_path, clip):
     client, rule = counted
-    source = same_named(tmp_path, clip, 0, "legacy")
+    source = same_named(tmp_path, clip, 0, "again")
     sha256 = content_sha256(source)
-    with open(source.uri, "rb") as handle:
-        old = client.create_asset(file=("video.mp4", handle), filename="video.mp4", user_metadata={META_SHA256: sha256})
+    first = ensure_asset(client, source, sha256, direct_limit=client.settings.direct_upload_limit)
     rule.take()
     found = ensure_asset(client, source, sha256, direct_limit=client.settings.direct_upload_limit)
     seen = rule.take()
-    assert found.id == old.id and legacy_name(source) == "video.mp4"
-    assert (rule.count("GET", "/v1.3/assets", seen), rule.count("POST", "/v1.3/assets", seen)) == (2, 0)
+    assert found.id == first.id and plain_name(source) == "video.mp4"
+    assert (rule.count("GET", "/v1.3/assets", seen), rule.count("POST", "/v1.3/assets", seen)) == (1, 0)
 
 
-def test_the_tasks_path_sends_the_hashed_name_and_finds_a_plain_named_task(counted, tmp_path, clip):
+def test_the_tasks_path_sends_the_hashed_name_and_finds_its_task_by_one_list_request(counted, tmp_path, clip):
     client, rule = counted
     index = resolve_index(client, None, f"lookup-{tmp_path.name[-20:]}")
     claims = ClaimStore(str(tmp_path / "lake"))
-    old_source, new_source = (same_named(tmp_path, clip, n, "tasks") for n in (0, 1))
-    old_sha = content_sha256(old_source)
-    with open(old_source.uri, "rb") as handle:
-        old = client.create_task(index.id, video_file=("video.mp4", handle), user_metadata={META_SHA256: old_sha})
+    sources = [same_named(tmp_path, clip, n, "tasks") for n in range(2)]
+    hashes = [content_sha256(s) for s in sources]
+    created = [submit_video(client, index.id, s, h, claims=claims) for s, h in zip(sources, hashes)]
+    assert not any(c.reused for c in created)
+    for source, sha, submission in zip(sources, hashes, created):
+        assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{sha[:8]}.mp4")] == [submission.job_id]
     rule.take()
-    assert submit_video(client, index.id, old_source, old_sha, claims=claims).job_id == old.id
-    assert rule.count("POST", "/v1.3/tasks", rule.take()) == 0
-    new_sha = content_sha256(new_source)
-    created = submit_video(client, index.id, new_source, new_sha, claims=claims)
-    assert not created.reused
-    assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{new_sha[:8]}.mp4")] == [created.job_id]
+    again = submit_video(client, index.id, sources[0], hashes[0], claims=claims)
+    seen = rule.take()
+    assert again.reused and again.job_id == created[0].job_id
+    assert (rule.count("GET", "/v1.3/tasks", seen), rule.count("POST", "/v1.3/tasks", seen)) == (1, 0)

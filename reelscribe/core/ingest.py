@@ -9,9 +9,8 @@ sees, so two runs landing the same index at once, on one host or many, do not bo
 
 The lookup lists by file name, so each content is sent under a name of its own
 (``upload_name``: ``video.mp4`` → ``video-3f2a9c1e.mp4``): the list holds that one upload, not
-every video ever called ``video.mp4``, and the lookup costs the same at the 10,000th video as
-at the first. Earlier versions sent the plain name; one more lookup by it (``legacy_name``),
-before the first attempt only, still finds what they uploaded.
+every video ever called ``video.mp4``, and the lookup costs one list request at the 10,000th video as
+at the first.
 """
 
 from __future__ import annotations
@@ -96,21 +95,6 @@ def create_once(
     raise AssertionError("unreachable: retrying() re-raises the last error")
 
 
-def find_first(find: Callable[[str], T | None], names: tuple[str, ...]) -> T | None:
-    """The first of ``find(name)`` over ``names`` that finds something (later names are not asked)."""
-    for name in names:
-        found = find(name)
-        if found is not None:
-            return found
-    return None
-
-
-def lookup_names(source: VideoSource, name: str) -> tuple[str, ...]:
-    """What to look ``source`` up by before its first upload: ``name``, then the plain name earlier versions sent."""
-    legacy = legacy_name(source)
-    return (name,) if legacy == name else (name, legacy)
-
-
 NAME_HASH_CHARS = 8
 """Hex digits of the content hash in an upload's name: two same-named videos share a name once in 4 billion."""
 
@@ -119,11 +103,9 @@ def upload_name(source: VideoSource, sha256: str) -> str:
     """The name ``source`` is sent under: its plain name with the content hash before the extension.
 
     ``video.mp4`` → ``video-3f2a9c1e.mp4``: it still reads well in a dashboard and keeps the
-    extension last. The hash goes before the extension, not in front, because some list filters
-    match a substring: a lookup by an earlier version's ``video.mp4`` then matches only the
-    videos sent under that plain name, never the hashed ones.
+    extension last.
     """
-    plain = legacy_name(source)
+    plain = plain_name(source)
     stem, dot, extension = plain.rpartition(".")
     if not stem or len(extension) > 16:  # no extension (".mp4" is a name, not an extension)
         stem, dot, extension = plain, "", ""
@@ -131,8 +113,8 @@ def upload_name(source: VideoSource, sha256: str) -> str:
     return stem[: 255 - len(tail)] + tail
 
 
-def legacy_name(source: VideoSource) -> str:
-    """The plain file name the server records for ``source`` (what earlier versions sent).
+def plain_name(source: VideoSource) -> str:
+    """The plain file name the server records for ``source``.
 
     Servers keep a client's file name as metadata only: the last path component, without control
     characters, at most 255 characters (as this project's server does). A name they rewrite

@@ -19,7 +19,7 @@ from typing import Any, Callable, ContextManager
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ConfigError, TransientError
-from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_first, lookup_names, upload_name
+from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
 from reelscribe.core.ingest_paths.base import Submission
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
 from reelscribe.core.sources import VideoSource, open_source, source_size
@@ -84,7 +84,7 @@ def ensure_asset(
     if direct_limit < 1:
         raise ConfigError(f"the direct upload limit must be a positive number of bytes, got {direct_limit!r}")
     name = upload_name(source, sha256)
-    asset = find_first(lambda n: find_asset_for(client, sha256, n), lookup_names(source, name))
+    asset = find_asset_for(client, sha256, name)
     if asset is None:
         created, _ = create_once(
             client,

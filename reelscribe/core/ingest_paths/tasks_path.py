@@ -16,7 +16,7 @@ from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.confidence import language_probability, language_windows
 from reelscribe.core.errors import ApiNotFound, TranscriptInvalid
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, find_first, legacy_name, lookup_names, upload_name
+from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, plain_name, upload_name
 from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submission
 from reelscribe.core.lake import VideoRecord
 from reelscribe.core.models import SystemMetadata, Task, TaskStatus
@@ -114,8 +114,8 @@ def _find_or_create(
     store: StoreOptions,
 ) -> Submission:
     # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
-    name = legacy_name(source) if source.kind == "url" else upload_name(source, sha256)
-    existing = find_first(lambda n: find_task_for(client, index_id, sha256, n), lookup_names(source, name))
+    name = plain_name(source) if source.kind == "url" else upload_name(source, sha256)
+    existing = find_task_for(client, index_id, sha256, name)
     if existing:
         return Submission(source, sha256, existing.id, existing.video_id, reused=True)
     metadata = {META_SHA256: sha256, META_SOURCE: source.name}
