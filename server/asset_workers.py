@@ -4,9 +4,9 @@
 One ``assets`` thread expires stale multipart sessions, fetches ``url`` assets, assembles completed
 multipart uploads and probes every asset; it also moves newly accepted indexed assets from
 ``pending`` to ``queued``. ``workers`` indexing threads validate (probe, duration limits) and
-transcribe queued indexed assets with the same engine as the tasks path. Every transition is in
-SQLite first, so a restart resumes: ``processing`` assets are processed again from their bytes on
-disk, indexed assets caught ``validating`` or ``indexing`` go back to ``queued``. A multipart
+transcribe queued indexed assets with the same engine and pool as the tasks path. Every transition
+is in SQLite first, so a restart resumes: ``processing`` assets are processed again from their bytes
+on disk, indexed assets caught ``validating`` or ``indexing`` go back to ``queued``. A multipart
 upload's chunks are deleted once the assembled file is in place (it is written under a temporary
 name and renamed, so its presence means it is whole).
 
@@ -17,20 +17,18 @@ several indexes), apart from ``media/``, which holds only the tasks path's video
 from __future__ import annotations
 
 import logging
-import threading
 from pathlib import Path
 
-from reelscribe.server.asr import AsrEngine, TranscriptionStopped, UnsupportedSpeech
+from reelscribe.server.asr import AsrEngine
 from reelscribe.server.config import ServerConfig
-from reelscribe.server.faults import indexing_delay
 from reelscribe.server.ids import utc_now
+from reelscribe.server.indexing import MediaRejected, checked_media, fetch_into, transcribed
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.multipart import assemble, discard_chunks, expire_uploads
+from reelscribe.server.pool import Stage, WorkerPool
 from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
-from reelscribe.server.urlfetch import UrlFetchError, UrlRules, fetch_url
-from reelscribe.server.steps import StepThreads
+from reelscribe.server.urlfetch import UrlFetchError
 from reelscribe.server.webhooks import Completion, CompletionHook, no_webhook
-from reelscribe.server.workers import duration_problem, transcribe_media
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +39,8 @@ def asset_path(config: ServerConfig, asset_id: str) -> Path:
 
 
 class AssetWorkers:
-    """Owns the assets-path threads; ``wake_assets()`` after accepting an asset or an indexed asset."""
+    """The assets path's stages on one :class:`WorkerPool`; ``wake_assets()`` after accepting an
+    asset or an indexed asset."""
 
     def __init__(
         self, config: ServerConfig, store: Store, engine: AsrEngine, completed: CompletionHook = no_webhook
@@ -50,27 +49,24 @@ class AssetWorkers:
         self.store = store
         self.engine = engine
         self._completed = completed
-        self._steps = StepThreads()
-        self._assets_wake = threading.Event()
-        self._index_wake = threading.Event()
+        self._pool = WorkerPool(config)
+        self._pool.add(Stage("assets", self._next_asset, self._process, self._asset_crashed))
+        self._pool.add(
+            Stage("asset-indexer", self._next_to_index, self._index, self._index_crashed, threads=config.workers)
+        )
 
     def start(self) -> None:
-        self._prepare_disk()
-        requeued = self.store.indexed_assets.requeue_interrupted()
-        if requeued:
-            log.info("resuming %d indexed asset(s) interrupted while validating or indexing", requeued)
-        self._steps.spawn("assets", self._assets_wake, self._assets_step)
-        for number in range(self.config.workers):
-            self._steps.spawn(f"asset-indexer-{number}", self._index_wake, self._index_next)
+        self._pool.start(self._recover)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._steps.stop(timeout)
+        self._pool.stop(timeout)
 
     def wake_assets(self) -> None:
-        self._assets_wake.set()
+        self._pool.wake("assets")
 
-    def _prepare_disk(self) -> None:
-        """Drop files no asset or live upload session refers to (left by a crash or a deletion)."""
+    def _recover(self) -> None:
+        """Drop files no asset or live upload session refers to (left by a crash or a deletion), and
+        put indexed assets caught ``validating`` or ``indexing`` back to ``queued``."""
         self.config.assets_dir.mkdir(parents=True, exist_ok=True)
         self.config.multipart_dir.mkdir(parents=True, exist_ok=True)
         keep = self.store.assets.ids()
@@ -84,10 +80,14 @@ class AssetWorkers:
                 continue
             for partial in folder.glob("*.part"):
                 partial.unlink(missing_ok=True)
+        requeued = self.store.indexed_assets.requeue_interrupted()
+        if requeued:
+            log.info("resuming %d indexed asset(s) interrupted while validating or indexing", requeued)
 
     # Assets
 
-    def _assets_step(self) -> bool:
+    def _next_asset(self) -> AssetRow | None:
+        """Housekeeping first (expired uploads, newly accepted indexed assets), then the next asset."""
         for upload in expire_uploads(self.store, utc_now()):
             log.info("multipart upload %s expired; asset %s failed", upload.id, upload.asset_id)
             discard_chunks(self.config.multipart_dir, upload.id)
@@ -95,16 +95,11 @@ class AssetWorkers:
         while self.store.indexed_assets.claim("pending", "queued") is not None:
             promoted = True
         if promoted:
-            self._index_wake.set()
-        asset = self.store.assets.next_processable()
-        if asset is None:
-            return promoted
-        try:
-            self._process(asset)
-        except Exception as exc:
-            log.exception("processing of asset %s failed", asset.id)
-            self._fail_asset(asset, f"Processing failed: {type(exc).__name__}.")
-        return True
+            self._pool.wake("asset-indexer")
+        return self.store.assets.next_processable()
+
+    def _asset_crashed(self, asset: AssetRow, exc: Exception) -> None:
+        self._fail_asset(asset, f"Processing failed: {type(exc).__name__}.")
 
     def _fail_asset(self, asset: AssetRow, message: str) -> None:
         """Files first, then the status, so a client that sees ``failed`` sees nothing left on disk."""
@@ -125,7 +120,7 @@ class AssetWorkers:
         size = asset.size
         if asset.method == "url":
             try:
-                size = self._fetch(asset.source_url or "", path)
+                size = fetch_into(self.config, asset.source_url or "", path)
             except UrlFetchError as exc:
                 self._fail_asset(asset, exc.message)
                 return
@@ -156,19 +151,6 @@ class AssetWorkers:
             path.unlink(missing_ok=True)
         log.info("asset %s ready (%s, %.2f s)", asset.id, asset.method, info.duration)
 
-    def _fetch(self, url: str, path: Path) -> int:
-        """The same bounded, rule-checked fetch as the tasks path's ``video_url``."""
-        partial = path.with_name(path.name + ".part")
-        size = fetch_url(
-            url,
-            partial,
-            timeout=self.config.url_timeout,
-            max_bytes=self.config.url_max_bytes,
-            rules=UrlRules.of(self.config),
-        )
-        partial.replace(path)
-        return size
-
     # Indexed assets
 
     def _fail_indexed(self, row: IndexedAssetRow, status: str, code: str, message: str) -> None:
@@ -176,20 +158,13 @@ class AssetWorkers:
         if self.store.indexed_assets.update(row.id, status, status="failed", error_code=code, error_message=message):
             self._completed(Completion(row.id, row.index_id, "failed", row.duration))
 
-    def _index_next(self) -> bool:
-        row = self.store.indexed_assets.claim("queued", "validating")
-        if row is None:
-            return False
-        try:
-            self._index(row)
-        except TranscriptionStopped:
-            pass
-        except Exception as exc:
-            log.exception("indexing of indexed asset %s failed", row.id)
-            current = self.store.indexed_assets.get(row.index_id, row.id)
-            if current is not None:
-                self._fail_indexed(row, current.status, "internal_error", f"Indexing failed: {type(exc).__name__}.")
-        return True
+    def _index_crashed(self, row: IndexedAssetRow, exc: Exception) -> None:
+        current = self.store.indexed_assets.get(row.index_id, row.id)
+        if current is not None:
+            self._fail_indexed(row, current.status, "internal_error", f"Indexing failed: {type(exc).__name__}.")
+
+    def _next_to_index(self) -> IndexedAssetRow | None:
+        return self.store.indexed_assets.claim("queued", "validating")
 
     def _index(self, row: IndexedAssetRow) -> None:
         path = asset_path(self.config, row.asset_id)
@@ -198,13 +173,9 @@ class AssetWorkers:
             self._fail_indexed(row, "validating", "asset_deleted", f"Asset {row.asset_id} was deleted before it was indexed.")
             return
         try:
-            info = probe(path)
-        except BrokenMedia as exc:
-            self._fail_indexed(row, "validating", "video_file_broken", f"The video file is broken or not a video: {exc}.")
-            return
-        problem = duration_problem(info.duration, self.config.min_duration, self.config.max_duration)
-        if problem is not None:
-            self._fail_indexed(row, "validating", *problem)
+            info = checked_media(self.config, path)
+        except MediaRejected as exc:
+            self._fail_indexed(row, "validating", exc.code, exc.message)
             return
         moved = self.store.indexed_assets.update(
             row.id,
@@ -216,17 +187,12 @@ class AssetWorkers:
             height=info.height,
             fps=info.fps,
         )
-        if not moved:
-            return
-        if indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self._steps.stopping):
+        if not moved or self._pool.delayed():
             return
         try:
-            segments, language_info = transcribe_media(self.engine, path, self._steps.stopping.is_set)
-        except BrokenMedia as exc:
-            self._fail_indexed(row, "indexing", "video_file_broken", f"The audio could not be decoded: {exc}.")
-            return
-        except UnsupportedSpeech as exc:
-            self._fail_indexed(row, "indexing", exc.code, str(exc))
+            segments, language_info = transcribed(self.engine, path, self._pool.stopping.is_set)
+        except MediaRejected as exc:
+            self._fail_indexed(row, "indexing", exc.code, exc.message)
             return
         if self.store.indexed_assets.finish(row.id, segments or None, language_info):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))

@@ -18,7 +18,7 @@ from reelscribe.server.ratelimit import RateLimiter
 from reelscribe.server.uploads import safe_filename
 from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import window
-from reelscribe.server.workers import duration_problem
+from reelscribe.server.indexing import duration_problem
 from tests.media import make_audio_only, make_video
 
 SEGMENTS = [{"start": 0.0, "end": 8.0, "value": "a"}, {"start": 8.0, "end": 11.0, "value": "b"}]

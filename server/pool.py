@@ -1,0 +1,86 @@
+"""One worker pool for both indexing paths (tasks, and assets with indexed assets).
+
+A path is a list of stages; each stage says how to claim its next piece of work (a row moved to
+its working status in SQLite, or None) and how to process it, and runs in ``threads`` threads that
+sleep until woken or polled. The pool owns what the paths share: preparing the disk and requeueing
+interrupted work before any thread starts, turning an unexpected error into the row's failure,
+leaving a transcription that stops for shutdown where it is (a restart resumes it), the simulated
+indexing time, and stopping every thread together.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from reelscribe.server.asr import TranscriptionStopped
+from reelscribe.server.config import ServerConfig
+from reelscribe.server.faults import indexing_delay
+from reelscribe.server.steps import StepThreads
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One kind of work: ``claim()`` the next row (or None), ``process(row)``; ``crashed(row, exc)``
+    records an unexpected error as the row's failure."""
+
+    name: str
+    claim: Callable[[], Any]
+    process: Callable[[Any], None]
+    crashed: Callable[[Any, Exception], None]
+    threads: int = 1
+
+
+class WorkerPool:
+    """Threads for a path's stages; ``wake(name)`` after a stage has new work, to start on it at once."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self._steps = StepThreads()
+        self._stages: list[tuple[Stage, threading.Event]] = []
+
+    @property
+    def stopping(self) -> threading.Event:
+        return self._steps.stopping
+
+    def add(self, stage: Stage) -> None:
+        self._stages.append((stage, threading.Event()))
+
+    def start(self, recover: Callable[[], None]) -> None:
+        """``recover`` (tidy the disk, requeue interrupted rows) runs before any thread claims work."""
+        recover()
+        for stage, wake in self._stages:
+            for number in range(stage.threads):
+                name = stage.name if stage.threads == 1 else f"{stage.name}-{number}"
+                self._steps.spawn(name, wake, lambda stage=stage: self._step(stage))
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._steps.stop(timeout)
+
+    def wake(self, name: str) -> None:
+        for stage, wake in self._stages:
+            if stage.name == name:
+                wake.set()
+
+    def delayed(self) -> bool:
+        """The simulated indexing time (``--fault-latency``, the hold file); True if the server began
+        stopping meanwhile (the row stays where it is, for a restart)."""
+        return indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self.stopping)
+
+    def _step(self, stage: Stage) -> bool:
+        row = stage.claim()
+        if row is None:
+            return False
+        try:
+            stage.process(row)
+        except TranscriptionStopped:
+            pass
+        except Exception as exc:
+            log.exception("%s of %s failed", stage.name, getattr(row, "id", row))
+            stage.crashed(row, exc)
+        return True
