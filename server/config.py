@@ -81,6 +81,8 @@ class ServerConfig:
     cpu_threads: Annotated[int, Field(ge=0)] = 0
     vad: bool = True
     batch_size: Annotated[int, Field(ge=0)] = DEFAULT_BATCH_SIZE
+    speakers: bool = False
+    """Label the utterances' speakers (server/speakers.py; needs the ``speakers`` extra)."""
     max_upload_bytes: Count = 2 * GIB
     min_duration: Seconds = 4.0
     max_duration: Seconds = 4 * 3600.0

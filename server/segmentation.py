@@ -62,14 +62,15 @@ def sentences(word_list: Sequence[Entry]) -> list[Entry]:
 
 
 def utterances(segments: Sequence[Entry], pause: float = PAUSE_SECONDS) -> list[Entry]:
-    """Segments merged into speaker turns: a new turn starts after a pause of ``pause`` seconds or more.
+    """Segments merged into speaker turns: a new turn starts after a pause of ``pause`` seconds or more,
+    and where the segments' ``speaker`` changes.
 
-    Without speaker diarization every turn has ``speaker: None`` (see server/README.md).
+    Without speaker diarization (``reelscribe serve --speakers``) every turn has ``speaker: None``.
     """
     out: list[Entry] = []
     current: list[Entry] = []
     for segment in segments:
-        if current and segment["start"] - current[-1]["end"] >= pause:
+        if current and (segment["start"] - current[-1]["end"] >= pause or segment.get("speaker") != current[-1].get("speaker")):
             out.append(_turn(current))
             current = []
         current.append(segment)
@@ -80,7 +81,7 @@ def utterances(segments: Sequence[Entry], pause: float = PAUSE_SECONDS) -> list[
 
 def _turn(segments: Sequence[Entry]) -> Entry:
     """One speaker turn, with the mean probability of its words where they have one."""
-    return {**_joined(segments), "speaker": None, **confidence(w for s in segments for w in s.get("words") or ())}
+    return {**_joined(segments), "speaker": segments[0].get("speaker"), **confidence(w for s in segments for w in s.get("words") or ())}
 
 
 def transcription_views(segments: Sequence[Entry] | None, include: Sequence[str]) -> dict[str, list[Entry]]:

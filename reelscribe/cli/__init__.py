@@ -102,6 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--server-allow-url-network", metavar="CIDR", action="append", type=ipaddress.ip_network,
                      help="a network the embedded server may fetch http(s) video URLs from besides public addresses, "
                      "e.g. 10.0.0.0/8 for a LAN media server; repeatable (reelscribe serve --allow-url-network)")
+    run.add_argument("--server-speakers", action="store_true",
+                     help="embedded server labels the utterances' speakers (needs reelscribe[speakers]; "
+                     "reelscribe serve --speakers)")
     run.add_argument("--json", action="store_true", help="print one JSON object per video (JSON lines)")
     run.add_argument("-v", "--verbose", action="store_true", help="show Prefect's logs")
     run.set_defaults(handler=_cmd_run)
@@ -191,9 +194,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     )
     try:
         settings = check_before_run(options)
-        server_args = embedded_server_args(args.server_model, args.server_language, args.server_allow_url_network)
+        server_args = embedded_server_args(args.server_model, args.server_language, args.server_allow_url_network,
+                                           speakers=args.server_speakers)
         if settings is not None and server_args:
-            return _usage_error("--server-model, --server-language and --server-allow-url-network apply to the embedded "
+            return _usage_error("--server-model, --server-language, --server-allow-url-network and --server-speakers apply to the embedded "
                                 "server only (no API is to be configured)")
         if settings is None and args.wait == "webhook":
             return _usage_error("--wait webhook needs an API that sends webhooks (--api-url or TWELVELABS_BASE_URL); the embedded server sends none")
@@ -224,14 +228,18 @@ def _embedded(data_dir: Path | None, server_args: list[str]):
     return server
 
 
-def embedded_server_args(model: str | None, language: str | None, networks: list | None = None) -> list[str]:
-    """``reelscribe serve`` options for ``--server-model``/``--server-language``/``--server-allow-url-network``,
-    checked (the model resolved) now."""
-    from reelscribe.cli.server_model import check_server_model
+def embedded_server_args(model: str | None, language: str | None, networks: list | None = None, *,
+                         speakers: bool = False) -> list[str]:
+    """``reelscribe serve`` options for ``--server-model``/``--server-language``/``--server-allow-url-network``/
+    ``--server-speakers``, checked (the model resolved, the speakers extra found) now."""
+    from reelscribe.cli.server_model import check_server_model, check_server_speakers
 
     check_server_model(model, language)
+    if speakers:
+        check_server_speakers()
     allowed = [arg for network in networks or () for arg in ("--allow-url-network", str(network))]
-    return [*(["--model", model] if model else []), *(["--language", language] if language else []), *allowed]
+    return [*(["--model", model] if model else []), *(["--language", language] if language else []), *allowed,
+            *(["--speakers"] if speakers else [])]
 
 
 def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, api_key: str | None = None) -> int:

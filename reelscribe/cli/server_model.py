@@ -1,4 +1,4 @@
-"""``reelscribe run --server-model/--server-language``: the embedded server's model, checked before anything starts."""
+"""``reelscribe run --server-model/--server-language/--server-speakers``: the embedded server's model, checked before anything starts."""
 
 from __future__ import annotations
 
@@ -25,3 +25,13 @@ def check_server_model(model: str | None, language: str | None) -> None:
         check_model(config)
     except ModelUnavailable as exc:
         raise ConfigError(f"--server-model {model or BUNDLED_MODEL}: {exc}") from None
+
+
+def check_server_speakers() -> None:
+    """The speakers extra is installed (nothing imported); raises ConfigError naming its install line."""
+    from reelscribe.server.speakers import SpeakersUnavailable, check_available
+
+    try:
+        check_available()
+    except SpeakersUnavailable as exc:
+        raise ConfigError(f"--server-speakers: {exc}") from None
