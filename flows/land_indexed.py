@@ -118,7 +118,8 @@ def _land(
     table_format = lake_format(out, **store_options(storage_block).of(out)) or pending.table_format
     landed = land_transcription(
         pending.submission, ready, pending.index_id, settings, out, pending.path, pending.start,
-        pending.end, storage_block, table_format, WaitOptions(), pending.index_name, return_state=True,
+        pending.end, storage_block, table_format, WaitOptions(), pending.index_name,
+        pending.thresholds(), return_state=True,
     )
     states: list[State] = [landed]
     if landed.is_completed() and commits_in_batches(table_format):

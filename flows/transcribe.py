@@ -260,7 +260,8 @@ def transcribe_each(
                 record_submission,
                 {"uploaded": uploads, "path": unmapped(path), "index_id": unmapped(index), "options": unmapped(options),
                  "table_format": unmapped(table_format), "start": unmapped(start), "end": unmapped(end),
-                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), **{k: unmapped(v) for k, v in store.items()}},
+                 "index_name": unmapped(index_name), "refresh": unmapped(refresh), "thresholds": unmapped(thresholds),
+                 **{k: unmapped(v) for k, v in store.items()}},
             )
             wait_for([*uploads, *recorded])
             reports = [submitted_report(s.uri, [u.state, r.state]) for s, u, r in zip(found, uploads, recorded)]

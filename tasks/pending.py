@@ -11,6 +11,7 @@ from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from reelscribe.core.client import TwelveLabsClient
+from reelscribe.core.confidence import Thresholds
 from reelscribe.core.ingest_paths.base import IngestPath, Job, Submission
 from reelscribe.core.lake_format import TableFormat, open_lake
 from reelscribe.core.pending import PendingStore, PendingSubmission
@@ -41,6 +42,7 @@ def record_submission(
     end: float | None = None,
     index_name: str | None = None,
     refresh: bool = False,
+    thresholds: Thresholds = Thresholds(),
 ) -> PendingSubmission | None:
     """Write what the landing run needs; ``None`` when the video had already landed (nothing submitted).
 
@@ -53,6 +55,7 @@ def record_submission(
     kept = PendingStore(out, **store_options(storage_block).of(out)).add(PendingSubmission(
         uploaded, path, index_id=index_id, submitted_at=now, deadline=now if uploaded.reused else now + options.max_wait,
         index_name=index_name, start=start, end=end, table_format=table_format, refresh=refresh,
+        min_confidence=thresholds.min_confidence, min_language_probability=thresholds.min_language_probability,
     ))
     get_run_logger().info(
         "%s: submitted as %s %s; lands when its webhook arrives (polled once at %s if none does)",

@@ -259,3 +259,24 @@ def test_a_language_below_the_threshold_lands_uncertain_and_is_named(multilingua
         f"select count(*) from read_parquet('{out}/videos/**/*.parquet', union_by_name = true) where language_uncertain"
     ).fetchall()[0][0]
     assert uncertain == 1
+
+
+def test_a_webhook_submission_keeps_the_runs_thresholds_and_an_older_record_reads_with_the_defaults() -> None:
+    """The webhook mode lands in a later run: the submitting run's thresholds travel in its pending record."""
+    import json
+
+    from reelscribe.core.confidence import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LANGUAGE_PROBABILITY
+    from reelscribe.core.ingest_paths.base import Submission
+    from reelscribe.core.ingest_paths.choose import path_named
+    from reelscribe.core.pending import PendingSubmission
+    from reelscribe.core.sources import VideoSource
+
+    submission = Submission(VideoSource("/v/a.mp4", "file"), "sha", job_id="job1")
+    record = PendingSubmission(submission, path_named("assets"), "idx", 1.0, 2.0, min_confidence=0.8, min_language_probability=0.9)
+    again = PendingSubmission.from_json(record.to_json())
+    assert (again.min_confidence, again.min_language_probability) == (0.8, 0.9)
+    older = json.loads(record.to_json())
+    del older["min_confidence"], older["min_language_probability"]
+    read = PendingSubmission.from_json(json.dumps(older).encode())
+    assert read.thresholds() == Thresholds(DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LANGUAGE_PROBABILITY)
+    assert json.loads(read.to_json()) == older

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Callable, Literal
 
+from reelscribe.core.confidence import DEFAULT_MIN_CONFIDENCE, DEFAULT_MIN_LANGUAGE_PROBABILITY, Thresholds
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.ingest_paths.base import IngestPath, Job, Submission
@@ -55,6 +56,16 @@ class PendingSubmission:
     table_format: str = "parquet"
     refresh: bool = False
     """Land again even if the content already landed (the submitting run's ``refresh``)."""
+    min_confidence: float | None = None
+    min_language_probability: float | None = None
+    """The submitting run's thresholds (``core.confidence``), which its landing applies (``None``: the default,
+    as for a record written before they were kept)."""
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(
+            DEFAULT_MIN_CONFIDENCE if self.min_confidence is None else self.min_confidence,
+            DEFAULT_MIN_LANGUAGE_PROBABILITY if self.min_language_probability is None else self.min_language_probability,
+        )
 
     @property
     def job_id(self) -> str:
@@ -77,6 +88,7 @@ class PendingSubmission:
             "asset_id": s.asset_id, "submitted_at": self.submitted_at, "deadline": self.deadline,
             "index_name": self.index_name, "start": self.start, "end": self.end, "table_format": self.table_format,
             "refresh": self.refresh,
+            **{name: getattr(self, name) for name in _THRESHOLDS if getattr(self, name) is not None},
         }).encode()
 
     @classmethod
@@ -91,7 +103,8 @@ class PendingSubmission:
         return cls(submission, path_named(fields["path"]), fields["index_id"], fields["submitted_at"], fields["deadline"], **rest)
 
 
-_OPTIONAL = ("index_name", "start", "end", "table_format", "refresh")
+_THRESHOLDS = ("min_confidence", "min_language_probability")
+_OPTIONAL = ("index_name", "start", "end", "table_format", "refresh", *_THRESHOLDS)
 
 
 @dataclass(frozen=True)
