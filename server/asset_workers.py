@@ -39,27 +39,27 @@ def asset_path(config: ServerConfig, asset_id: str) -> Path:
 
 
 class AssetWorkers:
-    """The assets path's stages on one :class:`WorkerPool`; ``wake_assets()`` after accepting an
-    asset or an indexed asset."""
+    """The assets path's stages, added to the server's :class:`WorkerPool`; ``wake_assets()`` after
+    accepting an asset or an indexed asset."""
 
     def __init__(
-        self, config: ServerConfig, store: Store, engine: AsrEngine, completed: CompletionHook = no_webhook
+        self,
+        config: ServerConfig,
+        store: Store,
+        engine: AsrEngine,
+        pool: WorkerPool,
+        completed: CompletionHook = no_webhook,
     ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
         self._completed = completed
-        self._pool = WorkerPool(config)
-        self._pool.add(Stage("assets", self._next_asset, self._process, self._asset_crashed))
-        self._pool.add(
-            Stage("asset-indexer", self._next_to_index, self._index, self._index_crashed, threads=config.workers)
+        self._pool = pool
+        pool.add(
+            Stage("assets", self._next_asset, self._process, self._asset_crashed),
+            Stage("asset-indexer", self._next_to_index, self._index, self._index_crashed, threads=config.workers),
+            recover=self._recover,
         )
-
-    def start(self) -> None:
-        self._pool.start(self._recover)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._pool.stop(timeout)
 
     def wake_assets(self) -> None:
         self._pool.wake("assets")

@@ -1,9 +1,9 @@
 """One worker pool for both indexing paths (tasks, and assets with indexed assets).
 
-A path is a list of stages; each stage says how to claim its next piece of work (a row moved to
-its working status in SQLite, or None) and how to process it, and runs in ``threads`` threads that
-sleep until woken or polled. The pool owns what the paths share: preparing the disk and requeueing
-interrupted work before any thread starts, turning an unexpected error into the row's failure,
+Each path adds its stages; a stage says how to claim its next piece of work (a row moved to its
+working status in SQLite, or None) and how to process it, and runs in ``threads`` threads that
+sleep until woken or polled. The pool owns what the paths share: each path's recovery (tidy the
+disk, requeue interrupted rows) before any thread starts, turning an unexpected error into the row's failure,
 leaving a transcription that stops for shutdown where it is (a restart resumes it), the simulated
 indexing time, and stopping every thread together.
 """
@@ -43,17 +43,21 @@ class WorkerPool:
         self.config = config
         self._steps = StepThreads()
         self._stages: list[tuple[Stage, threading.Event]] = []
+        self._recoveries: list[Callable[[], None]] = []
 
     @property
     def stopping(self) -> threading.Event:
         return self._steps.stopping
 
-    def add(self, stage: Stage) -> None:
-        self._stages.append((stage, threading.Event()))
+    def add(self, *stages: Stage, recover: Callable[[], None]) -> None:
+        """A path's stages; its ``recover`` (tidy the disk, requeue interrupted rows) runs at start,
+        before any thread claims work."""
+        self._stages.extend((stage, threading.Event()) for stage in stages)
+        self._recoveries.append(recover)
 
-    def start(self, recover: Callable[[], None]) -> None:
-        """``recover`` (tidy the disk, requeue interrupted rows) runs before any thread claims work."""
-        recover()
+    def start(self) -> None:
+        for recover in self._recoveries:
+            recover()
         for stage, wake in self._stages:
             for number in range(stage.threads):
                 name = stage.name if stage.threads == 1 else f"{stage.name}-{number}"

@@ -29,26 +29,26 @@ def media_path(config: ServerConfig, video_id: str) -> Path:
 
 
 class Indexer:
-    """The tasks path's stages on one :class:`WorkerPool`; ``wake()`` after inserting a task."""
+    """The tasks path's stages, added to the server's :class:`WorkerPool`; ``wake()`` after inserting a task."""
 
     def __init__(
-        self, config: ServerConfig, store: Store, engine: AsrEngine, completed: CompletionHook = no_webhook
+        self,
+        config: ServerConfig,
+        store: Store,
+        engine: AsrEngine,
+        pool: WorkerPool,
+        completed: CompletionHook = no_webhook,
     ) -> None:
         self.config = config
         self.store = store
         self.engine = engine
         self._completed = completed
-        self._pool = WorkerPool(config)
-        self._pool.add(Stage("validator", self._next_to_validate, self._validate, self._crashed("Validation")))
-        self._pool.add(
-            Stage("indexer", self._next_to_index, self._index, self._crashed("Transcription"), threads=config.workers)
+        self._pool = pool
+        pool.add(
+            Stage("validator", self._next_to_validate, self._validate, self._crashed("Validation")),
+            Stage("indexer", self._next_to_index, self._index, self._crashed("Transcription"), threads=config.workers),
+            recover=self._recover,
         )
-
-    def start(self) -> None:
-        self._pool.start(self._recover)
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._pool.stop(timeout)
 
     def wake(self) -> None:
         self._pool.wake("validator")
