@@ -200,7 +200,7 @@ class UserPath(RuleBasedStateMachine):
         unlanded = [self._sha(c) for c in self.files.values() if self._sha(c) not in self.landed]
         return +Counter({"sent": len(set(unlanded)), "not sent": len(self.files) - len(set(unlanded))})
 
-    def _plan(self, explicit: bool) -> dict:
+    def _plan(self, explicit: bool) -> Counter:
         before = tree(self.lake)
         result = self.cli("plan", *self._target(explicit))
         assert result.code == 0, f"plan refused a folder of videos\n{result.describe()}"
@@ -245,10 +245,10 @@ class UserPath(RuleBasedStateMachine):
             assert result.code in (0, 130), f"Ctrl-C did not end the run with 130\n{result.describe()}"
             if result.code == 130:
                 assert "interrupted" in result.stderr, f"Ctrl-C said nothing of what happened\n{result.describe()}"
+        elif result.signalled is None:  # it ended before the chosen point
+            assert result.code == 0, f"a run of clips the engine accepts did not end 0\n{result.describe()}"
         if result.signalled != "SIGKILL":
             self._reported_are_landed(result)
-        elif result.signalled is None:
-            assert result.code == 0, f"a run of clips the engine accepts did not end 0\n{result.describe()}"
         if result.code == 0:
             self._all_landed(result)
 
