@@ -238,6 +238,17 @@ def test_serve_script_builds_the_same_deployments_as_the_yaml():
         assert set(deployment.tags) >= {"reelscribe"} and deployment.description
 
 
+def test_the_webhook_sweep_is_scheduled_only_where_webhooks_are_configured():
+    """Shipped off (`make deploy`, `make serve`); `WEBHOOKS=1` serves it on (`serve.py --webhooks`), nothing else changes."""
+    from reelscribe.deployments.sweep import with_sweep
+
+    specs = load_spec()
+    shipped = {spec["name"]: [s.active for s in to_deployment(spec).schedules] for spec in specs}
+    served = {spec["name"]: [s.active for s in to_deployment(spec).schedules] for spec in with_sweep(specs)}
+    assert shipped["land-indexed"] == [False] and served["land-indexed"] == [True]
+    assert {k: v for k, v in served.items() if k != "land-indexed"} == {k: v for k, v in shipped.items() if k != "land-indexed"}
+
+
 def test_the_scheduled_deployments_land_in_and_compact_one_delta_lake():
     """The hourly runs' lake is the one `daily-compact` compacts, in the format compaction needs (delta).
 
