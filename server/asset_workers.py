@@ -19,16 +19,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from reelscribe.server.asr import AsrEngine
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.ids import utc_now
-from reelscribe.server.indexing import MediaRejected, checked_media, fetch_into, transcribed
+from reelscribe.server.indexing import MediaRejected, checked_media, fetch_into, measures, transcribed
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.multipart import assemble, discard_chunks, expire_uploads
-from reelscribe.server.pool import Stage, WorkerPool
-from reelscribe.server.store import AssetRow, IndexedAssetRow, Store
+from reelscribe.server.pool import IndexingPath, Stage
+from reelscribe.server.store import AssetRow, IndexedAssetRow
 from reelscribe.server.urlfetch import UrlFetchError
-from reelscribe.server.webhooks import Completion, CompletionHook, no_webhook
+from reelscribe.server.webhooks import Completion
 
 log = logging.getLogger(__name__)
 
@@ -38,33 +37,20 @@ def asset_path(config: ServerConfig, asset_id: str) -> Path:
     return config.assets_dir / asset_id
 
 
-class AssetWorkers:
-    """The assets path's stages, added to the server's :class:`WorkerPool`; ``wake_assets()`` after
-    accepting an asset or an indexed asset."""
+class AssetWorkers(IndexingPath):
+    """The assets path's stages on the server's worker pool; ``wake_assets()`` after accepting an
+    asset or an indexed asset."""
 
-    def __init__(
-        self,
-        config: ServerConfig,
-        store: Store,
-        engine: AsrEngine,
-        pool: WorkerPool,
-        completed: CompletionHook = no_webhook,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.engine = engine
-        self._completed = completed
-        self._pool = pool
-        pool.add(
+    def stages(self) -> tuple[Stage, ...]:
+        return (
             Stage("assets", self._next_asset, self._process, self._asset_crashed),
-            Stage("asset-indexer", self._next_to_index, self._index, self._index_crashed, threads=config.workers),
-            recover=self._recover,
+            Stage("asset-indexer", self._next_to_index, self._index, self._index_crashed, threads=self.config.workers),
         )
 
     def wake_assets(self) -> None:
-        self._pool.wake("assets")
+        self.pool.wake("assets")
 
-    def _recover(self) -> None:
+    def recover(self) -> None:
         """Drop files no asset or live upload session refers to (left by a crash or a deletion), and
         put indexed assets caught ``validating`` or ``indexing`` back to ``queued``."""
         self.config.assets_dir.mkdir(parents=True, exist_ok=True)
@@ -95,7 +81,7 @@ class AssetWorkers:
         while self.store.indexed_assets.claim("pending", "queued") is not None:
             promoted = True
         if promoted:
-            self._pool.wake("asset-indexer")
+            self.pool.wake("asset-indexer")
         return self.store.assets.next_processable()
 
     def _asset_crashed(self, asset: AssetRow, exc: Exception) -> None:
@@ -141,10 +127,7 @@ class AssetWorkers:
             asset.id,
             status="ready",
             size=size,
-            duration=info.duration,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
+            **measures(info),
             has_audio=info.has_audio,
         )
         if not ready:
@@ -156,7 +139,7 @@ class AssetWorkers:
     def _fail_indexed(self, row: IndexedAssetRow, status: str, code: str, message: str) -> None:
         log.info("indexed asset %s failed: %s (%s)", row.id, code, message)
         if self.store.indexed_assets.update(row.id, status, status="failed", error_code=code, error_message=message):
-            self._completed(Completion(row.id, row.index_id, "failed", row.duration))
+            self.completed(Completion(row.id, row.index_id, "failed", row.duration))
 
     def _index_crashed(self, row: IndexedAssetRow, exc: Exception) -> None:
         current = self.store.indexed_assets.get(row.index_id, row.id)
@@ -182,18 +165,15 @@ class AssetWorkers:
             "validating",
             status="indexing",
             size=asset.size,
-            duration=info.duration,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
+            **measures(info),
         )
-        if not moved or self._pool.delayed():
+        if not moved or self.pool.delayed():
             return
         try:
-            segments, language_info = transcribed(self.engine, path, self._pool.stopping.is_set)
+            segments, language_info = transcribed(self.engine, path, self.pool.stopping.is_set)
         except MediaRejected as exc:
             self._fail_indexed(row, "indexing", exc.code, exc.message)
             return
         if self.store.indexed_assets.finish(row.id, segments or None, language_info):
             log.info("indexed asset %s ready: %d segment(s)", row.id, len(segments))
-            self._completed(Completion(row.id, row.index_id, "ready", info.duration))
+            self.completed(Completion(row.id, row.index_id, "ready", info.duration))

@@ -50,6 +50,11 @@ def fetch_into(config: ServerConfig, url: str, path: Path) -> int:
     return size
 
 
+def measures(info: Probe) -> dict[str, float | int | None]:
+    """The probe's figures a row keeps."""
+    return {"duration": info.duration, "width": info.width, "height": info.height, "fps": info.fps}
+
+
 def checked_media(config: ServerConfig, path: Path) -> Probe:
     """The file's probe, once it is known to be a readable video within the duration limits."""
     try:

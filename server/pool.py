@@ -16,10 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from reelscribe.server.asr import TranscriptionStopped
+from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.faults import indexing_delay
 from reelscribe.server.steps import StepThreads
+from reelscribe.server.store import Store
+from reelscribe.server.webhooks import CompletionHook, no_webhook
 
 log = logging.getLogger(__name__)
 
@@ -88,3 +90,29 @@ class WorkerPool:
             log.exception("%s of %s failed", stage.name, getattr(row, "id", row))
             stage.crashed(row, exc)
         return True
+
+
+class IndexingPath:
+    """One path's work on the pool: its ``stages()`` and its ``recover()``, with what they share."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store,
+        engine: AsrEngine,
+        pool: WorkerPool,
+        completed: CompletionHook = no_webhook,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.engine = engine
+        self.pool = pool
+        self.completed = completed
+        pool.add(*self.stages(), recover=self.recover)
+
+    def stages(self) -> tuple[Stage, ...]:
+        raise NotImplementedError
+
+    def recover(self) -> None:
+        """Tidy the disk and requeue rows interrupted by a crash; runs before any stage claims work."""
+        raise NotImplementedError

@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from reelscribe.server.asset_workers import asset_path
 from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, missing, not_found
-from reelscribe.server.ids import check_id, new_id, utc_now
+from reelscribe.server.ids import check_id
 from reelscribe.server.media import mime_type
 from reelscribe.server.multipart import discard_chunks
 from reelscribe.server.params import boolean, metadata_form_field, paging
+from reelscribe.server.resources import accepted_row, found, statuses
 from reelscribe.server.segmentation import SEGMENTATIONS, transcription_views
 from reelscribe.server.store import AssetFilter, AssetInUse, AssetRow, Page
 from reelscribe.server.uploads import TaskForm, accept_upload, safe_filename
@@ -64,18 +65,8 @@ def _asset_from_form(form: TaskForm, ctx: ServerContext) -> AssetRow:
             raise missing("url")
         default_name = check_video_url(url, UrlRules.of(ctx.config), field="url")
     filename = safe_filename(fields.get("filename"), default_name) if fields.get("filename", "").strip() else default_name
-    now = utc_now()
-    return AssetRow(
-        id=new_id(),
-        method=method,
-        status="processing",
-        filename=filename,
-        file_type=mime_type(filename),
-        created_at=now,
-        updated_at=now,
-        source_url=url,
-        size=form.file_size if has_file else None,
-        user_metadata=metadata,
+    return accepted_row(
+        AssetRow, form, url, metadata, method=method, status="processing", filename=filename, file_type=mime_type(filename)
     )
 
 
@@ -112,19 +103,13 @@ def list_assets(
             raise invalid("asset_types", f"expected one of {', '.join(ASSET_TYPES)}")
     if asset_types and not {"video", "audio"} & set(asset_types):
         ids = ()
-    unknown = sorted(set(status or ()) - set(ASSET_STATUSES))
-    if unknown:
-        raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(ASSET_STATUSES)}")
-    filters = AssetFilter(ids=ids, filename_contains=filename, statuses=tuple(status or ()))
+    filters = AssetFilter(ids=ids, filename_contains=filename, statuses=statuses(status, ASSET_STATUSES))
     rows, total = ctx.store.assets.listing(filters, page)
     return page_json(rows, total, page, asset_json)
 
 
 def existing_asset(ctx: ServerContext, asset_id: str) -> AssetRow:
-    asset = ctx.store.assets.get(check_id("asset_id", asset_id))
-    if asset is None:
-        raise not_found("assets", asset_id)
-    return asset
+    return found(ctx.store.assets.get(check_id("asset_id", asset_id)), "assets", asset_id)
 
 
 @router.get("/assets/{asset_id}")

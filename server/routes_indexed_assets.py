@@ -8,9 +8,11 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr
 
 from reelscribe.server.context import ServerContext, get_context
-from reelscribe.server.errors import ApiError, invalid, not_found
+from reelscribe.server.errors import ApiError
 from reelscribe.server.ids import check_id, new_id, parse_time, utc_now
 from reelscribe.server.params import check_metadata, paging
+from reelscribe.server.resources import found, statuses
+from reelscribe.server.routes_assets import existing_asset
 from reelscribe.server.routes_videos import EmbeddingOption
 from reelscribe.server.store import AlreadyIndexed, IndexedAssetFilter, IndexedAssetRow, Page
 from reelscribe.server.views import indexed_asset_json, indexed_asset_summary_json, page_json
@@ -31,9 +33,7 @@ class CreateIndexedAsset(BaseModel):
 def create_indexed_asset(index_id: str, body: CreateIndexedAsset, ctx: ServerContext = Depends(get_context)) -> dict[str, Any]:
     """Accept a ``ready`` asset for indexing; one live indexed asset per asset and index (a failed one may be retried)."""
     ctx.existing_index(index_id)
-    asset = ctx.store.assets.get(check_id("asset_id", body.asset_id))
-    if asset is None:
-        raise not_found("assets", body.asset_id)
+    asset = existing_asset(ctx, body.asset_id)
     if asset.status != "ready":
         detail = f": {asset.error_message}" if asset.status == "failed" and asset.error_message else ""
         raise ApiError(
@@ -81,13 +81,10 @@ def list_indexed_assets(
 ) -> dict[str, Any]:
     """Range and user-metadata filters are not supported."""
     ctx.existing_index(index_id)
-    unknown = sorted(set(status or ()) - set(INDEXED_ASSET_STATUSES))
-    if unknown:
-        raise invalid("status", f"unknown status {unknown[0]!r}; expected one of {', '.join(INDEXED_ASSET_STATUSES)}")
     filters = IndexedAssetFilter(
         index_id=index_id,
         asset_id=check_id("asset_id", asset_id) if asset_id is not None else None,
-        statuses=tuple(status or ()),
+        statuses=statuses(status, INDEXED_ASSET_STATUSES),
         filename=filename,
         created_at=parse_time("created_at", created_at) if created_at is not None else None,
         updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
@@ -101,9 +98,7 @@ def _existing(ctx: ServerContext, index_id: str, indexed_asset_id: str, *, with_
     row = ctx.store.indexed_assets.get(
         index_id, check_id("indexed_asset_id", indexed_asset_id), with_transcription=with_transcription
     )
-    if row is None:
-        raise not_found("indexed assets", indexed_asset_id)
-    return row
+    return found(row, "indexed assets", indexed_asset_id)
 
 
 @router.get("/indexes/{index_id}/indexed-assets/{indexed_asset_id}")
@@ -136,9 +131,7 @@ def list_indexed_assets_of_asset(
     asset_id: str, page: Page = Depends(paging), ctx: ServerContext = Depends(get_context)
 ) -> dict[str, Any]:
     """The indexed assets that reference an asset (those that block its deletion), with their index."""
-    asset = ctx.store.assets.get(check_id("asset_id", asset_id))
-    if asset is None:
-        raise not_found("assets", asset_id)
+    asset = existing_asset(ctx, asset_id)
     rows, total = ctx.store.indexed_assets.listing(IndexedAssetFilter(asset_id=asset.id), page)
     names = {row.index_id: ctx.store.indexes.get(row.index_id) for row in rows}
     return page_json(rows, total, page, lambda row: indexed_asset_summary_json(row, names[row.index_id]))

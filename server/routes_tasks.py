@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from reelscribe.server.context import ServerContext, get_context
-from reelscribe.server.errors import ApiError, invalid, missing, not_found
-from reelscribe.server.ids import check_id, new_id, utc_now
+from reelscribe.server.errors import ApiError, invalid, missing
+from reelscribe.server.ids import check_id, new_id
 from reelscribe.server.params import boolean, metadata_form_field, paging, since
+from reelscribe.server.resources import accepted_row, found
 from reelscribe.server.store import TERMINAL, Page, Since, TaskFilter, TaskRow, TaskStatus
 from reelscribe.server.uploads import TaskForm, accept_upload
 from reelscribe.server.urlfetch import UrlRules, check_video_url
@@ -37,19 +38,7 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
     if has_file and form.file_size == 0:
         raise ApiError("video_file_broken", "The uploaded video file is empty.")
     filename = check_video_url(url, UrlRules.of(ctx.config)) if url else form.file_name or "video"
-    now = utc_now()
-    return TaskRow(
-        id=new_id(),
-        index_id=index_id,
-        video_id=new_id(),
-        status="validating",
-        filename=filename,
-        created_at=now,
-        updated_at=now,
-        source_url=url,
-        size=form.file_size if has_file else None,
-        user_metadata=metadata,
-    )
+    return accepted_row(TaskRow, form, url, metadata, index_id=index_id, video_id=new_id(), status="validating", filename=filename)
 
 
 @router.post("/tasks")
@@ -92,10 +81,7 @@ def list_tasks(
 
 
 def _existing_task(ctx: ServerContext, task_id: str) -> TaskRow:
-    task = ctx.store.tasks.get(check_id("task_id", task_id))
-    if task is None:
-        raise not_found("tasks", task_id)
-    return task
+    return found(ctx.store.tasks.get(check_id("task_id", task_id)), "tasks", task_id)
 
 
 @router.get("/tasks/{task_id}")

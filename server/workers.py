@@ -12,13 +12,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from reelscribe.server.asr import AsrEngine
 from reelscribe.server.config import ServerConfig
-from reelscribe.server.indexing import MediaRejected, checked_media, fetch_into, transcribed
-from reelscribe.server.pool import Stage, WorkerPool
-from reelscribe.server.store import Store, TaskRow
+from reelscribe.server.indexing import MediaRejected, checked_media, fetch_into, measures, transcribed
+from reelscribe.server.pool import IndexingPath, Stage
+from reelscribe.server.store import TaskRow
 from reelscribe.server.urlfetch import UrlFetchError
-from reelscribe.server.webhooks import Completion, CompletionHook, no_webhook
+from reelscribe.server.webhooks import Completion
 
 log = logging.getLogger(__name__)
 
@@ -28,32 +27,19 @@ def media_path(config: ServerConfig, video_id: str) -> Path:
     return config.media_dir / video_id
 
 
-class Indexer:
-    """The tasks path's stages, added to the server's :class:`WorkerPool`; ``wake()`` after inserting a task."""
+class Indexer(IndexingPath):
+    """The tasks path's stages on the server's worker pool; ``wake()`` after inserting a task."""
 
-    def __init__(
-        self,
-        config: ServerConfig,
-        store: Store,
-        engine: AsrEngine,
-        pool: WorkerPool,
-        completed: CompletionHook = no_webhook,
-    ) -> None:
-        self.config = config
-        self.store = store
-        self.engine = engine
-        self._completed = completed
-        self._pool = pool
-        pool.add(
+    def stages(self) -> tuple[Stage, ...]:
+        return (
             Stage("validator", self._next_to_validate, self._validate, self._crashed("Validation")),
-            Stage("indexer", self._next_to_index, self._index, self._crashed("Transcription"), threads=config.workers),
-            recover=self._recover,
+            Stage("indexer", self._next_to_index, self._index, self._crashed("Transcription"), threads=self.config.workers),
         )
 
     def wake(self) -> None:
-        self._pool.wake("validator")
+        self.pool.wake("validator")
 
-    def _recover(self) -> None:
+    def recover(self) -> None:
         """Drop half-received uploads and media no unfinished task refers to (left by a crash), and
         put tasks caught ``indexing`` back to ``pending``."""
         self.config.media_dir.mkdir(parents=True, exist_ok=True)
@@ -73,7 +59,7 @@ class Indexer:
         failed = self.store.tasks.update(task.id, status="failed", error_code=code, error_message=message)
         media_path(self.config, task.video_id).unlink(missing_ok=True)
         if failed:
-            self._completed(Completion(task.id, task.index_id, "failed", task.duration))
+            self.completed(Completion(task.id, task.index_id, "failed", task.duration))
 
     def _crashed(self, what: str):
         def crashed(task: TaskRow, exc: Exception) -> None:
@@ -99,28 +85,25 @@ class Indexer:
             task.id,
             status="pending",
             size=size,
-            duration=info.duration,
-            width=info.width,
-            height=info.height,
-            fps=info.fps,
+            **measures(info),
         )
         if not updated:
             path.unlink(missing_ok=True)
-        self._pool.wake("indexer")
+        self.pool.wake("indexer")
 
     def _next_to_index(self) -> TaskRow | None:
         return self.store.tasks.claim("pending", "indexing")
 
     def _index(self, task: TaskRow) -> None:
-        if self._pool.delayed():
+        if self.pool.delayed():
             return
         path = media_path(self.config, task.video_id)
         try:
-            segments, language_info = transcribed(self.engine, path, self._pool.stopping.is_set)
+            segments, language_info = transcribed(self.engine, path, self.pool.stopping.is_set)
         except MediaRejected as exc:
             self._fail(task, exc.code, exc.message)
             return
         if self.store.tasks.finish_ready(task, segments or None, language_info):
             log.info("task %s ready: %d segment(s)", task.id, len(segments))
-            self._completed(Completion(task.id, task.index_id, "ready", task.duration))
+            self.completed(Completion(task.id, task.index_id, "ready", task.duration))
         path.unlink(missing_ok=True)
