@@ -49,7 +49,7 @@ class InProcessRunner:
                  limit: int | None = None) -> None:
         runner = get_current_settings().runner
         self._deployments = list(deployments)
-        self._poll_seconds = poll_seconds if poll_seconds is not None else runner.poll_frequency
+        self.poll_seconds = poll_seconds if poll_seconds is not None else runner.poll_frequency
         self._limit = limit if limit is not None else runner.process_limit
         self._flows: dict[UUID, Flow] = {}
         self._running: set[UUID] = set()
@@ -75,8 +75,8 @@ class InProcessRunner:
                                 if self._claim(client, flow_run):
                                     pool.submit(self._execute, flow_run)
                         except httpx.HTTPError as error:  # PrefectHTTPStatusError included
-                            logger.warning("polling for flow runs failed, trying again in %s s: %s", self._poll_seconds, error)
-                        stop.wait(self._poll_seconds)
+                            logger.warning("polling for flow runs failed, trying again in %s s: %s", self.poll_seconds, error)
+                        stop.wait(self.poll_seconds)
             finally:
                 for deployment_id in self._flows:
                     client.pause_deployment(deployment_id)

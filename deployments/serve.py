@@ -106,7 +106,7 @@ def serve_specs(specs: list[dict[str, Any]], *, in_process: bool = False) -> Non
     poll = None if "PREFECT_RUNNER_POLL_FREQUENCY" in os.environ else IN_PROCESS_POLL_S
     runner = InProcessRunner(((flow_of(spec), to_deployment(spec)) for spec in specs), poll_seconds=poll)
     runner.register()
-    print(f"serving {len(specs)} deployment(s) in this process; Ctrl-C stops", flush=True)
+    print(f"serving {len(specs)} deployment(s) in this process, polling every {runner.poll_seconds:g} s; Ctrl-C stops", flush=True)
     try:
         runner.run(stop)
     except KeyboardInterrupt:

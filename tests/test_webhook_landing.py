@@ -206,7 +206,8 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
     served = children.start(
         name,
         [sys.executable, "-m", "tests.serve_deployments", json.dumps({"land-indexed": params}), *(["--in-process"] if in_process else [])],
-        {**env, "TWELVE_LABS_API_KEY": api_env.api_key, "PREFECT_RUNNER_POLL_FREQUENCY": "1"},
+        # In process, serving polls every second unless told otherwise (the lowest latency is its point).
+        {**env, "TWELVE_LABS_API_KEY": api_env.api_key, **({} if in_process else {"PREFECT_RUNNER_POLL_FREQUENCY": "1"})},
     )
 
     try:  # the next case serves the same deployment: this one must be gone by then
@@ -244,6 +245,8 @@ def test_the_deployment_trigger_lands_a_video_when_its_webhook_arrives(prefect_a
         assert (runs[0].infrastructure_pid == str(served.pid)) is in_process, (runs[0].infrastructure_pid, served.pid)
     finally:
         children.stop(served)
+    if in_process:
+        assert "deployment(s) in this process, polling every 1 s;" in (children.logs / f"{name}.log").read_text()
     if in_process:  # SIGTERM: it stops taking runs and pauses the schedules, as `serve` does on Ctrl-C
         assert requests.get(f"{api_url}/deployments/name/land-indexed/land-indexed", timeout=30).json()["paused"] is True
 
