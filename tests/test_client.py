@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import itertools
 
 import pytest
 from pydantic import SecretStr
 
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.errors import ApiAuthError, ApiError, ApiNotFound, ApiRateLimited, ApiServerError, ApiTransportError
+from reelscribe.core.errors import (
+    ApiAuthError, ApiError, ApiNotFound, ApiRateLimited, ApiServerError, ApiTransportError, ApiUnreachable, ConfigError,
+)
 from reelscribe.core.retry import RetryPolicy
 from reelscribe.core.settings import Settings
 from tests.scripted_http import Reply, ScriptedServer
@@ -145,3 +148,66 @@ def test_rate_limited_exhausts_budget():
 def test_settings_repr_hides_key():
     settings = Settings(base_url="http://127.0.0.1:1/v1.3", api_key=SecretStr(KEY))
     assert KEY not in repr(settings) and KEY not in str(settings)
+
+
+def test_a_multipart_sessions_chunks_are_read_from_every_page_and_one_page_without_page_info():
+    upload_id = "c" * 24
+    pages = {
+        1: {"status": "active", "uploaded_chunks": [{"index": 1, "status": "completed"}], "page_info": {"total_page": 2}},
+        2: {"status": "active", "uploaded_chunks": [{"index": 2, "status": "completed"}], "page_info": {"total_page": 2}},
+    }
+
+    def script(method, path):
+        return Reply(body=pages[int(path.split("page=")[1].split("&")[0])])
+
+    with ScriptedServer(script) as server:
+        status = client_for(server, []).get_multipart_upload(upload_id)
+    assert [c.index for c in status.uploaded_chunks] == [1, 2] and len(server.seen) == 2
+    unpaged = {"status": "active", "uploaded_chunks": [{"index": 1, "status": "completed"}]}
+    with ScriptedServer(lambda m, p: Reply(body=unpaged)) as server:
+        status = client_for(server, []).get_multipart_upload(upload_id)
+    assert [c.index for c in status.uploaded_chunks] == [1] and len(server.seen) == 1
+
+
+def test_a_page_whose_items_are_not_a_list_is_a_malformed_answer():
+    with ScriptedServer(lambda m, p: Reply(body={"data": "oops"})) as server:
+        with pytest.raises(ApiError) as caught:
+            list(client_for(server, []).paginate("indexes"))
+    assert caught.value.code == "malformed_response" and len(server.seen) == 1
+
+
+@pytest.mark.parametrize(
+    "create,needs",
+    [
+        (lambda c: c.create_task("a" * 24), "video_file and video_url"),
+        (lambda c: c.create_task("a" * 24, video_file=("v.mp4", io.BytesIO(b"x")), video_url="http://h/v.mp4"), "video_file and video_url"),
+        (lambda c: c.create_asset(), "file and url"),
+    ],
+)
+def test_a_create_needs_exactly_one_source_and_sends_nothing_without(create, needs):
+    with ScriptedServer(lambda m, p: Reply(body=TASK)) as server:
+        with pytest.raises(ConfigError, match=f"exactly one of {needs}"):
+            create(client_for(server, []))
+    assert server.seen == []
+
+
+def test_a_form_carries_its_fields_metadata_and_streamed_file():
+    created = {"_id": "d" * 24, "status": "processing", "method": "direct", "filename": "v-1.mp4"}
+    with ScriptedServer(lambda m, p: Reply(body=created)) as server:
+        asset = client_for(server, []).create_asset(
+            file=("v-1.mp4", io.BytesIO(b"video bytes")), filename="v-1.mp4", user_metadata={"k": "v"}
+        )
+    (sent,) = server.seen
+    assert asset.id == "d" * 24 and (sent.method, sent.path) == ("POST", "/v1.3/assets")
+    for part in (b'name="method"\r\n\r\ndirect', b'name="filename"\r\n\r\nv-1.mp4', b'name="user_metadata"\r\n\r\n{"k": "v"}',
+                 b'filename="v-1.mp4"', b"video bytes"):
+        assert part in sent.body
+
+
+def test_no_connection_at_the_check_is_unreachable_at_once_without_retries():
+    settings = Settings(base_url="http://127.0.0.1:9/v1.3", api_key=SecretStr(KEY), connect_timeout=1)
+    sleeps: list[float] = []
+    client = TwelveLabsClient(settings, retry=RetryPolicy(max_attempts=3), sleep=sleeps.append)
+    with pytest.raises(ApiUnreachable, match="cannot reach the API at http://127.0.0.1:9/v1.3"):
+        client.check_reachable()
+    assert sleeps == []

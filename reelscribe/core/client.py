@@ -17,8 +17,8 @@ import logging
 import socket
 import ssl
 import time
+from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
-from dataclasses import replace
 from typing import Any, BinaryIO, Callable, Iterator, Mapping, TypeVar
 
 import pydantic
@@ -65,6 +65,32 @@ PAGE_LIMIT = 50
 MAX_PAGES = 10_000
 CHECK_CONNECT_TIMEOUT = 5.0
 """Seconds the connection check waits for a connection: a host that gives none fails the run then."""
+
+
+@dataclass(frozen=True)
+class PageNumberPaginator:
+    """Pages ``1, 2, …`` of ``limit`` items each, read until one holds no items or ``page_info.total_page`` is reached.
+
+    ``items`` names the answer's field holding a page's items. ``one_page_without_total``: an
+    answer without ``total_page`` is the only page (a paged sub-list, which a server that does not
+    page it would give again, whole, for every page asked).
+    """
+
+    items: str = "data"
+    limit: int = PAGE_LIMIT
+    max_pages: int = MAX_PAGES
+    one_page_without_total: bool = False
+
+    def has_next(self, page: int, items: list, info: PageInfo) -> bool:
+        if not items:
+            return False
+        if info.total_page is None:
+            return not self.one_page_without_total
+        return page < info.total_page
+
+
+LIST_PAGES = PageNumberPaginator()
+CHUNK_PAGES = PageNumberPaginator(items="uploaded_chunks", one_page_without_total=True)
 
 
 def log_wait(wait: RetryWait) -> None:
@@ -123,16 +149,12 @@ class TwelveLabsClient:
         headers: Mapping[str, str] | None = None,
         retry: bool = True,
     ) -> Any:
-        """Send one request (retrying transient failures when ``retry``) and return its JSON."""
-        policy = self.retry if retry else replace(self.retry, max_attempts=1)
-        for attempt in retrying(policy, what=f"{method} {path}", sleep=self._sleep, target=self.host, on_wait=self.on_wait):
-            with attempt:
-                return self._send(method, path, params=params, json=json_body, data=data, headers=headers)
-        raise AssertionError("unreachable: retrying() re-raises the last error")
-
-    @property
-    def host(self) -> str:
-        return urlsplit(self.base_url).netloc
+        """Send one request to the API (retrying transient failures when ``retry``) and return its JSON."""
+        response = self._round_trip(
+            method, f"{self.base_url}/{path.lstrip('/')}", path, retry=retry,
+            params=params, json=json_body, data=data, headers=headers,
+        )
+        return _json_or_empty(response, method, path)
 
     def check_reachable(self) -> None:
         """One short ``GET /indexes`` before anything is uploaded: fail at once on what no retry fixes.
@@ -145,17 +167,10 @@ class TwelveLabsClient:
         path = "indexes"
         timeout = (min(CHECK_CONNECT_TIMEOUT, self.settings.connect_timeout), self.settings.read_timeout)
         try:
-            for attempt in retrying(self.retry, what=f"GET {path}", sleep=self._sleep, target=self.host, on_wait=self.on_wait):
-                with attempt:
-                    try:
-                        self._exchange("GET", f"{self.base_url}/{path}", path, params={"page": 1, "page_limit": 1}, timeout=timeout)
-                    except ApiTransportError as exc:
-                        if exc.reached:
-                            raise
-                        raise ApiUnreachable(
-                            f"cannot reach the API at {self.base_url} ({exc.reason}): start the server there, or fix "
-                            f"the URL (--api-url, {BASE_URL_ENV} or the credentials block's)"
-                        ) from None
+            self._round_trip(
+                "GET", f"{self.base_url}/{path}", path, timeout=timeout, must_connect=True,
+                params={"page": 1, "page_limit": 1},
+            )
         except ApiAuthError as exc:
             if self.settings.api_key is None:
                 raise ConfigError(
@@ -167,20 +182,33 @@ class TwelveLabsClient:
                 f"{API_KEY_ENV} (or the --credentials-block's key) is a key of this API"
             ) from None
 
-    def _send(self, method: str, path: str, **kwargs: Any) -> Any:
-        """One HTTP exchange: its JSON, or the typed error for what happened."""
-        response = self._exchange(method, f"{self.base_url}/{path.lstrip('/')}", path, **kwargs)
-        return _json_or_empty(response, method, path)
+    def _round_trip(self, method: str, url: str, path: str, *, retry: bool = True, **kwargs: Any) -> requests.Response:
+        """The one way a request is sent: ``_exchange``, retried by the client's policy when ``retry``.
+
+        Every wait is told to ``on_wait``; the last error, once the policy gives up, is raised as it is.
+        """
+        policy = self.retry if retry else replace(self.retry, max_attempts=1)
+        loop = retrying(policy, what=f"{method} {path}", sleep=self._sleep, target=urlsplit(url).netloc, on_wait=self.on_wait)
+        return loop(self._exchange, method, url, path, **kwargs)
 
     def _exchange(
-        self, method: str, url: str, path: str, *, timeout: tuple[float, float] | None = None, **kwargs: Any
+        self, method: str, url: str, path: str, *, timeout: tuple[float, float] | None = None,
+        must_connect: bool = False, **kwargs: Any,
     ) -> requests.Response:
-        """One HTTP exchange: the 2xx answer, or the typed error. ``path`` names it in errors and logs."""
+        """One HTTP exchange: the 2xx answer, or the typed error. ``path`` names it in errors and logs.
+
+        ``must_connect``: no connection at all is ``ApiUnreachable`` (a configuration error, not retried).
+        """
         timeout = timeout or (self.settings.connect_timeout, self.settings.read_timeout)
         try:
             response = self._session.request(method, url, timeout=timeout, **kwargs)
         except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
             reason, reached = transport_failure(exc, timeout[0])
+            if must_connect and not reached:
+                raise ApiUnreachable(
+                    f"cannot reach the API at {self.base_url} ({reason}): start the server there, or fix "
+                    f"the URL (--api-url, {BASE_URL_ENV} or the credentials block's)"
+                ) from None
             raise ApiTransportError(
                 f"{method} {path}: no answer from {urlsplit(url).netloc} ({reason})", reason, reached=reached
             ) from None
@@ -188,18 +216,24 @@ class TwelveLabsClient:
             raise _api_error(response, method, path)
         return response
 
+    def pages(
+        self, path: str, params: list[tuple[str, Any]] | None = None, paginator: PageNumberPaginator = LIST_PAGES
+    ) -> Iterator[tuple[dict, list]]:
+        """Each page of a paged ``GET``, as ``paginator`` reads it: the answer and its items."""
+        for page in range(1, paginator.max_pages + 1):
+            asked = [*(params or []), ("page", page), ("page_limit", paginator.limit)]
+            body = _object(self.request("GET", path, params=asked), "GET", path)
+            items = body.get(paginator.items) or []
+            if not isinstance(items, list):
+                raise _malformed(f"{paginator.items!r} is {type(items).__name__}, expected a list", "GET", path)
+            yield body, items
+            if not paginator.has_next(page, items, _parse(PageInfo, body.get("page_info") or {}, "GET", path)):
+                return
+
     def paginate(self, path: str, params: list[tuple[str, Any]] | None = None) -> Iterator[dict]:
         """Every item of a paged list; stops at an empty page or at ``total_page``."""
-        for page in range(1, MAX_PAGES + 1):
-            answer = self.request("GET", path, params=[*(params or []), ("page", page), ("page_limit", PAGE_LIMIT)])
-            body = _object(answer, "GET", path)
-            items = body.get("data") or []
-            if not isinstance(items, list):
-                raise _malformed(f"'data' is {type(items).__name__}, expected a list", "GET", path)
+        for _, items in self.pages(path, params):
             yield from items
-            info = _parse(PageInfo, body.get("page_info") or {}, "GET", path)
-            if not items or (info.total_page is not None and page >= info.total_page):
-                return
 
     # -- indexes ---------------------------------------------------------------------------
 
@@ -227,28 +261,14 @@ class TwelveLabsClient:
         video_url: str | None = None,
         user_metadata: Mapping[str, Any] | None = None,
     ) -> TaskCreated:
-        """``POST /tasks`` once. ``video_file`` is ``(filename, open binary stream)``.
+        """``POST /tasks`` once. ``video_file`` is ``(filename, open binary stream)``, streamed."""
+        form = _form("create_task", {"index_id": index_id}, user_metadata, video_file=video_file, video_url=video_url)
+        return self._post_form("tasks", form, TaskCreated)
 
-        The multipart body is streamed from the file object, so memory does not grow with the
-        video's size (``requests`` alone would build the whole body in memory).
-        """
-        if (video_file is None) == (video_url is None):
-            raise ConfigError("create_task needs exactly one of video_file and video_url")
-        fields: dict[str, Any] = {"index_id": index_id}
-        if user_metadata:
-            fields["user_metadata"] = json.dumps(dict(user_metadata))
-        if video_url is not None:
-            fields["video_url"] = video_url
-        else:
-            filename, stream = video_file
-            fields["video_file"] = (filename, stream, "application/octet-stream")
-        encoder = MultipartEncoder(fields)
-        return _parse(TaskCreated, self._post_multipart(encoder), "POST", "tasks")
-
-    def _post_multipart(self, encoder: MultipartEncoder, path: str = "tasks") -> Any:
-        return self.request(
-            "POST", path, data=encoder, headers={"Content-Type": encoder.content_type}, retry=False
-        )
+    def _post_form(self, path: str, form: MultipartEncoder, model: type[ModelT]) -> ModelT:
+        """``POST`` a multipart form once (a create: never re-sent here) and parse the answer as ``model``."""
+        body = self.request("POST", path, data=form, headers={"Content-Type": form.content_type}, retry=False)
+        return _parse(model, body, "POST", path)
 
     def get_task(self, task_id: str) -> Task:
         path = f"tasks/{_id(task_id, 'task_id')}"
@@ -298,20 +318,8 @@ class TwelveLabsClient:
         user_metadata: Mapping[str, Any] | None = None,
     ) -> Asset:
         """``POST /assets`` once: ``method=direct`` with ``file`` (``(name, stream)``, streamed) or ``method=url``."""
-        if (file is None) == (url is None):
-            raise ConfigError("create_asset needs exactly one of file and url")
-        fields: dict[str, Any] = {"method": "url" if url is not None else "direct"}
-        if filename:
-            fields["filename"] = filename
-        if user_metadata:
-            fields["user_metadata"] = json.dumps(dict(user_metadata))
-        if url is not None:
-            fields["url"] = url
-        else:
-            name, stream = file
-            fields["file"] = (name, stream, "application/octet-stream")
-        encoder = MultipartEncoder(fields)
-        return _parse(Asset, self._post_multipart(encoder, "assets"), "POST", "assets")
+        leading = {"method": "url" if url is not None else "direct", "filename": filename or None}
+        return self._post_form("assets", _form("create_asset", leading, user_metadata, file=file, url=url), Asset)
 
     def get_asset(self, asset_id: str) -> Asset:
         path = f"assets/{_id(asset_id, 'asset_id')}"
@@ -357,9 +365,7 @@ class TwelveLabsClient:
         API key is not sent: a presigned URL carries its own authorisation, and may be another host.
         """
         sent = {"Content-Type": "application/octet-stream", **(headers or {}), "x-api-key": None}
-        for attempt in retrying(self.retry, what="PUT chunk", sleep=self._sleep, target=urlsplit(url).netloc, on_wait=self.on_wait):
-            with attempt:
-                response = self._exchange("PUT", url, "chunk upload", data=data, headers=sent)
+        response = self._round_trip("PUT", url, "chunk upload", data=data, headers=sent)
         etag = response.headers.get("ETag", "").strip('"')
         if not etag:
             raise _malformed("the chunk upload answer has no ETag header", "PUT", "chunk upload")
@@ -375,14 +381,10 @@ class TwelveLabsClient:
         path = f"assets/multipart-uploads/{_id(upload_id, 'upload_id')}"
         first: MultipartStatus | None = None
         chunks: list[Any] = []
-        for page in range(1, MAX_PAGES + 1):
-            body = _object(self.request("GET", path, params={"page": page, "page_limit": PAGE_LIMIT}), "GET", path)
+        for body, _ in self.pages(path, paginator=CHUNK_PAGES):
             status = _parse(MultipartStatus, body, "GET", path)
             first = first or status
             chunks += status.uploaded_chunks
-            info = _parse(PageInfo, body.get("page_info") or {}, "GET", path)
-            if not status.uploaded_chunks or info.total_page is None or page >= info.total_page:
-                break
         return first.model_copy(update={"uploaded_chunks": chunks})
 
     def iter_incomplete_uploads(self) -> Iterator[IncompleteUpload]:
@@ -410,6 +412,31 @@ class TwelveLabsClient:
         path = f"indexes/{_id(index_id, 'index_id')}/indexed-assets"
         for item in self.paginate(path):
             yield _parse(IndexedAsset, item, "GET", path)
+
+
+def _form(
+    what: str, leading: Mapping[str, Any], user_metadata: Mapping[str, Any] | None,
+    **source: str | tuple[str, BinaryIO] | None,
+) -> MultipartEncoder:
+    """A create's multipart form: ``leading`` fields, the metadata as JSON, then the one ``source`` given.
+
+    ``source`` offers a file field (``(name, open binary stream)``) and a URL field, of which
+    exactly one must be given. A file is streamed from its stream, so memory does not grow with
+    the video's size (``requests`` alone would build the whole body in memory). ``None`` fields
+    are left out.
+    """
+    if sum(value is not None for value in source.values()) != 1:
+        raise ConfigError(f"{what} needs exactly one of {' and '.join(source)}")
+    fields = {name: value for name, value in leading.items() if value is not None}
+    if user_metadata:
+        fields["user_metadata"] = json.dumps(dict(user_metadata))
+    for name, value in source.items():
+        if isinstance(value, tuple):
+            filename, stream = value
+            fields[name] = (filename, stream, "application/octet-stream")
+        elif value is not None:
+            fields[name] = value
+    return MultipartEncoder(fields)
 
 
 def transport_failure(exc: BaseException, connect_timeout: float) -> tuple[str, bool]:

@@ -2,8 +2,8 @@
 
 Layers, each retrying only ``TransientError`` (connection errors, 5xx, 429):
 
-- **HTTP calls** (``TwelveLabsClient.request``): idempotent calls are re-sent up to
-  ``max_attempts`` tries, honouring ``Retry-After`` / ``X-Ratelimit-Reset``.
+- **HTTP calls** (every request of ``TwelveLabsClient``, one path): idempotent calls are re-sent
+  up to ``max_attempts`` tries, honouring ``Retry-After`` / ``X-Ratelimit-Reset``.
 - **Creates** (``ingest.create_once``): never re-sent blindly; the same budget and waits, but a
   look-up runs before every resend, because a create whose answer was lost may have happened.
 - **Whole Prefect steps** (``reelscribe.tasks.retrying``): ``step_retries`` more runs,
@@ -132,7 +132,8 @@ def retrying(
     target: str = "",
     on_wait: Callable[[RetryWait], None] | None = None,
 ) -> tenacity.Retrying:
-    """The retry loop for one call: ``for attempt in retrying(...): with attempt: ...``.
+    """The retry loop for one call: ``retrying(...)(call, *args)`` returns ``call(*args)``;
+    ``for attempt in retrying(...): with attempt: ...`` where each try needs its number.
 
     Retries ``retry_on`` only (``TransientError``; a Delta commit conflict for the lake's commits),
     up to ``policy.max_attempts`` tries, waiting

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 from urllib.parse import urlsplit
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from reelscribe.core.errors import ConfigError
@@ -35,6 +35,12 @@ UploadChoice = Literal["auto", "assets", "tasks"]
 """Which way videos go in; ``reelscribe.core.ingest_paths.choose`` maps it to an ingest path, once per batch."""
 UPLOAD_CHOICES: tuple[UploadChoice, ...] = get_args(UploadChoice)
 SUPPORTED_VERSIONS = ("v1.2", "v1.3")
+WHOLE_NUMBERS: dict[str, tuple[str, str, int | None]] = {
+    "http_attempts": (HTTP_ATTEMPTS_ENV, "tries", None),
+    "direct_upload_limit": (DIRECT_UPLOAD_LIMIT_ENV, "bytes", None),
+    "hand_off_expiry_s": (HAND_OFF_EXPIRY_ENV, "seconds", MAX_HAND_OFF_EXPIRY_S),
+}
+"""``Environment``'s counts: the variable, its unit and its largest value (``None``: no limit); the least is 1."""
 
 
 class Environment(BaseSettings):
@@ -63,40 +69,19 @@ class Environment(BaseSettings):
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("http_attempts", mode="wrap")
+    @field_validator(*WHOLE_NUMBERS, mode="wrap")
     @classmethod
-    def _whole_number_of_tries(cls, value: object, handler) -> int | None:
+    def _whole_number_in_range(cls, value: object, handler, info: ValidationInfo) -> int | None:
+        """A count in its range (``WHOLE_NUMBERS``), else a ``ConfigError`` naming the variable."""
         try:
-            attempts = handler(value)
+            number = handler(value)
         except ValidationError:
-            attempts = 0
-        if attempts is not None and attempts < 1:
-            raise ConfigError(f"{HTTP_ATTEMPTS_ENV}={value!r} must be a whole number of tries, 1 or more")
-        return attempts
-
-    @field_validator("direct_upload_limit", mode="wrap")
-    @classmethod
-    def _whole_number_of_bytes(cls, value: object, handler) -> int | None:
-        try:
-            limit = handler(value)
-        except ValidationError:
-            limit = 0
-        if limit is not None and limit < 1:
-            raise ConfigError(f"{DIRECT_UPLOAD_LIMIT_ENV}={value!r} must be a whole number of bytes, 1 or more")
-        return limit
-
-    @field_validator("hand_off_expiry_s", mode="wrap")
-    @classmethod
-    def _seconds_a_url_can_live(cls, value: object, handler) -> int | None:
-        try:
-            seconds = handler(value)
-        except ValidationError:
-            seconds = 0
-        if seconds is not None and not 1 <= seconds <= MAX_HAND_OFF_EXPIRY_S:
-            raise ConfigError(
-                f"{HAND_OFF_EXPIRY_ENV}={value!r} must be a whole number of seconds from 1 to {MAX_HAND_OFF_EXPIRY_S} (7 days)"
-            )
-        return seconds
+            number = 0
+        variable, unit, most = WHOLE_NUMBERS[info.field_name]
+        if number is not None and (number < 1 or (most is not None and number > most)):
+            bounds = ", 1 or more" if most is None else f" from 1 to {most} ({most / 86400:g} days)"
+            raise ConfigError(f"{variable}={value!r} must be a whole number of {unit}{bounds}")
+        return number
 
     @property
     def data_home(self) -> Path:
