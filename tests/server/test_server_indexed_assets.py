@@ -32,7 +32,8 @@ def test_indexed_asset_goes_through_the_statuses_in_order(rest, jfk_asset):
     assert "transcription" not in body
 
     segments = jfk_asset["transcription"]
-    assert all(set(segment) == {"start", "end", "value", "language"} and segment["language"] == "en" for segment in segments)
+    shown = {"start", "end", "value", "language", "avg_logprob", "no_speech_prob", "compression_ratio"}
+    assert all(set(segment) == shown and segment["language"] == "en" for segment in segments)
     assert word_error_rate(JFK_REFERENCE, " ".join(s["value"] for s in segments)) <= 0.10
 
 
