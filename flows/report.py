@@ -47,7 +47,7 @@ def report_for(source: str, states: list[Any]) -> VideoReport:
     upload, _, landed = (s.result(raise_on_failure=False) for s in states[:3])
     if landed.skipped:
         return VideoReport(source, "skipped", video_id=upload.video_id)
-    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration)
+    return VideoReport(source, "landed", landed.video_id, landed.segments, landed.duration, **_quality(landed))
 
 
 def submitted_report(source: str, states: list[Any]) -> VideoReport:
