@@ -3,8 +3,8 @@
 Each path adds its stages; a stage says how to claim its next piece of work (a row moved to its
 working status in SQLite, or None) and how to process it, and runs in ``threads`` threads that
 sleep until woken or polled. The pool owns what the paths share: each path's recovery (tidy the
-disk, requeue interrupted rows) before any thread starts, turning an unexpected error into the row's failure,
-leaving a transcription that stops for shutdown where it is (a restart resumes it), the simulated
+disk, requeue interrupted rows) before any thread starts, an unexpected error recorded as the row's
+failure, a transcription stopped by shutdown left where it is (a restart resumes it), the simulated
 indexing time, and stopping every thread together.
 """
 
@@ -19,11 +19,13 @@ from typing import Any
 from reelscribe.server.asr import AsrEngine, TranscriptionStopped
 from reelscribe.server.config import ServerConfig
 from reelscribe.server.faults import indexing_delay
-from reelscribe.server.steps import StepThreads
 from reelscribe.server.store import Store
 from reelscribe.server.webhooks import CompletionHook, no_webhook
 
 log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.5
+"""How often an idle thread looks for work it was not woken for (e.g. after a restart)."""
 
 
 @dataclass(frozen=True)
@@ -39,17 +41,14 @@ class Stage:
 
 
 class WorkerPool:
-    """Threads for a path's stages; ``wake(name)`` after a stage has new work, to start on it at once."""
+    """The threads of every path's stages; ``wake(name)`` when a stage has new work, to start on it at once."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
-        self._steps = StepThreads()
+        self.stopping = threading.Event()
         self._stages: list[tuple[Stage, threading.Event]] = []
         self._recoveries: list[Callable[[], None]] = []
-
-    @property
-    def stopping(self) -> threading.Event:
-        return self._steps.stopping
+        self._threads: list[threading.Thread] = []
 
     def add(self, *stages: Stage, recover: Callable[[], None]) -> None:
         """A path's stages; its ``recover`` (tidy the disk, requeue interrupted rows) runs at start,
@@ -63,10 +62,17 @@ class WorkerPool:
         for stage, wake in self._stages:
             for number in range(stage.threads):
                 name = stage.name if stage.threads == 1 else f"{stage.name}-{number}"
-                self._steps.spawn(name, wake, lambda stage=stage: self._step(stage))
+                thread = threading.Thread(target=self._run, args=(stage, wake), name=name, daemon=True)
+                thread.start()
+                self._threads.append(thread)
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._steps.stop(timeout)
+        """Every thread stops together; a transcription under way gives up at its next check."""
+        self.stopping.set()
+        for _, wake in self._stages:
+            wake.set()
+        for thread in self._threads:
+            thread.join(timeout)
 
     def wake(self, name: str) -> None:
         for stage, wake in self._stages:
@@ -78,7 +84,20 @@ class WorkerPool:
         stopping meanwhile (the row stays where it is, for a restart)."""
         return indexing_delay(self.config.fault_latency, self.config.fault_hold_file, self.stopping)
 
+    def _run(self, stage: Stage, wake: threading.Event) -> None:
+        """Step until there is nothing to do, then sleep until woken or the next poll."""
+        while not self.stopping.is_set():
+            wake.clear()
+            try:
+                busy = self._step(stage)
+            except Exception:
+                log.exception("%s step failed", stage.name)
+                busy = False
+            if not busy:
+                wake.wait(POLL_SECONDS)
+
     def _step(self, stage: Stage) -> bool:
+        """True if it claimed work (so the thread looks again at once)."""
         row = stage.claim()
         if row is None:
             return False
@@ -87,7 +106,7 @@ class WorkerPool:
         except TranscriptionStopped:
             pass
         except Exception as exc:
-            log.exception("%s of %s failed", stage.name, getattr(row, "id", row))
+            log.exception("%s step on %s failed", stage.name, getattr(row, "id", row))
             stage.crashed(row, exc)
         return True
 

@@ -13,12 +13,11 @@ from reelscribe.server.ids import check_id
 from reelscribe.server.media import mime_type
 from reelscribe.server.multipart import discard_chunks
 from reelscribe.server.params import boolean, metadata_form_field, paging
-from reelscribe.server.resources import accepted_row, found, statuses
+from reelscribe.server.resources import accepted_row, found, page_of, source_name, statuses
 from reelscribe.server.segmentation import SEGMENTATIONS, transcription_views
 from reelscribe.server.store import AssetFilter, AssetInUse, AssetRow, Page
 from reelscribe.server.uploads import TaskForm, accept_upload, safe_filename
-from reelscribe.server.urlfetch import UrlRules, check_video_url
-from reelscribe.server.views import asset_json, page_json
+from reelscribe.server.views import asset_json
 
 router = APIRouter()
 
@@ -55,15 +54,12 @@ def _asset_from_form(form: TaskForm, ctx: ServerContext) -> AssetRow:
             raise invalid("url", "method=direct takes a file, not a url")
         if not has_file:
             raise missing("file")
-        if form.file_size == 0:
-            raise ApiError("video_file_broken", "The uploaded file is empty.")
-        default_name = form.file_name or "asset"
     else:
         if has_file:
             raise invalid("file", "method=url takes a url, not a file")
         if not url:
             raise missing("url")
-        default_name = check_video_url(url, UrlRules.of(ctx.config), field="url")
+    default_name = source_name(ctx.config, form, url, url_field="url", default="asset")
     filename = safe_filename(fields.get("filename"), default_name) if fields.get("filename", "").strip() else default_name
     return accepted_row(
         AssetRow, form, url, metadata, method=method, status="processing", filename=filename, file_type=mime_type(filename)
@@ -104,8 +100,7 @@ def list_assets(
     if asset_types and not {"video", "audio"} & set(asset_types):
         ids = ()
     filters = AssetFilter(ids=ids, filename_contains=filename, statuses=statuses(status, ASSET_STATUSES))
-    rows, total = ctx.store.assets.listing(filters, page)
-    return page_json(rows, total, page, asset_json)
+    return page_of(ctx.store.assets.listing, filters, page, asset_json)
 
 
 def existing_asset(ctx: ServerContext, asset_id: str) -> AssetRow:

@@ -11,7 +11,7 @@ from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError
 from reelscribe.server.ids import check_id, new_id, parse_time, utc_now
 from reelscribe.server.params import check_metadata, paging
-from reelscribe.server.resources import found, statuses
+from reelscribe.server.resources import found, page_of, statuses
 from reelscribe.server.routes_assets import existing_asset
 from reelscribe.server.routes_videos import EmbeddingOption
 from reelscribe.server.store import AlreadyIndexed, IndexedAssetFilter, IndexedAssetRow, Page
@@ -89,8 +89,7 @@ def list_indexed_assets(
         created_at=parse_time("created_at", created_at) if created_at is not None else None,
         updated_at=parse_time("updated_at", updated_at) if updated_at is not None else None,
     )
-    rows, total = ctx.store.indexed_assets.listing(filters, page)
-    return page_json(rows, total, page, indexed_asset_json)
+    return page_of(ctx.store.indexed_assets.listing, filters, page, indexed_asset_json)
 
 
 def _existing(ctx: ServerContext, index_id: str, indexed_asset_id: str, *, with_transcription: bool = False) -> IndexedAssetRow:

@@ -10,11 +10,10 @@ from reelscribe.server.context import ServerContext, get_context
 from reelscribe.server.errors import ApiError, invalid, missing
 from reelscribe.server.ids import check_id, new_id
 from reelscribe.server.params import boolean, metadata_form_field, paging, since
-from reelscribe.server.resources import accepted_row, found
+from reelscribe.server.resources import accepted_row, found, page_of, source_name
 from reelscribe.server.store import TERMINAL, Page, Since, TaskFilter, TaskRow, TaskStatus
 from reelscribe.server.uploads import TaskForm, accept_upload
-from reelscribe.server.urlfetch import UrlRules, check_video_url
-from reelscribe.server.views import page_json, task_json
+from reelscribe.server.views import task_json
 from reelscribe.server.workers import media_path
 
 router = APIRouter()
@@ -35,9 +34,7 @@ def _task_from_form(form: TaskForm, ctx: ServerContext) -> TaskRow:
         raise invalid("video_url", "give either video_file or video_url, not both")
     if not has_file and not url:
         raise missing("video_file")
-    if has_file and form.file_size == 0:
-        raise ApiError("video_file_broken", "The uploaded video file is empty.")
-    filename = check_video_url(url, UrlRules.of(ctx.config)) if url else form.file_name or "video"
+    filename = source_name(ctx.config, form, url, url_field="video_url", default="video")
     return accepted_row(TaskRow, form, url, metadata, index_id=index_id, video_id=new_id(), status="validating", filename=filename)
 
 
@@ -76,8 +73,7 @@ def list_tasks(
         height=height,
         since=times,
     )
-    rows, total = ctx.store.tasks.listing(filters, page)
-    return page_json(rows, total, page, task_json)
+    return page_of(ctx.store.tasks.listing, filters, page, task_json)
 
 
 def _existing_task(ctx: ServerContext, task_id: str) -> TaskRow:
