@@ -128,7 +128,7 @@ def test_two_voices_taking_turns_get_one_label_each_through_the_api(make_server,
     body = rest.get(f"/assets/{asset['_id']}/transcription", params={"include": "words,utterances"}).json()
     rows = [(u["start"], u["end"], u["speaker"]) for u in body["utterances"]]
     _assert_a_b_a_b(rows, talk.turns)
-    assert "ask not what your country" in " ".join(w["value"] for w in body["words"]).lower()
+    assert "what you can do for your country" in " ".join(w["value"] for w in body["words"]).lower()
     log = server.log_path.read_text()
     assert "loading the speaker model (about" in log, "the warm-up is announced at start"
     assert log.count("loading the speaker model") == 1, "loaded once per server"
