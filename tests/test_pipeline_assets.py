@@ -231,14 +231,14 @@ def test_an_indexed_asset_the_server_fails_fails_only_that_video(api, tmp_path):
 
 
 def test_one_content_twice_in_one_batch_is_one_asset_and_one_indexed_asset(api, tmp_path):
-    """Two copies under one name in two folders go up at once; the second waits its turn and finds the first's."""
+    """Two copies under one name in two folders in one batch: the plan sends one, the other is its duplicate."""
     clip = make_video(tmp_path / "a" / "twice.mp4", 4.5, audio="silence", width=236, height=120)
     copy = tmp_path / "b" / "twice.mp4"
     copy.parent.mkdir()
     copy.write_bytes(clip.read_bytes())
     out = tmp_path / "lake"
     reports = transcribe_videos(sources=[str(clip), str(copy)], index_name=f"twice-{uuid.uuid4().hex[:8]}", out=str(out), upload="assets")
-    assert [r.status for r in reports] == ["landed", "landed"] and reports[0].video_id == reports[1].video_id
+    assert [r.status for r in reports] == ["landed", "duplicate"] and reports[0].video_id == reports[1].video_id
     (asset,) = assets_with(api, sha256_of(clip))
     (indexed,) = indexed_assets(api, videos(out)["index_id"].iloc[0])
     assert indexed["asset_id"] == asset["_id"] and len(videos(out)) == 1
