@@ -12,13 +12,13 @@ import pytest
 from reelscribe.server.errors import ApiError
 from reelscribe.server.guard import key_is_valid
 from reelscribe.server.ids import check_id, format_time, is_id, new_id, parse_time
+from reelscribe.server.indexing import duration_problem
 from reelscribe.server.media import BrokenMedia, probe
 from reelscribe.server.params import check_metadata
 from reelscribe.server.ratelimit import RateLimiter
 from reelscribe.server.uploads import safe_filename
 from reelscribe.server.urlfetch import UrlRules, check_video_url
 from reelscribe.server.views import window
-from reelscribe.server.indexing import duration_problem
 from tests.media import make_audio_only, make_video
 
 SEGMENTS = [{"start": 0.0, "end": 8.0, "value": "a"}, {"start": 8.0, "end": 11.0, "value": "b"}]
