@@ -135,3 +135,28 @@ def test_export_keeps_each_version_of_an_overwritten_file(user):
     assert result.code == 0, result.describe()
     paths = [line["path"] for line in result.json_lines()]
     assert len(paths) == 2 and len(set(paths)) == 2, result.describe()
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "an asset is found again by its upload name (file name + hash), not by content: a run stopped "
+    "after the upload, then the file renamed (or a copy of it first in the folder), uploads the same "
+    "content again into the index"))
+def test_a_renamed_file_is_not_uploaded_again_after_a_stopped_run(user):
+    """Found by the walk: start [a, b, a], Ctrl-C at the first upload, two copies of a, run: the
+    index held two indexed assets of a. Here reduced to one file, stopped, renamed, run again."""
+    user.add("a.mp4", 0)
+    found = {}
+
+    def first_upload() -> bool:
+        found["id"] = found.get("id") or user.view.index_id(user.index)
+        return user.view.progress(found["id"])[0] > 0
+
+    stopped = user.run(interrupt=first_upload, sig=signal.SIGKILL)
+    assert stopped.signalled == "SIGKILL", stopped.describe()
+    assert not landed_contents(read_lake(user.lake)), "the run landed before it was stopped: nothing to show"
+    (user.home / "videos" / "a.mp4").rename(user.home / "videos" / "b.mp4")
+    again = user.run()
+    assert again.code == 0, again.describe()
+    assert landed_contents(read_lake(user.lake)) == {user.pool[0].sha256}
+    uploads = user.view.uploads_by_content(found["id"])
+    assert max(uploads.values()) == 1, f"content uploaded {max(uploads.values())} times into the index\n{again.describe()}"
