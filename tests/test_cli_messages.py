@@ -105,3 +105,32 @@ def test_cues_keep_a_percent_sign_with_its_number():
     (cue,) = build_cues(words)
     assert cue.text == "Prices rose 12% this year."
     assert (cue.start, cue.end) == (0.0, 1.9)
+
+
+def test_a_terminal_is_told_what_the_run_does_before_the_first_video(tmp_path, shared_services):
+    """Before the flow has found its videos the bar names what it waits for, not a bare ``0/?``."""
+    import pty
+
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("TWELVE", "PREFECT_", "REELSCRIBE_"))}
+    env = {**base, **shared_services, "REELSCRIBE_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
+    leader, follower = pty.openpty()
+    chunks = []
+    try:
+        process = subprocess.Popen([str(BIN), "run", str(JFK), "--out", "lake", "--index-name", f"tty-{tmp_path.name[-10:]}"],
+                                   stdin=subprocess.DEVNULL, stdout=follower, stderr=follower, env=env, cwd=tmp_path)
+        os.close(follower)
+        while True:  # read as it comes: a full terminal buffer would block the command
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the command and its children closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        process.wait(600)
+    finally:
+        os.close(leader)
+    seen = b"".join(chunks).decode(errors="replace")
+    assert process.returncode == 0, seen[-3000:]
+    assert "connecting to Prefect…" in seen, seen[-3000:]
+    assert "landed" in seen
