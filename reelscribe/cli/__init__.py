@@ -166,7 +166,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from reelscribe.cli.preflight import check_before_run
     from reelscribe.core.errors import ReelscribeError
-    from reelscribe.server.launcher import ServerStartError
 
     options = dict(
         sources=args.sources,
@@ -205,13 +204,22 @@ def _cmd_run(args: argparse.Namespace) -> int:
             return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:
             return _run_flow(options, as_json=args.json, verbose=args.verbose)
-        with _embedded(args.server_data_dir, server_args) as server:
-            return _run_flow({**options, "api_url": server.base_url}, as_json=args.json, verbose=args.verbose,
-                             api_key=server.api_key)
+        return _run_embedded(options, args, server_args)
     except ReelscribeError as exc:
         return _usage_error(str(exc))
+
+
+def _run_embedded(options: dict, args: argparse.Namespace, server_args: list[str]) -> int:
+    """The run with the embedded server: imported here only, so a run with nothing new never loads the server."""
+    from reelscribe.server.launcher import ServerStartError
+
+    try:
+        server = _embedded(args.server_data_dir, server_args)
     except ServerStartError as exc:
         return _unexpected("starting the embedded server", exc, args.verbose)
+    with server:
+        return _run_flow({**options, "api_url": server.base_url}, as_json=args.json, verbose=args.verbose,
+                         api_key=server.api_key)
 
 
 def _embedded(data_dir: Path | None, server_args: list[str]):
