@@ -30,7 +30,8 @@ import pandas as pd
 import pyarrow as pa
 
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import Lake, VideoRecord, table_path
+from reelscribe.core.lake import Lake, table_path
+from reelscribe.core.records import VideoRecord
 
 INDEX_ID = "6650a1b2c3d4e5f6a7b8c9d0"
 TASK_ID = "6650a1b2c3d4e5f6a7b8aaaa"

@@ -212,7 +212,8 @@ def cli_case(repeats: int = 3) -> dict[str, Any]:
     server would have), so the run can decide without starting anything.
     """
     from reelscribe.core.flatten import segments_table
-    from reelscribe.core.lake import Lake, VideoRecord
+    from reelscribe.core.lake import Lake
+    from reelscribe.core.records import VideoRecord
     from reelscribe.server.index_lookup import DB_FILE
     from reelscribe.server.store import Store
 

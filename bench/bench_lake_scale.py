@@ -40,7 +40,8 @@ import pyarrow.parquet as pq
 
 from bench.common import OUT, machine_line, save_result
 from reelscribe.core.delta_lake import DeltaLake
-from reelscribe.core.lake import Lake, VideoRecord, table_path, video_tables
+from reelscribe.core.lake import Lake, table_path, video_tables
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_format import open_lake
 from reelscribe.core.lake_maintenance import compact_table
 from reelscribe.core.schema import SEGMENTS_SCHEMA

@@ -9,7 +9,8 @@ import sys
 from datetime import datetime, timezone
 
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import Lake, VideoRecord
+from reelscribe.core.lake import Lake
+from reelscribe.core.records import VideoRecord
 from tests.conftest import ROOT
 from tests.media import make_video
 

@@ -24,7 +24,8 @@ from reelscribe.core.confidence import Thresholds, language_windows, video_confi
 from reelscribe.core.errors import ConfigError, TranscriptInvalid
 from reelscribe.core.export import export_lake
 from reelscribe.core.flatten import segments_table, words_table
-from reelscribe.core.lake import VideoRecord, table_path, video_tables
+from reelscribe.core.lake import table_path, video_tables
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_format import TABLE_FORMATS, open_lake
 from reelscribe.core.lake_sql import open_reader
 from reelscribe.core.schema import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, WORDS_SCHEMA

@@ -23,7 +23,8 @@ from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.errors import ConfigError
 from reelscribe.core.stores import StoreOptions
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import Lake, VideoRecord, video_tables
+from reelscribe.core.lake import Lake, video_tables
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_format import TABLE_FORMATS, open_lake
 from reelscribe.core.lake_maintenance import compact_table, convert_lake
 

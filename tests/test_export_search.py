@@ -14,7 +14,8 @@ import pytest
 from reelscribe.cli import main
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.flatten import segments_table, words_table
-from reelscribe.core.lake import Lake, VideoRecord
+from reelscribe.core.lake import Lake
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_sql import open_reader
 from reelscribe.core.search import search_lake
 from tests.cuekit import assert_cue_rules, read_with_ffmpeg, read_with_parser

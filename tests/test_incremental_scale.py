@@ -19,7 +19,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import SOURCES_FILES_BEFORE_MERGE, VideoRecord
+from reelscribe.core.lake import SOURCES_FILES_BEFORE_MERGE
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_format import open_lake
 from reelscribe.core.source_state import SeenSource
 from reelscribe.core.sources import discover

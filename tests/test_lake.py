@@ -23,16 +23,8 @@ from reelscribe.core import lake as lake_module
 from reelscribe.core.errors import InvalidIdentifier
 from reelscribe.core.flatten import segments_table
 from reelscribe.core.lake_writer import CleanupReport
-from reelscribe.core.lake import (
-    SEGMENTS_SCHEMA,
-    VIDEOS_SCHEMA,
-    Lake,
-    LandedRecord,
-    VideoRecord,
-    table_glob,
-    table_path,
-    validate_partition_id,
-)
+from reelscribe.core.lake import SEGMENTS_SCHEMA, VIDEOS_SCHEMA, Lake, table_glob, table_path, validate_partition_id
+from reelscribe.core.records import LandedRecord, VideoRecord
 
 INDEX = "6650a1b2c3d4e5f6a7b8c9d0"
 OTHER_INDEX = "6650a1b2c3d4e5f6a7b8ffff"

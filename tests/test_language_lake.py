@@ -16,7 +16,8 @@ import pytest
 from deltalake import DeltaTable
 
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import VideoRecord, table_path, video_tables
+from reelscribe.core.lake import table_path, video_tables
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_format import TABLE_FORMATS, open_lake
 
 INDEX = "6650a1b2c3d4e5f6a7b8c9d0"

@@ -12,7 +12,8 @@ import pytest
 
 from reelscribe.core.delta_lake import DeltaLake
 from reelscribe.core.flatten import segments_table
-from reelscribe.core.lake import Lake, VideoRecord
+from reelscribe.core.lake import Lake
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.lake_sql import open_reader
 from tests.test_export_search import RETRIEVED, SEGMENTS, cli
 

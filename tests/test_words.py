@@ -12,7 +12,8 @@ import pytest
 
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import segments_table, utterances_table, window_filter, words_table
-from reelscribe.core.lake import Lake, VideoRecord, table_path
+from reelscribe.core.lake import Lake, table_path
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.schema import TABLES, UTTERANCES_SCHEMA, WORDS_SCHEMA
 
 INDEX = "6650a1b2c3d4e5f6a7b8c9d0"

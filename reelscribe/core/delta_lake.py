@@ -42,16 +42,8 @@ import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from reelscribe.core.lake import (
-    Lake,
-    LandedRecord,
-    LandedVideo,
-    VideoRecord,
-    partition_dir,
-    table_path,
-    validate_partition_id,
-    video_tables,
-)
+from reelscribe.core.lake import Lake, partition_dir, table_path, validate_partition_id, video_tables
+from reelscribe.core.records import LandedRecord, LandedVideo, VideoRecord
 from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
 from reelscribe.core.retry import RetryPolicy, retrying
 from reelscribe.core.schema import SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA

@@ -31,7 +31,6 @@ import logging
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterable, Literal, Mapping, Sequence
 
@@ -45,6 +44,7 @@ from fsspec.implementations.local import LocalFileSystem
 from reelscribe.core.errors import NoSpaceLeft
 from reelscribe.core.ids import validate_partition_id
 from reelscribe.core.lake_writer import STALE_TEMP_AGE_S, CleanupReport
+from reelscribe.core.records import LandedRecord, LandedVideo, VideoRecord
 from reelscribe.core.schema import SEGMENTS_SCHEMA, SOURCES_SCHEMA, TABLES, VIDEOS_SCHEMA, require_utc
 from reelscribe.core.source_state import SOURCES_TABLE, SeenSource, SeenSources, latest_per_source, sources_table
 from reelscribe.core.stores import filesystem
@@ -129,54 +129,6 @@ def table_path(out: str, table: TableName, index_id: str, video_id: str) -> str:
     """``<out>/<table>/index_id=<id>/<video_id>.parquet``, both ids validated."""
     name = validate_partition_id(video_id, "video_id")
     return f"{partition_dir(out, table, index_id)}/{name}{_PARQUET_SUFFIX}"
-
-
-@dataclass(frozen=True, kw_only=True)
-class VideoRecord:
-    """What the videos table says about one landed video besides its ids and segment count."""
-
-    task_id: str
-    source: str
-    content_sha256: str
-    duration: float | None
-    indexed_at: datetime | None
-    retrieved_at: datetime
-    asset_id: str | None = None
-    index_name: str | None = None
-    language: str | None = None
-    """The video's spoken language as the server says it (``None`` where it does not)."""
-    language_probability: float | None = None
-    """How sure the server is of ``language`` (0 to 1; ``None`` where it does not say)."""
-    languages: list[dict[str, Any]] | None = None
-    """Each detected window's ``{start, end, language, probability}``, where the server gives them."""
-    language_uncertain: bool | None = None
-    """``language_probability`` below the run's threshold (``None``: no probability to judge)."""
-    confidence: float | None = None
-    """The transcript's confidence (``reelscribe.core.confidence.video_confidence``)."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class LandedRecord(VideoRecord):
-    """One row of the videos table as read back."""
-
-    video_id: str
-    segment_count: int
-    word_count: int | None = None
-    utterance_count: int | None = None
-    sentence_count: int | None = None
-
-
-@dataclass(frozen=True)
-class LandedVideo:
-    """Where ``write_video`` put a video (local paths or full URIs) and how many segments."""
-
-    segments_path: str
-    videos_path: str
-    segment_count: int
-    counts: dict[str, int] = field(default_factory=dict)
-    """Rows landed in each optional table given (``words``, ``utterances``, ``sentences``)."""
-    record: VideoRecord | None = None
-    """The videos row's record as landed (its language, confidence…), where the caller sets it."""
 
 
 class Lake:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Iterable, Mapping, Protocol, Sequence, runtime
 import pyarrow as pa
 
 if TYPE_CHECKING:
-    from reelscribe.core.lake import LandedRecord, LandedVideo, VideoRecord
+    from reelscribe.core.records import LandedRecord, LandedVideo, VideoRecord
     from reelscribe.core.source_state import SeenSource, SeenSources
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from reelscribe.core.confidence import language_uncertain, video_confidence
 from reelscribe.core.errors import TranscriptInvalid
 from reelscribe.core.flatten import window_filter
-from reelscribe.core.lake import LandedVideo
+from reelscribe.core.records import LandedVideo
 from reelscribe.core.lake_writer import LakeWriter
 
 if TYPE_CHECKING:  # the paths import ``windowed`` from here

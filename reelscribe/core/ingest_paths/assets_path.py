@@ -23,7 +23,7 @@ from reelscribe.core.errors import ConfigError, TranscriptInvalid
 from reelscribe.core.flatten import segments_table, sentences_table, utterances_table, words_table
 from reelscribe.core.ingest_paths.asset_upload import submit_asset
 from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submission
-from reelscribe.core.lake import VideoRecord
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.models import AssetTranscription, IndexedAsset, SystemMetadata
 from reelscribe.core.retry import poll_intervals
 from reelscribe.core.sources import VideoSource

@@ -17,7 +17,7 @@ import pyarrow as pa
 from reelscribe.core.claims import ClaimStore
 from reelscribe.core.confidence import DEFAULT_MIN_LANGUAGE_PROBABILITY
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.lake import VideoRecord
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.models import IndexedAsset, Task
 from reelscribe.core.sources import VideoSource
 from reelscribe.core.stores import StoreOptions

@@ -18,7 +18,7 @@ from reelscribe.core.errors import ApiNotFound, TranscriptInvalid
 from reelscribe.core.flatten import segments_table
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, plain_name, upload_name
 from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submission
-from reelscribe.core.lake import VideoRecord
+from reelscribe.core.records import VideoRecord
 from reelscribe.core.models import SystemMetadata, Task, TaskStatus
 from reelscribe.core.sources import VideoSource, open_source
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
