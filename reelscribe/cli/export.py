@@ -28,7 +28,7 @@ def add_export_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from reelscribe.cli import EXIT_OK, _usage_error
+    from reelscribe.cli.exits import EXIT_OK, usage_error
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.export import export_lake
     from reelscribe.flows.export import default_target
@@ -39,7 +39,7 @@ def run_export(args: argparse.Namespace) -> int:
             index_id=args.index_id, index_name=args.index_name, videos=args.video, sources=args.source,
         )
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     if args.json:
         for f in written:
             print(json.dumps(asdict(f)))

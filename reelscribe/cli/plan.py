@@ -49,7 +49,7 @@ def add_plan_command(commands: argparse._SubParsersAction, defaults: dict) -> No
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Exit 0, or 2 when a source is missing or cannot be listed (a cron job's typo fails)."""
-    from reelscribe.cli import EXIT_OK, EXIT_USAGE, _usage_error
+    from reelscribe.cli.exits import EXIT_OK, EXIT_USAGE, usage_error
     from reelscribe.cli.preflight import check_sources
     from reelscribe.core.errors import NoVideosFound, ReelscribeError
 
@@ -61,7 +61,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             print(f"reelscribe: {problem}", file=sys.stderr)
         plan = _plan(args, index_id=index_id, lake=lake, known=known, found=found)
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     _print_plan(plan, as_json=args.json)
     return EXIT_USAGE if any(not isinstance(p.error, NoVideosFound) for p in problems) else EXIT_OK
 

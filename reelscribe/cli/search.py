@@ -27,20 +27,20 @@ def add_search_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_search(args: argparse.Namespace) -> int:
-    from reelscribe.cli import EXIT_FAILED, EXIT_OK, _usage_error
+    from reelscribe.cli.exits import EXIT_FAILED, EXIT_OK, usage_error
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.lake_sql import open_reader
     from reelscribe.core.search import phrase_words, search_lake
 
     if args.limit < 1:
-        return _usage_error("--limit must be at least 1")
+        return usage_error("--limit must be at least 1")
     try:
         phrase_words(args.phrase)
         with open_reader(args.out) as reader:
             reader.only_index(index_id=args.index_id, index_name=args.index_name)
             hits, total = search_lake(reader, args.phrase, limit=args.limit)
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     if args.json:
         for h in hits:
             print(json.dumps({
