@@ -105,6 +105,8 @@ class UserPath(RuleBasedStateMachine):
         self.landed: set[str] = set()  # content hashes known to have landed
         self.fmt = "parquet"  # the format the user chose (delta after a convert)
         self.names = itertools.count()
+        self.runs = 0  # runs started: the lake commands come after the first (a rule's precondition
+        # reads only the model, never the disk, so that Hypothesis replays the same choices)
         self.changes = 0  # bumped by every step that changes the folder or the lake
         self.done: dict[str, int] = {}  # read-only command -> ``changes`` when it last ran
 
@@ -226,6 +228,7 @@ class UserPath(RuleBasedStateMachine):
         said = self._plan(explicit) if plan_first else None
         expected = self._expected()
         self.changes += 1
+        self.runs += 1
         result = self.cli("run", *self._target(explicit))
         assert result.code == 0, f"a run of clips the engine accepts did not end 0\n{result.describe()}"
         did = _run_did(result)
@@ -240,6 +243,7 @@ class UserPath(RuleBasedStateMachine):
     def run_interrupted(self, explicit: bool, sig: signal.Signals, after: int) -> None:
         """A run stopped by Ctrl-C (SIGINT to its process group) or a killed terminal (SIGKILL) at a point."""
         self.changes += 1
+        self.runs += 1
         result = self.cli("run", *self._target(explicit), interrupt=self._after(after), sig=sig)
         if result.signalled == "SIGINT":
             assert result.code in (0, 130), f"Ctrl-C did not end the run with 130\n{result.describe()}"
@@ -291,7 +295,7 @@ class UserPath(RuleBasedStateMachine):
             self.index_id = self.world.view.index_id(self.index)
         return self.index_id
 
-    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("export"))
+    @precondition(lambda self: self.runs and self._fresh("export"))
     @rule()
     def export(self) -> None:
         self.changes += 1  # it writes into the lake
@@ -305,17 +309,21 @@ class UserPath(RuleBasedStateMachine):
             assert len(set(paths)) == len(paths), f"two videos' subtitles written to one file\n{result.describe()}"
             assert all(path.is_file() for path in paths), f"a subtitle file said written is not there\n{result.describe()}"
 
-    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("convert"))
+    @precondition(lambda self: self.runs and self._fresh("convert"))
     @rule()
     def convert(self) -> None:
         self.changes += 1
         self._ran("convert")
+        if lake_format(self.lake) is None:  # a run stopped before anything landed
+            result = self.cli("lake", "convert", "lake")
+            assert result.code == 2, f"lake convert of no lake was not refused\n{result.describe()}"
+            return
         result = self.cli("lake", "convert", "lake")
         assert result.code == 0, f"lake convert of a lake failed\n{result.describe()}"
         assert lake_format(self.lake) == "delta", f"lake convert left no Delta lake\n{result.describe()}"
         self.fmt = "delta"
 
-    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("compact"))
+    @precondition(lambda self: self.runs and self._fresh("compact"))
     @rule()
     def compact(self) -> None:
         self.changes += 1  # it writes into the lake
@@ -324,7 +332,7 @@ class UserPath(RuleBasedStateMachine):
         expected = 0 if lake_format(self.lake) == "delta" else 2  # a per-video lake needs no compaction: refused
         assert result.code == expected, f"lake compact ended {result.code}, not {expected}\n{result.describe()}"
 
-    @precondition(lambda self: lake_format(self.lake) is not None and self._fresh("search"))
+    @precondition(lambda self: self.runs and self._fresh("search"))
     @rule(clip=st.integers(0, 5))
     def search(self, clip: int) -> None:
         self._ran("search")
