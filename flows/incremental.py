@@ -47,7 +47,8 @@ from reelscribe.flows.params import (
     index_label,
 )
 from reelscribe.flows.report import VideoReport
-from reelscribe.flows.transcribe import checked_bounds, deployment_clone, finish, reports_in_plan_order, transcribe_each
+from reelscribe.flows.batch import checked_bounds, deployment_clone, reports_in_plan_order, transcribe_each
+from reelscribe.flows.summary import finish
 from reelscribe.core.errors import ConfigError, NoVideosFound, SourceError
 from reelscribe.core.flatten import validate_window
 from reelscribe.core.lake_format import open_lake, resolve_table_format

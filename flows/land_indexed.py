@@ -33,7 +33,7 @@ from reelscribe.core.settings import Settings
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.flows.params import DEFAULT_OUT, ApiUrl, CompletionParam, CredentialsBlock, Out, StorageBlock, describe_parameters
 from reelscribe.flows.report import VideoReport, failed_report, land_report
-from reelscribe.flows.transcribe import finish
+from reelscribe.flows.summary import finish
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.land import commit_landed, land_transcription
 from reelscribe.tasks.pending import find_submission, forget_submission, is_landed, overdue_submissions, poll_once

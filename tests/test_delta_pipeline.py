@@ -12,7 +12,8 @@ from reelscribe.core.lake_maintenance import convert_lake
 from reelscribe.core.schema import TERMS_TABLE
 from reelscribe.flows.incremental import transcribe_new_videos
 from reelscribe.flows.maintenance import compact_lake
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import BatchFailed
+from reelscribe.flows.transcribe import transcribe_videos
 from tests.flowruns import log_messages, task_run_names
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")

@@ -68,7 +68,7 @@ def test_a_timed_out_wait_is_not_remembered(tmp_path, shared_services):
 
 def test_the_hourly_flow_ends_completed_when_its_only_failures_are_known(tmp_path, api, prefect_engine):
     from reelscribe.flows.incremental import transcribe_new_videos
-    from reelscribe.flows.transcribe import BatchFailed
+    from reelscribe.core.errors import BatchFailed
 
     folder = tmp_path / "inbox"
     folder.mkdir()

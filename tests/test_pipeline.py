@@ -10,7 +10,8 @@ import duckdb
 import pytest
 import requests
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import BatchFailed
+from reelscribe.flows.transcribe import transcribe_videos
 from tests.conftest import JFK_REFERENCE
 from tests.flowruns import artifacts_of
 from tests.faultproxy import FORWARD, Fault, FaultProxy, once

@@ -16,7 +16,8 @@ import duckdb
 import pytest
 import requests
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import BatchFailed
+from reelscribe.flows.transcribe import transcribe_videos
 from reelscribe.server.launcher import EmbeddedServer
 from tests.conftest import JFK
 from tests.faultproxy import FORWARD, Fault, FaultProxy, once

@@ -127,7 +127,7 @@ def submit(paths: list[Path], out: Path, api: EmbeddedServer, index_name: str, u
 
 def test_webhooks_land_each_video_once_with_no_status_poll(prefect_api, api_env, tmp_path):
     from reelscribe.flows.land_indexed import land_indexed
-    from reelscribe.flows.transcribe import BatchFailed
+    from reelscribe.core.errors import BatchFailed
 
     api_url, _ = prefect_api
     videos = tmp_path / "videos"

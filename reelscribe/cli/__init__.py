@@ -262,9 +262,9 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
 
     from reelscribe.cli.prefect_setup import starts_temporary_server, temporary_server_apart
     from reelscribe.cli.terminal import Progress, ReportStream, print_summary
-    from reelscribe.core.errors import ReelscribeError
+    from reelscribe.core.errors import BatchFailed, ReelscribeError
     from reelscribe.flows.interrupt import ignore_interrupted_threads
-    from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+    from reelscribe.flows.transcribe import transcribe_videos
     from reelscribe.tasks.run_context import RunContext
 
     key = SecretStr(api_key) if api_key else None

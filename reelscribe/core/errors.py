@@ -7,6 +7,8 @@ might).
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 
 class ReelscribeError(Exception):
     """Base class: anything reelscribe raises on purpose."""
@@ -23,6 +25,19 @@ class SourceError(ReelscribeError):
 class StoreError(ReelscribeError):
     """A lake or source location that cannot be used: no driver for its scheme, no such bucket,
     credentials the store refuses. Raised before anything is uploaded; the message names the fix."""
+
+
+class BatchFailed(ReelscribeError):
+    """Some videos of a run could not be landed; every other one was. ``reports`` lists every
+    video's report (``flows.report.VideoReport``), failed or not, so the caller can still say
+    what landed."""
+
+    def __init__(self, message: str, reports: Sequence[Any] = ()) -> None:
+        super().__init__(message, list(reports))
+        self.reports = list(reports)
+
+    def __str__(self) -> str:
+        return self.args[0]
 
 
 class NoSpaceLeft(ReelscribeError):

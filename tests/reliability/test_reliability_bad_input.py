@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 from prefect.exceptions import ParameterTypeError
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
-from reelscribe.core.errors import ApiAuthError, ConfigError, InvalidIdentifier
+from reelscribe.flows.transcribe import transcribe_videos
+from reelscribe.core.errors import ApiAuthError, BatchFailed, ConfigError, InvalidIdentifier
 from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, point_at, running, server_tasks, sha256_of
 from tests.faultproxy import FORWARD, Fault, FaultProxy, once
 from tests.media import make_video

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import BatchFailed
+from reelscribe.flows.transcribe import transcribe_videos
 
 @pytest.fixture
 def small_disk(tmp_path):

@@ -25,8 +25,8 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, FlowRunFilter, FlowRunFilterId, LogFilter, LogFilterFlowRunId
 from sqlalchemy.engine import make_url
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
-from reelscribe.core.errors import ApiAuthError
+from reelscribe.flows.transcribe import transcribe_videos
+from reelscribe.core.errors import ApiAuthError, BatchFailed
 from reelscribe.server.launcher import free_port
 from reliability_kit import cli_env, distinct_videos, index_id_named, kill_group, point_at, prefect_api_url, server_tasks, start_cli, wait_until
 from tests.flowruns import send_queued_records

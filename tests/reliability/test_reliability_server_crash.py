@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reelscribe.flows.transcribe import BatchFailed, transcribe_videos
+from reelscribe.core.errors import BatchFailed
+from reelscribe.flows.transcribe import transcribe_videos
 from reliability_kit import assert_lake_sound, distinct_videos, index_id_named, point_at, server_get, server_tasks, sha256_of, wait_until
 
 pytestmark = pytest.mark.usefixtures("prefect_engine")
