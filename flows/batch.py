@@ -20,7 +20,7 @@ from reelscribe.core.confidence import Thresholds
 from reelscribe.core.durations import require_durations
 from reelscribe.core.handoff import DEFAULT_HAND_OFF, HandOff
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, commits_in_batches, open_lake
-from reelscribe.core.plan import HELD, Bounds, Plan, PlannedVideo
+from reelscribe.core.plan import HELD, Bounds, Plan, PlannedVideo, PlanStatus
 from reelscribe.core.settings import Settings, UploadChoice
 from reelscribe.core.sources import VideoSource
 from reelscribe.core.waiting import DEFAULT_WAIT_MODE, WaitHistory, WaitMode, WaitOptions
@@ -28,6 +28,7 @@ from reelscribe.flows.in_turn import Chains, in_turn
 from reelscribe.flows.interrupt import RunInterrupted, raise_if_interrupted
 from reelscribe.flows.params import DEFAULT_UPLOAD
 from reelscribe.flows.report import (
+    ReportStatus,
     VideoReport,
     deferred_report,
     duplicate_report,
@@ -72,14 +73,14 @@ def reports_in_plan_order(plan: Plan, sent: list[VideoReport]) -> list[VideoRepo
     reports = iter(sent)
     ordered = [_held_report(v) if v.status in HELD else next(reports) for v in plan.videos]
     video_ids = {r.source: r.video_id for r in ordered if r.video_id}
-    return [replace(r, video_id=video_ids.get(v.copy_of)) if v.status == "duplicate" else r
+    return [replace(r, video_id=video_ids.get(v.copy_of)) if v.status == PlanStatus.DUPLICATE else r
             for v, r in zip(plan.videos, ordered)]
 
 
 def _held_report(video: PlannedVideo) -> VideoReport:
-    if video.status == "duplicate":
+    if video.status == PlanStatus.DUPLICATE:
         return duplicate_report(video.source.uri, video.copy_of)
-    if video.status == "failed-before":
+    if video.status == PlanStatus.FAILED_BEFORE:
         return failed_before_report(video.source.uri, video.error)
     return deferred_report(video.source.uri, video.seconds)
 
@@ -163,7 +164,7 @@ def transcribe_each(
         # once waited on; read later, it would come from the API without its result.
         wait_for(chains.submitted())
     reports = [
-        report_for(source.uri, [u.state, r.state, l.state, *([commits[i]] if i in commits else [])])
+        report_for(source.uri, upload=u.state, wait=r.state, land=l.state, commit=commits.get(i))
         for i, (source, u, r, l) in enumerate(zip(found, uploads, readies, lands))
     ]
     return with_landed_video_ids(reports, [u.state for u in uploads], out, index, table_format, storage_block)
@@ -176,7 +177,7 @@ def with_landed_video_ids(
     """Skipped videos named by the video id the lake holds for their content (one landed read, only if any)."""
     hashes = {
         i: state.result(raise_on_failure=False).content_sha256
-        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == "skipped"
+        for i, (report, state) in enumerate(zip(reports, uploads)) if report.status == ReportStatus.SKIPPED
     }
     if not hashes:
         return reports
@@ -192,9 +193,9 @@ def _tell(found, chains: Chains, out, index, table_format, storage_block, i: int
     uploads, readies, lands = chains.uploads, chains.readies, chains.lands
     for future in (uploads[i], readies[i]):
         future.wait()  # ended before the land step did; waited on, its state is read here, not from the API
-    states = [f.state for f in (uploads[i], readies[i], lands[i])]
-    report = report_for(found[i].uri, [*states, *([commit] if commit is not None else [])])
-    video_finished(with_landed_video_ids([report], states[:1], out, index, table_format, storage_block)[0])
+    upload = uploads[i].state
+    report = report_for(found[i].uri, upload=upload, wait=readies[i].state, land=lands[i].state, commit=commit)
+    video_finished(with_landed_video_ids([report], [upload], out, index, table_format, storage_block)[0])
 
 
 def commit_as_landed(

@@ -28,11 +28,12 @@ from prefect.states import State
 from reelscribe.core.errors import IndexingFailed, IndexingTimedOut
 from reelscribe.core.lake_format import commits_in_batches, lake_format
 from reelscribe.core.ingest_paths.base import Job
+from reelscribe.core.models import JobEnd
 from reelscribe.core.pending import Completion, PendingSubmission
 from reelscribe.core.settings import Settings
 from reelscribe.core.waiting import WaitOptions
 from reelscribe.flows.params import DEFAULT_OUT, ApiUrl, CompletionParam, CredentialsBlock, Out, StorageBlock, describe_parameters
-from reelscribe.flows.report import VideoReport, failed_report, land_report
+from reelscribe.flows.report import ReportStatus, VideoReport, failed_report, land_report
 from reelscribe.flows.summary import finish
 from reelscribe.tasks.connection import resolve_settings
 from reelscribe.tasks.land import commit_landed, land_transcription
@@ -75,7 +76,7 @@ def land_indexed(
     if submission is None:
         logger.info("%s: no pending submission in %s (already landed, or submitted to another lake): nothing to do", done.job_id, out)
         return finish([], key=SUMMARY_KEY, headline=f"{done.job_id} {done.status}: nothing pending")
-    outcome = submission.as_ready(done) if done.status == "ready" else poll_once(settings, submission, return_state=True)
+    outcome = submission.as_ready(done) if done.status == JobEnd.READY else poll_once(settings, submission, return_state=True)
     return finish([_settle(submission, outcome, settings, out, storage_block)], key=SUMMARY_KEY,
                   headline=f"{done.job_id} {done.status}")
 
@@ -95,16 +96,16 @@ def _settle(
             forget_submission(out, pending.job_id, storage_block)
             return failed_report(source, job.result(raise_on_failure=False))
         job = job.result()
-    status = job.status.value
-    if status == "ready":
+    status = job.status
+    if status == JobEnd.READY:
         report = _land(pending, job, settings, out, storage_block)
-        if report.status != "failed":
+        if report.status != ReportStatus.FAILED:
             forget_submission(out, pending.job_id, storage_block)
         return report
     forget_submission(out, pending.job_id, storage_block)
-    if status == "failed":
+    if status == JobEnd.FAILED:
         return failed_report(source, IndexingFailed(pending.job_id, job.failure_reason()))
-    return failed_report(source, IndexingTimedOut(pending.job_id, time.time() - pending.submitted_at, status))
+    return failed_report(source, IndexingTimedOut(pending.job_id, time.time() - pending.submitted_at, status.value))
 
 
 def _land(
@@ -113,7 +114,7 @@ def _land(
     source = pending.submission.source.uri
     if not pending.refresh and is_landed(out, pending, storage_block):
         get_run_logger().info("%s: already landed in index %s", source, pending.index_id)
-        return VideoReport(source, "skipped", video_id=pending.submission.video_id)
+        return VideoReport(source, ReportStatus.SKIPPED, video_id=pending.submission.video_id)
     # The lake's format now (converted since the submission, say); the submission's for a lake still empty.
     table_format = lake_format(out, **store_options(storage_block).of(out)) or pending.table_format
     landed = land_transcription(

@@ -6,7 +6,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_table_artifact
 
 from reelscribe.core.errors import BatchFailed
-from reelscribe.flows.report import VideoReport, summary_markdown
+from reelscribe.flows.report import ReportStatus, VideoReport, summary_markdown
 
 SUMMARY_KEY = "transcribe-videos-summary"
 
@@ -14,7 +14,7 @@ SUMMARY_KEY = "transcribe-videos-summary"
 def finish(reports: list[VideoReport], *, key: str = SUMMARY_KEY, headline: str = "") -> list[VideoReport]:
     """Publish the summary artifact, then end the run Failed if any video failed."""
     _publish(reports, key, headline)
-    failed = [r for r in reports if r.status == "failed"]
+    failed = [r for r in reports if r.status == ReportStatus.FAILED]
     if failed:
         raise BatchFailed(
             f"{len(failed)} of {len(reports)} videos failed; first: {failed[0].source}: {failed[0].error}", reports

@@ -13,7 +13,7 @@ from reelscribe.core.failure_memory import Failure, PERMANENT_CODES, remember, r
 from reelscribe.core.lake_format import DEFAULT_TABLE_FORMAT, TableFormat, open_lake
 from reelscribe.core.plan import Bounds, Plan, PlannedVideo, make_plan
 from reelscribe.core.source_state import SeenSources
-from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import SourceKind, VideoSource
 from reelscribe.tasks.storage import store_options
 
 
@@ -66,7 +66,7 @@ def lasting_failures(sent: Sequence[PlannedVideo], reports: Sequence[Any]) -> li
         Failure(video.content_sha256, report.source, report.error_code, report.error or report.error_code)
         for video, report in zip(sent, reports)
         if report.status == "failed" and report.error_code in PERMANENT_CODES
-        and video.content_sha256 and video.source.kind != "url"
+        and video.content_sha256 and video.source.kind != SourceKind.URL
     ]
 
 

@@ -99,16 +99,17 @@ def run_if_nothing_new(args: argparse.Namespace) -> int | None:
 def _report(video, landed: dict):
     """A video's line on the nothing-new path, as the full run would print it (``skipped`` with
     the video id its content landed as)."""
-    from reelscribe.flows.report import VideoReport, deferred_report, duplicate_report, failed_before_report
+    from reelscribe.core.plan import PlanStatus
+    from reelscribe.flows.report import ReportStatus, VideoReport, deferred_report, duplicate_report, failed_before_report
 
-    if video.status == "deferred":
+    if video.status == PlanStatus.DEFERRED:
         return deferred_report(video.source.uri, video.seconds)
-    if video.status == "duplicate":
+    if video.status == PlanStatus.DUPLICATE:
         return duplicate_report(video.source.uri, video.copy_of)
-    if video.status == "failed-before":
+    if video.status == PlanStatus.FAILED_BEFORE:
         return failed_before_report(video.source.uri, video.error)
     record = landed.get(video.content_sha256)
-    return VideoReport(video.source.uri, "skipped", video_id=record.video_id if record else None)
+    return VideoReport(video.source.uri, ReportStatus.SKIPPED, video_id=record.video_id if record else None)
 
 
 def _state_and_listing(args: argparse.Namespace):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 
 from reelscribe.core.errors import ConfigError
-from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import SourceKind, VideoSource
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, filesystem
 
 HEADER_BLOCK = 1 << 18
@@ -30,12 +30,12 @@ def require_durations() -> None:
 
 def video_seconds(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> float | None:
     """The container's duration in seconds; ``None`` for URLs, without PyAV, or for an unreadable header."""
-    if source.kind == "url" or not durations_available():
+    if source.kind == SourceKind.URL or not durations_available():
         return None
     import av
 
     try:
-        if source.kind == "file":
+        if source.kind == SourceKind.FILE:
             return _seconds(av.open(source.uri))
         fs, path = filesystem(source.uri, **store.of(source.uri))
         with fs.open(path, "rb", block_size=HEADER_BLOCK, cache_type="readahead") as stream:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Literal, get_args
 
 from reelscribe.core.errors import ConfigError
-from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import SourceKind, VideoSource
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions, filesystem
 
 HandOff = Literal["stream", "url"]
@@ -28,7 +28,7 @@ def sent_as(source: VideoSource, hand_off: HandOff, expires_s: int, store: Store
     """
     if hand_off not in HAND_OFFS:
         raise ConfigError(f"hand_off must be one of {', '.join(HAND_OFFS)}, got {hand_off!r}")
-    if hand_off == "stream" or source.kind != "remote":
+    if hand_off == "stream" or source.kind != SourceKind.REMOTE:
         return source
     return VideoSource(presigned_url(source.uri, expires_s, store), "url")
 

@@ -26,7 +26,7 @@ from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
 from reelscribe.core.models import Index
 from reelscribe.core.retry import retrying
-from reelscribe.core.sources import VideoSource
+from reelscribe.core.sources import SourceKind, VideoSource
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,7 @@ def plain_name(source: VideoSource) -> str:
     would upload the video twice. Files are therefore sent under a name no server needs to
     rewrite; a URL source is named by the server, from the URL's percent-decoded path.
     """
-    if source.kind == "url":
+    if source.kind == SourceKind.URL:
         name = re.split(r"[\\/]", unquote(urlsplit(source.uri).path))[-1]
     else:
         name = source.name.replace("\\", "_")

@@ -9,13 +9,13 @@ per segment.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class TaskStatus(str, Enum):
+class TaskStatus(StrEnum):
     """Statuses of an indexing task (v1.3 list-filter enum plus ``uploading``)."""
 
     UPLOADING = "uploading"
@@ -23,6 +23,14 @@ class TaskStatus(str, Enum):
     PENDING = "pending"
     QUEUED = "queued"
     INDEXING = "indexing"
+    READY = "ready"
+    FAILED = "failed"
+
+
+class JobEnd(StrEnum):
+    """The two statuses that end a wait, spelt alike in ``TaskStatus``, ``AssetStatus`` and
+    ``IndexedAssetStatus``: a ``StrEnum`` equals its text, so ``status == JobEnd.READY`` holds for each."""
+
     READY = "ready"
     FAILED = "failed"
 
@@ -93,13 +101,13 @@ class PageInfo(_ApiModel):
 # -- the assets path (v1.3: ``/assets``, multipart upload sessions, indexed assets) ----------
 
 
-class AssetStatus(str, Enum):
+class AssetStatus(StrEnum):
     PROCESSING = "processing"
     READY = "ready"
     FAILED = "failed"
 
 
-class IndexedAssetStatus(str, Enum):
+class IndexedAssetStatus(StrEnum):
     """``pending → queued → validating → indexing → ready | failed`` (the JS SDK lacks ``validating``)."""
 
     PENDING = "pending"

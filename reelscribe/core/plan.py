@@ -24,22 +24,38 @@ import logging
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, NamedTuple
+from enum import StrEnum
+from typing import Mapping, NamedTuple
 
 from reelscribe.core.durations import video_seconds
 from reelscribe.core.errors import ConfigError, SourceError
 from reelscribe.core.source_state import SeenSource, SeenSources
-from reelscribe.core.sources import VideoSource, content_sha256
+from reelscribe.core.sources import SourceKind, VideoSource, content_sha256
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 
 log = logging.getLogger(__name__)
 
 HASH_WORKERS = 4
-PlanStatus = Literal["new", "changed", "landed", "deferred", "unreadable", "duplicate", "failed-before"]
-STATUSES: tuple[PlanStatus, ...] = ("new", "changed", "landed", "deferred", "unreadable", "duplicate", "failed-before")
-SENT: tuple[PlanStatus, ...] = ("new", "changed", "unreadable")
+
+
+class PlanStatus(StrEnum):
+    """A found video's place in the plan; a member formats as its text (``reelscribe plan``'s output)."""
+
+    NEW = "new"
+    CHANGED = "changed"
+    LANDED = "landed"
+    DEFERRED = "deferred"
+    UNREADABLE = "unreadable"
+    DUPLICATE = "duplicate"
+    FAILED_BEFORE = "failed-before"
+
+
+STATUSES: tuple[PlanStatus, ...] = tuple(PlanStatus)
+SENT: tuple[PlanStatus, ...] = (PlanStatus.NEW, PlanStatus.CHANGED, PlanStatus.UNREADABLE)
 """Statuses whose videos a run sends (an unreadable one, to fail with its own error)."""
-HELD: tuple[PlanStatus, ...] = ("deferred", "duplicate", "failed-before")
+HELD: tuple[PlanStatus, ...] = (PlanStatus.DEFERRED, PlanStatus.DUPLICATE, PlanStatus.FAILED_BEFORE)
+TO_BOUND: tuple[PlanStatus, ...] = (PlanStatus.NEW, PlanStatus.CHANGED)
+"""Statuses whose videos the bounds, the copy check and the remembered failures apply to."""
 """Statuses whose videos a run neither sends nor looks up: each gets its own report from the plan."""
 
 
@@ -104,7 +120,7 @@ class Plan:
 
     @property
     def deferred(self) -> list[PlannedVideo]:
-        return [v for v in self.videos if v.status == "deferred"]
+        return [v for v in self.videos if v.status == PlanStatus.DEFERRED]
 
     @property
     def minutes(self) -> float | None:
@@ -115,7 +131,7 @@ class Plan:
     @property
     def unknown_lengths(self) -> int:
         """Videos to send whose length was looked for and could not be read."""
-        return sum(v.seconds is None for v in self.to_send if v.status != "unreadable") if self.lengths_read else 0
+        return sum(v.seconds is None for v in self.to_send if v.status != PlanStatus.UNREADABLE) if self.lengths_read else 0
 
     def summary(self) -> str:
         """``2 new, 1 changed, 5 already landed, 3 deferred; 3.4 min of video to send (+1 of unknown length)``."""
@@ -144,14 +160,14 @@ def make_plan(
     ``store``: the options object-store sources are read with (a storage block's). ``failed``:
     content hash -> reason, the failures this index remembers (empty: retry them)."""
     recognised = seen.recognise(found)
-    known = [content_sha256(s) if s.kind == "url" else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
+    known = [content_sha256(s) if s.kind == SourceKind.URL else sha for s, sha in zip(found, recognised.hashes)]  # a URL: its text
     unknown = [s for s, sha in zip(found, known) if sha is None]
     with ThreadPoolExecutor(max_workers=max(1, min(HASH_WORKERS, len(unknown)))) as pool:
         read = dict(zip((s.uri for s in unknown), pool.map(lambda s: _hash_or_error(s, store), unknown)))
     videos, hashed = [], []
     for source, sha, known_source in zip(found, known, recognised.known):
         if sha is not None:  # recognised by its identity (or a URL): no read, not changed
-            videos.append(PlannedVideo(source, "landed" if sha in landed else "new", sha))
+            videos.append(PlannedVideo(source, PlanStatus.LANDED if sha in landed else PlanStatus.NEW, sha))
             continue
         sha, error = read[source.uri]
         if sha and source.identity is not None and source.identity.usable:
@@ -160,13 +176,13 @@ def make_plan(
     videos = _mark_held(videos, failed or {})
     lengths_read = durations or bounds.needs_durations
     if lengths_read:
-        videos = [_with_duration(v, store) if v.status in ("new", "changed") else v for v in videos]
+        videos = [_with_duration(v, store) if v.status in TO_BOUND else v for v in videos]
     videos, notice = _bound(videos, bounds)
     return Plan(
         tuple(videos),
         tuple(hashed),
         bytes_read=sum((s.identity.size or 0) for s in unknown if s.identity),
-        without_identity=recognised.without_identity - sum(s.kind == "url" for s in found),
+        without_identity=recognised.without_identity - sum(s.kind == SourceKind.URL for s in found),
         notice=notice,
         lengths_read=lengths_read,
     )
@@ -183,10 +199,10 @@ def _hash_or_error(source: VideoSource, store: StoreOptions) -> tuple[str | None
 def _status(sha: str | None, landed: frozenset[str], changed: bool) -> PlanStatus:
     """``changed``: the state knew this source under another identity (an overwritten object)."""
     if sha is None:
-        return "unreadable"
+        return PlanStatus.UNREADABLE
     if sha in landed:
-        return "landed"
-    return "changed" if changed else "new"
+        return PlanStatus.LANDED
+    return PlanStatus.CHANGED if changed else PlanStatus.NEW
 
 
 def _mark_held(videos: list[PlannedVideo], failed: Mapping[str, str]) -> list[PlannedVideo]:
@@ -196,11 +212,11 @@ def _mark_held(videos: list[PlannedVideo], failed: Mapping[str, str]) -> list[Pl
     marked = []
     for video in videos:
         sha = video.content_sha256
-        if video.status in ("new", "changed") and sha is not None:
-            if sha in failed and video.source.kind != "url":
-                video = video._replace(status="failed-before", error=failed[sha])
+        if video.status in TO_BOUND and sha is not None:
+            if sha in failed and video.source.kind != SourceKind.URL:
+                video = video._replace(status=PlanStatus.FAILED_BEFORE, error=failed[sha])
             elif sha in first:
-                video = video._replace(status="duplicate", copy_of=first[sha])
+                video = video._replace(status=PlanStatus.DUPLICATE, copy_of=first[sha])
             else:
                 first[sha] = video.source.uri
         marked.append(video)
@@ -221,7 +237,7 @@ def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVide
     if bounds.max_videos is None and bounds.max_video_minutes is None:
         return videos, None
     order = sorted(
-        (i for i, v in enumerate(videos) if v.status in ("new", "changed")),
+        (i for i, v in enumerate(videos) if v.status in TO_BOUND),
         key=lambda i: (_modified(videos[i].source), videos[i].source.uri),
     )
     taken, seconds, notice, full = 0, 0.0, None, False
@@ -243,7 +259,7 @@ def _bound(videos: list[PlannedVideo], bounds: Bounds) -> tuple[list[PlannedVide
                     f"({video.source.name}: {shown}): nothing sent this run"
                 )
             full = True
-            result[i] = video._replace(status="deferred", error=None)
+            result[i] = video._replace(status=PlanStatus.DEFERRED, error=None)
             continue
         taken += 1
         seconds += length

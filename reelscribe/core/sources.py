@@ -12,8 +12,9 @@ import os
 import stat
 from collections import Counter
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable, Literal
+from typing import BinaryIO, Iterable
 from urllib.parse import urlsplit
 
 import fsspec
@@ -28,7 +29,15 @@ VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".mts", ".3gp"}
 )
 HASH_CHUNK = 1 << 20
-SourceKind = Literal["file", "url", "remote"]
+
+
+class SourceKind(StrEnum):
+    """Where a video's bytes are: a local ``file``, an http(s) ``url`` the server fetches itself
+    (never read here), or a ``remote`` object in an fsspec store (S3, GCS…)."""
+
+    FILE = "file"
+    URL = "url"
+    REMOTE = "remote"
 
 
 @dataclass(frozen=True)
@@ -43,10 +52,13 @@ class VideoSource:
     kind: SourceKind
     identity: SourceIdentity | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", SourceKind(self.kind))  # a kind given as text becomes the member
+
     @property
     def name(self) -> str:
         """The file name, as shown in run names, the summary and the server's ``filename``."""
-        path = urlsplit(self.uri).path if self.kind != "file" else self.uri
+        path = urlsplit(self.uri).path if self.kind != SourceKind.FILE else self.uri
         return PurePosixPath(path).name or self.uri
 
 
@@ -87,8 +99,8 @@ def discover(
             continue
         try:
             for source in _expand(text, store, known):
-                if source.kind == "file" and relative_to is not None:  # else already absolute and resolved
-                    source = VideoSource(_shown(source.uri, relative_to), "file", source.identity)
+                if source.kind == SourceKind.FILE and relative_to is not None:  # else already absolute and resolved
+                    source = VideoSource(_shown(source.uri, relative_to), SourceKind.FILE, source.identity)
                 found.setdefault(source.uri, source)
         except SourceError as exc:
             problems.append(SourceProblem(_shown(text, relative_to), exc))
@@ -184,7 +196,7 @@ def _expand(text: str, store: StoreOptions, known: SeenSources | None = None) ->
     if scheme in ("http", "https"):
         if not urlsplit(text).netloc:
             raise SourceError("URL has no host")
-        return [VideoSource(text, "url")]
+        return [VideoSource(text, SourceKind.URL)]
     if scheme == "file":
         return _expand_local(urlsplit(text).path)
     if scheme and len(scheme) > 1:
@@ -250,7 +262,7 @@ def _list_remote(uri: str, store: StoreOptions = NO_STORE_OPTIONS, known: SeenSo
     if not videos:
         raise NoVideosFound(f"no video files here ({_extensions()})")
     return [
-        VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, "remote", identity_from_info(info))
+        VideoSource(fs.unstrip_protocol(p) if protocol != "file" else p, SourceKind.REMOTE, identity_from_info(info))
         for p, info in videos
     ]
 
@@ -286,7 +298,7 @@ def _videos_under(folder: Path) -> list[VideoSource]:
                         except OSError:
                             continue  # a broken link, or gone since the listing
                         if stat.S_ISREG(info.st_mode):
-                            videos.append(VideoSource(path, "file", identity_from_stat(info)))
+                            videos.append(VideoSource(path, SourceKind.FILE, identity_from_stat(info)))
         except OSError:
             continue
     return sorted(videos, key=lambda v: v.uri.split(os.sep))
@@ -295,7 +307,7 @@ def _videos_under(folder: Path) -> list[VideoSource]:
 def _local(path: Path) -> VideoSource:
     """A local file with its identity from ``stat`` (never opened here)."""
     resolved = path.resolve()
-    return VideoSource(str(resolved), "file", identity_from_stat(resolved.stat()))
+    return VideoSource(str(resolved), SourceKind.FILE, identity_from_stat(resolved.stat()))
 
 
 def _is_video(name: str) -> bool:
@@ -313,7 +325,7 @@ def content_sha256(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) 
     URL: the same URL is the same video for idempotency.
     """
     digest = hashlib.sha256()
-    if source.kind == "url":
+    if source.kind == SourceKind.URL:
         digest.update(b"url:" + source.uri.encode())
         return digest.hexdigest()
     with open_source(source, store) as stream:
@@ -324,7 +336,7 @@ def content_sha256(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) 
 
 def open_source(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> BinaryIO:
     """A binary stream of a file or fsspec source (not for URLs), opened with ``store``'s options."""
-    if source.kind == "file":
+    if source.kind == SourceKind.FILE:
         try:
             return open(source.uri, "rb")
         except OSError as exc:
@@ -340,9 +352,9 @@ def open_source(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> 
 
 def source_size(source: VideoSource, store: StoreOptions = NO_STORE_OPTIONS) -> int | None:
     """The video's size in bytes; ``None`` for an http(s) URL (the server fetches it, unseen here)."""
-    if source.kind == "url":
+    if source.kind == SourceKind.URL:
         return None
-    if source.kind == "file":
+    if source.kind == SourceKind.FILE:
         try:
             return os.path.getsize(source.uri)
         except OSError as exc:

@@ -35,7 +35,7 @@ from typing import Callable, Literal, TypeVar
 
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import AssetFailed, IndexingFailed, IndexingTimedOut
-from reelscribe.core.models import Asset, IndexedAsset, Task
+from reelscribe.core.models import Asset, IndexedAsset, JobEnd, Task
 from reelscribe.core.retry import poll_intervals
 
 Polled = TypeVar("Polled", Task, IndexedAsset, Asset)
@@ -197,12 +197,12 @@ def _wait(
             last = task.status
             if on_change:
                 on_change(task, clock() - started)
-        if task.status.value == "ready":
+        if task.status == JobEnd.READY:
             updated_at = getattr(task, "updated_at", None)
             if learn and updated_at is not None:
                 history.record(server, updated_at.timestamp() - began_at)
             return task
-        if task.status.value == "failed":
+        if task.status == JobEnd.FAILED:
             raise failed(ident, task.failure_reason(), task.failure_code())
         remaining = deadline - clock()
         if remaining <= 0:

@@ -22,7 +22,7 @@ from reelscribe.core.errors import ApiError, ConfigError, TransientError
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
 from reelscribe.core.ingest_paths.base import Submission
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
-from reelscribe.core.sources import VideoSource, open_source, source_size
+from reelscribe.core.sources import SourceKind, VideoSource, open_source, source_size
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
@@ -159,7 +159,7 @@ def _create(
     """One create: an asset by URL or by direct upload, or (above ``direct_limit`` bytes) a
     multipart session, whose asset is reserved at once with the metadata. Its chunks are sent
     after the create, outside its retries, so that no layer multiplies another's tries."""
-    if source.kind == "url":
+    if source.kind == SourceKind.URL:
         return client.create_asset(url=source.uri, filename=name, user_metadata=metadata)
     size = source_size(source, store)
     if size > direct_limit:

@@ -20,7 +20,7 @@ from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, plain_
 from reelscribe.core.ingest_paths.base import Job, LandRequest, Retrieved, Submission
 from reelscribe.core.records import VideoRecord
 from reelscribe.core.models import SystemMetadata, Task, TaskStatus
-from reelscribe.core.sources import VideoSource, open_source
+from reelscribe.core.sources import SourceKind, VideoSource, open_source
 from reelscribe.core.stores import NO_STORE_OPTIONS, StoreOptions
 from reelscribe.core.transcripts import windowed
 from reelscribe.core.waiting import WaitOptions, wait_until_indexed
@@ -114,7 +114,7 @@ def _find_or_create(
     store: StoreOptions,
 ) -> Submission:
     # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
-    name = plain_name(source) if source.kind == "url" else upload_name(source, sha256)
+    name = plain_name(source) if source.kind == SourceKind.URL else upload_name(source, sha256)
     existing = find_task_for(client, index_id, sha256, name)
     if existing:
         return Submission(source, sha256, existing.id, existing.video_id, reused=True)
@@ -130,7 +130,7 @@ def _find_or_create(
 
 
 def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: str, metadata: dict, store: StoreOptions):
-    if source.kind == "url":
+    if source.kind == SourceKind.URL:
         return client.create_task(index_id, video_url=source.uri, user_metadata=metadata)
     with open_source(source, store) as stream:
         return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
