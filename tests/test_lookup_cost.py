@@ -132,7 +132,13 @@ def test_the_tasks_path_sends_the_hashed_name_and_finds_its_task_by_one_list_req
     for source, sha, submission in zip(sources, hashes, created):
         assert [t.id for t in client.iter_tasks(index.id, filename=f"video-{sha[:8]}.mp4")] == [submission.job_id]
     rule.take()
-    again = submit_video(client, index.id, sources[0], hashes[0], claims=claims)
+    again = submit_video(client, index.id, sources[0], hashes[0], claims=ClaimStore(str(tmp_path / "another-lake")))
     seen = rule.take()
     assert again.reused and again.job_id == created[0].job_id
     assert (rule.count("GET", "/v1.3/tasks", seen), rule.count("POST", "/v1.3/tasks", seen)) == (1, 0)
+    # The lake that sent it remembers the task: found by its id, with no list request at all.
+    remembered = submit_video(client, index.id, sources[0], hashes[0], claims=claims)
+    seen = rule.take()
+    assert remembered.reused and remembered.job_id == created[0].job_id
+    assert (rule.count("GET", f"/v1.3/tasks/{created[0].job_id}", seen), rule.count("GET", "/v1.3/tasks", seen),
+            rule.count("POST", "/v1.3/tasks", seen)) == (1, 0, 0)

@@ -137,10 +137,6 @@ def test_export_keeps_each_version_of_an_overwritten_file(user):
     assert len(paths) == 2 and len(set(paths)) == 2, result.describe()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "an asset is found again by its upload name (file name + hash), not by content: a run stopped "
-    "after the upload, then the file renamed (or a copy of it first in the folder), uploads the same "
-    "content again into the index"))
 def test_a_renamed_file_is_not_uploaded_again_after_a_stopped_run(user):
     """Found by the walk: start [a, b, a], Ctrl-C at the first upload, two copies of a, run: the
     index held two indexed assets of a. Here reduced to one file, stopped, renamed, run again."""

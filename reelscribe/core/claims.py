@@ -51,6 +51,8 @@ DEFAULT_TTL_S = 1800.0
 DEFAULT_POLL_S = 1.0
 RENEWALS_PER_TTL = 3
 _SUFFIX = ".json"
+_JOB = "job.id"
+"""The remembered job's file beside the generations (not a generation: no ``_SUFFIX``)."""
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,21 @@ class ClaimStore:
             claim = self._new_claim(generations[-1] + 1 if generations else 0)
             if self._create(folder, claim):
                 return claim
+
+    def remember(self, index_id: str, sha256: str, job_id: str) -> None:
+        """Note, under the held claim, the server's job (asset or task) made for this content.
+
+        A later run finds it by content, whatever the file is called by then: a file renamed after
+        a run stopped between its upload and its landing is not uploaded again.
+        """
+        self._rewrite(f"{self._folder(index_id, sha256)}/{_JOB}", job_id.encode())
+
+    def recall(self, index_id: str, sha256: str) -> str | None:
+        """The job ``remember`` noted for this content, if any."""
+        try:
+            return self.fs.cat_file(f"{self._folder(index_id, sha256)}/{_JOB}").decode().strip() or None
+        except FileNotFoundError:
+            return None
 
     def release(self, index_id: str, sha256: str, claim: Claim) -> None:
         """Delete this claim's generation and the stale older ones, only while it is still ours."""

@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, ContextManager
+from typing import Callable
 
+from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
-from reelscribe.core.errors import ApiError, ConfigError, TransientError
+from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
 from reelscribe.core.ingest_paths.base import Submission
 from reelscribe.core.models import Asset, AssetStatus, IndexedAsset, IndexedAssetStatus, MultipartSession, UploadUrl
@@ -51,7 +52,7 @@ def submit_asset(
     source: VideoSource,
     sha256: str,
     *,
-    hold: Callable[[str, str], ContextManager[Any]],
+    claims: ClaimStore,
     direct_limit: int,
     options: WaitOptions = WaitOptions(),
     sleep: Callable[[float], None] = time.sleep,
@@ -59,14 +60,17 @@ def submit_asset(
 ) -> Submission:
     """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset.
 
-    ``hold(scope, sha256)`` makes concurrent runs take turns (the tasks path's lock): per content
-    for the asset (``ASSETS_SCOPE``), per index and content for the indexed asset.
+    ``claims`` makes concurrent runs take turns (the tasks path's lock): per content for the asset
+    (``ASSETS_SCOPE``), per index and content for the indexed asset. The asset made for a content is
+    remembered there, so a later run reuses it whatever the file is called by then.
     """
-    with hold(ASSETS_SCOPE, sha256):
-        asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep, store=store)
+    with claims.hold(ASSETS_SCOPE, sha256):
+        asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep, store=store,
+                             known=claims.recall(ASSETS_SCOPE, sha256))
+        claims.remember(ASSETS_SCOPE, sha256, asset.id)
     if asset.status is not AssetStatus.READY:
         asset = wait_until_asset_ready(client, asset.id, options, sleep=sleep)
-    with hold(index_id, sha256):
+    with claims.hold(index_id, sha256):
         indexed, reused = ensure_indexed_asset(client, index_id, asset.id, _metadata(source, sha256), sleep=sleep)
     return Submission(source, sha256, job_id=indexed.id, video_id=indexed.id, asset_id=asset.id, reused=reused)
 
@@ -79,12 +83,14 @@ def ensure_asset(
     direct_limit: int,
     sleep: Callable[[float], None] = time.sleep,
     store: StoreOptions = NO_STORE_OPTIONS,
+    known: str | None = None,
 ) -> Asset:
-    """The asset holding this content: found by hash, else uploaded once; an unfinished multipart upload is resumed."""
+    """The asset holding this content: the ``known`` one (remembered by an earlier run), else found by
+    hash, else uploaded once; an unfinished multipart upload is resumed."""
     if direct_limit < 1:
         raise ConfigError(f"the direct upload limit must be a positive number of bytes, got {direct_limit!r}")
     name = upload_name(source, sha256)
-    asset = find_asset_for(client, sha256, name)
+    asset = (_usable(client, known, sha256) if known else None) or find_asset_for(client, sha256, name)
     if asset is None:
         created, _ = create_once(
             client,
@@ -101,6 +107,17 @@ def ensure_asset(
         session = _open_session_of(client, asset.id)
         if session is not None:
             _send_chunks(client, session, source, resume=True, store=store)
+    return asset
+
+
+def _usable(client: TwelveLabsClient, asset_id: str, sha256: str) -> Asset | None:
+    """The remembered asset, if the server still holds it for this content and it has not failed."""
+    try:
+        asset = client.get_asset(asset_id)
+    except ApiNotFound:
+        return None
+    if asset.status is AssetStatus.FAILED or (asset.user_metadata or {}).get(META_SHA256) != sha256:
+        return None
     return asset
 
 

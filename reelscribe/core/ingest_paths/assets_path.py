@@ -58,7 +58,7 @@ class AssetsPath:
     ) -> Submission:
         return submit_asset(
             client, index_id, source, sha256, direct_limit=client.settings.direct_upload_limit, options=options,
-            hold=claims.hold, store=store,
+            claims=claims, store=store,
         )
 
     def describe(self, submission: Submission) -> str:

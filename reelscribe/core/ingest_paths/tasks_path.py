@@ -103,19 +103,24 @@ def submit_video(
     Under the content's claim in ``claims``: two runs landing the same content into the same
     index at once (threads, processes, Dask workers, machines) take turns, so the second finds
     the first one's task instead of uploading the video again. A task re-run after its Dask
-    worker died (prefect#15442) likewise finds the task its first run created.
+    worker died (Prefect recomputes the results a dead worker held) likewise finds the task its
+    first run created.
     """
     with claims.hold(index_id, sha256):
-        return _find_or_create(client, index_id, source, sha256, sleep, store)
+        submission = _find_or_create(client, index_id, source, sha256, sleep, store, known=claims.recall(index_id, sha256))
+        claims.remember(index_id, sha256, submission.job_id)
+        return submission
 
 
 def _find_or_create(
     client: TwelveLabsClient, index_id: str, source: VideoSource, sha256: str, sleep: Callable[[float], None],
-    store: StoreOptions,
+    store: StoreOptions, known: str | None = None,
 ) -> Submission:
+    """The ``known`` task (remembered by an earlier run, whatever the file is called now), else one
+    found by hash, else one created."""
     # POST /tasks takes no file name with a video_url: the server names it after the URL's path.
     name = plain_name(source) if source.kind == SourceKind.URL else upload_name(source, sha256)
-    existing = find_task_for(client, index_id, sha256, name)
+    existing = (_usable(client, index_id, known, sha256) if known else None) or find_task_for(client, index_id, sha256, name)
     if existing:
         return Submission(source, sha256, existing.id, existing.video_id, reused=True)
     metadata = {META_SHA256: sha256, META_SOURCE: source.name}
@@ -136,18 +141,32 @@ def _post(client: TwelveLabsClient, index_id: str, source: VideoSource, name: st
         return client.create_task(index_id, video_file=(name, stream), user_metadata=metadata)
 
 
+def _usable(client: TwelveLabsClient, index_id: str, task_id: str, sha256: str) -> Task | None:
+    """The remembered task, if the server still holds it in this index for this content, not failed."""
+    try:
+        task = client.get_task(task_id)
+    except ApiNotFound:
+        return None
+    if task.status is TaskStatus.FAILED or task.index_id not in (None, index_id):
+        return None
+    return task if _content_of(client, index_id, task) == sha256 else None
+
+
+def _content_of(client: TwelveLabsClient, index_id: str, task: Task) -> str | None:
+    """The content hash reelscribe wrote into the task's (or its video's) metadata."""
+    meta = task.user_metadata
+    if meta is None and task.video_id:
+        try:
+            meta = client.get_video(index_id, task.video_id).user_metadata
+        except ApiNotFound:
+            meta = None
+    return (meta or {}).get(META_SHA256)
+
+
 def find_task_for(client: TwelveLabsClient, index_id: str, sha256: str, filename: str) -> Task | None:
     """A task of this index, not failed, whose video carries this content hash."""
     for task in client.iter_tasks(index_id, filename=filename):
-        if task.status is TaskStatus.FAILED:
-            continue
-        meta = task.user_metadata
-        if meta is None and task.video_id:
-            try:
-                meta = client.get_video(index_id, task.video_id).user_metadata
-            except ApiNotFound:
-                meta = None
-        if meta and meta.get(META_SHA256) == sha256:
+        if task.status is not TaskStatus.FAILED and _content_of(client, index_id, task) == sha256:
             return task
     return None
 
