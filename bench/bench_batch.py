@@ -8,7 +8,7 @@ VAD filter makes the engine's work on silence small) indexes N distinct silent 4
 what the console script calls) after a warm-up run that starts Prefect's temporary API server and
 loads the server's Whisper model; those one-off start-up costs are excluded.
 
-Figures per N: the wall time; the issue's ideal bound ``ceil(N/8)·L``; the engine time per task
+Figures per N: the wall time; the ideal bound ``ceil(N/8)·L``; the engine time per task
 measured from the server's log (the gap between two ready marks of one worker thread, minus L) and
 the bound including it, ``ceil(N/8)·(L + engine)``; the server's own span (first upload received to
 last task ready); and the client's share: ``head`` (run start to first upload received) and

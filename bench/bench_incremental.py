@@ -3,10 +3,10 @@
     python -m bench.bench_incremental [--s3 1000 10000] [--local 100000] [--no-cli] [--listing-only]
 
 For N objects (moto's S3 server in its own process, and local disk) it times, in the same run, a
-nothing-new selection and one with a single new object, both ways: "before" is the code path
-before the state (list, hash every found object, keep those not landed), "state" is what both
-flows and ``reelscribe run`` do now (list, read the state, hash only unknown identities, record
-them). Bytes are what the selection read (every hashed object is read whole). The upload step
+nothing-new selection and one with a single new object, both ways: "before" is a selection
+without the seen-source state (list, hash every found object, keep those not landed), "state" is
+what both flows and ``reelscribe run`` do (list, read the state, hash only unknown identities,
+record them). Bytes are what the selection read (every hashed object is read whole). The upload step
 adds one read of each new video when streamed and none with ``--hand-off url``
 (``bench_handoff``): the selection's hash travels to it.
 

@@ -98,7 +98,7 @@ def load_result(name: str) -> dict[str, Any] | None:
 
 
 def ideal_seconds(n: int, latency: float = FAULT_LATENCY, workers: int = SERVER_WORKERS) -> float:
-    """The issue's bound: ``ceil(N / workers) * L`` (the server can do no better with no engine time)."""
+    """The ideal bound: ``ceil(N / workers) * L`` (the server can do no better with no engine time)."""
     return math.ceil(n / workers) * latency
 
 

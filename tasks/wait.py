@@ -1,8 +1,8 @@
 """Step 2: wait until the platform has indexed the video.
 
-No Prefect retries here: a retry would restart the whole wait (the Fivetran anti-pattern).
+No Prefect retries here: a retry would restart the whole wait, deadline and all.
 The wait has its own deadline, and the client already retries each poll's transient failures.
-``NO_CACHE`` because a cached status read returns a stale status forever (prefect#19596).
+``NO_CACHE`` because a cached status read would return the same stale status on every poll.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ def test_a_run_leaves_the_environment_and_prefects_settings_as_they_were(api, tm
 
     for name in ("DO_NOT_TRACK", "PREFECT_LOGGING_LEVEL", "PREFECT_SERVER_ANALYTICS_ENABLED",
                  "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"):
-        monkeypatch.delenv(name, raising=False)  # the variables the CLI used to set: unset, so a write would show
+        monkeypatch.delenv(name, raising=False)  # variables the CLI must not set: unset, so a write would show
     before, settings = dict(os.environ), get_current_settings()
     code = main(["run", str(JFK), "--out", str(tmp_path / "lake"), "--index-name", f"env-{uuid.uuid4().hex[:8]}", "--json"])
     assert code == 0, capsys.readouterr().err

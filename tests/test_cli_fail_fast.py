@@ -24,7 +24,7 @@ from tests.conftest import JFK
 from tests.scripted_http import Reply, ScriptedServer
 
 BIN = Path(sys.executable).parent / "reelscribe"
-UNREACHABLE_WITHIN_S = 60  # the bound is 15 s; generous so that machine load cannot fail it
+UNREACHABLE_WITHIN_S = 60  # the aim is 15 s; generous so that machine load cannot fail it
 
 
 def run_cli(*args: str, tmp_path: Path, env: dict | None = None) -> subprocess.CompletedProcess:

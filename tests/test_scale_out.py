@@ -183,7 +183,7 @@ def test_two_machines_landing_the_same_new_videos_upload_each_once(
 def test_a_dask_worker_killed_mid_batch_uploads_nothing_twice(
     s3_bucket, prefect_server, moto_s3, cluster, children, prefect_api, clip_bytes, tmp_path
 ):
-    """prefect#15442: the upload results on a dead worker are recomputed, i.e. the task runs again."""
+    """Prefect recomputes the upload results a dead worker held: the task runs again."""
     from distributed import Client
 
     from tests.flowruns import log_messages

@@ -81,7 +81,7 @@ def test_unknown_bucket_and_missing_driver_are_named_with_their_fix(s3_bucket):
 
 
 def test_the_cli_stops_before_the_index_is_made(api, s3_env):
-    """The issue's first try: `reelscribe run … --out s3://…` with a bucket that is not there."""
+    """A user's first try: `reelscribe run … --out s3://…` with a bucket that is not there."""
     name = f"nobucket-{uuid.uuid4().hex[:8]}"
     missing = f"missing-{uuid.uuid4().hex[:8]}"
     done = subprocess.run(

@@ -95,7 +95,7 @@ def test_waits_that_start_after_their_task_finished_stop_deferring():
     for _ in range(3):
         wait(FakeServer(clock, ready_after=4.0), clock, history)
     assert history.first_delay(FakeServer.base_url) == pytest.approx(4.0, abs=0.01)
-    for _ in range(4):  # the flow now starts each wait after its task is ready
+    for _ in range(4):  # each wait starts after its task is ready (created 5 s before)
         wait(FakeServer(clock, ready_after=1.0, created=clock.now - 5), clock, history)
     assert history.first_delay(FakeServer.base_url) is None
     server = FakeServer(clock, ready_after=1.0, created=clock.now - 5)

@@ -177,7 +177,7 @@ class DeltaLake:
         """Rewrite the ``sources`` table as the latest row per source; returns the rows dropped.
 
         Appends keep every identity an overwritten object ever had; without this the state grows
-        with every overwrite (Airbyte's file cursor did, until it ran out of memory). The
+        with every overwrite, without bound. The
         overwrite removes only the files of the version it read: rows a run appends meanwhile
         stay, and their duplicates (if any) collapse on read and at the next reduction.
         """

@@ -2,7 +2,7 @@
 
 Before uploading, an ingest path (``reelscribe.core.ingest_paths``) looks for what this content
 already has on the server (by the SHA-256 that reelscribe writes into ``user_metadata``). A create
-whose answer was lost may still have happened (twelvelabs-python #50), so after every failed
+whose answer was lost may still have happened on the server, so after every failed
 attempt ``create_once`` looks again before the create is re-sent, whole. Lookup and upload of one
 content run under a claim in the lake's store (``reelscribe.core.claims``), which every machine
 sees, so two runs landing the same index at once, on one host or many, do not both upload it.
