@@ -175,11 +175,10 @@ def _server_dir(args: argparse.Namespace) -> Path:
     return args.server_data_dir or Environment().data_home / "server"
 
 
-_MEASURED = ("new", "changed", "deferred")
-"""Statuses whose length the plan reads: for these, no length is printed as ``unknown``."""
-
-
 def _print_plan(plan, *, as_json: bool) -> None:
+    from reelscribe.core.plan import PlanStatus
+
+    measured = (PlanStatus.NEW, PlanStatus.CHANGED, PlanStatus.DEFERRED)  # no length read: printed ``unknown``
     totals = {**plan.counts, "minutes": None if plan.minutes is None else round(plan.minutes, 2),
               "unknown_lengths": plan.unknown_lengths, "bytes_read": plan.bytes_read}
     if as_json:
@@ -189,7 +188,7 @@ def _print_plan(plan, *, as_json: bool) -> None:
         print(json.dumps({"totals": totals}))
         return
     for v in plan.videos:
-        seconds = f"{v.seconds:.1f}" if v.seconds is not None else ("unknown" if v.status in _MEASURED else "")
+        seconds = f"{v.seconds:.1f}" if v.seconds is not None else ("unknown" if v.status in measured else "")
         note = f"copy of {v.copy_of}" if v.copy_of else v.error or ""
         print("\t".join((v.status, v.source.uri, seconds, note)))
     if plan.notice:

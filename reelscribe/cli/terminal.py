@@ -15,6 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColu
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
+from reelscribe.flows.report import ReportStatus
+
 console = Console(stderr=True)
 
 
@@ -82,8 +84,8 @@ class ReportStream:
     def interrupted_line(self) -> str:
         """``interrupted: 3 landed, 7 not finished; run again to finish`` (failed ones named too)."""
         sent = self.printed[self._sent_from:] if self.total is not None else []
-        landed = sum(r.status in ("landed", "skipped") for r in sent)
-        failed = sum(r.status == "failed" for r in self.printed)
+        landed = sum(r.status in (ReportStatus.LANDED, ReportStatus.SKIPPED) for r in sent)
+        failed = sum(r.status == ReportStatus.FAILED for r in self.printed)
         if self.total is None:
             return "interrupted before any video was sent; run again to finish"
         counts = [f"{landed} landed", *([f"{failed} failed"] if failed else []), f"{max(0, self.total - len(sent))} not finished"]
@@ -111,7 +113,7 @@ def plain_line(r: Any) -> str:
 
 def print_summary(reports: Sequence[Any]) -> None:
     """The one line a partly failed batch ends with (on stderr, after the per-video lines)."""
-    failed = sum(r.status == "failed" for r in reports)
+    failed = sum(r.status == ReportStatus.FAILED for r in reports)
     print(f"reelscribe: {failed} of {len(reports)} video(s) failed", file=sys.stderr)
 
 
@@ -120,7 +122,7 @@ def _print_table(reports: Sequence[Any]) -> None:
     for column in ("source", "status", "video_id", "segments", "seconds", "error"):
         table.add_column(column, overflow="fold")
     for r in reports:
-        style = {"failed": "red", "skipped": "yellow"}.get(r.status, "green")
+        style = {ReportStatus.FAILED: "red", ReportStatus.SKIPPED: "yellow"}.get(r.status, "green")
         seconds = f"{r.seconds:.1f}" if r.seconds is not None else ""
         table.add_row(r.source, f"[{style}]{r.status}", r.video_id or "", "" if r.segments is None else str(r.segments), seconds, r.error or "")
     Console(file=sys.stdout, width=max(120, console.width)).print(table)
