@@ -28,6 +28,7 @@ from requests_toolbelt import MultipartEncoder
 
 from reelscribe.core.errors import (
     ApiAuthError,
+    ApiKeyRefused,
     ApiError,
     ApiNotFound,
     ApiRateLimited,
@@ -176,11 +177,7 @@ class TwelveLabsClient:
                 raise ConfigError(
                     f"{self.base_url} needs an API key (HTTP {exc.status}): {API_KEY_ENV} (or --credentials-block) is unset"
                 ) from None
-            said = ": ".join(str(part) for part in (exc.code, exc.message) if part)
-            raise ConfigError(
-                f"{self.base_url} refuses the API key (HTTP {exc.status}{f' {said}' if said else ''}): check "
-                f"{API_KEY_ENV} (or the --credentials-block's key) is a key of this API"
-            ) from None
+            raise ApiKeyRefused(exc.status, exc.code, exc.message, method="GET", path=f"{self.base_url}/{path}") from None
 
     def _round_trip(self, method: str, url: str, path: str, *, retry: bool = True, **kwargs: Any) -> requests.Response:
         """The one way a request is sent: ``_exchange``, retried by the client's policy when ``retry``.

@@ -127,6 +127,16 @@ class ApiAuthError(ApiError):
     """401/403: the API key is missing, wrong or expired."""
 
 
+class ApiKeyRefused(ApiAuthError, ConfigError):
+    """The API refused the key on the first request: a setting to fix, which no retry and no other
+    video would (the CLI exits 2). The request names the URL; the text names what to check."""
+
+    def __str__(self) -> str:
+        from reelscribe.core.settings import API_KEY_ENV  # settings imports this module
+
+        return f"{super().__str__()}: check {API_KEY_ENV} (or the --credentials-block's key) is a key of this API"
+
+
 class ApiNotFound(ApiError):
     """404 / ``resource_not_exist``: the index, task or video is not there."""
 
