@@ -21,6 +21,7 @@ from reelscribe.cli.plan import add_plan_command, run_if_nothing_new
 from reelscribe.cli.prefect_setup import no_usage_data, prefect_settings
 from reelscribe.cli import watch as watch_cli
 from reelscribe.cli import webhooks as webhooks_cli
+from reelscribe.cli.exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, usage_error
 from reelscribe.cli.export import add_export_command
 from reelscribe.cli.search import add_search_command
 from reelscribe.core.settings import HOME_ENV, UPLOAD_CHOICES, Environment
@@ -40,12 +41,10 @@ from reelscribe.flows.params import (
     WAIT_MODES,
 )
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 TABLE_FORMAT_HELP = (
     "format of a new lake: parquet (one file per video, the default) or delta (Delta Lake tables, for lakes that grow); "
     "an existing lake's format is read from the lake (docs/guides/lake-formats.md)"
 )
-EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a command Ctrl-C stopped
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -196,17 +195,17 @@ def _cmd_run(args: argparse.Namespace) -> int:
         server_args = embedded_server_args(args.server_model, args.server_language, args.server_allow_url_network,
                                            speakers=args.server_speakers)
         if settings is not None and server_args:
-            return _usage_error("--server-model, --server-language, --server-allow-url-network and --server-speakers apply to the embedded "
+            return usage_error("--server-model, --server-language, --server-allow-url-network and --server-speakers apply to the embedded "
                                 "server only (no API is to be configured)")
         if settings is None and args.wait == "webhook":
-            return _usage_error("--wait webhook needs an API that sends webhooks (--api-url or TWELVELABS_BASE_URL); the embedded server sends none")
+            return usage_error("--wait webhook needs an API that sends webhooks (--api-url or TWELVELABS_BASE_URL); the embedded server sends none")
         if (code := run_if_nothing_new(args)) is not None:
             return code  # planned in the core: nothing to send, so neither Prefect nor a server started
         if settings is not None:
             return _run_flow(options, as_json=args.json, verbose=args.verbose)
         return _run_embedded(options, args, server_args)
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
 
 
 def _run_embedded(options: dict, args: argparse.Namespace, server_args: list[str]) -> int:
@@ -294,7 +293,7 @@ def _run_flow(options: dict, *, as_json: bool = False, verbose: bool = False, ap
         print_summary(failed.reports)
         return EXIT_FAILED
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - the run's own failure, said in one line
         if stop.is_set():
             return _interrupted(stream, exc if verbose else None)
@@ -357,23 +356,23 @@ def _unexpected(what: str, exc: BaseException, verbose: bool) -> int:
 
 def _cmd_lake_compact(args: argparse.Namespace) -> int:
     if args.retention_hours < 0:
-        return _usage_error("--retention-hours must not be negative")
+        return usage_error("--retention-hours must not be negative")
     from reelscribe.core.errors import ReelscribeError
     from reelscribe.core.lake_format import lake_kind
 
     try:
         kind = lake_kind(args.out)  # before Prefect starts: only a Delta lake has anything to compact
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     if kind != "delta":
-        return _usage_error(_NOT_DELTA[kind].format(out=args.out))
+        return usage_error(_NOT_DELTA[kind].format(out=args.out))
     from reelscribe.flows.maintenance import compact_lake
 
     with prefect_settings(logging_level=None if args.verbose else "WARNING"):
         try:
             results = compact_lake(out=args.out, retention_hours=args.retention_hours)
         except ReelscribeError as exc:
-            return _usage_error(str(exc))
+            return usage_error(str(exc))
         except Exception as exc:  # noqa: BLE001 - the run's own failure, said in one line
             print(f"reelscribe: {type(exc).__name__}: {exc}", file=sys.stderr)
             return EXIT_FAILED
@@ -403,10 +402,10 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
     try:
         kind = lake_kind(args.out)
         if kind in _NOT_A_LAKE:
-            return _usage_error(_NOT_A_LAKE[kind].format(out=args.out))
+            return usage_error(_NOT_A_LAKE[kind].format(out=args.out))
         converted = convert_lake(args.out)
     except ReelscribeError as exc:
-        return _usage_error(str(exc))
+        return usage_error(str(exc))
     except KeyboardInterrupt:
         print(f"reelscribe: interrupted: {again}", file=sys.stderr)
         return 130
@@ -429,18 +428,13 @@ def _cmd_lake_convert(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     sample = Path(args.sample)
     if not sample.is_file():
-        return _usage_error(f"{sample}: sample video not found (run from the project root)")
+        return usage_error(f"{sample}: sample video not found (run from the project root)")
     data_dir = Path(".reelscribe") / "demo-server"
     code = _cmd_run(build_parser().parse_args(["run", str(sample), "--out", args.out, "--index-name", "demo", "--server-data-dir", str(data_dir)]))
     from reelscribe.cli.terminal import show_lake
 
     show_lake(args.out)
     return code
-
-
-def _usage_error(message: str) -> int:
-    print(f"reelscribe: error: {message}", file=sys.stderr)
-    return EXIT_USAGE
 
 
 if __name__ == "__main__":

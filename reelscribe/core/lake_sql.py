@@ -34,8 +34,8 @@ import pyarrow.dataset as ds
 from reelscribe.core.delta_lake import MARKER_TABLE, PARTITION, DeltaLake
 from reelscribe.core.errors import LakeNotFound, NotInLake
 from reelscribe.core.lake import Lake, partition_dir, table_glob
-from reelscribe.core.table_format import TableFormat
 from reelscribe.core.lake_format import lake_format
+from reelscribe.core.table_format import TableFormat
 from reelscribe.core.term_index import DATA_FILE, INDEXED_TABLES, OF_TABLE, TERMS_TABLE, data_file_name
 
 __all__ = ["LakeReader", "open_reader"]
