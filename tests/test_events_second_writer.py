@@ -26,7 +26,7 @@ from tests.flowruns import reporting_to
 from tests.polling import wait_for
 from tests.prockit import start_prefect_server
 
-COMPLETIONS = 8
+COMPLETIONS = 3
 TRIGGERED_WITHIN_S = 180
 HOLD_S, GAP_S = 0.2, 0.3
 

@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.userpath_kit import (
-    ServerView, cli_env, lake_format, landed_contents, read_lake, render_pool, repeated_rows, run_cli, tree,
-)
+from tests.userpath_kit import ServerView, cli_env, landed_contents, read_lake, render_pool, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -62,68 +60,6 @@ class User:
 @pytest.fixture
 def user(shared, tmp_path) -> User:
     return User(shared, tmp_path)
-
-
-def test_a_copy_in_the_same_batch_lands_once(user):
-    user.add("a.mp4", 0)
-    user.add("a-copy.mp4", 0)
-    result = user.run()
-    assert result.code == 0, result.describe()
-    frames = read_lake(user.lake)
-    assert not repeated_rows(frames), result.describe()
-    assert landed_contents(frames) == {user.pool[0].sha256}
-    index_id = user.view.index_id(user.index)
-    assert max(user.view.uploads_by_content(index_id).values()) == 1, result.describe()
-
-
-def test_plan_on_a_fresh_lake_writes_nothing(user):
-    user.add("a.mp4", 1)
-    result = user.plan()
-    assert result.code == 0, result.describe()
-    assert tree(user.lake) == {}, f"plan wrote {sorted(tree(user.lake))}"
-
-
-def test_convert_after_export_converts_the_lake(user):
-    user.add("a.mp4", 2)
-    assert user.run().code == 0
-    assert user.cli("export", "lake").code == 0
-    result = user.cli("lake", "convert", "lake")
-    assert result.code == 0, result.describe()
-    assert lake_format(user.lake) == "delta"
-    assert landed_contents(read_lake(user.lake)) == {user.pool[2].sha256}
-
-
-def test_after_convert_run_and_plan_read_the_format_from_the_lake(user):
-    user.add("a.mp4", 3)
-    assert user.run().code == 0
-    assert user.cli("lake", "convert", "lake").code == 0
-    user.add("b.mp4", 4)
-    plan = user.plan()
-    assert plan.code == 0, plan.describe()
-    result = user.run()
-    assert result.code == 0, result.describe()
-    assert landed_contents(read_lake(user.lake)) == {user.pool[3].sha256, user.pool[4].sha256}
-
-
-def test_ctrl_c_ends_the_run_with_130_and_one_line(user):
-    for i in range(3):
-        user.add(f"v{i}.mp4", i)
-    started = {}
-
-    def first_upload() -> bool:
-        index_id = started.get("id") or user.view.index_id(user.index)
-        started["id"] = index_id
-        return user.view.progress(index_id)[0] > 0
-
-    result = user.run(interrupt=first_upload, sig=signal.SIGINT)
-    assert result.signalled == "SIGINT", result.describe()
-    assert result.code == 130, result.describe()
-    assert len(result.stderr.strip().splitlines()) == 1, result.describe()
-    again = user.run()
-    assert again.code == 0, again.describe()
-    frames = read_lake(user.lake)
-    assert not repeated_rows(frames)
-    assert landed_contents(frames) == {user.pool[i].sha256 for i in range(3)}
 
 
 def test_export_keeps_each_version_of_an_overwritten_file(user):

@@ -57,7 +57,7 @@ from reelscribe.core.source_state import (
 )
 from reelscribe.core.settings import Environment
 from reelscribe.core.stores import filesystem
-from reelscribe.core.table_format import DELTA_LOG, MARKER_TABLE
+from reelscribe.core.table_format import MARKER_TABLE
 
 __all__ = ["COMMIT_RETRY", "DeltaLake", "VideoTables", "is_delta_table"]
 
