@@ -177,7 +177,10 @@ class TwelveLabsClient:
                 raise ConfigError(
                     f"{self.base_url} needs an API key (HTTP {exc.status}): {API_KEY_ENV} (or --credentials-block) is unset"
                 ) from None
-            raise ApiKeyRefused(exc.status, exc.code, exc.message, method="GET", path=f"{self.base_url}/{path}") from None
+            raise ApiKeyRefused(
+                exc.status, exc.code, exc.message, method="GET", path=f"{self.base_url}/{path}",
+                hint=f"check {API_KEY_ENV} (or the --credentials-block's key) is a key of this API",
+            ) from None
 
     def _round_trip(self, method: str, url: str, path: str, *, retry: bool = True, **kwargs: Any) -> requests.Response:
         """The one way a request is sent: ``_exchange``, retried by the client's policy when ``retry``.

@@ -131,10 +131,16 @@ class ApiKeyRefused(ApiAuthError, ConfigError):
     """The API refused the key on the first request: a setting to fix, which no retry and no other
     video would (the CLI exits 2). The request names the URL; the text names what to check."""
 
-    def __str__(self) -> str:
-        from reelscribe.core.settings import API_KEY_ENV  # settings imports this module
+    def __init__(self, *args: Any, hint: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.hint = hint
 
-        return f"{super().__str__()}: check {API_KEY_ENV} (or the --credentials-block's key) is a key of this API"
+    def __str__(self) -> str:
+        return f"{super().__str__()}: {self.hint}" if self.hint else super().__str__()
+
+    def __reduce__(self):
+        rebuild, (cls, args, kwargs) = super().__reduce__()
+        return rebuild, (cls, args, {**kwargs, "hint": self.hint})
 
 
 class ApiNotFound(ApiError):
