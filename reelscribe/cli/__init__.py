@@ -43,7 +43,7 @@ from reelscribe.flows.params import (
 
 TABLE_FORMAT_HELP = (
     "format of a new lake: parquet (one file per video, the default) or delta (Delta Lake tables, for lakes that grow); "
-    "an existing lake's format is read from the lake (docs/guides/lake-formats.md)"
+    "an existing lake's format is read from the lake (docs/how-to/table-formats.md)"
 )
 
 

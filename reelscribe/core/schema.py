@@ -25,7 +25,7 @@ SEGMENTS_SCHEMA = pa.schema(
         pa.field("retrieved_at", UTC_MICROS, nullable=False),
         pa.field("language", pa.string(), nullable=True),
         # Whisper's decoding confidence (null where the platform gives none, and in lakes landed
-        # before these columns): ``docs/guides/confidence-and-sentences.md``.
+        # before these columns): ``docs/how-to/confidence.md``.
         pa.field("avg_logprob", pa.float64(), nullable=True),
         pa.field("no_speech_prob", pa.float64(), nullable=True),
         pa.field("compression_ratio", pa.float64(), nullable=True),
