@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from reelscribe.core.claims import ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.confidence import Thresholds, is_low
 from reelscribe.core.ingest_paths.base import IngestPath, Job, LandRequest, Submission
@@ -82,9 +83,11 @@ def land_transcription(
         min_language_probability=thresholds.min_language_probability,
     )
     staged = commits_in_batches(table_format)
-    lake = open_lake(out, table_format, **store_options(storage_block).of(out))
+    storage = store_options(storage_block).of(out)
+    lake = open_lake(out, table_format, **storage)
     with TwelveLabsClient(settings) as client:
         video_id, landed = retrieve_and_land(client, lake, path, request)
+    ClaimStore(out, **storage).forget(index_id, uploaded.content_sha256)
     extra = "".join(f", {n} {name}" for name, n in landed.counts.items())
     get_run_logger().info(
         "%s: %s %d segments%s of video %s", uploaded.source.name, "staged" if staged else "landed",

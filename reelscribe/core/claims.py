@@ -47,6 +47,8 @@ from reelscribe.core.stores import open_store
 log = logging.getLogger(__name__)
 
 CLAIMS_DIR = "_claims"
+ACCOUNT_SCOPE = "assets"
+"""Where claims and jobs of what belongs to the account, not to one index, are kept (an asset)."""
 DEFAULT_TTL_S = 1800.0
 DEFAULT_POLL_S = 1.0
 RENEWALS_PER_TTL = 3
@@ -165,6 +167,13 @@ class ClaimStore:
             return self.fs.cat_file(f"{self._folder(index_id, sha256)}/{_JOB}").decode().strip() or None
         except FileNotFoundError:
             return None
+
+    def forget(self, index_id: str, sha256: str) -> None:
+        """Drop the jobs ``remember`` noted for this content (in this index, and its account-wide
+        asset) once it has landed: from then on the lake itself knows the content."""
+        for scope in (index_id, ACCOUNT_SCOPE):
+            with contextlib.suppress(FileNotFoundError):
+                self.fs.rm_file(f"{self._folder(scope, sha256)}/{_JOB}")
 
     def release(self, index_id: str, sha256: str, claim: Claim) -> None:
         """Delete this claim's generation and the stale older ones, only while it is still ours."""

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from reelscribe.core.claims import ClaimStore
+from reelscribe.core.claims import ACCOUNT_SCOPE, ClaimStore
 from reelscribe.core.client import TwelveLabsClient
 from reelscribe.core.errors import ApiError, ApiNotFound, ConfigError, TransientError
 from reelscribe.core.ingest import META_SHA256, META_SOURCE, create_once, upload_name
@@ -29,8 +29,6 @@ from reelscribe.core.waiting import WaitOptions, wait_until_asset_ready
 
 log = logging.getLogger(__name__)
 
-ASSETS_SCOPE = "assets"
-"""What ``hold`` gets instead of an index id while an asset is found or uploaded: assets are per account."""
 REPORT_BATCH = 8
 """Chunks reported together; a resumed session re-sends at most this many unreported chunks."""
 
@@ -61,13 +59,13 @@ def submit_asset(
     """Find or upload ``source``'s asset, wait until it is ready, then find or create its indexed asset.
 
     ``claims`` makes concurrent runs take turns (the tasks path's lock): per content for the asset
-    (``ASSETS_SCOPE``), per index and content for the indexed asset. The asset made for a content is
+    (``ACCOUNT_SCOPE``), per index and content for the indexed asset. The asset made for a content is
     remembered there, so a later run reuses it whatever the file is called by then.
     """
-    with claims.hold(ASSETS_SCOPE, sha256):
+    with claims.hold(ACCOUNT_SCOPE, sha256):
         asset = ensure_asset(client, source, sha256, direct_limit=direct_limit, sleep=sleep, store=store,
-                             known=claims.recall(ASSETS_SCOPE, sha256))
-        claims.remember(ASSETS_SCOPE, sha256, asset.id)
+                             known=claims.recall(ACCOUNT_SCOPE, sha256))
+        claims.remember(ACCOUNT_SCOPE, sha256, asset.id)
     if asset.status is not AssetStatus.READY:
         asset = wait_until_asset_ready(client, asset.id, options, sleep=sleep)
     with claims.hold(index_id, sha256):
