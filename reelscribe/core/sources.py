@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, Iterable
+from typing import BinaryIO, Iterable, Iterator
 from urllib.parse import urlsplit
 
 import fsspec
@@ -156,18 +156,26 @@ def check_local_inputs(inputs: Iterable[str]) -> Counter[str]:
 def _others_under(folder: Path) -> Counter[str]:
     """The regular files under ``folder`` that are not videos, by extension (as ``_videos_under`` walks)."""
     others: Counter[str] = Counter()
-    folders = [str(folder)]
+    for entry in _entries_under(str(folder)):
+        if not _is_video(entry.name) and entry.is_file() and not entry.name.startswith("."):
+            others[os.path.splitext(entry.name)[1].lower() or "(no extension)"] += 1
+    return others
+
+
+def _entries_under(root: str) -> Iterator[os.DirEntry]:
+    """Every entry under ``root`` that is not a folder: one ``scandir`` per folder, no ``pathlib``
+    object per entry; a folder that cannot be read is skipped, as ``rglob`` does."""
+    folders = [root]
     while folders:
         try:
             with os.scandir(folders.pop()) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
                         folders.append(entry.path)
-                    elif not _is_video(entry.name) and entry.is_file() and not entry.name.startswith("."):
-                        others[os.path.splitext(entry.name)[1].lower() or "(no extension)"] += 1
+                    else:
+                        yield entry
         except OSError:
             continue
-    return others
 
 
 def skipped_line(skipped: Counter[str]) -> str | None:
@@ -284,23 +292,16 @@ def _videos_under(folder: Path) -> list[VideoSource]:
     with its ``stat`` identity, in path order: one ``scandir`` per folder, one ``stat`` per
     video and no ``pathlib`` object per entry (at 100,000 files those made listing slower than
     hashing them). A folder that cannot be read is skipped, as ``rglob`` does."""
-    videos, folders = [], [os.path.realpath(folder)]
-    while folders:
-        try:
-            with os.scandir(folders.pop()) as entries:
-                for entry in entries:
-                    if entry.is_dir(follow_symlinks=False):
-                        folders.append(entry.path)
-                    elif _is_video(entry.name):
-                        path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
-                        try:
-                            info = os.stat(path)
-                        except OSError:
-                            continue  # a broken link, or gone since the listing
-                        if stat.S_ISREG(info.st_mode):
-                            videos.append(VideoSource(path, SourceKind.FILE, identity_from_stat(info)))
-        except OSError:
-            continue
+    videos = []
+    for entry in _entries_under(os.path.realpath(folder)):
+        if _is_video(entry.name):
+            path = os.path.realpath(entry.path) if entry.is_symlink() else entry.path
+            try:
+                info = os.stat(path)
+            except OSError:
+                continue  # a broken link, or gone since the listing
+            if stat.S_ISREG(info.st_mode):
+                videos.append(VideoSource(path, SourceKind.FILE, identity_from_stat(info)))
     return sorted(videos, key=lambda v: v.uri.split(os.sep))
 
 
